@@ -1,0 +1,21 @@
+/** What a command may touch: its output streams and environment. Injected so tests run in-process. */
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+}
+
+/** Exit codes (documented in --help): 0 success, 1 runtime failure, 2 usage or config error. */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+export function processIo(): CliIo {
+  return {
+    stdout: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+    stderr: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+    env: process.env,
+    cwd: process.cwd(),
+  };
+}

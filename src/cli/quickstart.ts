@@ -1,0 +1,27 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The bundled quickstart config; the same relative path works from src/cli and dist/cli. */
+export const QUICKSTART_CONFIG = fileURLToPath(
+  new URL('../../examples/quickstart.yaml', import.meta.url),
+);
+
+export const QUICKSTART_SECRET_ENV = 'PORTCULLIS_TOKEN_HMAC_SECRET';
+
+/**
+ * Prepares the quickstart's local state under ./data: a token-id HMAC secret generated once
+ * (file mode 0600), unless the environment already provides one. Returns the environment the
+ * quickstart config is loaded with.
+ */
+export function prepareQuickstart(cwd: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (env[QUICKSTART_SECRET_ENV]) return env;
+  const dataDir = join(cwd, 'data');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const secretFile = join(dataDir, 'token-id-hmac.secret');
+  if (!existsSync(secretFile)) {
+    writeFileSync(secretFile, randomBytes(48).toString('base64url'), { mode: 0o600, flag: 'wx' });
+  }
+  return { ...env, [QUICKSTART_SECRET_ENV]: readFileSync(secretFile, 'utf8').trim() };
+}

@@ -1,0 +1,84 @@
+import { isLoopbackHost, parseHostPort } from '../lib/host.ts';
+import type { Config } from './schema.ts';
+
+/** RFC 9728 §3.1: the well-known suffix is inserted between the host and the resource's path. */
+const PRM_WELL_KNOWN = '/.well-known/oauth-protected-resource';
+
+export interface DerivedUpstream {
+  readonly name: string;
+  readonly path: string;
+  readonly transport: 'stdio' | 'http';
+  /** Canonical resource URI (RFC 8707 §2: no fragment; no trailing slash). */
+  readonly resource: string;
+  /** Protected resource metadata URLs: path-inserted form, then the root form for the default upstream. */
+  readonly metadataUrls: readonly string[];
+  readonly isDefault: boolean;
+}
+
+export interface Derived {
+  readonly bind: { readonly host: string; readonly port: number; readonly loopback: boolean };
+  /** The gateway's public origin, without a trailing slash. */
+  readonly publicUrl: string | undefined;
+  /** The issuer access tokens must carry: remote_mcp.issuer, else the co-located one. */
+  readonly issuer: string | undefined;
+  readonly authorizationServerIssuer: string | undefined;
+  readonly audiences: readonly string[];
+  readonly upstreams: readonly DerivedUpstream[];
+}
+
+/** Values that follow from the configuration. Pure; tolerant of configs that rules.ts refuses. */
+export function derive(config: Config): Derived {
+  const parsedBind = parseHostPort(config.remote_mcp.bind_address);
+  const bind = {
+    host: parsedBind?.host ?? '',
+    port: parsedBind?.port ?? 0,
+    loopback: parsedBind ? isLoopbackHost(parsedBind.host) : false,
+  };
+  const publicUrl = config.remote_mcp.public_url
+    ? new URL(config.remote_mcp.public_url).origin
+    : bind.loopback
+      ? `http://${config.remote_mcp.bind_address}`
+      : undefined;
+
+  const upstreams = config.upstreams.map((upstream, index): DerivedUpstream => {
+    const isDefault = index === 0;
+    const resource = canonicalResource(
+      isDefault && config.remote_mcp.resource
+        ? config.remote_mcp.resource
+        : `${publicUrl ?? 'https://public-url.invalid'}${upstream.path}`,
+    );
+    const resourceUrl = new URL(resource);
+    const resourcePath = resourceUrl.pathname === '/' ? '' : resourceUrl.pathname;
+    const metadataUrls = [`${resourceUrl.origin}${PRM_WELL_KNOWN}${resourcePath}`];
+    if (isDefault && resourcePath !== '')
+      metadataUrls.push(`${resourceUrl.origin}${PRM_WELL_KNOWN}`);
+    return {
+      name: upstream.name,
+      path: upstream.path,
+      transport: upstream.url === undefined ? 'stdio' : 'http',
+      resource,
+      metadataUrls,
+      isDefault,
+    };
+  });
+
+  const authorizationServerIssuer = config.authorization_server.enabled
+    ? (config.authorization_server.issuer ?? publicUrl)
+    : undefined;
+
+  return {
+    bind,
+    publicUrl,
+    issuer: config.remote_mcp.issuer ?? authorizationServerIssuer,
+    authorizationServerIssuer,
+    audiences: config.remote_mcp.audiences ?? upstreams.map((upstream) => upstream.resource),
+    upstreams,
+  };
+}
+
+/** RFC 8707 §2 / MCP authorization: the canonical form has no fragment and no trailing slash. */
+export function canonicalResource(uri: string): string {
+  const url = new URL(uri);
+  url.hash = '';
+  return url.href.replace(/\/$/, '');
+}

@@ -1,0 +1,20 @@
+export { canonicalResource, type Derived, type DerivedUpstream } from './derive.ts';
+export { type DescribeOptions, describeConfig, REDACTED } from './describe.ts';
+export { missingHttpGates } from './gates.ts';
+export {
+  isSensitivePath,
+  type LoadedConfig,
+  type LoadOptions,
+  loadConfigFile,
+  loadConfigText,
+} from './load.ts';
+export { MIN_HMAC_SECRET_BYTES, RESERVED_PATHS, type Secrets } from './rules.ts';
+export {
+  ASYMMETRIC_ALGORITHMS,
+  type Config,
+  type ConfigInput,
+  configSchema,
+  DEFAULT_ALGORITHMS,
+  MAX_CLOCK_SKEW_SECONDS,
+  type UpstreamConfig,
+} from './schema.ts';

@@ -1,0 +1,387 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { parseHostPort } from '../lib/host.ts';
+
+/*
+ * The configuration schema: the types, the defaults and the reference documentation
+ * (docs/configuration.md is generated from the descriptions below). Rules that relate
+ * several keys to each other live in rules.ts.
+ */
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). */
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+/** RFC 9110 §5.6.2 token characters, for header names. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Asymmetric JWS algorithms a resource server may accept (RFC 7518 §3.1, RFC 8037). */
+export const ASYMMETRIC_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
+export const DEFAULT_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
+export const MAX_CLOCK_SKEW_SECONDS = 300;
+
+const custom = (message: string, fix: string) => ({ message, params: { fix } });
+
+const envName = (description: string) =>
+  z
+    .string()
+    .regex(ENV_NAME, {
+      message: 'must be the name of an environment variable (letters, digits, underscore)',
+    })
+    .meta({ description });
+
+const scope = z.string().regex(SCOPE_TOKEN, {
+  message: 'must be an OAuth scope token (printable ASCII without spaces, quotes or backslashes)',
+});
+
+const positiveInt = (description: string, fallback: number) =>
+  z.number().int().positive().default(fallback).meta({ description });
+
+const absoluteUrl = (description: string) =>
+  z
+    .string()
+    .refine(
+      (value) => URL.canParse(value),
+      custom('must be an absolute URL', 'write the full URL, e.g. https://auth.example.com/'),
+    )
+    .refine(
+      (value) => !URL.canParse(value) || ['https:', 'http:'].includes(new URL(value).protocol),
+      custom('must be an http(s) URL', 'use an https:// URL'),
+    )
+    .refine(
+      (value) => !value.includes('#'),
+      custom('must not contain a fragment', 'remove the #… part'),
+    )
+    .meta({ description });
+
+const origin = z
+  .string()
+  .refine(
+    (value) => URL.canParse(value) && new URL(value).origin === value.replace(/\/$/, ''),
+    custom(
+      'must be an origin: scheme, host and optional port, with no path',
+      'write it as https://host[:port]',
+    ),
+  );
+
+const bindAddress = z
+  .string()
+  .refine(
+    (value) => parseHostPort(value) !== undefined,
+    custom('must be HOST:PORT', 'for example 127.0.0.1:8080 or [::1]:8080'),
+  );
+
+const cidr = z.string().refine(
+  (value) => {
+    const [address, prefix, ...rest] = value.split('/');
+    if (rest.length > 0 || address === undefined) return false;
+    const family = isIP(address);
+    if (family === 0) return false;
+    if (prefix === undefined) return true;
+    const bits = Number(prefix);
+    return /^\d{1,3}$/.test(prefix) && bits <= (family === 4 ? 32 : 128);
+  },
+  custom('must be an IP address or CIDR block', 'for example 10.0.0.0/8 or 127.0.0.1/32'),
+);
+
+/** A normalized absolute request path: the same string is used for routing and for policy. */
+const upstreamPath = z
+  .string()
+  .refine(
+    (value) => value.startsWith('/'),
+    custom('must be an absolute path', 'start it with /, e.g. /mcp'),
+  )
+  .refine(
+    (value) => !/[?#%\\]/.test(value) && !/\s/.test(value),
+    custom(
+      'must not contain ?, #, %, backslashes or whitespace',
+      'use a plain path such as /mcp/files',
+    ),
+  )
+  .refine(
+    (value) => value === '/' || (!value.endsWith('/') && !value.includes('//')),
+    custom('must be normalized (no trailing or doubled slashes)', 'write /mcp, not /mcp/ or //mcp'),
+  )
+  .refine(
+    (value) => !value.split('/').some((segment) => segment === '.' || segment === '..'),
+    custom('must not contain . or .. segments', 'write the path in its final form'),
+  );
+
+const algorithm = z.string().superRefine((value, ctx) => {
+  if ((ASYMMETRIC_ALGORITHMS as readonly string[]).includes(value)) return;
+  const symmetric = /^HS\d+$/i.test(value);
+  ctx.addIssue({
+    code: 'custom',
+    input: value,
+    message:
+      value.toLowerCase() === 'none'
+        ? '"none" is never accepted (RFC 8725 §3.1)'
+        : symmetric
+          ? `${value} is symmetric: a resource server that shares the signing secret can forge tokens`
+          : `unknown algorithm ${JSON.stringify(value)}`,
+    params: { fix: `use asymmetric algorithms: ${ASYMMETRIC_ALGORITHMS.join(', ')}` },
+  });
+});
+
+const introspectionSchema = z
+  .strictObject({
+    url: absoluteUrl('Introspection endpoint (RFC 7662) for opaque tokens.'),
+    client_id: z.string().min(1).meta({ description: 'Client id the gateway authenticates as.' }),
+    client_secret_env: envName('Environment variable holding the introspection client secret.'),
+  })
+  .meta({
+    description: 'Token introspection, for authorization servers that issue opaque tokens.',
+  });
+
+const remoteMcpSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false).meta({
+      description:
+        'Serve MCP over HTTP. Also needs safety.remote_mcp_enabled and the --enable-remote-mcp flag.',
+    }),
+    bind_address: bindAddress
+      .default('127.0.0.1:8080')
+      .meta({ description: 'HOST:PORT the gateway listens on.' }),
+    public_url: absoluteUrl(
+      'Origin clients see. Resource URIs derive from it. Required (https) when the bind address is not loopback; defaults to http://BIND_ADDRESS on loopback.',
+    ).optional(),
+    resource: absoluteUrl(
+      'Resource URI of the default (first) upstream. Default: public_url + the upstream path.',
+    ).optional(),
+    auth: z.enum(['oauth', 'none']).default('oauth').meta({
+      description: 'oauth, or none (no authentication; only with a loopback bind address).',
+    }),
+    issuer: absoluteUrl('Expected `iss` of access tokens, compared exactly.').optional(),
+    jwks_url: absoluteUrl('JWKS endpoint used to verify token signatures.').optional(),
+    metadata_url: absoluteUrl(
+      'Authorization server metadata (RFC 8414 / OIDC discovery); its jwks_uri is used when jwks_url is not set.',
+    ).optional(),
+    audiences: z
+      .array(z.string().min(1))
+      .optional()
+      .meta({ description: "Accepted token audiences. Default: every upstream's resource URI." }),
+    allowed_scopes: z.array(scope).default([]).meta({
+      description: 'Scopes the gateway honours; token scopes outside this list are ignored.',
+    }),
+    algorithms: z
+      .array(algorithm)
+      .default([...DEFAULT_ALGORITHMS])
+      .meta({
+        description: 'Accepted JWS algorithms. Asymmetric only; `none` and HS* are refused.',
+      }),
+    clock_skew_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_CLOCK_SKEW_SECONDS, {
+        message: `must be at most ${MAX_CLOCK_SKEW_SECONDS} seconds`,
+      })
+      .default(60)
+      .meta({ description: 'Leeway for exp/nbf/iat, in seconds. At most 300.' }),
+    rate_limit_max_requests: positiveInt(
+      'Requests allowed per client, session and subject in each window.',
+      120,
+    ),
+    rate_limit_window_seconds: positiveInt('Rate-limit window, in seconds.', 60),
+    max_connections: positiveInt('Concurrent HTTP connections before new ones get 503.', 64),
+    token_id_hmac_secret_env: envName(
+      'Environment variable holding the secret (at least 32 bytes) used to HMAC token ids for audit correlation.',
+    ).optional(),
+    trusted_proxies: z
+      .array(cidr)
+      .default([])
+      .meta({ description: 'Proxies (IP or CIDR) allowed to set X-Forwarded-For.' }),
+    allowed_origins: z
+      .array(origin)
+      .default([])
+      .meta({ description: "Origins accepted besides the gateway's own (DNS-rebinding defence)." }),
+    introspection: introspectionSchema.optional(),
+  })
+  .meta({ description: 'The HTTP gateway and how it verifies access tokens.' });
+
+const upstreamSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, {
+        message: 'must be 1-63 letters, digits, - or _, starting with a letter or digit',
+      })
+      .meta({ description: 'Unique name, used in logs, metrics and audit records.' }),
+    path: upstreamPath.meta({
+      description: 'Route on the gateway, e.g. /mcp. Absolute, normalized, unique.',
+    }),
+    command: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'Executable of a stdio upstream (exactly one of command or url).' }),
+    args: z.array(z.string()).default([]).meta({ description: 'Arguments of the stdio command.' }),
+    env: z
+      .record(
+        z.string().regex(ENV_NAME, { message: 'must be an environment variable name' }),
+        z.string(),
+      )
+      .default({})
+      .meta({
+        description: "Environment of the child process: only this plus PATH, never the gateway's.",
+      }),
+    cwd: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'Working directory of the child process.' }),
+    url: absoluteUrl(
+      'Streamable HTTP endpoint of an HTTP upstream (exactly one of command or url).',
+    ).optional(),
+    headers: z
+      .record(z.string().regex(HEADER_NAME, { message: 'must be an HTTP header name' }), z.string())
+      .default({})
+      .meta({
+        description:
+          "Headers sent to an HTTP upstream (the gateway's own credentials), ${ENV} expanded.",
+      }),
+    tool_scopes: z.record(z.string().min(1), scope).default({}).meta({
+      description:
+        'Scope each tool needs. "*" sets a default; without it an unmapped tool is hidden and refused.',
+    }),
+  })
+  .meta({ description: 'An MCP server behind the gateway.' });
+
+const preRegisteredClientSchema = z.strictObject({
+  client_id: z.string().min(1).meta({ description: 'Client identifier.' }),
+  client_name: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({ description: 'Name shown on the consent page.' }),
+  redirect_uris: z
+    .array(absoluteUrl('Redirect URI.'))
+    .min(1)
+    .meta({ description: 'Exact redirect URIs (any port for loopback, RFC 8252 §7.3).' }),
+  client_secret_env: envName(
+    'Environment variable holding the secret of a confidential client.',
+  ).optional(),
+  grant_types: z
+    .array(z.enum(['authorization_code', 'refresh_token', 'client_credentials']))
+    .default(['authorization_code', 'refresh_token'])
+    .meta({ description: 'Grant types the client may use.' }),
+  scope: z
+    .array(scope)
+    .optional()
+    .meta({ description: 'Scopes the client may request. Default: allowed_scopes.' }),
+});
+
+const authorizationServerSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Run the co-located authorization server.' }),
+    issuer: absoluteUrl('Issuer identifier. Default: remote_mcp.public_url.').optional(),
+    access_token_ttl_seconds: positiveInt('Access token lifetime, in seconds.', 900),
+    refresh_token_ttl_seconds: positiveInt(
+      'Refresh token lifetime, in seconds (rotated on every use).',
+      2_592_000,
+    ),
+    dynamic_registration: z.enum(['open', 'token', 'off']).default('open').meta({
+      description:
+        'Dynamic client registration (RFC 7591): open, token (needs an initial access token) or off.',
+    }),
+    initial_access_token_env: envName(
+      'Environment variable holding the initial access token for dynamic_registration: token.',
+    ).optional(),
+    client_id_metadata_documents: z.boolean().default(true).meta({
+      description: 'Accept https client_id URLs that point at client ID metadata documents.',
+    }),
+    clients: z
+      .array(preRegisteredClientSchema)
+      .default([])
+      .meta({ description: 'Pre-registered clients.' }),
+  })
+  .meta({ description: 'The optional co-located authorization server.' });
+
+const storeSchema = z
+  .strictObject({
+    sqlite: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'SQLite database file (embedded store).' }),
+    redis: z
+      .string()
+      .refine(
+        (value) => URL.canParse(value) && ['redis:', 'rediss:'].includes(new URL(value).protocol),
+        custom('must be a redis:// or rediss:// URL', 'for example redis://127.0.0.1:6379/0'),
+      )
+      .optional()
+      .meta({ description: 'Redis URL (distributed store), redis:// or rediss://.' }),
+  })
+  .meta({
+    description:
+      'Where sessions, rate-limit counters, users, clients and tokens are kept. Exactly one of sqlite or redis.',
+  });
+
+const auditSchema = z
+  .strictObject({
+    path: z
+      .string()
+      .min(1)
+      .default('./data/audit.jsonl')
+      .meta({ description: 'JSONL audit file (hash-chained).' }),
+    stdout: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Write audit records to standard output instead of the file.' }),
+    rotate_bytes: positiveInt('Rotate the audit file at this size, in bytes.', 64 * 1024 * 1024),
+    on_write_failure: z.enum(['refuse', 'continue']).default('refuse').meta({
+      description:
+        'refuse: answer 503 while the sink cannot write; continue: serve unaudited and log.',
+    }),
+  })
+  .meta({ description: 'The audit trail.' });
+
+const developmentSchema = z
+  .strictObject({
+    allow_loopback_urls: z.boolean().default(false).meta({
+      description:
+        'Let JWKS, metadata, introspection and client metadata URLs point at loopback, plain http too. Local testing only; refused unless the bind address is loopback.',
+    }),
+  })
+  .meta({ description: 'Switches for local development. Never in production.' });
+
+export const configSchema = z
+  .strictObject({
+    remote_mcp: remoteMcpSchema.prefault({}),
+    safety: z
+      .strictObject({
+        remote_mcp_enabled: z
+          .boolean()
+          .default(false)
+          .meta({ description: 'Second, deliberate switch for the HTTP transport.' }),
+      })
+      .prefault({})
+      .meta({ description: 'Safety switches.' }),
+    upstreams: z
+      .array(upstreamSchema)
+      .min(1, { message: 'must list at least one upstream' })
+      .meta({ description: 'The MCP servers behind the gateway.' }),
+    authorization_server: authorizationServerSchema.prefault({}),
+    store: storeSchema.prefault({ sqlite: './data/portcullis.db' }),
+    audit: auditSchema.prefault({}),
+    development: developmentSchema.prefault({}),
+  })
+  .meta({ description: 'Portcullis configuration.' });
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type UpstreamConfig = Config['upstreams'][number];

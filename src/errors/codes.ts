@@ -1,0 +1,160 @@
+/**
+ * The closed catalogue of error codes. Every error Portcullis raises carries one of these codes;
+ * `docs/errors.md` is generated from this table and a test keeps the two in sync.
+ *
+ * `status` is the HTTP status a request error renders with; `oauth` is the RFC 6750 §3.1 /
+ * RFC 6749 §5.2 error code put in the body and in `WWW-Authenticate` where one applies.
+ */
+export const REQUEST_ERRORS = {
+  AuthTokenMissing: {
+    status: 401,
+    oauth: undefined,
+    summary: 'No bearer token in the Authorization header (RFC 6750 §3.1: no error code).',
+  },
+  AuthInvalidRequest: {
+    status: 400,
+    oauth: 'invalid_request',
+    summary: 'The Authorization header is malformed, repeated, or uses another scheme.',
+  },
+  AuthTokenInvalid: {
+    status: 401,
+    oauth: 'invalid_token',
+    summary: 'The token is malformed, its signature does not verify, or a claim is invalid.',
+  },
+  AuthTokenExpired: {
+    status: 401,
+    oauth: 'invalid_token',
+    summary: 'The token has expired (or is not yet valid), allowing for the configured skew.',
+  },
+  AuthTokenRevoked: {
+    status: 401,
+    oauth: 'invalid_token',
+    summary: 'The token was revoked, or introspection reports it inactive.',
+  },
+  AuthInvalidIssuer: {
+    status: 401,
+    oauth: 'invalid_token',
+    summary: 'The token was issued by an issuer other than the configured one.',
+  },
+  AuthInvalidAudience: {
+    status: 401,
+    oauth: 'invalid_token',
+    summary: "The token's audience does not include this resource (RFC 8707).",
+  },
+  AuthMissingScope: {
+    status: 403,
+    oauth: 'insufficient_scope',
+    summary: 'The token is valid but lacks the scope the request needs.',
+  },
+  AuthUnavailable: {
+    status: 503,
+    oauth: 'temporarily_unavailable',
+    summary:
+      'Tokens cannot be verified right now (no key set or introspection endpoint reachable).',
+  },
+  RequestMalformed: {
+    status: 400,
+    oauth: 'invalid_request',
+    summary: 'The HTTP request or its JSON-RPC body is malformed.',
+  },
+  RequestHeadersTooLarge: {
+    status: 431,
+    oauth: undefined,
+    summary: 'Too many request headers, or headers too large.',
+  },
+  RequestBodyTooLarge: {
+    status: 413,
+    oauth: undefined,
+    summary: 'The request body exceeds the configured cap.',
+  },
+  RequestTimeout: {
+    status: 408,
+    oauth: undefined,
+    summary: 'The client was too slow sending the request.',
+  },
+  RequestOriginForbidden: {
+    status: 403,
+    oauth: undefined,
+    summary: 'The Origin or Host header is not one this gateway serves (DNS rebinding defence).',
+  },
+  RouteNotFound: {
+    status: 404,
+    oauth: undefined,
+    summary: 'No upstream or endpoint is served at this path.',
+  },
+  MethodNotAllowed: {
+    status: 405,
+    oauth: undefined,
+    summary: 'The HTTP method is not supported at this path.',
+  },
+  McpMethodDenied: {
+    status: 403,
+    oauth: undefined,
+    summary: 'The JSON-RPC method is not allowed through the gateway.',
+  },
+  McpToolDenied: {
+    status: 403,
+    oauth: undefined,
+    summary: 'The tool has no scope mapping and is refused (and hidden from tools/list).',
+  },
+  RateLimited: {
+    status: 429,
+    oauth: undefined,
+    summary: 'Too many requests in the configured window.',
+  },
+  CapacityExceeded: {
+    status: 503,
+    oauth: undefined,
+    summary: 'Too many concurrent connections or sessions.',
+  },
+  AuditUnavailable: {
+    status: 503,
+    oauth: undefined,
+    summary: 'The audit sink cannot write, so requests are refused rather than served unaudited.',
+  },
+  UpstreamFailed: {
+    status: 502,
+    oauth: undefined,
+    summary: 'The upstream MCP server failed or answered invalidly.',
+  },
+  UpstreamUnavailable: {
+    status: 503,
+    oauth: undefined,
+    summary: 'The upstream MCP server cannot be reached or started.',
+  },
+  FetchBlocked: {
+    status: 502,
+    oauth: undefined,
+    summary:
+      'An outbound URL was refused by the SSRF guard (scheme, address, redirect or development switch).',
+  },
+  FetchFailed: {
+    status: 502,
+    oauth: undefined,
+    summary: 'An outbound fetch failed, timed out, or exceeded its size cap.',
+  },
+  InternalError: {
+    status: 500,
+    oauth: undefined,
+    summary: 'An unexpected failure; details are in the log, never in the response.',
+  },
+} as const;
+
+/** Errors that stop the program before it serves: configuration and command-line usage. */
+export const CONFIG_ERRORS = {
+  ConfigUnreadable: { summary: 'The configuration file cannot be read.' },
+  ConfigSyntax: { summary: 'The configuration file is not valid YAML.' },
+  ConfigInvalid: {
+    summary:
+      'The configuration breaks the schema or a fail-closed rule; every problem is listed with its key path.',
+  },
+  ConfigRefused: {
+    summary:
+      'The configuration is valid but not enough for what was asked (for example the HTTP transport without all three enabling switches).',
+  },
+  UsageError: { summary: 'Unknown command or flag, or a missing or malformed argument.' },
+} as const;
+
+export type RequestErrorCode = keyof typeof REQUEST_ERRORS;
+export type ConfigErrorCode = keyof typeof CONFIG_ERRORS;
+export type ErrorCode = RequestErrorCode | ConfigErrorCode;

@@ -1,0 +1,38 @@
+import { CONFIG_ERRORS, REQUEST_ERRORS } from './codes.ts';
+
+/** docs/errors.md, generated from the catalogue (`npm run docs`; a test keeps it in sync). */
+export function renderErrorsReference(): string {
+  const out = [
+    '# Error codes',
+    '',
+    '<!-- Generated from src/errors/codes.ts by `npm run docs`. Do not edit by hand. -->',
+    '',
+    'Every error Portcullis reports carries one of these codes. HTTP error bodies are JSON:',
+    '`{"error": <OAuth error or snake_case code>, "error_description": ..., "code": <code>}`; a',
+    '401 or 403 from token verification also carries a `WWW-Authenticate: Bearer` challenge',
+    '(RFC 6750 §3). Internal errors never put their details in the response.',
+    '',
+    '## Request errors',
+    '',
+    '| code | HTTP status | OAuth error | meaning |',
+    '| --- | --- | --- | --- |',
+  ];
+  for (const [code, entry] of Object.entries(REQUEST_ERRORS)) {
+    out.push(
+      `| \`${code}\` | ${entry.status} | ${entry.oauth ? `\`${entry.oauth}\`` : '—'} | ${entry.summary} |`,
+    );
+  }
+  out.push(
+    '',
+    '## Configuration and usage errors',
+    '',
+    'These stop the program before it serves. The CLI prints every problem with its key path and',
+    'a fix, and exits with status 2 (1 is a runtime failure, 0 success).',
+    '',
+    '| code | meaning |',
+    '| --- | --- |',
+  );
+  for (const [code, entry] of Object.entries(CONFIG_ERRORS))
+    out.push(`| \`${code}\` | ${entry.summary} |`);
+  return `${out.join('\n')}\n`;
+}

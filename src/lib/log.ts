@@ -1,0 +1,97 @@
+import { type DestinationStream, type Logger, pino } from 'pino';
+
+export type { Logger } from 'pino';
+
+/** Shown instead of any redacted value. */
+export const LOG_REDACTED = '[redacted]';
+
+/**
+ * Header and field names whose values are credentials. Matched case-insensitively at any depth,
+ * so a request logged whole, a nested error, or a config fragment all lose them.
+ */
+const SECRET_KEYS = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'dpop',
+  'x-api-key',
+  'token',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'code_verifier',
+  'client_secret',
+  'client_assertion',
+  'password',
+  'secret',
+  'subject_token',
+  'actor_token',
+  'initial_access_token',
+  'registration_access_token',
+]);
+
+/**
+ * In free text: a JWS/JWE compact serialization, a Bearer/DPoP/Basic credential, or a credential
+ * in a URL query (an authorization code in a logged redirect URI, say).
+ */
+const TOKEN_IN_TEXT =
+  /\beyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*|\b(Bearer|DPoP|Basic)\s+[A-Za-z0-9._~+/=-]+|([?&](?:code|access_token|refresh_token|id_token|client_secret|code_verifier)=)[^&#\s]*/gi;
+
+/** Replaces credentials in a value before it is written. Exported for the audit log as well. */
+export function redactForLog(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') {
+    return value.replace(
+      TOKEN_IN_TEXT,
+      (_match, scheme: string | undefined, parameter: string | undefined) =>
+        scheme
+          ? `${scheme} ${LOG_REDACTED}`
+          : parameter
+            ? `${parameter}${LOG_REDACTED}`
+            : LOG_REDACTED,
+    );
+  }
+  if (value === null || typeof value !== 'object' || depth > 8) return value;
+  if (value instanceof Error) {
+    return { type: value.name, message: redactForLog(value.message, depth + 1) };
+  }
+  if (Array.isArray(value)) return value.map((item) => redactForLog(item, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) {
+    const lower = key.toLowerCase();
+    out[key] =
+      SECRET_KEYS.has(lower) || lower.endsWith('_secret') || lower.endsWith('_token')
+        ? LOG_REDACTED
+        : redactForLog(child, depth + 1);
+  }
+  return out;
+}
+
+export interface LoggerOptions {
+  readonly level?: string;
+  /** Where JSON lines go. Default: standard error, so stdout stays free for protocol traffic. */
+  readonly destination?: DestinationStream;
+}
+
+/** Structured JSON logs; every record passes through redactForLog before it is written. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  return pino(
+    {
+      level: options.level ?? process.env.PORTCULLIS_LOG_LEVEL ?? 'info',
+      base: { service: 'portcullis' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (record) => redactForLog(record) as Record<string, unknown>,
+      },
+      hooks: {
+        // Free-text messages can carry credentials too (an error quoting a header, say).
+        logMethod(args, method) {
+          const redacted = args.map((arg) => redactForLog(arg)) as typeof args;
+          method.apply(this, redacted);
+        },
+      },
+    },
+    options.destination ?? pino.destination({ dest: 2, sync: true }),
+  );
+}

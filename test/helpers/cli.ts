@@ -1,0 +1,66 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run } from '../../src/cli/main.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const CLI_ENTRY = join(REPO_ROOT, 'src/cli/main.ts');
+
+/** A token-id secret long enough for the rules. */
+export const HMAC_SECRET = 'test-hmac-secret-0123456789abcdefghijklmnopqrstuvwxyz';
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the CLI in this process, capturing its output. */
+export async function runCli(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  cwd = REPO_ROOT,
+): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(argv, {
+    stdout: (text) => {
+      stdout += `${text}\n`;
+    },
+    stderr: (text) => {
+      stderr += `${text}\n`;
+    },
+    env,
+    cwd,
+  });
+  return { code, stdout, stderr };
+}
+
+/** Runs the CLI as a real child process (exit codes, entry-point detection). */
+export function spawnCli(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  cwd = REPO_ROOT,
+): CliResult {
+  const result = spawnSync(process.execPath, [CLI_ENTRY, ...argv], {
+    cwd,
+    env: { PATH: process.env.PATH, ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Writes text to a fresh temporary file and returns its path. */
+export function tempFile(name: string, text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-test-'));
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'portcullis-test-'));
+}
