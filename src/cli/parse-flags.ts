@@ -34,6 +34,8 @@ export function parseFlags<T extends Options>(
       const hint = closestMatch(unknown, known);
       throw usageError(command, `unknown flag ${unknown}${hint ? ` (did you mean ${hint}?)` : ''}`);
     }
+    const stray = /Unexpected argument '([^']+)'/.exec(message)?.[1];
+    if (stray !== undefined) throw usageError(command, `unexpected argument "${stray}"`);
     throw usageError(command, message.split('\n')[0] ?? message);
   }
 }

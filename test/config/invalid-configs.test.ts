@@ -286,6 +286,121 @@ const cases: Case[] = [
     names: ['store: needs exactly one of sqlite or redis'],
   },
   {
+    name: 'public_url with a path',
+    yaml: mutate((d) => {
+      d.remote_mcp.public_url = 'http://127.0.0.1:8080/base';
+    }),
+    names: ['remote_mcp.public_url: must be an origin without path or query'],
+  },
+  {
+    name: 'resource on another origin',
+    yaml: mutate((d) => {
+      d.remote_mcp.resource = 'https://elsewhere.example.com/mcp';
+    }),
+    names: ['remote_mcp.resource'],
+    says: ['public origin http://127.0.0.1:8080'],
+  },
+  {
+    name: 'headers on a stdio upstream',
+    yaml: mutate((d) => {
+      d.upstreams[0] = { ...d.upstreams[0], headers: { 'X-Key': 'v' } };
+    }),
+    names: ['upstreams[0].headers: applies only to url upstreams'],
+  },
+  {
+    name: 'args on an HTTP upstream',
+    yaml: mutate((d) => {
+      d.upstreams[0] = { name: 'f', path: '/mcp', url: 'https://f.example.com/mcp', args: ['x'] };
+    }),
+    names: ['upstreams[0]: args, env and cwd apply only to command upstreams'],
+  },
+  {
+    name: 'duplicate upstream names',
+    yaml: mutate((d) => {
+      d.upstreams.push({ name: 'files', path: '/other', url: 'https://f.example.com/mcp' });
+    }),
+    names: ['upstreams[1].name'],
+  },
+  {
+    name: 'introspection secret variable not set',
+    yaml: mutate((d) => {
+      d.remote_mcp.introspection = {
+        url: 'https://auth.example.com/introspect',
+        client_id: 'gw',
+        client_secret_env: 'NOT_SET_ANYWHERE',
+      };
+    }),
+    names: ['remote_mcp.introspection.client_secret_env'],
+    says: ['NOT_SET_ANYWHERE, which is not set'],
+  },
+  {
+    name: 'pre-registered client with an http redirect URI off loopback',
+    yaml: mutate((d) => {
+      d.authorization_server = {
+        enabled: true,
+        clients: [{ client_id: 'app', redirect_uris: ['http://app.example.com/cb'] }],
+      };
+    }),
+    names: ['authorization_server.clients[0].redirect_uris[0]'],
+  },
+  {
+    name: 'pre-registered client scope outside allowed_scopes',
+    yaml: mutate((d) => {
+      d.authorization_server = {
+        enabled: true,
+        clients: [
+          { client_id: 'app', redirect_uris: ['https://app.example.com/cb'], scope: ['admin'] },
+        ],
+      };
+    }),
+    names: ['authorization_server.clients[0].scope'],
+  },
+  {
+    name: 'client_credentials client without a secret',
+    yaml: mutate((d) => {
+      d.authorization_server = {
+        enabled: true,
+        clients: [
+          {
+            client_id: 'bot',
+            redirect_uris: ['https://bot.example.com/cb'],
+            grant_types: ['client_credentials'],
+          },
+        ],
+      };
+    }),
+    names: ['authorization_server.clients[0].client_secret_env'],
+  },
+  {
+    name: 'malformed bind address',
+    yaml: mutate((d) => {
+      d.remote_mcp.bind_address = 'localhost';
+    }),
+    names: ['remote_mcp.bind_address: must be HOST:PORT'],
+  },
+  {
+    name: 'malformed trusted proxy',
+    yaml: mutate((d) => {
+      d.remote_mcp.trusted_proxies = ['10.0.0.0/33'];
+    }),
+    names: ['remote_mcp.trusted_proxies[0]'],
+  },
+  {
+    name: 'allowed origin with a path',
+    yaml: mutate((d) => {
+      d.remote_mcp.allowed_origins = ['https://app.example.com/page'];
+    }),
+    names: ['remote_mcp.allowed_origins[0]: must be an origin'],
+  },
+  {
+    name: 'invalid environment reference syntax',
+    yaml: mutate((d) => {
+      d.upstreams[0] = { ...d.upstreams[0], args: ['${not valid}'] };
+    }),
+    names: ['upstreams[0].args[0]'],
+    says: ['not a valid environment variable reference'],
+  },
+  {
     name: 'not a mapping at the top',
     yaml: '- just\n- a list\n',
     names: ['top level'],
