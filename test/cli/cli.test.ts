@@ -149,6 +149,8 @@ describe('serve --describe', () => {
     const cwd = tempDir();
     const result = await runCli(['serve', '--describe'], {}, cwd);
     assert.equal(result.code, 0, result.stderr);
+    const described = JSON.parse(result.stdout) as { http: { would_serve: boolean } };
+    assert.equal(described.http.would_serve, true, 'the quickstart needs no extra switch');
     const secretFile = join(cwd, 'data', 'token-id-hmac.secret');
     const secret = readFileSync(secretFile, 'utf8');
     assert.ok(secret.length >= 32);

@@ -51,7 +51,8 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
     env,
     ...(values.bind === undefined ? {} : { overrides: { bindAddress: values.bind } }),
   });
-  const enableFlag = values['enable-remote-mcp'];
+  // The quickstart (no --config) is loopback-only by construction, so running it is the switch.
+  const enableFlag = values['enable-remote-mcp'] || values.config === undefined;
 
   if (values.describe) {
     io.stdout(
@@ -65,7 +66,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
   }
 
   if (transport === 'http') {
-    const missing = missingHttpGates(loaded, enableFlag || values.config === undefined);
+    const missing = missingHttpGates(loaded, enableFlag);
     if (missing.length > 0) {
       throw new ConfigError(
         'ConfigRefused',
