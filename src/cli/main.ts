@@ -3,6 +3,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { formatConfigError, isConfigError } from '../errors/index.ts';
 import { closestMatch } from '../lib/did-you-mean.ts';
+import { auditCommand } from './commands/audit.ts';
 import { configCommand } from './commands/config-check.ts';
 import { serveCommand } from './commands/serve.ts';
 import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo } from './io.ts';
@@ -17,6 +18,7 @@ Commands:
   serve            Run the gateway (no --config: the quickstart). serve --describe prints
                    what would be served, as JSON, without binding.
   config check     Validate a config file and list every problem with its key path.
+  audit verify     Check the hash chain of an audit trail (a file or a rotated set).
 
 Options:
   -h, --help       Show help (also after any command: portcullis serve --help).
@@ -28,6 +30,7 @@ Docs: docs/configuration.md, docs/errors.md`;
 const COMMANDS: Record<string, (args: readonly string[], io: CliIo) => Promise<number>> = {
   serve: serveCommand,
   config: configCommand,
+  audit: auditCommand,
 };
 
 /** Runs one command line; returns the exit code. Never throws. */

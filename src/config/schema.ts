@@ -250,6 +250,14 @@ const upstreamSchema = z
         description:
           "Headers sent to an HTTP upstream (the gateway's own credentials), ${ENV} expanded.",
       }),
+    audit_arguments: z.boolean().default(false).meta({
+      description:
+        'Put tool-call arguments in audit records (after redact_arguments and token redaction).',
+    }),
+    redact_arguments: z.array(z.string().min(1)).default([]).meta({
+      description:
+        'Argument keys (any depth, case-insensitive) whose values are replaced in audit records.',
+    }),
     tool_scopes: z.record(z.string().min(1), scope).default({}).meta({
       description:
         'Scope each tool needs. "*" sets a default; without it an unmapped tool is hidden and refused.',
@@ -343,6 +351,10 @@ const auditSchema = z
       .default(false)
       .meta({ description: 'Write audit records to standard output instead of the file.' }),
     rotate_bytes: positiveInt('Rotate the audit file at this size, in bytes.', 64 * 1024 * 1024),
+    max_queued_records: positiveInt(
+      'Records held in memory while the sink is slow or failing; beyond it the sink counts as failed.',
+      10_000,
+    ),
     on_write_failure: z.enum(['refuse', 'continue']).default('refuse').meta({
       description:
         'refuse: answer 503 while the sink cannot write; continue: serve unaudited and log.',

@@ -1,0 +1,49 @@
+import { AUDIT_EVENTS } from './events.ts';
+
+/** docs/audit-events.md, generated from the catalogue (`npm run docs`; a test keeps it in sync). */
+export function renderAuditEventsReference(): string {
+  const out = [
+    '# Audit events',
+    '',
+    '<!-- Generated from src/audit/events.ts by `npm run docs`. Do not edit by hand. -->',
+    '',
+    'The audit trail is JSONL: one record per line, one record per decision. Records never hold a',
+    'token: requests are correlated by `request_id`, `session_id` and `token_id_hash` (an HMAC of',
+    'the token id with the deployment secret). Tool arguments appear only when the upstream sets',
+    '`audit_arguments: true`, after `redact_arguments` and token redaction.',
+    '',
+    '## Events',
+    '',
+    '| event | when |',
+    '| --- | --- |',
+  ];
+  for (const [name, summary] of Object.entries(AUDIT_EVENTS))
+    out.push(`| \`${name}\` | ${summary} |`);
+  out.push(
+    '',
+    '## Fields',
+    '',
+    '| field | meaning |',
+    '| --- | --- |',
+    '| `time` | ISO 8601 time the record was made. |',
+    '| `event` | One of the events above. |',
+    '| `request_id`, `session_id` | Correlation ids (`x-request-id`, `mcp-session-id`). |',
+    '| `subject`, `client_id`, `token_id_hash` | Who: `sub`, `client_id`, HMAC-SHA256 of `jti` (or of the token). |',
+    '| `upstream`, `method`, `tool` | What: upstream name, JSON-RPC method, tool name. |',
+    '| `decision`, `reason`, `status` | `allow`, `deny` or `error`; the error code (docs/errors.md); the HTTP status. |',
+    '| `required_scopes`, `granted_scopes` | Scopes the request needed; scopes the token carried (within `allowed_scopes`). |',
+    '| `latency_ms`, `client_address` | Time to decide and answer; the client address (after `trusted_proxies`). |',
+    '| `arguments` | Tool arguments, when enabled for the upstream, redacted. |',
+    '| `dropped` | For `audit.sink.recovered`: records refused while the sink could not write. |',
+    '| `seq`, `prev`, `hash` | The hash chain: sequence number, hash of the previous record, SHA-256 of this line before `,"hash"`. |',
+    '',
+    '## Tamper evidence',
+    '',
+    'Each record carries the hash of the record before it and its own hash, and the chain runs on',
+    'across rotated files (`audit.jsonl.1`, `audit.jsonl.2`, …, then `audit.jsonl`).',
+    '`portcullis audit verify PATH` checks a file or the whole rotated set and names the first',
+    'broken record: a changed byte, a deleted, inserted or reordered line. Truncating the newest',
+    'records is not detectable from the file alone; ship the trail off the host to guard against it.',
+  );
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,154 @@
+import type { Logger } from '../lib/log.ts';
+import type { AuditBackend } from './backends.ts';
+import { type ChainState, chainRecord } from './chain.ts';
+import type { AuditEvent } from './events.ts';
+
+export interface AuditSinkStatus {
+  /** False while records cannot be written, or the queue is full. */
+  readonly healthy: boolean;
+  readonly queued: number;
+  readonly written: number;
+  /** Records refused because the queue was full. */
+  readonly dropped: number;
+  readonly lastError: string | undefined;
+}
+
+export interface AuditSinkOptions {
+  /** Records held in memory while the backend is slow or failing. */
+  readonly maxQueued?: number;
+  /** Delay before retrying after a write error. */
+  readonly retryMs?: number;
+  readonly logger?: Logger;
+  readonly now?: () => Date;
+}
+
+/**
+ * The audit trail. `record` never blocks the request path: it chains the record (so order is the
+ * order of calls) and queues it; a single writer drains the queue in batches. When the backend
+ * fails, records stay queued and are retried; the sink reports itself unhealthy so the gateway
+ * can refuse requests rather than serve unaudited (audit.on_write_failure).
+ */
+export class AuditSink {
+  private readonly backend: AuditBackend;
+  private readonly maxQueued: number;
+  private readonly retryMs: number;
+  private readonly logger: Logger | undefined;
+  private readonly now: () => Date;
+  private chain: ChainState;
+  private queue: string[] = [];
+  private draining: Promise<void> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failing = false;
+  private written = 0;
+  private dropped = 0;
+  private droppedSinceHealthy = 0;
+  private lastError: string | undefined;
+  private closed = false;
+
+  constructor(backend: AuditBackend, options: AuditSinkOptions = {}) {
+    this.backend = backend;
+    this.maxQueued = options.maxQueued ?? 10_000;
+    this.retryMs = options.retryMs ?? 1_000;
+    this.logger = options.logger;
+    this.now = options.now ?? (() => new Date());
+    this.chain = backend.resume();
+  }
+
+  get healthy(): boolean {
+    return !this.failing && this.queue.length < this.maxQueued && !this.closed;
+  }
+
+  status(): AuditSinkStatus {
+    return {
+      healthy: this.healthy,
+      queued: this.queue.length,
+      written: this.written,
+      dropped: this.dropped,
+      lastError: this.lastError,
+    };
+  }
+
+  /** Queues one record. Returns false when it was refused (queue full or sink closed). */
+  record(event: AuditEvent): boolean {
+    if (this.closed || this.queue.length >= this.maxQueued) {
+      this.dropped++;
+      this.droppedSinceHealthy++;
+      return false;
+    }
+    const fields: Record<string, unknown> = { time: this.now().toISOString() };
+    for (const [key, value] of Object.entries(event)) if (value !== undefined) fields[key] = value;
+    const { line, state } = chainRecord(fields, this.chain);
+    this.chain = state;
+    this.queue.push(line);
+    if (!this.failing) this.scheduleDrain();
+    return true;
+  }
+
+  /** Waits until everything queued is written; false when the backend is failing. */
+  async flush(): Promise<boolean> {
+    while (this.queue.length > 0 || this.draining) {
+      if (this.failing) return false;
+      this.scheduleDrain();
+      await this.draining;
+    }
+    return !this.failing;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    await this.backend.close();
+  }
+
+  private scheduleDrain(): void {
+    this.draining ??= this.drain().finally(() => {
+      this.draining = undefined;
+    });
+  }
+
+  private async drain(): Promise<void> {
+    // Let the current tick queue more records so they go out in one write.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.queue.length > 0) {
+      const batch = this.queue.slice(0, 1024);
+      try {
+        await this.backend.append(batch);
+      } catch (error) {
+        this.onFailure(error);
+        return;
+      }
+      this.queue.splice(0, batch.length);
+      this.written += batch.length;
+      if (this.failing) this.onRecovery();
+    }
+  }
+
+  private onFailure(error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    if (!this.failing)
+      this.logger?.error(
+        { err: message },
+        'audit sink cannot write; refusing requests per audit.on_write_failure',
+      );
+    this.failing = true;
+    this.lastError = message;
+    clearTimeout(this.retryTimer);
+    // Stays marked as failing until a write actually succeeds (drain calls onRecovery).
+    this.retryTimer = setTimeout(() => this.scheduleDrain(), this.retryMs);
+    this.retryTimer.unref();
+  }
+
+  private onRecovery(): void {
+    this.failing = false;
+    const dropped = this.droppedSinceHealthy;
+    this.droppedSinceHealthy = 0;
+    this.logger?.warn({ dropped, lastError: this.lastError }, 'audit sink writes again');
+    this.record({
+      event: 'audit.sink.recovered',
+      decision: 'allow',
+      reason: this.lastError,
+      dropped,
+    });
+  }
+}
