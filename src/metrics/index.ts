@@ -1,0 +1,1 @@
+export { GatewayMetrics, type GaugeSources } from './gateway-metrics.ts';
