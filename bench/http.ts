@@ -1,0 +1,176 @@
+/**
+ * The gateway against its baselines, side by side in one run, on the same upstream:
+ *   direct   the upstream (a minimal JSON-RPC echo over HTTP)
+ *   raw      a raw node:http proxy hop to it: the practical ceiling for a Node proxy
+ *   sdk      the MCP SDK server with requireBearerAuth + jose (the incumbent library approach)
+ *   (portcullis joins the list once the gateway serves)
+ * Each target: requests/s, p50/p99 at fixed concurrency; p50/p99 at a fixed rate; CPU seconds.
+ * Rounds alternate targets (A, B, A, B…) so drift shows; medians are reported.
+ */
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { type BenchChild, startChild } from './lib/child.ts';
+import { type LoadResult, runLoad } from './lib/load.ts';
+
+export interface TargetFigures {
+  readonly rounds: readonly {
+    readonly closed: LoadResult;
+    readonly fixedRate: LoadResult;
+    readonly cpuSeconds: number;
+  }[];
+  readonly requestsPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly fixedRateP50Ms: number;
+  readonly fixedRateP99Ms: number;
+  readonly cpuSecondsPerRound: number;
+}
+
+export interface HttpBenchOptions {
+  readonly seconds: number;
+  readonly rounds: number;
+  readonly connections: number;
+  readonly rate: number;
+}
+
+const SERVER_CORES = '0';
+const LOAD_CORES = '1';
+const ISSUER = 'https://bench-issuer.example';
+const AUDIENCE = 'http://127.0.0.1/mcp';
+
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[middle] ?? 0)
+    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+};
+
+interface Target {
+  readonly name: string;
+  readonly child: BenchChild;
+  readonly path: string;
+}
+
+export async function benchHttp(options: HttpBenchOptions): Promise<Record<string, unknown>> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256', use: 'sig' };
+  const token = await new SignJWT({ scope: 'bench:echo', client_id: 'bench' })
+    .setProtectedHeader({ alg: 'ES256', kid: 'bench', typ: 'at+jwt' })
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setSubject('bench-user')
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(privateKey);
+
+  const upstream = await startChild('upstream', 'bench/servers/echo-upstream.ts', [], {
+    cores: SERVER_CORES,
+  });
+  const targets: Target[] = [
+    { name: 'direct', child: upstream, path: '/mcp' },
+    {
+      name: 'raw',
+      child: await startChild('raw', 'bench/servers/raw-proxy.ts', [String(upstream.port)], {
+        cores: SERVER_CORES,
+      }),
+      path: '/mcp',
+    },
+    {
+      name: 'sdk',
+      child: await startChild(
+        'sdk',
+        'bench/servers/sdk-bearer.ts',
+        [JSON.stringify({ keys: [jwk] }), ISSUER, AUDIENCE],
+        {
+          cores: SERVER_CORES,
+        },
+      ),
+      path: '/mcp',
+    },
+  ];
+  const body = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'tools/call',
+    params: { name: 'echo', arguments: { text: 'hello' } },
+  });
+  const headers = {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    authorization: `Bearer ${token}`,
+  };
+  const rounds = new Map<string, TargetFigures['rounds'][number][]>(
+    targets.map((t) => [t.name, []]),
+  );
+  try {
+    for (const target of targets) {
+      const url = `http://127.0.0.1:${target.child.port}${target.path}`;
+      const warm = await runLoad({
+        url,
+        headers,
+        body,
+        seconds: 1,
+        connections: options.connections,
+        cores: LOAD_CORES,
+      });
+      if (warm.non2xx > 0 || warm.errors > 0)
+        throw new Error(
+          `${target.name}: warm-up saw ${warm.non2xx} non-2xx and ${warm.errors} errors`,
+        );
+    }
+    for (let round = 0; round < options.rounds; round++) {
+      for (const target of targets) {
+        const url = `http://127.0.0.1:${target.child.port}${target.path}`;
+        const cpuBefore = target.child.cpuSeconds();
+        const closed = await runLoad({
+          url,
+          headers,
+          body,
+          seconds: options.seconds,
+          connections: options.connections,
+          cores: LOAD_CORES,
+        });
+        const cpuSeconds = target.child.cpuSeconds() - cpuBefore;
+        const fixedRate = await runLoad({
+          url,
+          headers,
+          body,
+          seconds: options.seconds,
+          connections: options.connections,
+          rate: options.rate,
+          cores: LOAD_CORES,
+        });
+        rounds.get(target.name)?.push({ closed, fixedRate, cpuSeconds });
+      }
+    }
+  } finally {
+    await Promise.all(targets.map((t) => t.child.stop()));
+  }
+  const figures: Record<string, TargetFigures> = {};
+  for (const [name, list] of rounds) {
+    figures[name] = {
+      rounds: list,
+      requestsPerSecond: median(list.map((r) => r.closed.requestsPerSecond)),
+      p50Ms: median(list.map((r) => r.closed.p50Ms)),
+      p99Ms: median(list.map((r) => r.closed.p99Ms)),
+      fixedRateP50Ms: median(list.map((r) => r.fixedRate.p50Ms)),
+      fixedRateP99Ms: median(list.map((r) => r.fixedRate.p99Ms)),
+      cpuSecondsPerRound: median(list.map((r) => r.cpuSeconds)),
+    };
+  }
+  const ratio = (a: string, b: string) => {
+    const x = figures[a]?.requestsPerSecond;
+    const y = figures[b]?.requestsPerSecond;
+    return x && y ? Number((x / y).toFixed(3)) : null;
+  };
+  return {
+    settings: options,
+    targets: figures,
+    ratios: {
+      raw_over_sdk: ratio('raw', 'sdk'),
+      raw_over_direct: ratio('raw', 'direct'),
+      portcullis_over_raw: ratio('portcullis', 'raw'),
+      portcullis_over_sdk: ratio('portcullis', 'sdk'),
+    },
+  };
+}

@@ -1,0 +1,45 @@
+/**
+ * The benchmark upstream: a minimal JSON-RPC echo over HTTP. Answers any request with a result
+ * that echoes the params, as JSON. Prints `READY <port>`.
+ */
+import { createServer } from 'node:http';
+
+const server = createServer((request, response) => {
+  const chunks: Buffer[] = [];
+  request.on('data', (chunk: Buffer) => chunks.push(chunk));
+  request.on('end', () => {
+    let id: unknown = null;
+    let params: unknown = null;
+    try {
+      const message = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        id?: unknown;
+        params?: unknown;
+      };
+      id = message.id ?? null;
+      params = message.params ?? null;
+    } catch {
+      response.writeHead(400).end();
+      return;
+    }
+    if (id === null) {
+      response.writeHead(202).end();
+      return;
+    }
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id,
+      result: { content: [{ type: 'text', text: JSON.stringify(params) }] },
+    });
+    response.writeHead(200, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+    });
+    response.end(body);
+  });
+});
+server.keepAliveTimeout = 60_000;
+server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => {
+  const address = server.address();
+  console.log(`READY ${typeof address === 'object' && address ? address.port : 0}`);
+});
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
