@@ -33,7 +33,7 @@ writeFileSync(
 );
 
 const targets = (http.targets ?? {}) as Record<string, TargetFigures>;
-const fmt = (value: number, digits = 2) => value.toFixed(digits);
+const fmt = (value: number, digits = 3) => value.toFixed(digits);
 const rows = Object.entries(targets).map(
   ([name, t]) =>
     `| ${name} | ${fmt(t.requestsPerSecond, 0)} | ${fmt(t.p50Ms)} | ${fmt(t.p99Ms)} | ${fmt(t.fixedRateP50Ms)} | ${fmt(t.fixedRateP99Ms)} | ${fmt(t.cpuSecondsPerRound)} |`,

@@ -25,17 +25,10 @@ export interface LoadOptions {
 
 const WORKER = fileURLToPath(new URL('./load-worker.ts', import.meta.url));
 
-/** Runs autocannon in a separate process, pinned away from the server under test. */
+/** Runs the load worker in a separate process, pinned away from the server under test. */
 export function runLoad(options: LoadOptions): Promise<LoadResult> {
-  const config = JSON.stringify({
-    url: options.url,
-    method: 'POST',
-    headers: options.headers,
-    body: options.body,
-    connections: options.connections,
-    duration: options.seconds,
-    ...(options.rate === undefined ? {} : { overallRate: options.rate }),
-  });
+  const { cores: _cores, ...workerOptions } = options;
+  const config = JSON.stringify(workerOptions);
   const nodeArgs = ['--no-warnings', WORKER, config];
   const [file, args] =
     options.cores !== undefined && existsSync('/usr/bin/taskset')
