@@ -1,8 +1,83 @@
 /**
- * `npm run bench`: the gateway against its baselines in one run. The benchmark issue fills this in;
- * until then it says so and exits non-zero, so nobody mistakes it for a result.
+ * `npm run bench`: runs the benchmarks and merges their figures into bench/results/latest.json
+ * (one key per benchmark, so later benchmarks add theirs beside `verify`) and
+ * bench/results/latest.md (one marked section per benchmark). Figures come from one run on one
+ * machine; ratios against a baseline measured in the same run are what to compare.
+ *
+ *   node bench/run.ts [--only verify] [--quick]
  */
-console.error(
-  'portcullis bench: not implemented yet (needs the gateway); no figures were produced.',
-);
-process.exitCode = 1;
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { runVerifyBench, verifyMarkdown } from './verify.ts';
+
+const RESULTS = new URL('./results/', import.meta.url);
+const args = process.argv.slice(2);
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const quick = args.includes('--quick');
+
+interface Benchmark {
+  readonly name: string;
+  readonly run: () => Promise<unknown>;
+  readonly markdown: (result: never) => string;
+}
+
+const BENCHMARKS: readonly Benchmark[] = [
+  {
+    name: 'verify',
+    run: () => runVerifyBench(quick ? { rounds: 3, tokens: 200, cachedIterations: 5000 } : {}),
+    markdown: verifyMarkdown as (result: never) => string,
+  },
+];
+
+function readJson(url: URL): Record<string, unknown> {
+  try {
+    const value = JSON.parse(readFileSync(url, 'utf8')) as unknown;
+    return value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
+  } catch {
+    return {};
+  }
+}
+
+function readText(url: URL): string {
+  try {
+    return readFileSync(url, 'utf8');
+  } catch {
+    return '# Benchmark results\n\nWritten by `npm run bench`; each section is replaced by its benchmark.\n';
+  }
+}
+
+/** Replaces (or appends) the section between this benchmark's markers. */
+function mergeSection(document: string, name: string, section: string): string {
+  const start = `<!-- bench:${name}:start -->`;
+  const end = `<!-- bench:${name}:end -->`;
+  const block = `${start}\n${section.trimEnd()}\n${end}`;
+  const from = document.indexOf(start);
+  const to = document.indexOf(end);
+  if (from !== -1 && to > from)
+    return `${document.slice(0, from)}${block}${document.slice(to + end.length)}`;
+  return `${document.trimEnd()}\n\n${block}\n`;
+}
+
+mkdirSync(RESULTS, { recursive: true });
+const jsonUrl = new URL('latest.json', RESULTS);
+const mdUrl = new URL('latest.md', RESULTS);
+let failed = false;
+for (const benchmark of BENCHMARKS) {
+  if (only !== undefined && benchmark.name !== only) continue;
+  console.error(`bench: running ${benchmark.name}…`);
+  try {
+    const result = await benchmark.run();
+    const json = readJson(jsonUrl);
+    json[benchmark.name] = result;
+    writeFileSync(jsonUrl, `${JSON.stringify(json, null, 2)}\n`);
+    const markdown = benchmark.markdown(result as never);
+    writeFileSync(mdUrl, `${mergeSection(readText(mdUrl), benchmark.name, markdown).trimEnd()}\n`);
+    console.log(markdown);
+  } catch (error) {
+    failed = true;
+    console.error(`bench: ${benchmark.name} failed:`, error);
+  }
+}
+if (quick) console.error('bench: --quick run; figures are rough.');
+process.exitCode = failed ? 1 : 0;

@@ -1,3 +1,4 @@
+import { createSecretKey } from 'node:crypto';
 import { MAX_CLOCK_SKEW_SECONDS } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
 import type { Logger } from '../lib/log.ts';
@@ -89,7 +90,7 @@ export function createIntrospectionVerifier(
   ) {
     throw new TypeError(`tokenIdSecret must be at least ${MIN_TOKEN_ID_SECRET_BYTES} bytes`);
   }
-  const secret = Uint8Array.from(options.tokenIdSecret);
+  const secret = createSecretKey(Uint8Array.from(options.tokenIdSecret));
   const requestedSkew = options.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
   const skewSeconds = Number.isFinite(requestedSkew)
     ? Math.min(Math.max(0, Math.floor(requestedSkew)), MAX_CLOCK_SKEW_SECONDS)

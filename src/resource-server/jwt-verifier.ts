@@ -1,3 +1,4 @@
+import { createSecretKey } from 'node:crypto';
 import { compactVerify } from 'jose';
 import { ASYMMETRIC_ALGORITHMS, MAX_CLOCK_SKEW_SECONDS } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
@@ -116,7 +117,7 @@ export function createAccessTokenVerifier(
   if (!Array.isArray(options.allowedScopes)) throw new TypeError('allowedScopes is required');
   if (options.keys === undefined) throw new TypeError('keys (a key source) is required');
 
-  const secret = Uint8Array.from(options.tokenIdSecret);
+  const secret = createSecretKey(Uint8Array.from(options.tokenIdSecret));
   const algorithms = new Set(options.algorithms);
   const requestedSkew = options.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
   // Defence in depth, as the seed does: whatever the config said, never more than 300 s.
