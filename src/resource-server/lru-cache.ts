@@ -1,65 +1,88 @@
-interface Entry<V> {
-  readonly value: V;
-  readonly until: number;
-  /** Set on a hit; cleared when eviction passes over the entry (second chance). */
-  used: boolean;
+interface Node<V> {
+  readonly key: string;
+  value: V;
+  until: number;
+  newer: Node<V> | undefined;
+  older: Node<V> | undefined;
 }
 
 /**
- * A bounded cache with a per-entry deadline and least-recently-used eviction approximated by
- * the second-chance (CLOCK) rule: a hit only marks the entry; when room is needed, the oldest
- * entries that were hit since the last pass move to the back, and the oldest one that was not
- * is evicted. A hit therefore never reorders the map: deleting and re-adding one key on every
- * hit leaves V8's Map with ever longer chains of deleted slots (about 50 µs per hit at 10 000
- * entries, measured), which a cache on the request path cannot afford.
+ * A bounded least-recently-used cache with a per-entry deadline: a Map for lookup and a doubly
+ * linked list for recency. Neither a hit nor an eviction reorders or iterates the Map. (Both
+ * shortcuts cost dearly in V8, measured at 10 000 entries: deleting and re-adding one key on
+ * every hit, about 50 µs per hit; finding the oldest entry with a fresh Map iterator, 10 µs or
+ * more per insertion, as the iterator steps over every deleted slot.)
  */
 export class LruCache<V> {
   readonly #max: number;
-  readonly #entries = new Map<string, Entry<V>>();
+  readonly #nodes = new Map<string, Node<V>>();
+  #newest: Node<V> | undefined;
+  #oldest: Node<V> | undefined;
 
   constructor(maxEntries: number) {
     this.#max = Math.max(0, Math.floor(maxEntries));
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#nodes.size;
   }
 
-  /** The value stored under `key` if its deadline (ms) is after `now`. */
+  /** The value stored under `key` if its deadline (ms) is after `now`; marks it recently used. */
   get(key: string, now: number): V | undefined {
-    const entry = this.#entries.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.until <= now) {
-      this.#entries.delete(key);
+    const node = this.#nodes.get(key);
+    if (node === undefined) return undefined;
+    if (node.until <= now) {
+      this.#remove(node);
       return undefined;
     }
-    entry.used = true;
-    return entry.value;
+    if (node !== this.#newest) {
+      this.#unlink(node);
+      this.#pushNewest(node);
+    }
+    return node.value;
   }
 
-  /** Stores `value` until `until` (ms). A cache of size 0 stores nothing. */
+  /** Stores `value` until `until` (ms), evicting the least recently used beyond the bound. */
   set(key: string, value: V, until: number): void {
     if (this.#max === 0) return;
-    this.#entries.delete(key);
-    while (this.#entries.size >= this.#max) this.#evictOne();
-    this.#entries.set(key, { value, until, used: false });
+    const existing = this.#nodes.get(key);
+    if (existing !== undefined) this.#remove(existing);
+    const node: Node<V> = { key, value, until, newer: undefined, older: undefined };
+    this.#nodes.set(key, node);
+    this.#pushNewest(node);
+    while (this.#nodes.size > this.#max && this.#oldest !== undefined) this.#remove(this.#oldest);
   }
 
   delete(key: string): void {
-    this.#entries.delete(key);
+    const node = this.#nodes.get(key);
+    if (node !== undefined) this.#remove(node);
   }
 
   clear(): void {
-    this.#entries.clear();
+    this.#nodes.clear();
+    this.#newest = undefined;
+    this.#oldest = undefined;
   }
 
-  #evictOne(): void {
-    // Terminates: each entry is passed over at most once before its flag is clear.
-    for (const [key, entry] of this.#entries) {
-      this.#entries.delete(key);
-      if (!entry.used) return;
-      entry.used = false;
-      this.#entries.set(key, entry);
-    }
+  #remove(node: Node<V>): void {
+    this.#unlink(node);
+    this.#nodes.delete(node.key);
+  }
+
+  #unlink(node: Node<V>): void {
+    if (node.newer) node.newer.older = node.older;
+    else this.#newest = node.older;
+    if (node.older) node.older.newer = node.newer;
+    else this.#oldest = node.newer;
+    node.newer = undefined;
+    node.older = undefined;
+  }
+
+  #pushNewest(node: Node<V>): void {
+    node.older = this.#newest;
+    node.newer = undefined;
+    if (this.#newest) this.#newest.newer = node;
+    this.#newest = node;
+    this.#oldest ??= node;
   }
 }

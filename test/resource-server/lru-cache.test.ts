@@ -3,7 +3,35 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { LruCache } from '../../src/resource-server/lru-cache.ts';
 
-describe('verified-token cache (second-chance LRU)', () => {
+/** The obvious LRU: an array, oldest first. */
+class ModelLru {
+  #entries: { key: string; value: number; until: number }[] = [];
+  readonly #max: number;
+  constructor(max: number) {
+    this.#max = max;
+  }
+  get size(): number {
+    return this.#entries.length;
+  }
+  set(key: string, value: number, until: number): void {
+    this.delete(key);
+    this.#entries.push({ key, value, until });
+    if (this.#entries.length > this.#max) this.#entries.shift();
+  }
+  delete(key: string): void {
+    this.#entries = this.#entries.filter((entry) => entry.key !== key);
+  }
+  get(key: string, now: number): number | undefined {
+    const found = this.#entries.find((entry) => entry.key === key);
+    if (found === undefined) return undefined;
+    this.delete(key);
+    if (found.until <= now) return undefined;
+    this.#entries.push(found);
+    return found.value;
+  }
+}
+
+describe('verified-token cache (LRU)', () => {
   test('never holds more than its bound', () => {
     fc.assert(
       fc.property(
@@ -23,7 +51,40 @@ describe('verified-token cache (second-chance LRU)', () => {
       ),
     );
   });
-  test('an entry that was hit survives an eviction that takes one that was not', () => {
+  test('behaves exactly like a reference LRU model', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(
+          fc.tuple(
+            fc.constantFrom('get', 'set', 'delete'),
+            fc.integer({ min: 0, max: 12 }),
+            fc.integer({ min: 0, max: 100 }),
+          ),
+          { maxLength: 200 },
+        ),
+        (max, operations) => {
+          const cache = new LruCache<number>(max);
+          const model = new ModelLru(max);
+          let now = 0;
+          for (const [operation, number, time] of operations) {
+            now += time % 3;
+            const key = `k${number}`;
+            if (operation === 'set') {
+              model.set(key, number, now + time);
+              cache.set(key, number, now + time);
+            } else if (operation === 'delete') {
+              model.delete(key);
+              cache.delete(key);
+            } else assert.equal(cache.get(key, now), model.get(key, now));
+            assert.equal(cache.size, model.size);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+  test('the least recently used entry is evicted first', () => {
     const cache = new LruCache<string>(3);
     cache.set('a', 'A', 100);
     cache.set('b', 'B', 100);
