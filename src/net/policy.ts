@@ -63,30 +63,31 @@ export function checkUrl(
   } catch {
     throw blocked('not an absolute URL');
   }
+  const refuse = (message: string) => blocked(`${url.protocol}//${url.host}: ${message}`);
   let requireLoopback = false;
   if (url.protocol === 'http:') {
-    if (!policy.allowLoopback) throw blocked('plain http is refused; use https');
+    if (!policy.allowLoopback) throw refuse('plain http is refused; use https');
     const literal = ipLiteralOf(url);
     if (literal === undefined && !isLocalhostName(url.hostname)) {
-      throw blocked('plain http is allowed only to loopback, under the development switch');
+      throw refuse('plain http is allowed only to loopback, under the development switch');
     }
     requireLoopback = true;
   } else if (url.protocol !== 'https:') {
-    throw blocked(`scheme ${url.protocol} is refused; only https is fetched`);
+    throw refuse(`scheme ${url.protocol} is refused; only https is fetched`);
   }
   if (url.username !== '' || url.password !== '') {
-    throw blocked('URLs with credentials (userinfo) are refused');
+    throw refuse('URLs with credentials (userinfo) are refused');
   }
   const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
   if (policy.allowedPorts !== undefined && !policy.allowedPorts.includes(port)) {
-    throw blocked(`port ${port} is not among the allowed ports`);
+    throw refuse(`port ${port} is not among the allowed ports`);
   }
   const literal = ipLiteralOf(url);
   if (literal !== undefined) {
     const reason = refuseAddress(literal, policy, requireLoopback);
-    if (reason !== undefined) throw blocked(reason);
+    if (reason !== undefined) throw refuse(reason);
   } else if (isLocalhostName(url.hostname) && !policy.allowLoopback) {
-    throw blocked(`${url.hostname} is loopback; allowed only with the development switch`);
+    throw refuse(`${url.hostname} is loopback; allowed only with the development switch`);
   }
   return { url, requireLoopback };
 }

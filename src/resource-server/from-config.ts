@@ -25,6 +25,8 @@ export interface VerifierFromConfigOptions {
 export interface ConfiguredVerifier extends AccessTokenVerifier {
   /** What this verifier accepts: JWTs (with their key source), opaque tokens, or both. */
   readonly modes: readonly ('jwt' | 'introspection')[];
+  /** Where JWT keys come from, for readiness checks (undefined with introspection only). */
+  readonly keySource: KeySource | undefined;
   /** Loads the key set now (no-op without JWTs). Rejects with AuthUnavailable. */
   warm(): Promise<void>;
 }
@@ -135,6 +137,7 @@ export function createVerifierFromConfig(
 
   return {
     modes,
+    keySource: jwt === undefined ? undefined : keySource,
     verify(token: string): Promise<VerifiedToken> {
       if (jwt !== undefined && (introspection === undefined || JWT_SHAPE.test(token))) {
         return jwt.verify(token);

@@ -51,6 +51,8 @@ export interface RemoteKeySource extends KeySource {
   readonly fetches: number;
   /** When the current set was fetched (ms), or undefined. */
   readonly fetchedAt: number | undefined;
+  /** Resolves once no fetch is under way (a background refresh, say). */
+  whenIdle(): Promise<void>;
 }
 
 async function fetchJson(fetch: GuardedFetch, url: string, what: string): Promise<unknown> {
@@ -113,9 +115,8 @@ export function createRemoteKeySource(options: RemoteKeySourceOptions): RemoteKe
       fetchedAt = now();
       return set;
     } catch (error) {
-      // A failed fetch may mean the discovery document moved the JWKS: discover again next time.
-      discoveredJwksUrl = undefined;
       const details = {
+        url: options.jwksUrl ?? discoveredJwksUrl ?? options.metadataUrl,
         reason: error instanceof Error ? error.message : String(error),
         keptLastGood: current !== undefined,
       };
@@ -123,6 +124,8 @@ export function createRemoteKeySource(options: RemoteKeySourceOptions): RemoteKe
       if (error instanceof PrivateKeyMaterialError) {
         logger?.error(details, 'JWKS refused: it publishes private key material');
       } else logger?.warn(details, 'JWKS fetch failed');
+      // A failed fetch may mean the discovery document moved the JWKS: discover again next time.
+      discoveredJwksUrl = undefined;
       return current;
     }
   }
@@ -148,6 +151,9 @@ export function createRemoteKeySource(options: RemoteKeySourceOptions): RemoteKe
     },
     get fetchedAt() {
       return fetchedAt;
+    },
+    async whenIdle() {
+      await pending;
     },
     snapshot() {
       if (

@@ -140,6 +140,7 @@ describe('SSRF corpus: blocked URLs never reach the loopback server', () => {
     ['https://0x7f000001:PORT/hit', 'SF-02 hex'],
     ['https://0177.0.0.1:PORT/hit', 'SF-02 octal'],
     ['https://127.1:PORT/hit', 'SF-02 short form'],
+    ['https://127.0.0.1.:PORT/hit', 'SF-02 trailing dot'],
     ['https://①②⑦.⓪.⓪.①:PORT/hit', 'SF-02 full-width digits'],
     ['https://127。0。0。1:PORT/hit', 'SF-02 ideographic full stops'],
     ['https://0:PORT/hit', 'SF-02 0 (Linux connects 0.0.0.0 to the local host)'],
@@ -318,6 +319,52 @@ describe('size and time caps (SF-12, SF-13)', () => {
     const response = await guardedDev(`http://127.0.0.1:${port}/gzip-small`);
     assert.equal(response.headers.get('content-encoding'), null);
     assert.deepEqual(await response.json(), { small: true });
+  });
+});
+
+describe('SF-15: environment proxies are not used', () => {
+  test('with NODE_USE_ENV_PROXY and HTTP_PROXY set, the guarded fetch still goes direct', async () => {
+    const proxy = await startLoopbackServer();
+    // A forward proxy sees the absolute URL as the request target.
+    proxy.route(`http://127.0.0.1:${port}/hit`, (_request, response) => response.end('proxy'));
+    try {
+      const script = [
+        "import http from 'node:http';",
+        `import { createGuardedFetch } from ${JSON.stringify(new URL('../../src/net/index.ts', import.meta.url).href)};`,
+        'const fetch = createGuardedFetch({ allowLoopback: true });',
+        `const guarded = await (await fetch('http://127.0.0.1:${port}/hit')).text();`,
+        // Control: Node's own client does honour the proxy variables in this process.
+        `const plain = await new Promise((done) => http.get('http://127.0.0.1:${port}/hit', (r) => { let b = ''; r.on('data', (c) => { b += c; }); r.on('end', () => done(b)); }));`,
+        'console.log(JSON.stringify({ guarded, plain }));',
+      ].join('\n');
+      const { execFile } = await import('node:child_process');
+      const output = await new Promise<string>((resolve, reject) => {
+        execFile(
+          process.execPath,
+          ['--input-type=module', '-e', script],
+          {
+            env: {
+              PATH: process.env.PATH,
+              NODE_USE_ENV_PROXY: '1',
+              HTTP_PROXY: proxy.origin,
+              http_proxy: proxy.origin,
+              HTTPS_PROXY: proxy.origin,
+            },
+            timeout: 20_000,
+          },
+          (error, stdout, stderr) =>
+            error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+        );
+      });
+      const result = JSON.parse(output.trim().split('\n').at(-1) ?? '{}') as {
+        guarded: string;
+        plain: string;
+      };
+      assert.equal(result.guarded, 'reached');
+      assert.equal(result.plain, 'proxy', 'the control shows the proxy variables were in effect');
+    } finally {
+      await proxy.close();
+    }
   });
 });
 

@@ -111,7 +111,7 @@ describe('key rotation and the refetch cool-down (catalogue JWT-07, L3, L14)', (
       fixture.nowMs += 600_001;
       // This request starts the background refresh and is judged on the set in hand.
       await fixture.verifier.verify(jwt);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await fixture.keySource.whenIdle();
       assert.equal(jwksHits(fixture.server), 2);
       await rejectsWith(fixture.verifier.verify(jwt), 'AuthTokenInvalid');
       assert.equal(
@@ -135,7 +135,7 @@ describe('key rotation and the refetch cool-down (catalogue JWT-07, L3, L14)', (
       const before = fixture.keySource.snapshot()?.keys[0];
       fixture.nowMs += 1001;
       fixture.keySource.snapshot();
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await fixture.keySource.whenIdle();
       assert.equal(jwksHits(fixture.server), 2);
       assert.equal(fixture.keySource.snapshot()?.keys[0], before);
     } finally {
