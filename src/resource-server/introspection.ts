@@ -1,6 +1,7 @@
 import { createSecretKey } from 'node:crypto';
 import { MAX_CLOCK_SKEW_SECONDS } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
+import { deepFreeze } from '../lib/deep-freeze.ts';
 import type { Logger } from '../lib/log.ts';
 import type { GuardedFetch } from '../net/index.ts';
 import {
@@ -179,7 +180,7 @@ export function createIntrospectionVerifier(
       audience,
       expiresAt,
       tokenIdHash: tokenIdHash(secret, typeof jti === 'string' ? jti : undefined, token),
-      claims: Object.freeze({ ...answer }),
+      claims: deepFreeze({ ...answer }),
     });
   }
 

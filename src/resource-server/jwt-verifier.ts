@@ -2,6 +2,7 @@ import { createSecretKey } from 'node:crypto';
 import { compactVerify } from 'jose';
 import { ASYMMETRIC_ALGORITHMS, MAX_CLOCK_SKEW_SECONDS } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
+import { deepFreeze } from '../lib/deep-freeze.ts';
 import type { Logger } from '../lib/log.ts';
 import {
   type ClaimPolicy,
@@ -235,7 +236,7 @@ export function createAccessTokenVerifier(
       audience,
       expiresAt,
       tokenIdHash: tokenIdHash(secret, jti, token),
-      claims: Object.freeze(claims),
+      claims: deepFreeze(claims),
     });
     // Kept until the earlier of the token's expiry (with the same skew a cold check allows)
     // and the cache TTL.

@@ -710,6 +710,27 @@ describe('what a verified token yields', () => {
     );
     assert.deepEqual(verified.scopes, ['files:write']);
     assert.equal(verified.clientId, 'app');
+    // Cached results are shared: nested claims are frozen too.
+    assert.ok(Object.isFrozen(verified.claims.scp));
+  });
+  test('JWT-33: the high-S twin of an ECDSA signature verifies, and maps to the same token id', async () => {
+    const original = token(keys.es, claims({ jti: 'twin-jti' }));
+    const [h, p, s] = original.split('.');
+    const bytes = Buffer.from(s ?? '', 'base64url');
+    const n = BigInt('0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551');
+    const high = n - BigInt(`0x${bytes.subarray(32).toString('hex')}`);
+    const twinSignature = Buffer.concat([
+      bytes.subarray(0, 32),
+      Buffer.from(high.toString(16).padStart(64, '0'), 'hex'),
+    ]);
+    const twin = `${h}.${p}.${twinSignature.toString('base64url')}`;
+    assert.notEqual(twin, original);
+    const [first, second] = [
+      await fixture.verifier.verify(original),
+      await fixture.verifier.verify(twin),
+    ];
+    // Anything keyed for revocation or audit uses the token id (jti), not the signature bytes.
+    assert.equal(first.tokenIdHash, second.tokenIdHash);
   });
   test('scope matching is exact: case, tabs and prefixes do not match', async () => {
     const verified = await fixture.verifier.verify(
