@@ -44,6 +44,8 @@ export interface RemoteKeySourceOptions {
 
 export const DEFAULT_JWKS_MAX_AGE_MS = 10 * 60_000;
 export const DEFAULT_JWKS_COOLDOWN_MS = 30_000;
+/** While no key set has ever loaded, a failed fetch is retried at most this often. */
+export const NO_SET_RETRY_MS = 1000;
 
 /** The remote source with its counters, for tests and readiness checks. */
 export interface RemoteKeySource extends KeySource {
@@ -168,7 +170,17 @@ export function createRemoteKeySource(options: RemoteKeySourceOptions): RemoteKe
       return current;
     },
     async get() {
-      const set = this.snapshot() ?? (await refresh());
+      let set = this.snapshot();
+      if (set === undefined) {
+        // With no set at all, every request would otherwise start a fetch as soon as the last
+        // one failed: against an issuer that refuses connections, a request flood becomes a
+        // fetch flood. Retry at most once per NO_SET_RETRY_MS.
+        const recentFailure =
+          pending === undefined &&
+          lastAttempt !== undefined &&
+          now() - lastAttempt < NO_SET_RETRY_MS;
+        set = recentFailure ? undefined : await refresh();
+      }
       if (set === undefined) throw unavailable();
       return set;
     },

@@ -165,6 +165,27 @@ describe('key rotation and the refetch cool-down (catalogue JWT-07, L3, L14)', (
   });
 });
 
+describe('an unreachable issuer before any key set was loaded', () => {
+  test('requests fail with AuthUnavailable and cause at most one fetch per second', async () => {
+    const fixture = await createFixture();
+    try {
+      fixture.server.route('/jwks', (_request, response) => response.writeHead(503).end());
+      for (let index = 0; index < 100; index++) {
+        await rejectsWith(fixture.verifier.verify(token(keys.rs, claims())), 'AuthUnavailable');
+      }
+      assert.equal(jwksHits(fixture.server), 1);
+      fixture.nowMs += 1000;
+      fixture.server.route('/jwks', (_request, response) =>
+        json(response, 200, { keys: [keys.rs.jwk] }),
+      );
+      assert.equal((await fixture.verifier.verify(token(keys.rs, claims()))).subject, 'alice');
+      assert.equal(jwksHits(fixture.server), 2);
+    } finally {
+      await fixture.close();
+    }
+  });
+});
+
 describe('JWT-38, 39: a bad JWKS answer fails closed and is never followed', () => {
   const bigKeys = Array.from({ length: 10_000 }, (_, index) => ({
     ...keys.rs.jwk,
