@@ -147,6 +147,19 @@ export function createRemoteKeySource(options: RemoteKeySourceOptions): RemoteKe
     });
   }
 
+  function snapshot(): KeySet | undefined {
+    if (
+      current !== undefined &&
+      fetchedAt !== undefined &&
+      now() - fetchedAt > maxAgeMs &&
+      pending === undefined &&
+      !coolingDown()
+    ) {
+      void refresh();
+    }
+    return current;
+  }
+
   return {
     get fetches() {
       return fetches;
@@ -157,20 +170,9 @@ export function createRemoteKeySource(options: RemoteKeySourceOptions): RemoteKe
     async whenIdle() {
       await pending;
     },
-    snapshot() {
-      if (
-        current !== undefined &&
-        fetchedAt !== undefined &&
-        now() - fetchedAt > maxAgeMs &&
-        pending === undefined &&
-        !coolingDown()
-      ) {
-        void refresh();
-      }
-      return current;
-    },
+    snapshot,
     async get() {
-      let set = this.snapshot();
+      let set = snapshot();
       if (set === undefined) {
         // With no set at all, every request would otherwise start a fetch as soon as the last
         // one failed: against an issuer that refuses connections, a request flood becomes a
