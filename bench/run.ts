@@ -47,6 +47,35 @@ function readText(url: URL): string {
   }
 }
 
+/** Pads Markdown tables the way the formatter (biome) lays them out, so results stay lint-clean. */
+function alignTables(markdown: string): string {
+  const lines = markdown.split('\n');
+  const cellsOf = (line: string) =>
+    line
+      .slice(1, -1)
+      .split('|')
+      .map((cell) => cell.trim());
+  const width = (text: string) => [...text].length;
+  for (let start = 0; start < lines.length; start++) {
+    if (!lines[start]?.startsWith('|')) continue;
+    let end = start;
+    while (lines[end + 1]?.startsWith('|')) end++;
+    const rows = lines.slice(start, end + 1).map(cellsOf);
+    const widths = rows[0]?.map((_, column) =>
+      Math.max(3, ...rows.map((row, index) => (index === 1 ? 3 : width(row[column] ?? '')))),
+    );
+    rows.forEach((row, index) => {
+      const cells = row.map((cell, column) => {
+        const size = widths?.[column] ?? 3;
+        return index === 1 ? '-'.repeat(size) : cell + ' '.repeat(size - width(cell));
+      });
+      lines[start + index] = `| ${cells.join(' | ')} |`;
+    });
+    start = end;
+  }
+  return lines.join('\n');
+}
+
 /** Replaces (or appends) the section between this benchmark's markers. */
 function mergeSection(document: string, name: string, section: string): string {
   const start = `<!-- bench:${name}:start -->`;
@@ -71,7 +100,7 @@ for (const benchmark of BENCHMARKS) {
     const json = readJson(jsonUrl);
     json[benchmark.name] = result;
     writeFileSync(jsonUrl, `${JSON.stringify(json, null, 2)}\n`);
-    const markdown = benchmark.markdown(result as never);
+    const markdown = alignTables(benchmark.markdown(result as never));
     writeFileSync(mdUrl, `${mergeSection(readText(mdUrl), benchmark.name, markdown).trimEnd()}\n`);
     console.log(markdown);
   } catch (error) {
