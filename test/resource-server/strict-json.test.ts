@@ -25,10 +25,10 @@ describe('strict JOSE segment decoding (JWT-26, JWT-27, JWT-29)', () => {
         fc.nat(),
         fc.boolean(),
         fc.integer({ min: 0, max: 3 }),
-        (object, pick, escape, depth) => {
+        (object, pick, escaped, depth) => {
           const keys = Object.keys(object);
           const key = keys[pick % keys.length] ?? '';
-          const spelled = escape
+          const spelled = escaped
             ? `"${key
                 .split('')
                 .map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
