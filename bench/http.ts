@@ -7,6 +7,7 @@
  * Each target: requests/s, p50/p99 at fixed concurrency; p50/p99 at a fixed rate; CPU seconds.
  * Rounds alternate targets (A, B, A, B…) so drift shows; medians are reported.
  */
+import { availableParallelism, cpus } from 'node:os';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { type BenchChild, startChild } from './lib/child.ts';
 import { type LoadResult, runLoad } from './lib/load.ts';
@@ -51,7 +52,19 @@ interface Target {
   readonly path: string;
 }
 
-export async function benchHttp(options: HttpBenchOptions): Promise<Record<string, unknown>> {
+export interface HttpBenchResult {
+  readonly machine: {
+    readonly cores: number;
+    readonly cpu: string;
+    readonly node: string;
+    readonly date: string;
+  };
+  readonly settings: HttpBenchOptions;
+  readonly targets: Readonly<Record<string, TargetFigures>>;
+  readonly ratios: Readonly<Record<string, number | null>>;
+}
+
+export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchResult> {
   const { privateKey, publicKey } = await generateKeyPair('ES256');
   const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256', use: 'sig' };
   const token = await new SignJWT({ scope: 'bench:echo', client_id: 'bench' })
@@ -164,6 +177,12 @@ export async function benchHttp(options: HttpBenchOptions): Promise<Record<strin
     return x && y ? Number((x / y).toFixed(3)) : null;
   };
   return {
+    machine: {
+      cores: availableParallelism(),
+      cpu: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      date: new Date().toISOString(),
+    },
     settings: options,
     targets: figures,
     ratios: {
@@ -173,4 +192,26 @@ export async function benchHttp(options: HttpBenchOptions): Promise<Record<strin
       portcullis_over_sdk: ratio('portcullis', 'sdk'),
     },
   };
+}
+
+/** The markdown section for bench/results/latest.md. */
+export function httpMarkdown(result: HttpBenchResult): string {
+  const fmt = (value: number, digits = 3) => value.toFixed(digits);
+  const { machine, settings } = result;
+  return [
+    '## HTTP: the gateway against its baselines',
+    '',
+    `${machine.cores} cores, ${machine.cpu}, Node ${machine.node}, ${machine.date.slice(0, 10)}; server and upstream pinned to core 0, load generator to core 1; median of ${settings.rounds} alternating rounds of ${settings.seconds} s.`,
+    '',
+    `| target | req/s (${settings.connections} conns) | p50 ms | p99 ms | p50 ms @ ${settings.rate}/s | p99 ms @ ${settings.rate}/s | CPU s per run |`,
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...Object.entries(result.targets).map(
+      ([name, t]) =>
+        `| ${name} | ${fmt(t.requestsPerSecond, 0)} | ${fmt(t.p50Ms)} | ${fmt(t.p99Ms)} | ${fmt(t.fixedRateP50Ms)} | ${fmt(t.fixedRateP99Ms)} | ${fmt(t.cpuSecondsPerRound)} |`,
+    ),
+    '',
+    `Throughput ratios: ${Object.entries(result.ratios)
+      .map(([name, value]) => `${name} ${value ?? 'n/a'}`)
+      .join(', ')}.`,
+  ].join('\n');
 }

@@ -1,55 +1,123 @@
 /**
- * `npm run bench`: every benchmark section in one run, figures to bench/results/latest.json and a
- * markdown table to bench/results/latest.md (quoted by the README). Ratios against baselines
- * measured in the same run, never absolute thresholds.
+ * `npm run bench`: runs the benchmarks and merges their figures into bench/results/latest.json
+ * (one key per benchmark, so later benchmarks add theirs beside `verify`) and
+ * bench/results/latest.md (one marked section per benchmark). Figures come from one run on one
+ * machine; ratios against a baseline measured in the same run are what to compare.
+ *
+ *   node bench/run.ts [--only verify|http] [--quick]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
-import { benchHttp, type TargetFigures } from './http.ts';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { benchHttp, httpMarkdown } from './http.ts';
+import { runVerifyBench, verifyMarkdown } from './verify.ts';
 
-const quick = process.argv.includes('--quick');
-const started = Date.now();
-const machine = {
-  cores: availableParallelism(),
-  cpu: cpus()[0]?.model ?? 'unknown',
-  node: process.version,
-  date: new Date().toISOString(),
-};
-console.error(
-  `bench: ${machine.cores} cores, ${machine.cpu}, Node ${machine.node}${quick ? ' (quick)' : ''}`,
-);
+const RESULTS = new URL('./results/', import.meta.url);
+const args = process.argv.slice(2);
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+const quick = args.includes('--quick');
 
-const http = await benchHttp(
-  quick
-    ? { seconds: 2, rounds: 1, connections: 32, rate: 1000 }
-    : { seconds: 5, rounds: 3, connections: 32, rate: 1000 },
-);
+interface Benchmark {
+  readonly name: string;
+  readonly run: () => Promise<unknown>;
+  readonly markdown: (result: never) => string;
+}
 
-const results = { machine, seconds: Math.round((Date.now() - started) / 1000), http };
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(
-  new URL('./results/latest.json', import.meta.url),
-  `${JSON.stringify(results, null, 2)}\n`,
-);
+const BENCHMARKS: readonly Benchmark[] = [
+  {
+    name: 'http',
+    run: () =>
+      benchHttp(
+        quick
+          ? { seconds: 2, rounds: 1, connections: 32, rate: 1000 }
+          : { seconds: 5, rounds: 3, connections: 32, rate: 1000 },
+      ),
+    markdown: httpMarkdown as (result: never) => string,
+  },
+  {
+    name: 'verify',
+    run: () => runVerifyBench(quick ? { rounds: 3, tokens: 200, cachedIterations: 5000 } : {}),
+    markdown: verifyMarkdown as (result: never) => string,
+  },
+];
 
-const targets = (http.targets ?? {}) as Record<string, TargetFigures>;
-const fmt = (value: number, digits = 3) => value.toFixed(digits);
-const rows = Object.entries(targets).map(
-  ([name, t]) =>
-    `| ${name} | ${fmt(t.requestsPerSecond, 0)} | ${fmt(t.p50Ms)} | ${fmt(t.p99Ms)} | ${fmt(t.fixedRateP50Ms)} | ${fmt(t.fixedRateP99Ms)} | ${fmt(t.cpuSecondsPerRound)} |`,
-);
-const markdown = [
-  `Benchmark: ${machine.cores} cores, ${machine.cpu}, Node ${machine.node}, ${machine.date.slice(0, 10)}.`,
-  '',
-  `| target | req/s (${(http.settings as { connections: number }).connections} conns) | p50 ms | p99 ms | p50 ms @ ${(http.settings as { rate: number }).rate}/s | p99 ms @ ${(http.settings as { rate: number }).rate}/s | CPU s per run |`,
-  '| --- | --- | --- | --- | --- | --- | --- |',
-  ...rows,
-  '',
-  `Ratios (throughput): ${Object.entries(http.ratios as Record<string, number | null>)
-    .map(([name, value]) => `${name} ${value ?? 'n/a'}`)
-    .join(', ')}.`,
-  '',
-].join('\n');
-writeFileSync(new URL('./results/latest.md', import.meta.url), markdown);
-console.log(markdown);
-console.error(`bench: done in ${results.seconds} s; wrote bench/results/latest.json and latest.md`);
+function readJson(url: URL): Record<string, unknown> {
+  try {
+    const value = JSON.parse(readFileSync(url, 'utf8')) as unknown;
+    return value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
+  } catch {
+    return {};
+  }
+}
+
+function readText(url: URL): string {
+  try {
+    return readFileSync(url, 'utf8');
+  } catch {
+    return '# Benchmark results\n\nWritten by `npm run bench`; each section is replaced by its benchmark.\n';
+  }
+}
+
+/** Pads Markdown tables the way the formatter (biome) lays them out, so results stay lint-clean. */
+function alignTables(markdown: string): string {
+  const lines = markdown.split('\n');
+  const cellsOf = (line: string) =>
+    line
+      .slice(1, -1)
+      .split('|')
+      .map((cell) => cell.trim());
+  const width = (text: string) => [...text].length;
+  for (let start = 0; start < lines.length; start++) {
+    if (!lines[start]?.startsWith('|')) continue;
+    let end = start;
+    while (lines[end + 1]?.startsWith('|')) end++;
+    const rows = lines.slice(start, end + 1).map(cellsOf);
+    const widths = rows[0]?.map((_, column) =>
+      Math.max(3, ...rows.map((row, index) => (index === 1 ? 3 : width(row[column] ?? '')))),
+    );
+    rows.forEach((row, index) => {
+      const cells = row.map((cell, column) => {
+        const size = widths?.[column] ?? 3;
+        return index === 1 ? '-'.repeat(size) : cell + ' '.repeat(size - width(cell));
+      });
+      lines[start + index] = `| ${cells.join(' | ')} |`;
+    });
+    start = end;
+  }
+  return lines.join('\n');
+}
+
+/** Replaces (or appends) the section between this benchmark's markers. */
+function mergeSection(document: string, name: string, section: string): string {
+  const start = `<!-- bench:${name}:start -->`;
+  const end = `<!-- bench:${name}:end -->`;
+  const block = `${start}\n${section.trimEnd()}\n${end}`;
+  const from = document.indexOf(start);
+  const to = document.indexOf(end);
+  if (from !== -1 && to > from)
+    return `${document.slice(0, from)}${block}${document.slice(to + end.length)}`;
+  return `${document.trimEnd()}\n\n${block}\n`;
+}
+
+mkdirSync(RESULTS, { recursive: true });
+const jsonUrl = new URL('latest.json', RESULTS);
+const mdUrl = new URL('latest.md', RESULTS);
+let failed = false;
+for (const benchmark of BENCHMARKS) {
+  if (only !== undefined && benchmark.name !== only) continue;
+  console.error(`bench: running ${benchmark.name}…`);
+  try {
+    const result = await benchmark.run();
+    const json = readJson(jsonUrl);
+    json[benchmark.name] = result;
+    writeFileSync(jsonUrl, `${JSON.stringify(json, null, 2)}\n`);
+    const markdown = alignTables(benchmark.markdown(result as never));
+    writeFileSync(mdUrl, `${mergeSection(readText(mdUrl), benchmark.name, markdown).trimEnd()}\n`);
+    console.log(markdown);
+  } catch (error) {
+    failed = true;
+    console.error(`bench: ${benchmark.name} failed:`, error);
+  }
+}
+if (quick) console.error('bench: --quick run; figures are rough.');
+process.exitCode = failed ? 1 : 0;

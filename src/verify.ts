@@ -1,6 +1,7 @@
 /**
- * portcullis/verify: access-token verification for resource servers. This entry point grows with
- * the verification core; today it carries the error catalogue that verification reports with.
+ * portcullis/verify: access-token verification for resource servers — the JWT/JWKS and
+ * introspection verifiers, the Authorization header reader, the challenge builder, scope checks
+ * and protected resource metadata — plus the error catalogue they report with.
  */
 export {
   isRequestError,
@@ -10,3 +11,10 @@ export {
   type RequestErrorCode,
   renderRequestError,
 } from './errors/index.ts';
+export {
+  createGuardedFetch,
+  type GuardedFetch,
+  type GuardedFetchOptions,
+  isBlockedAddress,
+} from './net/index.ts';
+export * from './resource-server/index.ts';

@@ -133,11 +133,26 @@ const algorithm = z.string().superRefine((value, ctx) => {
   });
 });
 
+const nonNegativeInt = (description: string, fallback: number, max?: number) =>
+  (max === undefined ? z.number().int().min(0) : z.number().int().min(0).max(max))
+    .default(fallback)
+    .meta({ description });
+
 const introspectionSchema = z
   .strictObject({
     url: absoluteUrl('Introspection endpoint (RFC 7662) for opaque tokens.'),
     client_id: z.string().min(1).meta({ description: 'Client id the gateway authenticates as.' }),
     client_secret_env: envName('Environment variable holding the introspection client secret.'),
+    cache_ttl_seconds: nonNegativeInt(
+      'How long an active answer is reused, in seconds; never past the token exp. At most 60; 0 disables.',
+      60,
+      60,
+    ),
+    negative_cache_ttl_seconds: nonNegativeInt(
+      'How long a refusal (inactive, wrong audience…) is reused, in seconds. At most 60; 0 disables.',
+      5,
+      60,
+    ),
   })
   .meta({
     description: 'Token introspection, for authorization servers that issue opaque tokens.',
@@ -188,6 +203,34 @@ const remoteMcpSchema = z
       })
       .default(60)
       .meta({ description: 'Leeway for exp/nbf/iat, in seconds. At most 300.' }),
+    max_token_length: z.number().int().min(256).max(65_536).default(8192).meta({
+      description:
+        'Longest access token accepted, in characters; longer ones are refused before any decoding.',
+    }),
+    max_token_lifetime_seconds: z.number().int().positive().optional().meta({
+      description:
+        'When set, tokens whose exp - iat (or exp - now) exceeds it are refused. Unset: no limit beyond exp.',
+    }),
+    require_at_jwt_typ: z.boolean().default(false).meta({
+      description:
+        'Require the JWT header typ at+jwt (RFC 9068 §4). Off by default because major identity providers do not set it; even then a typ other than JWT or at+jwt is refused.',
+    }),
+    jwks_cache_max_age_seconds: positiveInt(
+      'A key set older than this is refetched (in the background; the last good set is kept if that fails).',
+      600,
+    ),
+    jwks_refetch_cooldown_seconds: positiveInt(
+      'At most one JWKS fetch per this many seconds when tokens name unknown keys.',
+      30,
+    ),
+    token_cache_max_entries: nonNegativeInt(
+      'Verified tokens remembered (LRU, keyed by a SHA-256 of the token). 0 disables the cache.',
+      10_000,
+    ),
+    token_cache_ttl_seconds: nonNegativeInt(
+      'How long a verified JWT is remembered, in seconds; never past its exp. 0 disables the cache.',
+      300,
+    ),
     rate_limit_max_requests: positiveInt(
       'Requests allowed per client, session and subject in each window.',
       120,
