@@ -1,9 +1,19 @@
 #!/usr/bin/env node
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { formatConfigError, isConfigError } from '../errors/index.ts';
+import {
+  formatClientError,
+  formatConfigError,
+  isClientError,
+  isConfigError,
+  isRequestError,
+} from '../errors/index.ts';
 import { closestMatch } from '../lib/did-you-mean.ts';
+import { callCommand } from './commands/call.ts';
 import { configCommand } from './commands/config-check.ts';
+import { connectCommand } from './commands/connect.ts';
+import { loginCommand } from './commands/login.ts';
+import { logoutCommand } from './commands/logout.ts';
 import { serveCommand } from './commands/serve.ts';
 import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo } from './io.ts';
 import { usageError } from './parse-flags.ts';
@@ -17,6 +27,11 @@ Commands:
   serve            Run the gateway (no --config: the quickstart). serve --describe prints
                    what would be served, as JSON, without binding.
   config check     Validate a config file and list every problem with its key path.
+  connect URL      Bridge a local stdio MCP client to a remote MCP server (or several:
+                   connect --config FILE), doing the MCP authorization dance as needed.
+  login URL        Authorize against a remote MCP server and store the tokens (encrypted).
+  call URL TOOL    Connect, call one tool, print the result as JSON.
+  logout URL       Revoke (where supported) and delete the stored tokens.
 
 Options:
   -h, --help       Show help (also after any command: portcullis serve --help).
@@ -28,6 +43,10 @@ Docs: docs/configuration.md, docs/errors.md`;
 const COMMANDS: Record<string, (args: readonly string[], io: CliIo) => Promise<number>> = {
   serve: serveCommand,
   config: configCommand,
+  connect: connectCommand,
+  login: loginCommand,
+  call: callCommand,
+  logout: logoutCommand,
 };
 
 /** Runs one command line; returns the exit code. Never throws. */
@@ -52,6 +71,14 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
     if (isConfigError(error)) {
       io.stderr(formatConfigError(error));
       return EXIT_USAGE;
+    }
+    if (isClientError(error)) {
+      io.stderr(formatClientError(error));
+      return EXIT_FAILURE;
+    }
+    if (isRequestError(error)) {
+      io.stderr(`portcullis: ${error.code}: ${error.message}`);
+      return EXIT_FAILURE;
     }
     io.stderr(`portcullis: ${error instanceof Error ? error.message : String(error)}`);
     return EXIT_FAILURE;
