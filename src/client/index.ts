@@ -24,6 +24,12 @@ export {
 } from './discovery.ts';
 export { createInterimGuardedFetch } from './interim-guarded-fetch.ts';
 export {
+  type AggregateEntry,
+  type AggregateOptions,
+  runAggregateStdio,
+  TOOL_SEPARATOR,
+} from './multi-server.ts';
+export {
   type AuthorizationOpener,
   browserOpener,
   createOpener,
@@ -35,6 +41,7 @@ export {
   printOpener,
   type SpawnLike,
 } from './opener.ts';
+export { PortcullisOAuthProvider, type PortcullisProviderOptions } from './provider.ts';
 export { obtainClient } from './registration.ts';
 export { asClientError, callTool, connectRemote, remoteTransport } from './remote-client.ts';
 export { canonicalResource, isLoopbackUrl, parseServerUrl, sameResource } from './resource.ts';
