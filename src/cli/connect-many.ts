@@ -74,7 +74,14 @@ export async function connectMany(file: string, values: SharedValues, io: CliIo)
       },
       io,
     );
-    return { name: server.name, serverUrl: setup.serverUrl, fetch: setup.fetch, oauth: true };
+    const session = setup.session;
+    return {
+      name: server.name,
+      serverUrl: setup.serverUrl,
+      fetch: setup.fetch,
+      oauth: true,
+      ...(session ? { abort: () => session.abort() } : {}),
+    };
   });
   await runAggregateStdio({
     entries,

@@ -27,6 +27,7 @@ export interface CallbackServer {
    * stray or hostile request cannot end the wait. Single use: the listener closes afterwards.
    */
   waitForCode(expect: AuthorizationResponseExpectation): Promise<string>;
+  /** Stops listening; a wait in progress rejects with ClientAuthorizationFailed ("abandoned"). */
   close(): Promise<void>;
 }
 
@@ -59,7 +60,9 @@ export async function startCallbackServer(
   const port = (server.address() as AddressInfo).port;
   const redirectUri = `http://${CALLBACK_HOST}:${port}${CALLBACK_PATH}`;
   let closed = false;
+  let abandon: (() => void) | undefined;
   const close = async () => {
+    abandon?.();
     if (closed) return;
     closed = true;
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -82,9 +85,12 @@ export async function startCallbackServer(
         );
       }, timeoutMs);
       let done = false;
+      abandon = () =>
+        finish(new ClientError('ClientAuthorizationFailed', 'the authorization was abandoned'));
       const finish = (error: Error | undefined, code?: string) => {
         if (done) return;
         done = true;
+        abandon = undefined;
         clearTimeout(timer);
         onRequest = (_req, res) =>
           page(res, 410, 'Already used', 'This sign-in link was already used.');

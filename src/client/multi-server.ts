@@ -25,6 +25,8 @@ export interface AggregateEntry {
   readonly fetch: FetchLike;
   /** Uses OAuth (may wait for a person): connected in the second phase. */
   readonly oauth: boolean;
+  /** Gives up a pending authorization when the local side closes. */
+  readonly abort?: () => Promise<void>;
 }
 
 export interface AggregateOptions {
@@ -136,6 +138,7 @@ export async function runAggregateStdio(options: AggregateOptions): Promise<void
   // Phase 2: OAuth servers, concurrently, in the background.
   const phaseTwo = Promise.all(options.entries.filter((e) => e.oauth).map(connectOne));
   await done;
+  await Promise.all(options.entries.map((entry) => entry.abort?.().catch(() => undefined)));
   await Promise.race([phaseTwo, sleep(100)]);
   await Promise.all([...connected.values()].map((entry) => entry.close().catch(() => undefined)));
   await server.close().catch(() => undefined);

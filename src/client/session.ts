@@ -74,6 +74,8 @@ export class OAuthSession {
   readonly #policy: UrlPolicy;
   #refreshing: Promise<string | undefined> | undefined;
   #authorizing: Promise<string> | undefined;
+  #callback: CallbackServer | undefined;
+  #aborted = false;
 
   constructor(options: OAuthSessionOptions) {
     this.serverUrl = options.serverUrl;
@@ -171,6 +173,9 @@ export class OAuthSession {
 
   async #authorize(reason: AuthorizationReason): Promise<string> {
     const grant = this.#options.grant ?? 'authorization_code';
+    if (this.#aborted) {
+      throw new ClientError('ClientAuthorizationFailed', 'the client is shutting down');
+    }
     if (grant === 'authorization_code' && this.#options.interactive === false) {
       throw new ClientError(
         'ClientInteractionRequired',
@@ -242,6 +247,8 @@ export class OAuthSession {
         ? await registeredCallbackPort(this.#options.store, discovery.issuer)
         : undefined);
     const callback = await bindCallback(port, this.#options.callbackPort !== undefined);
+    this.#callback = callback;
+    if (this.#aborted) await callback.close();
     try {
       const client = await obtainClient(this.#registrationOptions(discovery, callback.redirectUri));
       const state = randomBytes(32).toString('base64url');
@@ -277,8 +284,18 @@ export class OAuthSession {
       this.#notice(`Authorized at ${discovery.issuer}.`);
       return toStored(tokens, scope ?? '');
     } finally {
+      this.#callback = undefined;
       await callback.close();
     }
+  }
+
+  /**
+   * Gives up any authorization in progress (its loopback listener closes, the wait rejects) and
+   * refuses new ones. For shutting down while a browser step is still pending.
+   */
+  async abort(): Promise<void> {
+    this.#aborted = true;
+    await this.#callback?.close();
   }
 
   /**

@@ -34,6 +34,16 @@ export function parseChallenges(header: string): Challenge[] {
     while (i < n && TOKEN.test(header[i] ?? '')) i++;
     return header.slice(start, i);
   };
+  // Unquoted values should be tokens; servers also send bare URLs and `a:b` scopes, so read
+  // leniently up to the next comma or space.
+  const readBare = (): string => {
+    const start = i;
+    while (i < n && header[i] !== ',' && header[i] !== ' ' && header[i] !== '\t') i++;
+    return header.slice(start, i).replace(/=+$/, (pad) => {
+      i -= pad.length;
+      return '';
+    });
+  };
   const readQuoted = (): string | undefined => {
     // header[i] is the opening quote
     i++;
@@ -71,7 +81,7 @@ export function parseChallenges(header: string): Challenge[] {
       skipSpace();
       let value: string | undefined;
       if (header[i] === '"') value = readQuoted();
-      else value = readToken();
+      else value = readBare();
       if (value === undefined) break;
       // token68 padding (`Basic dXNlcg==`) is not a parameter; step over it.
       while (header[i] === '=') i++;

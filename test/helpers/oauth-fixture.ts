@@ -28,8 +28,14 @@ export interface FixtureOptions {
   readonly issuerPath?: string;
   /** Metadata `issuer` value override (to test issuer checks). */
   readonly advertisedIssuer?: string;
-  /** Scopes each JSON-RPC method needs; `*` for any other method. */
-  readonly requiredScopes?: Readonly<Record<string, readonly string[]>>;
+  /** Scopes each JSON-RPC method needs (`*` for any other method), or a function of the granted ones. */
+  readonly requiredScopes?:
+    | Readonly<Record<string, readonly string[]>>
+    | ((method: string, granted: readonly string[]) => readonly string[]);
+  /** Scopes the authorization server never grants, even when asked (a downscoping server). */
+  readonly withheldScopes?: readonly string[];
+  /** Static API key accepted instead of a bearer token (`x-api-key`), for static-header tests. */
+  readonly apiKey?: string;
   /** PRM `scopes_supported`. */
   readonly scopesSupported?: readonly string[];
   /** PRM `resource` override. */
@@ -78,6 +84,8 @@ export interface OAuthFixture {
   dropSessions(): void;
   /** Revokes every token (as if an administrator did). */
   revokeAll(): void;
+  /** Revokes the access tokens only; refresh tokens keep working. */
+  revokeAccessTokens(): void;
   stop(): Promise<void>;
 }
 
@@ -224,7 +232,10 @@ export async function startOAuthFixture(options: FixtureOptions = {}): Promise<O
         redirectUri,
         challenge: q.get('code_challenge') ?? '',
         resource,
-        scope: q.get('scope') ?? '',
+        scope: (q.get('scope') ?? '')
+          .split(' ')
+          .filter((s) => s && !(options.withheldScopes ?? []).includes(s))
+          .join(' '),
       });
       const target = new URL(redirectUri);
       target.searchParams.set('code', code);
@@ -333,8 +344,17 @@ export async function startOAuthFixture(options: FixtureOptions = {}): Promise<O
     const body = text ? (JSON.parse(text) as { method?: string }) : undefined;
     const method = body?.method ?? `http:${req.method}`;
     const auth = req.headers.authorization ?? '';
-    const token = auth.startsWith('Bearer ') ? accessTokens.get(auth.slice(7)) : undefined;
-    const needed = options.requiredScopes?.[method] ?? options.requiredScopes?.['*'] ?? [];
+    const keyed = options.apiKey !== undefined && req.headers['x-api-key'] === options.apiKey;
+    const token = keyed
+      ? { scope: '', resource, expiresAt: Number.POSITIVE_INFINITY, clientId: 'api-key' }
+      : auth.startsWith('Bearer ')
+        ? accessTokens.get(auth.slice(7))
+        : undefined;
+    const rule = options.requiredScopes;
+    const needed =
+      typeof rule === 'function'
+        ? rule(method, token ? token.scope.split(' ').filter(Boolean) : [])
+        : (rule?.[method] ?? rule?.['*'] ?? []);
     const scopeAttr = needed.length ? `, scope="${needed.join(' ')}"` : '';
     if (!token || token.expiresAt < Date.now() || token.resource !== resource) {
       res.writeHead(401, {
@@ -398,6 +418,7 @@ export async function startOAuthFixture(options: FixtureOptions = {}): Promise<O
       accessTokens.clear();
       refreshTokens.clear();
     },
+    revokeAccessTokens: () => accessTokens.clear(),
     stop: async () => {
       for (const transport of sessions.values()) await transport.close().catch(() => undefined);
       await Promise.all([close(as.server), close(mcp.server)]);

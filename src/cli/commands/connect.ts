@@ -50,5 +50,6 @@ export async function connectCommand(args: readonly string[], io: CliIo): Promis
     output: process.stdout,
     notice: (text) => io.stderr(text),
   });
+  await setup.session?.abort();
   return EXIT_OK;
 }
