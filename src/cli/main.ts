@@ -9,11 +9,7 @@ import {
   isRequestError,
 } from '../errors/index.ts';
 import { closestMatch } from '../lib/did-you-mean.ts';
-import { callCommand } from './commands/call.ts';
 import { configCommand } from './commands/config-check.ts';
-import { connectCommand } from './commands/connect.ts';
-import { loginCommand } from './commands/login.ts';
-import { logoutCommand } from './commands/logout.ts';
 import { serveCommand } from './commands/serve.ts';
 import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo } from './io.ts';
 import { usageError } from './parse-flags.ts';
@@ -43,10 +39,11 @@ Docs: docs/configuration.md, docs/errors.md`;
 const COMMANDS: Record<string, (args: readonly string[], io: CliIo) => Promise<number>> = {
   serve: serveCommand,
   config: configCommand,
-  connect: connectCommand,
-  login: loginCommand,
-  call: callCommand,
-  logout: logoutCommand,
+  // The client commands load the MCP SDK: imported on use, so other commands start fast.
+  connect: async (args, io) => (await import('./commands/connect.ts')).connectCommand(args, io),
+  login: async (args, io) => (await import('./commands/login.ts')).loginCommand(args, io),
+  call: async (args, io) => (await import('./commands/call.ts')).callCommand(args, io),
+  logout: async (args, io) => (await import('./commands/logout.ts')).logoutCommand(args, io),
 };
 
 /** Runs one command line; returns the exit code. Never throws. */

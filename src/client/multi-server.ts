@@ -62,6 +62,7 @@ export async function runAggregateStdio(options: AggregateOptions): Promise<void
   });
   let serving = false;
   let closed = false;
+  const stop = new AbortController();
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({
     tools: [...connected.entries()].flatMap(([name, entry]) =>
@@ -111,14 +112,15 @@ export async function runAggregateStdio(options: AggregateOptions): Promise<void
         announce();
         return;
       } catch (error) {
+        if (closed) return;
         options.notice(`${entry.name}: ${(error as Error).message}`);
         if (attempt < attempts) {
-          await sleep(delay);
+          await sleep(delay, undefined, { signal: stop.signal }).catch(() => undefined);
           delay = Math.min(delay * 2, 30_000);
         }
       }
     }
-    options.notice(`${entry.name}: giving up; its tools are not available`);
+    if (!closed) options.notice(`${entry.name}: giving up; its tools are not available`);
   };
 
   // Phase 1: static-header servers, concurrently; the stdio side starts once they are done.
@@ -127,6 +129,7 @@ export async function runAggregateStdio(options: AggregateOptions): Promise<void
   const done = new Promise<void>((resolve) => {
     const finish = () => {
       closed = true;
+      stop.abort();
       resolve();
     };
     transport.onclose = finish;

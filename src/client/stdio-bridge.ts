@@ -117,10 +117,13 @@ export async function runStdioBridge(options: BridgeOptions): Promise<void> {
         const transient = sessionLost || isTransient(error);
         if (!transient || attempt >= maxAttempts) throw error;
         options.notice(
-          `remote: ${sessionLost ? 'session lost' : (error as Error).message}; retrying in ${delay} ms (attempt ${attempt + 1} of ${maxAttempts})`,
+          `remote: ${sessionLost ? 'session lost, reconnecting' : `${(error as Error).message}; retrying in ${delay} ms`} (attempt ${attempt + 1} of ${maxAttempts})`,
         );
-        await sleep(delay);
-        delay = Math.min(delay * 2, 30_000);
+        // A lost session is re-established at once; a failing network gets backoff.
+        if (!sessionLost || attempt > 1) {
+          await sleep(delay);
+          delay = Math.min(delay * 2, 30_000);
+        }
         if (sessionLost || attempt >= 2) {
           reconnecting ??= reconnect().finally(() => {
             reconnecting = undefined;

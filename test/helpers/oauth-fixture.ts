@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { CreateMessageResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 export interface FixtureOptions {
@@ -315,7 +316,10 @@ export async function startOAuthFixture(options: FixtureOptions = {}): Promise<O
 
   const sessions = new Map<string, StreamableHTTPServerTransport>();
   const newMcpServer = () => {
-    const server = new McpServer({ name: 'fixture', version: '1.0.0' });
+    const server = new McpServer(
+      { name: 'fixture', version: '1.0.0' },
+      { capabilities: { logging: {} } },
+    );
     server.registerTool(
       'echo',
       { description: 'Echoes its text', inputSchema: { text: z.string() } },
@@ -325,6 +329,28 @@ export async function startOAuthFixture(options: FixtureOptions = {}): Promise<O
       content: [{ type: 'text', text: 'failed on purpose' }],
       isError: true,
     }));
+    // A server-to-client request in the middle of a call (sampling), answered by the client.
+    server.registerTool('ask', { description: 'Asks the client to sample' }, async (extra) => {
+      const sampled = await extra.sendRequest(
+        {
+          method: 'sampling/createMessage',
+          params: {
+            messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }],
+            maxTokens: 5,
+          },
+        },
+        CreateMessageResultSchema,
+      );
+      const text = sampled.content.type === 'text' ? sampled.content.text : '?';
+      return { content: [{ type: 'text', text: `client said: ${text}` }] };
+    });
+    server.registerTool('notify', { description: 'Sends a log notification' }, async (extra) => {
+      await extra.sendNotification({
+        method: 'notifications/message',
+        params: { level: 'info', data: 'hello from the server' },
+      });
+      return { content: [{ type: 'text', text: 'notified' }] };
+    });
     return server;
   };
 
@@ -394,7 +420,6 @@ export async function startOAuthFixture(options: FixtureOptions = {}): Promise<O
       }
       const created = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
-        enableJsonResponse: true,
         onsessioninitialized: (id) => {
           sessions.set(id, created);
         },
