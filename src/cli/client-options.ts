@@ -154,46 +154,10 @@ function oauthSession(
   io: CliIo,
   overrides: { interactive?: boolean; open?: OpenMode },
 ): OAuthSession {
-  const open = overrides.open ?? values.open ?? 'browser';
-  if (!(OPEN_MODES as readonly string[]).includes(open)) {
-    throw usageError(command, `--open must be browser, print or fetch, found "${open}"`);
-  }
-  const grant = values.grant ?? 'authorization_code';
-  if (grant !== 'authorization_code' && grant !== 'client_credentials') {
-    throw usageError(
-      command,
-      `--grant must be authorization_code or client_credentials, found "${grant}"`,
-    );
-  }
-  let callbackPort: number | undefined;
-  if (values['callback-port'] !== undefined) {
-    callbackPort = Number(values['callback-port']);
-    if (!/^\d+$/.test(values['callback-port']) || callbackPort < 1 || callbackPort > 65535) {
-      throw usageError(
-        command,
-        `--callback-port must be a port number, found "${values['callback-port']}"`,
-      );
-    }
-  }
-  const clientSecret = fromEnv(command, io, '--client-secret-env', values['client-secret-env']);
-  if (clientSecret !== undefined && values['client-id'] === undefined) {
-    throw usageError(command, '--client-secret-env needs --client-id');
-  }
-  const privateKey = readPrivateKey(command, io, values);
-  if (privateKey !== undefined && values['client-id'] === undefined) {
-    throw usageError(command, 'a private key needs --client-id');
-  }
-  if (grant === 'client_credentials') {
-    if (
-      values['client-id'] === undefined ||
-      (clientSecret === undefined && privateKey === undefined)
-    ) {
-      throw usageError(
-        command,
-        '--grant client_credentials needs --client-id and --client-secret-env or a private key',
-      );
-    }
-  }
+  const open = parseOpen(command, overrides.open ?? values.open);
+  const grant = parseGrant(command, values.grant);
+  const callbackPort = parsePort(command, values['callback-port']);
+  const { clientSecret, privateKey } = clientCredentials(command, io, values, grant);
   if (values['client-metadata-url'] !== undefined && !URL.canParse(values['client-metadata-url'])) {
     throw usageError(command, '--client-metadata-url must be an absolute https URL');
   }
@@ -205,7 +169,7 @@ function oauthSession(
     fetch: discoveryFetch(loopback),
     store: TokenStore.open(storeDir, { env: io.env }),
     grant,
-    opener: createOpener(open as OpenMode, { notice }),
+    opener: createOpener(open, { notice }),
     interactive: overrides.interactive ?? values['non-interactive'] !== true,
     allowLoopbackHttp: loopback,
     notice,
@@ -220,6 +184,61 @@ function oauthSession(
     ...(privateKey === undefined ? {} : { privateKey }),
     ...(callbackPort === undefined ? {} : { callbackPort }),
   });
+}
+
+function parseOpen(command: string, value: string | undefined): OpenMode {
+  const open = value ?? 'browser';
+  if (!(OPEN_MODES as readonly string[]).includes(open)) {
+    throw usageError(command, `--open must be browser, print or fetch, found "${open}"`);
+  }
+  return open as OpenMode;
+}
+
+function parseGrant(
+  command: string,
+  value: string | undefined,
+): 'authorization_code' | 'client_credentials' {
+  const grant = value ?? 'authorization_code';
+  if (grant !== 'authorization_code' && grant !== 'client_credentials') {
+    throw usageError(
+      command,
+      `--grant must be authorization_code or client_credentials, found "${grant}"`,
+    );
+  }
+  return grant;
+}
+
+function parsePort(command: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port < 1 || port > 65535) {
+    throw usageError(command, `--callback-port must be a port number, found "${value}"`);
+  }
+  return port;
+}
+
+/** The pre-registered client's secret or key, checked against --client-id and the grant. */
+function clientCredentials(
+  command: string,
+  io: CliIo,
+  values: ClientFlagValues,
+  grant: 'authorization_code' | 'client_credentials',
+): { clientSecret: string | undefined; privateKey: PrivateKeyOption | undefined } {
+  const clientSecret = fromEnv(command, io, '--client-secret-env', values['client-secret-env']);
+  const privateKey = readPrivateKey(command, io, values);
+  const hasId = values['client-id'] !== undefined;
+  if (clientSecret !== undefined && !hasId) {
+    throw usageError(command, '--client-secret-env needs --client-id');
+  }
+  if (privateKey !== undefined && !hasId)
+    throw usageError(command, 'a private key needs --client-id');
+  if (grant === 'client_credentials' && (!hasId || (!clientSecret && !privateKey))) {
+    throw usageError(
+      command,
+      '--grant client_credentials needs --client-id and --client-secret-env or a private key',
+    );
+  }
+  return { clientSecret, privateKey };
 }
 
 function fromEnv(

@@ -1,7 +1,7 @@
 import { ClientError } from '../errors/index.ts';
 import { scopeList } from './scope.ts';
 import type { OAuthSession } from './session.ts';
-import { bearerChallenge } from './www-authenticate.ts';
+import { type BearerChallenge, bearerChallenge } from './www-authenticate.ts';
 
 /** MCP 2025-11-25 asks for a retry limit on step-up; at most this many authorizations per operation. */
 export const MAX_AUTHORIZATIONS_PER_OPERATION = 3;
@@ -30,59 +30,82 @@ export function createAuthenticatedFetch(
   return async function authenticatedFetch(input, init) {
     const url = new URL(input instanceof Request ? input.url : String(input));
     if (url.origin !== origin) return base(input, init);
-    let token = await session.accessToken();
-    let authorizations = 0;
-    let refreshed = false;
-    let authorizedScope: string[] | undefined;
+    const operation = new Operation(session, max, await session.accessToken());
     for (;;) {
       const headers = new Headers(init?.headers);
-      if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
+      if (operation.token !== undefined) headers.set('authorization', `Bearer ${operation.token}`);
       else headers.delete('authorization');
       const response = await base(input, { ...init, headers });
       if (response.status !== 401 && response.status !== 403) return response;
       const challenge = bearerChallenge(response.headers.get('www-authenticate'));
-      const stepUp = response.status === 403;
-      if (stepUp && challenge?.error !== 'insufficient_scope') return response;
+      if (response.status === 403 && challenge?.error !== 'insufficient_scope') return response;
       await response.body?.cancel().catch(() => undefined);
-
-      if (!stepUp && authorizations > 0) {
-        throw new ClientError(
-          'ClientServerRefused',
-          `${session.serverUrl.href} refused the token it had just authorized (401${challenge?.error ? ` ${challenge.error}` : ''})`,
-          {
-            fix: 'the server and its authorization server disagree about the token; contact the operator',
-          },
-        );
-      }
-      if (!stepUp && token !== undefined && !refreshed) {
-        // A stored token the server no longer accepts: a refresh may be all it takes.
-        refreshed = true;
-        const next = await session.refresh(token);
-        if (next !== undefined && next !== token) {
-          token = next;
-          continue;
-        }
-      }
-      if (stepUp && authorizedScope !== undefined) {
-        const wanted = scopeList(challenge?.scope);
-        if (wanted.every((scope) => authorizedScope?.includes(scope))) {
-          throw exhausted(
-            session,
-            challenge?.scope,
-            authorizations,
-            'asking again would request nothing new',
-          );
-        }
-      }
-      if (authorizations >= max) {
-        throw exhausted(session, challenge?.scope, authorizations, `limit of ${max} reached`);
-      }
-      authorizations++;
-      token = await session.authorize({ ...(challenge ? { challenge } : {}), stepUp });
-      const current = await session.currentTokens();
-      authorizedScope = scopeList(`${current?.requested_scope ?? ''} ${current?.scope ?? ''}`);
+      await operation.answer(response.status, challenge);
     }
   };
+}
+
+/** The authorization state of one request (one operation, for the retry limit). */
+class Operation {
+  token: string | undefined;
+  readonly #session: OAuthSession;
+  readonly #max: number;
+  #authorizations = 0;
+  #refreshed = false;
+  /** Scopes requested and granted by the authorizations of this operation. */
+  #authorizedScope: string[] | undefined;
+
+  constructor(session: OAuthSession, max: number, token: string | undefined) {
+    this.#session = session;
+    this.#max = max;
+    this.token = token;
+  }
+
+  /** Decides what a 401 or 403 `insufficient_scope` calls for, and gets the next token. */
+  async answer(status: number, challenge: BearerChallenge | undefined): Promise<void> {
+    const stepUp = status === 403;
+    if (!stepUp && this.#authorizations > 0) {
+      throw new ClientError(
+        'ClientServerRefused',
+        `${this.#session.serverUrl.href} refused the token it had just authorized (401${challenge?.error ? ` ${challenge.error}` : ''})`,
+        {
+          fix: 'the server and its authorization server disagree about the token; contact the operator',
+        },
+      );
+    }
+    if (!stepUp && this.token !== undefined && !this.#refreshed) {
+      // A stored token the server no longer accepts: a refresh may be all it takes.
+      this.#refreshed = true;
+      const next = await this.#session.refresh(this.token);
+      if (next !== undefined && next !== this.token) {
+        this.token = next;
+        return;
+      }
+    }
+    if (stepUp && this.#authorizedScope !== undefined) {
+      const granted = this.#authorizedScope;
+      if (scopeList(challenge?.scope).every((scope) => granted.includes(scope))) {
+        throw exhausted(
+          this.#session,
+          challenge?.scope,
+          this.#authorizations,
+          'asking again would request nothing new',
+        );
+      }
+    }
+    if (this.#authorizations >= this.#max) {
+      throw exhausted(
+        this.#session,
+        challenge?.scope,
+        this.#authorizations,
+        `limit of ${this.#max} reached`,
+      );
+    }
+    this.#authorizations++;
+    this.token = await this.#session.authorize({ ...(challenge ? { challenge } : {}), stepUp });
+    const current = await this.#session.currentTokens();
+    this.#authorizedScope = scopeList(`${current?.requested_scope ?? ''} ${current?.scope ?? ''}`);
+  }
 }
 
 function exhausted(

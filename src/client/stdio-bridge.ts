@@ -4,13 +4,13 @@ import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/cl
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import {
-  type InitializeRequest,
   isInitializedNotification,
   isInitializeRequest,
   isJSONRPCErrorResponse,
   isJSONRPCRequest,
   isJSONRPCResultResponse,
   type JSONRPCMessage,
+  type JSONRPCRequest,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
 import { isClientError, isRequestError } from '../errors/index.ts';
@@ -45,130 +45,172 @@ export const BRIDGE_ERROR_CODE = -32001;
  * Resolves when the local side closes.
  */
 export async function runStdioBridge(options: BridgeOptions): Promise<void> {
-  const local = new StdioServerTransport(options.input, options.output);
-  const maxAttempts = options.maxAttempts ?? 6;
-  const initialDelay = options.initialDelayMs ?? 500;
-  let remote = remoteTransport(options);
-  let initialize: InitializeRequest | undefined;
-  let initializeId: RequestId | undefined;
-  let initialized = false;
+  const bridge = new Bridge(options);
+  await bridge.run();
+}
+
+/** The protocol version an initialize result names, if it is one. */
+function protocolVersionOf(message: JSONRPCMessage): string | undefined {
+  const result = isJSONRPCResultResponse(message) ? message.result : undefined;
+  return result && typeof result.protocolVersion === 'string' ? result.protocolVersion : undefined;
+}
+
+class Bridge {
+  readonly #options: BridgeOptions;
+  readonly #local: StdioServerTransport;
+  #remote: StreamableHTTPClientTransport;
+  /** The local client's own handshake, replayed after a reconnect. */
+  #initialize: JSONRPCRequest | undefined;
+  #initializeId: RequestId | undefined;
+  #initialized = false;
   /** Pending internal handshake after a reconnect: the id it uses and its resolver. */
-  let replay: { id: RequestId; done: (ok: boolean) => void } | undefined;
-  let reconnecting: Promise<void> | undefined;
-  let closed = false;
+  #replay: { id: RequestId; done: (ok: boolean) => void } | undefined;
+  #reconnecting: Promise<void> | undefined;
+  #closed = false;
 
-  const wire = (transport: StreamableHTTPClientTransport) => {
-    transport.onmessage = (message) => {
-      if (replay && 'id' in message && message.id === replay.id && !('method' in message)) {
-        const result = isJSONRPCResultResponse(message) ? message.result : undefined;
-        if (result && typeof result.protocolVersion === 'string') {
-          transport.setProtocolVersion(result.protocolVersion);
-        }
-        replay.done(isJSONRPCResultResponse(message));
-        return;
-      }
-      if (initializeId !== undefined && 'id' in message && message.id === initializeId) {
-        const result = isJSONRPCResultResponse(message) ? message.result : undefined;
-        if (result && typeof result.protocolVersion === 'string') {
-          transport.setProtocolVersion(result.protocolVersion);
-        }
-      }
-      local.send(message).catch((error) => options.notice(`stdout: ${(error as Error).message}`));
-    };
-    transport.onerror = (error) => {
-      if (!closed) options.notice(`remote: ${error.message}`);
-    };
-  };
-  wire(remote);
-  await remote.start();
+  constructor(options: BridgeOptions) {
+    this.#options = options;
+    this.#local = new StdioServerTransport(options.input, options.output);
+    this.#remote = this.#newRemote();
+  }
 
-  const reconnect = async (): Promise<void> => {
-    const previous = remote;
-    previous.onmessage = undefined;
-    previous.onerror = undefined;
-    await previous.close().catch(() => undefined);
-    remote = remoteTransport(options);
-    wire(remote);
-    await remote.start();
-    if (initialize === undefined) return;
-    // Replay the client's handshake on the new session, under an id of our own.
-    const id = `portcullis-reconnect-${Date.now()}`;
-    const ok = await new Promise<boolean>((resolve, reject) => {
-      replay = { id, done: resolve };
-      remote.send({ ...initialize, id } as JSONRPCMessage).catch(reject);
-    }).finally(() => {
-      replay = undefined;
+  async run(): Promise<void> {
+    await this.#remote.start();
+    this.#local.onmessage = (message) => this.#fromLocal(message);
+    this.#local.onerror = (error) => this.#options.notice(`stdin: ${error.message}`);
+    await new Promise<void>((resolve) => {
+      const finish = () => {
+        if (this.#closed) return;
+        this.#closed = true;
+        resolve();
+      };
+      this.#local.onclose = finish;
+      this.#options.input.once('end', finish);
+      this.#options.input.once('close', finish);
+      void this.#local.start();
     });
-    if (!ok) throw new Error('the server refused to initialize again');
-    if (initialized) await remote.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    options.notice('Reconnected to the remote MCP server.');
-  };
+    await this.#remote.terminateSession().catch(() => undefined);
+    await this.#remote.close().catch(() => undefined);
+    await this.#local.close().catch(() => undefined);
+  }
 
-  const deliver = async (message: JSONRPCMessage): Promise<void> => {
-    let delay = initialDelay;
-    for (let attempt = 1; ; attempt++) {
-      if (reconnecting) await reconnecting.catch(() => undefined);
-      try {
-        await remote.send(message);
-        return;
-      } catch (error) {
-        if (closed) return;
-        const sessionLost = error instanceof StreamableHTTPError && error.code === 404;
-        const transient = sessionLost || isTransient(error);
-        if (!transient || attempt >= maxAttempts) throw error;
-        options.notice(
-          `remote: ${sessionLost ? 'session lost, reconnecting' : `${(error as Error).message}; retrying in ${delay} ms`} (attempt ${attempt + 1} of ${maxAttempts})`,
-        );
-        // A lost session is re-established at once; a failing network gets backoff.
-        if (!sessionLost || attempt > 1) {
-          await sleep(delay);
-          delay = Math.min(delay * 2, 30_000);
-        }
-        if (sessionLost || attempt >= 2) {
-          reconnecting ??= reconnect().finally(() => {
-            reconnecting = undefined;
-          });
-          await reconnecting.catch((reason) =>
-            options.notice(`reconnect failed: ${(reason as Error).message}`),
-          );
-        }
-      }
+  #newRemote(): StreamableHTTPClientTransport {
+    const transport = remoteTransport(this.#options);
+    transport.onmessage = (message) => this.#fromRemote(transport, message);
+    transport.onerror = (error) => {
+      if (!this.#closed) this.#options.notice(`remote: ${error.message}`);
+    };
+    return transport;
+  }
+
+  #fromRemote(transport: StreamableHTTPClientTransport, message: JSONRPCMessage): void {
+    const id = 'id' in message && !('method' in message) ? message.id : undefined;
+    if (this.#replay && id === this.#replay.id) {
+      const version = protocolVersionOf(message);
+      if (version) transport.setProtocolVersion(version);
+      this.#replay.done(isJSONRPCResultResponse(message));
+      return;
     }
-  };
+    if (id !== undefined && id === this.#initializeId) {
+      const version = protocolVersionOf(message);
+      if (version) transport.setProtocolVersion(version);
+    }
+    this.#local
+      .send(message)
+      .catch((error) => this.#options.notice(`stdout: ${(error as Error).message}`));
+  }
 
-  local.onmessage = (message) => {
+  #fromLocal(message: JSONRPCMessage): void {
     if (isInitializeRequest(message) && isJSONRPCRequest(message)) {
-      initialize = message as unknown as InitializeRequest;
-      initializeId = message.id;
+      this.#initialize = message;
+      this.#initializeId = message.id;
     }
-    if (isInitializedNotification(message)) initialized = true;
-    deliver(message).catch((error) => {
-      options.notice(`could not deliver ${describe(message)}: ${(error as Error).message}`);
+    if (isInitializedNotification(message)) this.#initialized = true;
+    this.#deliver(message).catch((error) => {
+      this.#options.notice(`could not deliver ${describe(message)}: ${(error as Error).message}`);
       if (isJSONRPCRequest(message)) {
-        void local.send({
+        void this.#local.send({
           jsonrpc: '2.0',
           id: message.id,
           error: { code: BRIDGE_ERROR_CODE, message: `portcullis: ${(error as Error).message}` },
         });
       }
     });
-  };
-  local.onerror = (error) => options.notice(`stdin: ${error.message}`);
+  }
 
-  await new Promise<void>((resolve) => {
-    const finish = () => {
-      if (closed) return;
-      closed = true;
-      resolve();
-    };
-    local.onclose = finish;
-    options.input.once('end', finish);
-    options.input.once('close', finish);
-    void local.start();
-  });
-  await remote.terminateSession().catch(() => undefined);
-  await remote.close().catch(() => undefined);
-  await local.close().catch(() => undefined);
+  async #deliver(message: JSONRPCMessage): Promise<void> {
+    const maxAttempts = this.#options.maxAttempts ?? 6;
+    let delay = this.#options.initialDelayMs ?? 500;
+    for (let attempt = 1; ; attempt++) {
+      if (this.#reconnecting) await this.#reconnecting.catch(() => undefined);
+      try {
+        await this.#remote.send(message);
+        return;
+      } catch (error) {
+        if (this.#closed) return;
+        if (attempt >= maxAttempts) throw error;
+        delay = await this.#recover(error, attempt, maxAttempts, delay);
+      }
+    }
+  }
+
+  /**
+   * After a failed send: rethrows what retrying cannot fix; otherwise waits (backoff, none for a
+   * lost session) and reconnects when needed. Returns the next delay.
+   */
+  async #recover(
+    error: unknown,
+    attempt: number,
+    maxAttempts: number,
+    delay: number,
+  ): Promise<number> {
+    const sessionLost = error instanceof StreamableHTTPError && error.code === 404;
+    if (!(sessionLost || isTransient(error))) throw error;
+    const what = sessionLost
+      ? 'session lost, reconnecting'
+      : `${(error as Error).message}; retrying in ${delay} ms`;
+    this.#options.notice(`remote: ${what} (attempt ${attempt + 1} of ${maxAttempts})`);
+    let next = delay;
+    if (!sessionLost || attempt > 1) {
+      await sleep(delay);
+      next = Math.min(delay * 2, 30_000);
+    }
+    if (sessionLost || attempt >= 2) await this.#reconnectOnce();
+    return next;
+  }
+
+  async #reconnectOnce(): Promise<void> {
+    this.#reconnecting ??= this.#reconnect().finally(() => {
+      this.#reconnecting = undefined;
+    });
+    await this.#reconnecting.catch((reason) =>
+      this.#options.notice(`reconnect failed: ${(reason as Error).message}`),
+    );
+  }
+
+  async #reconnect(): Promise<void> {
+    const previous = this.#remote;
+    previous.onmessage = undefined;
+    previous.onerror = undefined;
+    await previous.close().catch(() => undefined);
+    this.#remote = this.#newRemote();
+    await this.#remote.start();
+    const initialize = this.#initialize;
+    if (initialize === undefined) return;
+    // Replay the client's handshake on the new session, under an id of our own.
+    const id = `portcullis-reconnect-${Date.now()}`;
+    const ok = await new Promise<boolean>((resolve, reject) => {
+      this.#replay = { id, done: resolve };
+      this.#remote.send({ ...initialize, id }).catch(reject);
+    }).finally(() => {
+      this.#replay = undefined;
+    });
+    if (!ok) throw new Error('the server refused to initialize again');
+    if (this.#initialized) {
+      await this.#remote.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    }
+    this.#options.notice('Reconnected to the remote MCP server.');
+  }
 }
 
 /** Network failures and 5xx answers are retried; authorization and protocol errors are not. */

@@ -241,7 +241,7 @@ describe('authorization dance: features', () => {
       assert.equal(result.code, 1);
       assert.match(
         result.stderr,
-        /ClientToolFailed: the server has no tool "nope" \(it has: echo, fail\)/,
+        /ClientToolFailed: the server has no tool "nope" \(it has: echo, fail, ask, notify\)/,
       );
     }));
 

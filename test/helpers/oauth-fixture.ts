@@ -164,154 +164,161 @@ export async function startOAuthFixture(options: FixtureOptions = {}): Promise<O
     return client;
   };
 
+  type Route = (req: IncomingMessage, res: ServerResponse, url: URL) => unknown;
+  const prefix = options.issuerPath ?? '';
+
+  const metadata: Route = (_req, res) => {
+    const advertiseIss = options.iss !== undefined && options.iss !== 'none';
+    return json(res, 200, {
+      issuer: options.advertisedIssuer ?? issuer,
+      authorization_endpoint: options.authorizationEndpoint ?? `${issuer}/authorize`,
+      token_endpoint: `${issuer}/token`,
+      ...(options.registration === false ? {} : { registration_endpoint: `${issuer}/register` }),
+      ...(options.revocation ? { revocation_endpoint: `${issuer}/revoke` } : {}),
+      response_types_supported: ['code'],
+      grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+      token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
+      ...(options.pkceMethods === null
+        ? {}
+        : { code_challenge_methods_supported: options.pkceMethods ?? ['S256'] }),
+      ...(advertiseIss ? { authorization_response_iss_parameter_supported: true } : {}),
+    });
+  };
+
+  const register: Route = async (req, res) => {
+    counts.register++;
+    const body = JSON.parse((await readBody(req)) || '{}') as {
+      redirect_uris?: string[];
+      token_endpoint_auth_method?: string;
+    };
+    const id = `client-${randomUUID()}`;
+    const secret =
+      body.token_endpoint_auth_method === 'none' ? undefined : randomBytes(16).toString('hex');
+    clients.set(id, { id, secret, redirectUris: body.redirect_uris ?? [] });
+    return json(res, 201, {
+      ...body,
+      client_id: id,
+      ...(secret ? { client_secret: secret, client_secret_expires_at: 0 } : {}),
+    });
+  };
+
+  const authorize: Route = (_req, res, url) => {
+    counts.authorize++;
+    const q = url.searchParams;
+    counts.authorizedScopes.push(q.get('scope') ?? undefined);
+    const client = clients.get(q.get('client_id') ?? '');
+    const redirectUri = q.get('redirect_uri') ?? '';
+    const preRegistered = client !== undefined && client.redirectUris.length === 0;
+    if (!client || (!preRegistered && !client.redirectUris.includes(redirectUri))) {
+      return json(res, 400, {
+        error: 'invalid_request',
+        error_description: 'unknown client or redirect_uri',
+      });
+    }
+    if (q.get('code_challenge_method') !== 'S256' || !q.get('code_challenge')) {
+      return json(res, 400, {
+        error: 'invalid_request',
+        error_description: 'PKCE S256 required',
+      });
+    }
+    if (q.get('resource') !== resource) {
+      return json(res, 400, { error: 'invalid_target', error_description: 'unknown resource' });
+    }
+    const code = randomBytes(16).toString('base64url');
+    codes.set(code, {
+      clientId: client.id,
+      redirectUri,
+      challenge: q.get('code_challenge') ?? '',
+      resource,
+      scope: (q.get('scope') ?? '')
+        .split(' ')
+        .filter((s) => s && !(options.withheldScopes ?? []).includes(s))
+        .join(' '),
+    });
+    const target = new URL(redirectUri);
+    target.searchParams.set('code', code);
+    const state = q.get('state');
+    if (state !== null) target.searchParams.set('state', state);
+    if (options.iss === 'correct') target.searchParams.set('iss', issuer);
+    if (options.iss === 'wrong') target.searchParams.set('iss', 'https://evil.example');
+    res.writeHead(302, { location: target.href });
+    return res.end();
+  };
+
+  /** One grant: the issued token response body, or an OAuth error code. */
+  type Grant = (client: Client, form: URLSearchParams) => Promise<Record<string, unknown> | string>;
+  const grants: Record<string, Grant> = {
+    authorization_code: async (client, form) => {
+      const code = codes.get(form.get('code') ?? '');
+      codes.delete(form.get('code') ?? '');
+      const challenge = createHash('sha256')
+        .update(form.get('code_verifier') ?? '')
+        .digest('base64url');
+      const valid =
+        code !== undefined &&
+        code.clientId === client.id &&
+        code.redirectUri === form.get('redirect_uri') &&
+        code.challenge === challenge &&
+        code.resource === form.get('resource');
+      if (!valid || code === undefined) return 'invalid_grant';
+      return issue(client.id, code.scope, code.resource, options.accessTokenTtl ?? 3600, true);
+    },
+    refresh_token: async (client, form) => {
+      if (options.refreshDelayMs) await new Promise((r) => setTimeout(r, options.refreshDelayMs));
+      const old = refreshTokens.get(form.get('refresh_token') ?? '');
+      refreshTokens.delete(form.get('refresh_token') ?? ''); // rotation: single use
+      if (!old || old.clientId !== client.id || old.resource !== form.get('resource')) {
+        return 'invalid_grant';
+      }
+      return issue(client.id, old.scope, old.resource, options.refreshedTokenTtl ?? 3600, true);
+    },
+    client_credentials: async (client, form) =>
+      issue(
+        client.id,
+        form.get('scope') ?? '',
+        form.get('resource') ?? '',
+        options.accessTokenTtl ?? 3600,
+        false,
+      ),
+  };
+
+  const token: Route = async (req, res) => {
+    const form = new URLSearchParams(await readBody(req));
+    const grantType = form.get('grant_type') ?? '';
+    counts.grants[grantType] = (counts.grants[grantType] ?? 0) + 1;
+    const client = authenticateClient(req, form);
+    if (!client) return json(res, 401, { error: 'invalid_client' });
+    const grant = grants[grantType];
+    if (!grant) return json(res, 400, { error: 'unsupported_grant_type' });
+    const outcome = await grant(client, form);
+    return typeof outcome === 'string'
+      ? json(res, 400, { error: outcome })
+      : json(res, 200, outcome);
+  };
+
+  const revoke: Route = async (req, res) => {
+    counts.revoke++;
+    const form = new URLSearchParams(await readBody(req));
+    const client = authenticateClient(req, form);
+    if (!client) return json(res, 401, { error: 'invalid_client' });
+    accessTokens.delete(form.get('token') ?? '');
+    refreshTokens.delete(form.get('token') ?? '');
+    res.writeHead(200);
+    return res.end();
+  };
+
+  const asRoutes: Record<string, Route> = {
+    [`GET /.well-known/oauth-authorization-server${prefix}`]: metadata,
+    [`POST ${prefix}/register`]: register,
+    [`GET ${prefix}/authorize`]: authorize,
+    [`POST ${prefix}/token`]: token,
+    [`POST ${prefix}/revoke`]: revoke,
+  };
   as.server.on('request', async (req, res) => {
     const url = new URL(req.url ?? '/', asOrigin);
-    const path = url.pathname;
-    const prefix = options.issuerPath ?? '';
-    if (req.method === 'GET' && path === `/.well-known/oauth-authorization-server${prefix}`) {
-      const advertiseIss = options.iss !== undefined && options.iss !== 'none';
-      return json(res, 200, {
-        issuer: options.advertisedIssuer ?? issuer,
-        authorization_endpoint: options.authorizationEndpoint ?? `${issuer}/authorize`,
-        token_endpoint: `${issuer}/token`,
-        ...(options.registration === false ? {} : { registration_endpoint: `${issuer}/register` }),
-        ...(options.revocation ? { revocation_endpoint: `${issuer}/revoke` } : {}),
-        response_types_supported: ['code'],
-        grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
-        token_endpoint_auth_methods_supported: [
-          'none',
-          'client_secret_basic',
-          'client_secret_post',
-        ],
-        ...(options.pkceMethods === null
-          ? {}
-          : { code_challenge_methods_supported: options.pkceMethods ?? ['S256'] }),
-        ...(advertiseIss ? { authorization_response_iss_parameter_supported: true } : {}),
-      });
-    }
-    if (req.method === 'POST' && path === `${prefix}/register`) {
-      counts.register++;
-      const body = JSON.parse((await readBody(req)) || '{}') as {
-        redirect_uris?: string[];
-        token_endpoint_auth_method?: string;
-      };
-      const id = `client-${randomUUID()}`;
-      const secret =
-        body.token_endpoint_auth_method === 'none' ? undefined : randomBytes(16).toString('hex');
-      clients.set(id, { id, secret, redirectUris: body.redirect_uris ?? [] });
-      return json(res, 201, {
-        ...body,
-        client_id: id,
-        ...(secret ? { client_secret: secret, client_secret_expires_at: 0 } : {}),
-      });
-    }
-    if (req.method === 'GET' && path === `${prefix}/authorize`) {
-      counts.authorize++;
-      const q = url.searchParams;
-      counts.authorizedScopes.push(q.get('scope') ?? undefined);
-      const client = clients.get(q.get('client_id') ?? '');
-      const redirectUri = q.get('redirect_uri') ?? '';
-      const preRegistered = client !== undefined && client.redirectUris.length === 0;
-      if (!client || (!preRegistered && !client.redirectUris.includes(redirectUri))) {
-        return json(res, 400, {
-          error: 'invalid_request',
-          error_description: 'unknown client or redirect_uri',
-        });
-      }
-      if (q.get('code_challenge_method') !== 'S256' || !q.get('code_challenge')) {
-        return json(res, 400, {
-          error: 'invalid_request',
-          error_description: 'PKCE S256 required',
-        });
-      }
-      if (q.get('resource') !== resource) {
-        return json(res, 400, { error: 'invalid_target', error_description: 'unknown resource' });
-      }
-      const code = randomBytes(16).toString('base64url');
-      codes.set(code, {
-        clientId: client.id,
-        redirectUri,
-        challenge: q.get('code_challenge') ?? '',
-        resource,
-        scope: (q.get('scope') ?? '')
-          .split(' ')
-          .filter((s) => s && !(options.withheldScopes ?? []).includes(s))
-          .join(' '),
-      });
-      const target = new URL(redirectUri);
-      target.searchParams.set('code', code);
-      const state = q.get('state');
-      if (state !== null) target.searchParams.set('state', state);
-      if (options.iss === 'correct') target.searchParams.set('iss', issuer);
-      if (options.iss === 'wrong') target.searchParams.set('iss', 'https://evil.example');
-      res.writeHead(302, { location: target.href });
-      return res.end();
-    }
-    if (req.method === 'POST' && path === `${prefix}/token`) {
-      const form = new URLSearchParams(await readBody(req));
-      const grant = form.get('grant_type') ?? '';
-      counts.grants[grant] = (counts.grants[grant] ?? 0) + 1;
-      const client = authenticateClient(req, form);
-      if (!client) return json(res, 401, { error: 'invalid_client' });
-      if (grant === 'authorization_code') {
-        const code = codes.get(form.get('code') ?? '');
-        codes.delete(form.get('code') ?? '');
-        const verifier = form.get('code_verifier') ?? '';
-        const challenge = createHash('sha256').update(verifier).digest('base64url');
-        if (
-          !code ||
-          code.clientId !== client.id ||
-          code.redirectUri !== form.get('redirect_uri') ||
-          code.challenge !== challenge ||
-          code.resource !== form.get('resource')
-        ) {
-          return json(res, 400, { error: 'invalid_grant' });
-        }
-        return json(
-          res,
-          200,
-          issue(client.id, code.scope, code.resource, options.accessTokenTtl ?? 3600, true),
-        );
-      }
-      if (grant === 'refresh_token') {
-        if (options.refreshDelayMs) await new Promise((r) => setTimeout(r, options.refreshDelayMs));
-        const old = refreshTokens.get(form.get('refresh_token') ?? '');
-        refreshTokens.delete(form.get('refresh_token') ?? ''); // rotation: single use
-        if (!old || old.clientId !== client.id || old.resource !== form.get('resource')) {
-          return json(res, 400, { error: 'invalid_grant' });
-        }
-        return json(
-          res,
-          200,
-          issue(client.id, old.scope, old.resource, options.refreshedTokenTtl ?? 3600, true),
-        );
-      }
-      if (grant === 'client_credentials') {
-        return json(
-          res,
-          200,
-          issue(
-            client.id,
-            form.get('scope') ?? '',
-            form.get('resource') ?? '',
-            options.accessTokenTtl ?? 3600,
-            false,
-          ),
-        );
-      }
-      return json(res, 400, { error: 'unsupported_grant_type' });
-    }
-    if (req.method === 'POST' && path === `${prefix}/revoke`) {
-      counts.revoke++;
-      const form = new URLSearchParams(await readBody(req));
-      const client = authenticateClient(req, form);
-      if (!client) return json(res, 401, { error: 'invalid_client' });
-      accessTokens.delete(form.get('token') ?? '');
-      refreshTokens.delete(form.get('token') ?? '');
-      res.writeHead(200);
-      return res.end();
-    }
-    return json(res, 404, { error: 'not_found' });
+    const route = asRoutes[`${req.method} ${url.pathname}`];
+    if (route) await route(req, res, url);
+    else json(res, 404, { error: 'not_found' });
   });
 
   const sessions = new Map<string, StreamableHTTPServerTransport>();
@@ -354,21 +361,8 @@ export async function startOAuthFixture(options: FixtureOptions = {}): Promise<O
     return server;
   };
 
-  mcp.server.on('request', async (req, res) => {
-    const url = new URL(req.url ?? '/', `http://127.0.0.1:${mcp.port}`);
-    if (req.method === 'GET' && url.pathname === '/.well-known/oauth-protected-resource/mcp') {
-      return json(res, 200, {
-        resource,
-        authorization_servers: [issuer],
-        ...(options.scopesSupported ? { scopes_supported: options.scopesSupported } : {}),
-        bearer_methods_supported: ['header'],
-      });
-    }
-    if (url.pathname !== '/mcp') return json(res, 404, { error: 'not_found' });
-    counts.mcp++;
-    const text = req.method === 'POST' ? await readBody(req) : '';
-    const body = text ? (JSON.parse(text) as { method?: string }) : undefined;
-    const method = body?.method ?? `http:${req.method}`;
+  /** The bearer check: writes the 401/403 and returns false when the request may not pass. */
+  const authorized = (req: IncomingMessage, res: ServerResponse, method: string): boolean => {
     const auth = req.headers.authorization ?? '';
     const keyed = options.apiKey !== undefined && req.headers['x-api-key'] === options.apiKey;
     const token = keyed
@@ -377,37 +371,48 @@ export async function startOAuthFixture(options: FixtureOptions = {}): Promise<O
         ? accessTokens.get(auth.slice(7))
         : undefined;
     const rule = options.requiredScopes;
+    const granted = token ? token.scope.split(' ').filter(Boolean) : [];
     const needed =
-      typeof rule === 'function'
-        ? rule(method, token ? token.scope.split(' ').filter(Boolean) : [])
-        : (rule?.[method] ?? rule?.['*'] ?? []);
-    const scopeAttr = needed.length ? `, scope="${needed.join(' ')}"` : '';
+      typeof rule === 'function' ? rule(method, granted) : (rule?.[method] ?? rule?.['*'] ?? []);
     if (!token || token.expiresAt < Date.now() || token.resource !== resource) {
+      const scopeAttr = needed.length ? `, scope="${needed.join(' ')}"` : '';
+      const error = auth ? ', error="invalid_token"' : '';
       res.writeHead(401, {
-        'www-authenticate': `Bearer resource_metadata="${prmUrl}"${scopeAttr}${auth ? ', error="invalid_token"' : ''}`,
+        'www-authenticate': `Bearer resource_metadata="${prmUrl}"${scopeAttr}${error}`,
       });
-      return res.end();
+      res.end();
+      return false;
     }
-    const granted = token.scope.split(' ');
     if (!needed.every((s) => granted.includes(s))) {
       res.writeHead(403, {
         'www-authenticate': `Bearer error="insufficient_scope", scope="${needed.join(' ')}", resource_metadata="${prmUrl}"`,
       });
-      return res.end();
+      res.end();
+      return false;
     }
-    if (!options.stateful) {
-      const server = newMcpServer();
-      const transport = new StreamableHTTPServerTransport({
-        sessionIdGenerator: undefined,
-        enableJsonResponse: true,
-      });
-      res.on('close', () => {
-        void transport.close();
-        void server.close();
-      });
-      await server.connect(transport);
-      return transport.handleRequest(req, res, body);
-    }
+    return true;
+  };
+
+  const serveStateless = async (req: IncomingMessage, res: ServerResponse, body: unknown) => {
+    const server = newMcpServer();
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+    });
+    res.on('close', () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    return transport.handleRequest(req, res, body);
+  };
+
+  const serveStateful = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+    method: string,
+  ) => {
     const sessionId = req.headers['mcp-session-id'];
     let transport = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined;
     if (transport === undefined) {
@@ -428,6 +433,26 @@ export async function startOAuthFixture(options: FixtureOptions = {}): Promise<O
       transport = created;
     }
     return transport.handleRequest(req, res, body);
+  };
+
+  mcp.server.on('request', async (req, res) => {
+    const url = new URL(req.url ?? '/', `http://127.0.0.1:${mcp.port}`);
+    if (req.method === 'GET' && url.pathname === '/.well-known/oauth-protected-resource/mcp') {
+      return json(res, 200, {
+        resource,
+        authorization_servers: [issuer],
+        ...(options.scopesSupported ? { scopes_supported: options.scopesSupported } : {}),
+        bearer_methods_supported: ['header'],
+      });
+    }
+    if (url.pathname !== '/mcp') return json(res, 404, { error: 'not_found' });
+    counts.mcp++;
+    const text = req.method === 'POST' ? await readBody(req) : '';
+    const body = text ? (JSON.parse(text) as { method?: string }) : undefined;
+    const method = body?.method ?? `http:${req.method}`;
+    if (!authorized(req, res, method)) return;
+    if (options.stateful) return serveStateful(req, res, body, method);
+    return serveStateless(req, res, body);
   });
 
   return {
