@@ -189,6 +189,7 @@ export class OAuthSession {
       ...(reason.challenge ? { challenge: reason.challenge } : {}),
       policy: this.#policy,
     });
+    await this.#checkPreRegisteredBinding(discovery);
     const previous = await this.currentTokens();
     const scope = selectScope({
       explicit: this.#options.scope,
@@ -202,14 +203,41 @@ export class OAuthSession {
       grant === 'client_credentials'
         ? await this.#clientCredentials(discovery, scope)
         : await this.#authorizationCode(discovery, scope);
+    const clientId = this.#options.clientId;
     await this.#options.store.updateServer(this.#key, (record) =>
       withTokens(
-        { ...(record ?? { serverUrl: this.#key }), discovery, issuer: discovery.issuer },
+        {
+          ...(record ?? { serverUrl: this.#key }),
+          discovery,
+          issuer: discovery.issuer,
+          ...(clientId === undefined
+            ? {}
+            : { preRegisteredBinding: { clientId, issuer: discovery.issuer } }),
+        },
         discovery.issuer,
         tokens,
       ),
     );
     return tokens.access_token;
+  }
+
+  /**
+   * A pre-registered client's secret or key is only ever shown to the issuer it was first used
+   * with for this server; a server that now names another one gets an error, not the secret.
+   */
+  async #checkPreRegisteredBinding(discovery: Discovery): Promise<void> {
+    const clientId = this.#options.clientId;
+    if (clientId === undefined) return;
+    const binding = (await this.#options.store.readServer(this.#key))?.preRegisteredBinding;
+    if (binding && binding.clientId === clientId && binding.issuer !== discovery.issuer) {
+      throw new ClientError(
+        'ClientIssuerMismatch',
+        `client ${clientId} was used with authorization server ${binding.issuer} for this server, which now names ${discovery.issuer}; its credentials are not sent there`,
+        {
+          fix: `if the move is expected, run: portcullis logout ${this.#key}, then sign in again`,
+        },
+      );
+    }
   }
 
   async #clientCredentials(discovery: Discovery, scope: string | undefined): Promise<StoredTokens> {

@@ -15,6 +15,12 @@ export interface ServerRecord {
   /** The last discovery, so a refresh needs no network round trip to find the token endpoint. */
   readonly discovery?: Discovery;
   readonly tokens?: Readonly<Record<string, StoredTokens>>;
+  /**
+   * The issuer a pre-registered client (`--client-id`) was first used with for this server. Its
+   * credentials are not presented to another issuer without the user's say-so (MCP draft,
+   * SEP-2352: pre-registered credentials bound to one authorization server).
+   */
+  readonly preRegisteredBinding?: { readonly clientId: string; readonly issuer: string };
 }
 
 export interface ServerTransaction {

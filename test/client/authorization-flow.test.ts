@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { TokenStore } from '../../src/client/index.ts';
 import { runCli, tempDir } from '../helpers/cli.ts';
 import {
   type FixtureOptions,
@@ -130,6 +131,52 @@ describe('authorization dance: features', () => {
         );
         assert.equal(result.code, 0, result.stderr);
         assert.equal(fixture.counts.register, 0);
+      },
+    ));
+
+  it('a pre-registered client is not presented to an issuer other than the one it was first used with', () =>
+    withFixture(
+      { registration: false, preRegistered: { 'my-client': 's3cret' } },
+      async (fixture) => {
+        const store = tempDir();
+        const argv = [
+          'call',
+          fixture.mcpUrl,
+          'echo',
+          '--args',
+          '{"text":"b"}',
+          '--open',
+          'fetch',
+          '--token-store',
+          store,
+          '--client-id',
+          'my-client',
+          '--client-secret-env',
+          'MY_SECRET',
+        ];
+        assert.equal((await runCli(argv, { MY_SECRET: 's3cret' })).code, 0);
+        // As if the client had been used with another authorization server before.
+        await TokenStore.open(store, { env: {} }).updateServer(fixture.mcpUrl, (record) =>
+          record
+            ? {
+                ...record,
+                preRegisteredBinding: { clientId: 'my-client', issuer: 'https://old-as.example' },
+              }
+            : record,
+        );
+        fixture.revokeAll();
+        const tokenRequests = fixture.counts.grants.authorization_code;
+        const result = await runCli(argv, { MY_SECRET: 's3cret' });
+        assert.equal(result.code, 1);
+        assert.match(
+          result.stderr,
+          /ClientIssuerMismatch: client my-client was used with authorization server https:\/\/old-as.example/,
+        );
+        assert.equal(
+          fixture.counts.grants.authorization_code,
+          tokenRequests,
+          'the secret was not sent',
+        );
       },
     ));
 
