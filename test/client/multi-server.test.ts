@@ -156,3 +156,19 @@ describe('connect --config: several remote servers as one stdio server', () => {
     assert.match(result.stderr, /--client-id belong in the servers file/);
   });
 });
+
+describe('examples/client-servers.yaml', () => {
+  it('is a valid servers file', async () => {
+    const { loadClientServersFile } = await import('../../src/config/index.ts');
+    const file = loadClientServersFile(
+      new URL('../../examples/client-servers.yaml', import.meta.url).pathname,
+      {
+        FILES_API_TOKEN: 'x',
+      },
+    );
+    assert.deepEqual(
+      file.servers.map((s) => s.name),
+      ['files', 'search', 'tickets'],
+    );
+  });
+});
