@@ -45,7 +45,7 @@ describe('connect --config: several remote servers as one stdio server', () => {
     try {
       // The OAuth server arrives after the stdio side is up; wait for its tools.
       let names: string[] = [];
-      for (let i = 0; i < 100 && names.length < 8; i++) {
+      for (let i = 0; i < 600 && names.length < 8; i++) {
         names = (await client.listTools()).tools.map((t) => t.name).sort();
         if (names.length < 8) await new Promise((r) => setTimeout(r, 50));
       }
@@ -99,7 +99,7 @@ describe('connect --config: several remote servers as one stdio server', () => {
         arguments: { text: 'meanwhile' },
       });
       assert.match(JSON.stringify(result), /echo: meanwhile/);
-      for (let i = 0; i < 100 && !stderr().includes('To sign in'); i++)
+      for (let i = 0; i < 600 && !stderr().includes('To sign in'); i++)
         await new Promise((r) => setTimeout(r, 50));
       assert.match(stderr(), /To sign in, open this URL/);
     } finally {
