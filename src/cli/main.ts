@@ -1,7 +1,13 @@
 #!/usr/bin/env node
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { formatConfigError, isConfigError } from '../errors/index.ts';
+import {
+  formatClientError,
+  formatConfigError,
+  isClientError,
+  isConfigError,
+  isRequestError,
+} from '../errors/index.ts';
 import { closestMatch } from '../lib/did-you-mean.ts';
 import { auditCommand } from './commands/audit.ts';
 import { configCommand } from './commands/config-check.ts';
@@ -19,6 +25,11 @@ Commands:
                    what would be served, as JSON, without binding.
   config check     Validate a config file and list every problem with its key path.
   audit verify     Check the hash chain of an audit trail (a file or a rotated set).
+  connect URL      Bridge a local stdio MCP client to a remote MCP server (or several:
+                   connect --config FILE), doing the MCP authorization dance as needed.
+  login URL        Authorize against a remote MCP server and store the tokens (encrypted).
+  call URL TOOL    Connect, call one tool, print the result as JSON.
+  logout URL       Revoke (where supported) and delete the stored tokens.
 
 Options:
   -h, --help       Show help (also after any command: portcullis serve --help).
@@ -31,6 +42,11 @@ const COMMANDS: Record<string, (args: readonly string[], io: CliIo) => Promise<n
   serve: serveCommand,
   config: configCommand,
   audit: auditCommand,
+  // The client commands load the MCP SDK: imported on use, so other commands start fast.
+  connect: async (args, io) => (await import('./commands/connect.ts')).connectCommand(args, io),
+  login: async (args, io) => (await import('./commands/login.ts')).loginCommand(args, io),
+  call: async (args, io) => (await import('./commands/call.ts')).callCommand(args, io),
+  logout: async (args, io) => (await import('./commands/logout.ts')).logoutCommand(args, io),
 };
 
 /** Runs one command line; returns the exit code. Never throws. */
@@ -55,6 +71,14 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
     if (isConfigError(error)) {
       io.stderr(formatConfigError(error));
       return EXIT_USAGE;
+    }
+    if (isClientError(error)) {
+      io.stderr(formatClientError(error));
+      return EXIT_FAILURE;
+    }
+    if (isRequestError(error)) {
+      io.stderr(`portcullis: ${error.code}: ${error.message}`);
+      return EXIT_FAILURE;
     }
     io.stderr(`portcullis: ${error instanceof Error ? error.message : String(error)}`);
     return EXIT_FAILURE;

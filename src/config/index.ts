@@ -1,5 +1,12 @@
+export {
+  type ClientServer,
+  type ClientServersFile,
+  clientServersSchema,
+  loadClientServersFile,
+} from './client-servers.ts';
 export { canonicalResource, type Derived, type DerivedUpstream } from './derive.ts';
 export { type DescribeOptions, describeConfig, REDACTED } from './describe.ts';
+export { type Expansion, expandEnv } from './env.ts';
 export { missingHttpGates } from './gates.ts';
 export {
   isSensitivePath,

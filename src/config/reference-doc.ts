@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import { clientServersSchema } from './client-servers.ts';
 import { configJsonSchema, type JsonSchemaNode } from './json-schema.ts';
 import { MIN_HMAC_SECRET_BYTES, RESERVED_PATHS } from './rules.ts';
 
@@ -60,6 +62,19 @@ export function renderConfigurationReference(): string {
   ];
   for (const [name, node] of Object.entries(root.properties ?? {})) {
     renderBlock(out, name, node, (root.required ?? []).includes(name));
+  }
+  out.push(
+    '## Client servers file (`portcullis connect --config FILE`)',
+    '',
+    'A separate YAML file listing remote MCP servers that `portcullis connect --config` exposes as',
+    'one stdio server (tool names become `NAME__TOOL`). `${NAME}` is expanded as above. A server',
+    'with `headers` uses them as a static credential; any other server uses OAuth (the `oauth`',
+    'block is optional). Servers with headers connect first and concurrently, OAuth servers after.',
+    '',
+  );
+  const clientRoot = z.toJSONSchema(clientServersSchema, { io: 'input' }) as JsonSchemaNode;
+  for (const [name, node] of Object.entries(clientRoot.properties ?? {})) {
+    renderBlock(out, name, node, (clientRoot.required ?? []).includes(name));
   }
   return `${out.join('\n').trimEnd()}\n`;
 }

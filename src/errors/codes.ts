@@ -155,6 +155,80 @@ export const CONFIG_ERRORS = {
   UsageError: { summary: 'Unknown command or flag, or a missing or malformed argument.' },
 } as const;
 
+/**
+ * Errors the MCP client (`portcullis connect | login | call | logout`, `portcullis/client`) stops
+ * with. Each says what went wrong and, where the user can act, what to configure.
+ */
+export const CLIENT_ERRORS = {
+  ClientServerUrlInvalid: {
+    summary:
+      'The MCP server URL is not an absolute https URL (plain http is accepted for loopback hosts only).',
+  },
+  ClientDiscoveryFailed: {
+    summary:
+      'Protected resource metadata or authorization server metadata could not be found or is malformed.',
+  },
+  ClientResourceMismatch: {
+    summary:
+      "The protected resource metadata names a `resource` other than the MCP server's URL (RFC 9728 §3.3).",
+  },
+  ClientIssuerMismatch: {
+    summary:
+      "The authorization server metadata's `issuer`, or the authorization response's `iss`, is not the expected issuer (RFC 8414 §3.3, RFC 9207).",
+  },
+  ClientPkceUnsupported: {
+    summary:
+      'The authorization server does not advertise PKCE with S256 (`code_challenge_methods_supported`), so the client refuses to proceed.',
+  },
+  ClientRegistrationUnavailable: {
+    summary:
+      'No way to obtain a client ID: nothing pre-registered, no client ID metadata document support, no dynamic registration.',
+  },
+  ClientRegistrationFailed: {
+    summary: 'Dynamic client registration (RFC 7591) was refused or answered invalidly.',
+  },
+  ClientUnsafeAuthorizationUrl: {
+    summary:
+      'The authorization URL is not http(s), carries credentials or shell metacharacters, or uses plain http to a non-loopback host; it is not opened.',
+  },
+  ClientAuthorizationFailed: {
+    summary:
+      'The authorization server answered the authorization request with an error, or the browser step could not be completed.',
+  },
+  ClientAuthorizationTimeout: {
+    summary: 'No valid authorization response reached the loopback callback in time.',
+  },
+  ClientStateMismatch: {
+    summary: 'An authorization response carried a missing or wrong `state` and was refused.',
+  },
+  ClientCallbackUnavailable: {
+    summary: 'The loopback callback listener could not be bound on 127.0.0.1.',
+  },
+  ClientTokenRequestFailed: {
+    summary: 'The token endpoint refused the request or answered invalidly.',
+  },
+  ClientInteractionRequired: {
+    summary:
+      'No usable token is stored and interaction is not allowed (`--non-interactive`); run `portcullis login URL` first.',
+  },
+  ClientScopeStepUpExhausted: {
+    summary:
+      'The server kept answering `insufficient_scope`; the client stops after 3 authorizations for one operation.',
+  },
+  ClientServerRefused: {
+    summary:
+      'The MCP server refused the request (401/403) and there is nothing more the client may do (static headers, or no OAuth challenge).',
+  },
+  ClientTokenStoreFailed: {
+    summary:
+      'The token store cannot be read, written or decrypted (wrong key, unsafe permissions, lock timeout).',
+  },
+  ClientToolFailed: {
+    summary: 'The MCP request failed, or the tool reported an error (`isError: true`).',
+  },
+} as const;
+
 export type RequestErrorCode = keyof typeof REQUEST_ERRORS;
 export type ConfigErrorCode = keyof typeof CONFIG_ERRORS;
-export type ErrorCode = RequestErrorCode | ConfigErrorCode;
+export type ClientErrorCode = keyof typeof CLIENT_ERRORS;
+export type ErrorCode = RequestErrorCode | ConfigErrorCode | ClientErrorCode;

@@ -1,4 +1,6 @@
 export {
+  CLIENT_ERRORS,
+  type ClientErrorCode,
   CONFIG_ERRORS,
   type ConfigErrorCode,
   type ErrorCode,
@@ -6,10 +8,17 @@ export {
   type RequestErrorCode,
 } from './codes.ts';
 export {
+  ClientError,
   ConfigError,
   type ConfigIssue,
+  isClientError,
   isConfigError,
   isRequestError,
   RequestError,
 } from './portcullis-error.ts';
-export { formatConfigError, type RenderedError, renderRequestError } from './render.ts';
+export {
+  formatClientError,
+  formatConfigError,
+  type RenderedError,
+  renderRequestError,
+} from './render.ts';

@@ -1,4 +1,6 @@
 import {
+  CLIENT_ERRORS,
+  type ClientErrorCode,
   CONFIG_ERRORS,
   type ConfigErrorCode,
   REQUEST_ERRORS,
@@ -62,6 +64,33 @@ export class ConfigError extends Error {
     this.issues = Object.freeze([...issues]);
     this.source = options.source;
   }
+}
+
+/**
+ * An error the MCP client stops with. `fix` tells the user what to configure or run, when there
+ * is something to do; messages never carry a token, code or secret.
+ */
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+  readonly code: ClientErrorCode;
+  readonly fix: string | undefined;
+
+  constructor(
+    code: ClientErrorCode,
+    message: string,
+    options: { fix?: string; cause?: unknown } = {},
+  ) {
+    super(
+      message || CLIENT_ERRORS[code].summary,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.code = code;
+    this.fix = options.fix;
+  }
+}
+
+export function isClientError(value: unknown): value is ClientError {
+  return value instanceof ClientError;
 }
 
 export function isRequestError(value: unknown): value is RequestError {

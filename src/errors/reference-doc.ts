@@ -1,4 +1,4 @@
-import { CONFIG_ERRORS, REQUEST_ERRORS } from './codes.ts';
+import { CLIENT_ERRORS, CONFIG_ERRORS, REQUEST_ERRORS } from './codes.ts';
 
 /** docs/errors.md, generated from the catalogue (`npm run docs`; a test keeps it in sync). */
 export function renderErrorsReference(): string {
@@ -33,6 +33,19 @@ export function renderErrorsReference(): string {
     '| --- | --- |',
   );
   for (const [code, entry] of Object.entries(CONFIG_ERRORS))
+    out.push(`| \`${code}\` | ${entry.summary} |`);
+  out.push(
+    '',
+    '## Client errors',
+    '',
+    'Raised by `portcullis connect`, `login`, `call` and `logout` and by the `portcullis/client`',
+    'library. The CLI prints the code, the message and, where there is one, a fix, and exits with',
+    'status 1. Discovery fetches refused by the SSRF guard report `FetchBlocked` or `FetchFailed`.',
+    '',
+    '| code | meaning |',
+    '| --- | --- |',
+  );
+  for (const [code, entry] of Object.entries(CLIENT_ERRORS))
     out.push(`| \`${code}\` | ${entry.summary} |`);
   return `${out.join('\n')}\n`;
 }

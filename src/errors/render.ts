@@ -1,5 +1,5 @@
 import { REQUEST_ERRORS } from './codes.ts';
-import { type ConfigError, RequestError } from './portcullis-error.ts';
+import { type ClientError, type ConfigError, RequestError } from './portcullis-error.ts';
 
 /** A rendered HTTP error, independent of any server library. */
 export interface RenderedError {
@@ -46,6 +46,13 @@ export function formatConfigError(error: ConfigError): string {
     lines.push(`  - ${path}${issue.message}`);
     if (issue.fix) lines.push(`    fix: ${issue.fix}`);
   }
+  return lines.join('\n');
+}
+
+/** The one place client errors become text for a terminal: code, message and the fix. */
+export function formatClientError(error: ClientError): string {
+  const lines = [`portcullis: ${error.code}: ${error.message}`];
+  if (error.fix) lines.push(`  fix: ${error.fix}`);
   return lines.join('\n');
 }
 

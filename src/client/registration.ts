@@ -1,0 +1,167 @@
+import { isHttpsUrl, registerClient } from '@modelcontextprotocol/sdk/client/auth.js';
+import { OAuthError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
+import type { OAuthClientMetadata } from '@modelcontextprotocol/sdk/shared/auth.js';
+import { ClientError, isRequestError } from '../errors/index.ts';
+import type { Discovery } from './discovery.ts';
+import type { TokenStore } from './token-store.ts';
+import type { GuardedFetch, StoredClient } from './types.ts';
+
+export interface RegistrationOptions {
+  readonly discovery: Discovery;
+  readonly store: TokenStore;
+  readonly fetch: GuardedFetch;
+  /** The loopback redirect URI, with the port already bound; undefined for client_credentials. */
+  readonly redirectUri: string | undefined;
+  /** Pre-registered credentials (`--client-id`, `--client-secret-env`). */
+  readonly clientId?: string;
+  readonly clientSecret?: string;
+  /** `--client-metadata-url`: this client's metadata document (an https URL with a path). */
+  readonly clientMetadataUrl?: string;
+  readonly clientName?: string;
+  readonly softwareVersion?: string;
+}
+
+/**
+ * Obtains a client ID for the discovered issuer, in the order MCP 2025-11-25 gives: pre-registered
+ * credentials; a client ID metadata document when the server advertises support; dynamic client
+ * registration (RFC 7591) when it offers an endpoint; else an error saying what to configure.
+ * Registrations are stored per issuer and never presented to another one (SEP-2352).
+ */
+export async function obtainClient(options: RegistrationOptions): Promise<StoredClient> {
+  const { discovery } = options;
+  const issuer = discovery.issuer;
+  if (options.clientId !== undefined) {
+    return {
+      issuer,
+      client_id: options.clientId,
+      ...(options.clientSecret === undefined ? {} : { client_secret: options.clientSecret }),
+      source: 'pre-registered',
+    };
+  }
+
+  const cimdSupported = discovery.metadata.client_id_metadata_document_supported === true;
+  if (options.clientMetadataUrl !== undefined && !isHttpsUrl(options.clientMetadataUrl)) {
+    throw new ClientError(
+      'ClientRegistrationUnavailable',
+      `--client-metadata-url must be an https URL with a path, found ${options.clientMetadataUrl}`,
+    );
+  }
+  if (options.clientMetadataUrl !== undefined && cimdSupported) {
+    return { issuer, client_id: options.clientMetadataUrl, source: 'metadata-document' };
+  }
+
+  const stored = await options.store.readClient(issuer);
+  if (
+    stored &&
+    stored.issuer === issuer &&
+    stored.source === 'dynamic' &&
+    isReusable(stored, options)
+  ) {
+    return stored;
+  }
+
+  const endpoint = discovery.metadata.registration_endpoint;
+  if (typeof endpoint === 'string' && options.redirectUri !== undefined) {
+    const client = await register(options, options.redirectUri);
+    await options.store.writeClient(client);
+    return client;
+  }
+
+  throw new ClientError(
+    'ClientRegistrationUnavailable',
+    `${issuer} offers no way for this client to obtain a client ID: ${describeMissing(options, cimdSupported)}`,
+    {
+      fix: `register a client at ${issuer} and pass --client-id (and --client-secret-env VAR for a confidential client)${cimdSupported ? ', or pass --client-metadata-url with the URL of your client metadata document' : ''}`,
+    },
+  );
+}
+
+function isReusable(client: StoredClient, options: RegistrationOptions): boolean {
+  if (client.client_secret_expires_at && client.client_secret_expires_at * 1000 < Date.now()) {
+    return false;
+  }
+  // A registration is tied to its redirect URI; a different port means registering again.
+  return (
+    options.redirectUri === undefined || (client.redirect_uris ?? []).includes(options.redirectUri)
+  );
+}
+
+/** The port a stored dynamic registration's redirect URI uses, to bind the same one again. */
+export async function registeredCallbackPort(
+  store: TokenStore,
+  issuer: string,
+): Promise<number | undefined> {
+  const stored = await store.readClient(issuer).catch(() => undefined);
+  const uri = stored?.source === 'dynamic' ? stored.redirect_uris?.[0] : undefined;
+  if (uri === undefined || !URL.canParse(uri)) return undefined;
+  const port = Number(new URL(uri).port);
+  return Number.isInteger(port) && port > 0 ? port : undefined;
+}
+
+function describeMissing(options: RegistrationOptions, cimdSupported: boolean): string {
+  const parts = ['no --client-id was given'];
+  if (!cimdSupported) parts.push('it does not support client ID metadata documents');
+  else if (options.clientMetadataUrl === undefined)
+    parts.push('no --client-metadata-url was given');
+  if (options.redirectUri === undefined)
+    parts.push('client_credentials needs a pre-registered client');
+  else parts.push('it offers no dynamic client registration');
+  return parts.join('; ');
+}
+
+async function register(options: RegistrationOptions, redirectUri: string): Promise<StoredClient> {
+  const { discovery } = options;
+  const supported = discovery.metadata.token_endpoint_auth_methods_supported;
+  // A public client (RFC 8252 §8.4) unless the server only takes confidential ones.
+  const method =
+    !supported || supported.includes('none')
+      ? 'none'
+      : (['client_secret_basic', 'client_secret_post'].find((m) => supported.includes(m)) ??
+        'none');
+  const metadata: OAuthClientMetadata & { application_type: string } = {
+    client_name: options.clientName ?? 'Portcullis',
+    redirect_uris: [redirectUri],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: method,
+    // MCP draft (SEP-837): a CLI on a loopback redirect is a native application.
+    application_type: 'native',
+    software_id: 'portcullis',
+    ...(options.softwareVersion ? { software_version: options.softwareVersion } : {}),
+  };
+  try {
+    // No `scope`: a registration limited to today's scopes would refuse tomorrow's step-up.
+    const registered = await registerClient(discovery.issuer, {
+      metadata: discovery.metadata as unknown as Parameters<typeof registerClient>[1]['metadata'],
+      clientMetadata: metadata,
+      fetchFn: options.fetch,
+    });
+    return {
+      issuer: discovery.issuer,
+      client_id: registered.client_id,
+      ...(registered.client_secret === undefined
+        ? {}
+        : { client_secret: registered.client_secret }),
+      ...(registered.client_secret_expires_at
+        ? { client_secret_expires_at: registered.client_secret_expires_at }
+        : {}),
+      token_endpoint_auth_method: registered.token_endpoint_auth_method ?? method,
+      redirect_uris: registered.redirect_uris?.length ? registered.redirect_uris : [redirectUri],
+      source: 'dynamic',
+    };
+  } catch (error) {
+    if (isRequestError(error)) throw error;
+    const detail =
+      error instanceof OAuthError
+        ? `${error.errorCode}${error.message ? ` (${error.message.slice(0, 200)})` : ''}`
+        : (error as Error).message.slice(0, 300);
+    throw new ClientError(
+      'ClientRegistrationFailed',
+      `dynamic client registration at ${discovery.issuer} failed: ${detail}`,
+      {
+        fix: 'register a client by hand and pass --client-id, or --client-metadata-url if supported',
+        cause: error,
+      },
+    );
+  }
+}

@@ -1,0 +1,473 @@
+import { randomBytes } from 'node:crypto';
+import { startAuthorization } from '@modelcontextprotocol/sdk/client/auth.js';
+import type { OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import { ClientError } from '../errors/index.ts';
+import { type CallbackServer, startCallbackServer } from './callback-server.ts';
+import { type Discovery, discover } from './discovery.ts';
+import type { AuthorizationOpener } from './opener.ts';
+import { obtainClient, registeredCallbackPort } from './registration.ts';
+import { isLoopbackUrl } from './resource.ts';
+import { selectScope, unionScopes } from './scope.ts';
+import {
+  clientCredentialsToken,
+  exchangeCode,
+  oauthErrorCode,
+  type PrivateKeyOption,
+  refreshTokens,
+  revokeToken,
+  type TokenContext,
+} from './token-requests.ts';
+import type { ServerRecord, TokenStore } from './token-store.ts';
+import type { ClientNotice, GuardedFetch, StoredClient, StoredTokens } from './types.ts';
+import { checkAuthorizationEndpoint, checkOpenableUrl, type UrlPolicy } from './url-safety.ts';
+import type { BearerChallenge } from './www-authenticate.ts';
+
+export const DEFAULT_REFRESH_MARGIN_MS = 60_000;
+
+export interface OAuthSessionOptions {
+  /** The MCP server URL (checked with parseServerUrl). */
+  readonly serverUrl: URL;
+  /** Fetch for every discovered URL: metadata, registration, token, revocation. The SSRF guard. */
+  readonly fetch: GuardedFetch;
+  readonly store: TokenStore;
+  readonly grant?: 'authorization_code' | 'client_credentials';
+  /** Scopes to request, overriding the selection strategy (`--scope`). */
+  readonly scope?: string;
+  readonly clientId?: string;
+  readonly clientSecret?: string;
+  readonly clientMetadataUrl?: string;
+  readonly privateKey?: PrivateKeyOption;
+  readonly callbackPort?: number;
+  /** How the authorization URL reaches the user (browser, print, fetch). */
+  readonly opener: AuthorizationOpener;
+  /** May an authorization (browser step) be started? False: fail when no token can be refreshed. */
+  readonly interactive?: boolean;
+  /**
+   * Plain-http loopback authorization endpoints are acceptable: true when the MCP server URL is
+   * itself loopback (the caller also built `fetch` with loopback allowed), or when asked for.
+   */
+  readonly allowLoopbackHttp?: boolean;
+  readonly notice?: ClientNotice;
+  readonly clientName?: string;
+  readonly softwareVersion?: string;
+  readonly refreshMarginMs?: number;
+  readonly callbackTimeoutMs?: number;
+}
+
+/** Why an authorization is being run; decides the scope to ask for. */
+export interface AuthorizationReason {
+  /** The challenge of the 401 or 403 that asked for it. */
+  readonly challenge?: BearerChallenge;
+  /** 403 `insufficient_scope`: ask for the union of what was requested and what is challenged. */
+  readonly stepUp?: boolean;
+}
+
+/**
+ * The client side of MCP authorization for one server: it finds, refreshes and obtains access
+ * tokens. Tokens live in the encrypted store, keyed by server and issuer; refreshes are
+ * single-flight within the process and, through the store's lock, across processes.
+ */
+export class OAuthSession {
+  readonly serverUrl: URL;
+  readonly #options: OAuthSessionOptions;
+  readonly #notice: ClientNotice;
+  readonly #policy: UrlPolicy;
+  #refreshing: Promise<string | undefined> | undefined;
+  #authorizing: Promise<string> | undefined;
+  #callback: CallbackServer | undefined;
+  #aborted = false;
+
+  constructor(options: OAuthSessionOptions) {
+    this.serverUrl = options.serverUrl;
+    this.#options = options;
+    this.#notice = options.notice ?? (() => undefined);
+    this.#policy = {
+      allowLoopbackHttp: options.allowLoopbackHttp ?? isLoopbackUrl(options.serverUrl),
+    };
+  }
+
+  get #key(): string {
+    return this.serverUrl.href;
+  }
+
+  /** The stored tokens currently in use for this server, if any. */
+  async currentTokens(): Promise<StoredTokens | undefined> {
+    return currentTokens(await this.#options.store.readServer(this.#key));
+  }
+
+  /**
+   * A usable access token, refreshed first when it expires within the margin; undefined when
+   * none is stored or it cannot be refreshed (the caller then authorizes, or gives up).
+   */
+  async accessToken(): Promise<string | undefined> {
+    const tokens = await this.currentTokens();
+    if (tokens === undefined) return undefined;
+    if (!this.#needsRefresh(tokens)) return tokens.access_token;
+    return this.refresh();
+  }
+
+  /**
+   * Refreshes now (single-flight). Another process may have refreshed first: under the store's
+   * lock the record is read again, and a token that is no longer due is used as it is.
+   * `rejected` is a token the server just refused: it is replaced even if not yet due.
+   */
+  refresh(rejected?: string): Promise<string | undefined> {
+    this.#refreshing ??= this.#refreshUnderLock(rejected).finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  async #refreshUnderLock(rejected: string | undefined): Promise<string | undefined> {
+    return this.#options.store.withServer(this.#key, async (tx) => {
+      const record = await tx.read();
+      const tokens = currentTokens(record);
+      if (tokens === undefined || record?.issuer === undefined || record.discovery === undefined) {
+        return undefined;
+      }
+      if (!this.#needsRefresh(tokens) && tokens.access_token !== rejected)
+        return tokens.access_token;
+      if (tokens.refresh_token === undefined) {
+        return tokens.access_token !== rejected && !this.#expired(tokens)
+          ? tokens.access_token
+          : undefined;
+      }
+      const client = await this.#clientFor(record.discovery);
+      if (client === undefined) return undefined;
+      let fresh: OAuthTokens;
+      try {
+        fresh = await refreshTokens(
+          this.#tokenContext(record.discovery, client),
+          tokens.refresh_token,
+        );
+      } catch (error) {
+        if (oauthErrorCode(error) === 'invalid_grant') {
+          // The refresh token is dead (expired, revoked, or rotated by someone else): drop it.
+          this.#notice('The stored refresh token was refused; a new authorization is needed.');
+          await tx.write(withTokens(record, record.issuer, undefined));
+          return undefined;
+        }
+        if (!this.#expired(tokens) && tokens.access_token !== rejected) return tokens.access_token;
+        throw error;
+      }
+      const stored = toStored(
+        { ...fresh, scope: fresh.scope ?? tokens.scope },
+        tokens.requested_scope ?? '',
+        tokens.refresh_token,
+      );
+      await tx.write(withTokens(record, record.issuer, stored));
+      return stored.access_token;
+    });
+  }
+
+  /**
+   * Runs the authorization dance and returns the new access token. Concurrent callers share one
+   * run. Refused with ClientInteractionRequired when interaction is not allowed.
+   */
+  authorize(reason: AuthorizationReason = {}): Promise<string> {
+    this.#authorizing ??= this.#authorize(reason).finally(() => {
+      this.#authorizing = undefined;
+    });
+    return this.#authorizing;
+  }
+
+  async #authorize(reason: AuthorizationReason): Promise<string> {
+    const grant = this.#options.grant ?? 'authorization_code';
+    if (this.#aborted) {
+      throw new ClientError('ClientAuthorizationFailed', 'the client is shutting down');
+    }
+    if (grant === 'authorization_code' && this.#options.interactive === false) {
+      throw new ClientError(
+        'ClientInteractionRequired',
+        `no usable token is stored for ${this.serverUrl.href} and interaction is not allowed`,
+        { fix: `run: portcullis login ${this.serverUrl.href}` },
+      );
+    }
+    const discovery = await discover({
+      serverUrl: this.serverUrl,
+      fetch: this.#options.fetch,
+      ...(reason.challenge ? { challenge: reason.challenge } : {}),
+      policy: this.#policy,
+    });
+    await this.#checkPreRegisteredBinding(discovery);
+    const previous = await this.currentTokens();
+    const scope = selectScope({
+      explicit: this.#options.scope,
+      challenge: reason.challenge?.scope,
+      resourceScopes: discovery.resourceMetadata?.scopes_supported,
+      serverScopes: discovery.metadata.scopes_supported,
+      previous: reason.stepUp ? unionScopes(previous?.requested_scope, previous?.scope) : undefined,
+      grant,
+    });
+    const tokens =
+      grant === 'client_credentials'
+        ? await this.#clientCredentials(discovery, scope)
+        : await this.#authorizationCode(discovery, scope);
+    const clientId = this.#options.clientId;
+    await this.#options.store.updateServer(this.#key, (record) =>
+      withTokens(
+        {
+          ...(record ?? { serverUrl: this.#key }),
+          discovery,
+          issuer: discovery.issuer,
+          ...(clientId === undefined
+            ? {}
+            : { preRegisteredBinding: { clientId, issuer: discovery.issuer } }),
+        },
+        discovery.issuer,
+        tokens,
+      ),
+    );
+    return tokens.access_token;
+  }
+
+  /**
+   * A pre-registered client's secret or key is only ever shown to the issuer it was first used
+   * with for this server; a server that now names another one gets an error, not the secret.
+   */
+  async #checkPreRegisteredBinding(discovery: Discovery): Promise<void> {
+    const clientId = this.#options.clientId;
+    if (clientId === undefined) return;
+    const binding = (await this.#options.store.readServer(this.#key))?.preRegisteredBinding;
+    if (binding && binding.clientId === clientId && binding.issuer !== discovery.issuer) {
+      throw new ClientError(
+        'ClientIssuerMismatch',
+        `client ${clientId} was used with authorization server ${binding.issuer} for this server, which now names ${discovery.issuer}; its credentials are not sent there`,
+        {
+          fix: `if the move is expected, run: portcullis logout ${this.#key}, then sign in again`,
+        },
+      );
+    }
+  }
+
+  async #clientCredentials(discovery: Discovery, scope: string | undefined): Promise<StoredTokens> {
+    const client = await obtainClient(this.#registrationOptions(discovery, undefined));
+    const response = await clientCredentialsToken(this.#tokenContext(discovery, client), scope);
+    return toStored(response, scope ?? '');
+  }
+
+  async #authorizationCode(discovery: Discovery, scope: string | undefined): Promise<StoredTokens> {
+    const { metadata } = discovery;
+    // MCP 2025-11-25: refuse without advertised S256. The 2025-03-26 default endpoints come with
+    // no document to advertise anything; PKCE S256 is still used there.
+    if (
+      !discovery.defaultEndpoints &&
+      !(metadata.code_challenge_methods_supported ?? []).includes('S256')
+    ) {
+      throw new ClientError(
+        'ClientPkceUnsupported',
+        `${discovery.issuer} does not advertise PKCE S256 (code_challenge_methods_supported: ${JSON.stringify(metadata.code_challenge_methods_supported ?? null)})`,
+        { fix: 'the authorization server must support PKCE with S256; contact its operator' },
+      );
+    }
+    if (!metadata.response_types_supported.includes('code')) {
+      throw new ClientError(
+        'ClientDiscoveryFailed',
+        `${discovery.issuer} does not support response_type=code`,
+      );
+    }
+    checkAuthorizationEndpoint(metadata.authorization_endpoint, this.#policy);
+
+    // Bind the listener before registering, so the redirect URI carries the real port.
+    const port =
+      this.#options.callbackPort ??
+      (this.#options.clientId === undefined
+        ? await registeredCallbackPort(this.#options.store, discovery.issuer)
+        : undefined);
+    const callback = await bindCallback(port, this.#options.callbackPort !== undefined);
+    this.#callback = callback;
+    if (this.#aborted) await callback.close();
+    try {
+      const client = await obtainClient(this.#registrationOptions(discovery, callback.redirectUri));
+      const state = randomBytes(32).toString('base64url');
+      const { authorizationUrl, codeVerifier } = await startAuthorization(discovery.issuer, {
+        metadata: discovery.metadata as unknown as Parameters<
+          typeof startAuthorization
+        >[1]['metadata'],
+        clientInformation: { client_id: client.client_id },
+        redirectUrl: callback.redirectUri,
+        state,
+        resource: discovery.resource,
+        ...(scope ? { scope } : {}),
+      });
+      checkOpenableUrl(authorizationUrl, this.#policy);
+      // RFC 9207 §2.4: the issuer is recorded before redirecting, compared on return.
+      const response = callback.waitForCode({
+        state,
+        issuer: metadata.issuer,
+        issRequired: metadata.authorization_response_iss_parameter_supported === true,
+        ...(this.#options.callbackTimeoutMs ? { timeoutMs: this.#options.callbackTimeoutMs } : {}),
+      });
+      response.catch(() => undefined);
+      await this.#options.opener(authorizationUrl, {
+        redirectUri: callback.redirectUri,
+        policy: this.#policy,
+      });
+      const code = await response;
+      const tokens = await exchangeCode(this.#tokenContext(discovery, client), {
+        code,
+        codeVerifier,
+        redirectUri: callback.redirectUri,
+      });
+      this.#notice(`Authorized at ${discovery.issuer}.`);
+      return toStored(tokens, scope ?? '');
+    } finally {
+      this.#callback = undefined;
+      await callback.close();
+    }
+  }
+
+  /**
+   * Gives up any authorization in progress (its loopback listener closes, the wait rejects) and
+   * refuses new ones. For shutting down while a browser step is still pending.
+   */
+  async abort(): Promise<void> {
+    this.#aborted = true;
+    await this.#callback?.close();
+  }
+
+  /**
+   * Deletes this server's tokens, revoking them first where the server offers RFC 7009
+   * revocation. Returns whether anything was revoked and whether anything was stored.
+   */
+  async logout(
+    options: { forgetClient?: boolean } = {},
+  ): Promise<{ revoked: boolean; removed: boolean }> {
+    return this.#options.store.withServer(this.#key, async (tx) => {
+      const record = await tx.read();
+      if (record === undefined) return { revoked: false, removed: false };
+      let revoked = false;
+      const tokens = currentTokens(record);
+      if (tokens && record.discovery) {
+        const client = await this.#clientFor(record.discovery);
+        if (client) {
+          const context = this.#tokenContext(record.discovery, client);
+          try {
+            if (tokens.refresh_token)
+              revoked = await revokeToken(context, tokens.refresh_token, 'refresh_token');
+            revoked = (await revokeToken(context, tokens.access_token, 'access_token')) || revoked;
+          } catch (error) {
+            this.#notice(
+              `Revocation failed (${(error as Error).message}); deleting the stored tokens anyway.`,
+            );
+          }
+        }
+      }
+      await tx.write(undefined);
+      if (options.forgetClient && record.issuer !== undefined) {
+        await this.#options.store.deleteClient(record.issuer);
+      }
+      return { revoked, removed: true };
+    });
+  }
+
+  #registrationOptions(discovery: Discovery, redirectUri: string | undefined) {
+    const o = this.#options;
+    return {
+      discovery,
+      store: o.store,
+      fetch: o.fetch,
+      redirectUri,
+      ...(o.clientId === undefined ? {} : { clientId: o.clientId }),
+      ...(o.clientSecret === undefined ? {} : { clientSecret: o.clientSecret }),
+      ...(o.clientMetadataUrl === undefined ? {} : { clientMetadataUrl: o.clientMetadataUrl }),
+      ...(o.clientName === undefined ? {} : { clientName: o.clientName }),
+      ...(o.softwareVersion === undefined ? {} : { softwareVersion: o.softwareVersion }),
+    };
+  }
+
+  async #clientFor(discovery: Discovery): Promise<StoredClient | undefined> {
+    if (this.#options.clientId !== undefined) {
+      return {
+        issuer: discovery.issuer,
+        client_id: this.#options.clientId,
+        ...(this.#options.clientSecret === undefined
+          ? {}
+          : { client_secret: this.#options.clientSecret }),
+        source: 'pre-registered',
+      };
+    }
+    if (
+      this.#options.clientMetadataUrl !== undefined &&
+      discovery.metadata.client_id_metadata_document_supported
+    ) {
+      return {
+        issuer: discovery.issuer,
+        client_id: this.#options.clientMetadataUrl,
+        source: 'metadata-document',
+      };
+    }
+    const stored = await this.#options.store.readClient(discovery.issuer);
+    return stored?.issuer === discovery.issuer ? stored : undefined;
+  }
+
+  #tokenContext(discovery: Discovery, client: StoredClient): TokenContext {
+    return {
+      discovery,
+      client,
+      fetch: this.#options.fetch,
+      ...(this.#options.privateKey ? { privateKey: this.#options.privateKey } : {}),
+    };
+  }
+
+  #needsRefresh(tokens: StoredTokens): boolean {
+    if (tokens.expires_at === undefined) return false;
+    return (
+      tokens.expires_at - Date.now() <= (this.#options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS)
+    );
+  }
+
+  #expired(tokens: StoredTokens): boolean {
+    return tokens.expires_at !== undefined && tokens.expires_at <= Date.now();
+  }
+}
+
+async function bindCallback(port: number | undefined, required: boolean): Promise<CallbackServer> {
+  try {
+    return await startCallbackServer(port === undefined ? {} : { port });
+  } catch (error) {
+    // A remembered port may be taken now; an ephemeral one means registering again, which is fine.
+    if (required || port === undefined) throw error;
+    return startCallbackServer();
+  }
+}
+
+export function currentTokens(record: ServerRecord | undefined): StoredTokens | undefined {
+  if (record?.issuer === undefined) return undefined;
+  return record.tokens?.[record.issuer];
+}
+
+function withTokens(
+  record: ServerRecord,
+  issuer: string,
+  tokens: StoredTokens | undefined,
+): ServerRecord {
+  const all = { ...(record.tokens ?? {}) };
+  if (tokens === undefined) delete all[issuer];
+  else all[issuer] = tokens;
+  return { ...record, tokens: all };
+}
+
+function toStored(
+  tokens: OAuthTokens,
+  requestedScope: string,
+  previousRefresh?: string,
+): StoredTokens {
+  if (tokens.token_type.toLowerCase() !== 'bearer') {
+    throw new ClientError(
+      'ClientTokenRequestFailed',
+      `the token endpoint issued a ${tokens.token_type} token; only Bearer tokens are supported`,
+    );
+  }
+  const refresh = tokens.refresh_token ?? previousRefresh;
+  return {
+    access_token: tokens.access_token,
+    token_type: 'Bearer',
+    ...(refresh === undefined ? {} : { refresh_token: refresh }),
+    ...(tokens.scope === undefined ? {} : { scope: tokens.scope }),
+    requested_scope: requestedScope,
+    ...(tokens.expires_in === undefined
+      ? {}
+      : { expires_at: Date.now() + tokens.expires_in * 1000 }),
+  };
+}
