@@ -1,4 +1,4 @@
-export { canonicalResource, type Derived, type DerivedUpstream } from './derive.ts';
+export { canonicalResource, type Derived, type DerivedUpstream, derive } from './derive.ts';
 export { type DescribeOptions, describeConfig, REDACTED } from './describe.ts';
 export { missingHttpGates } from './gates.ts';
 export {
