@@ -89,6 +89,38 @@ export async function startHttpGateway(
   let hostPolicy: HostPolicy | undefined;
   let shuttingDown = false;
 
+  /** Front checks, in order; returns the gateway's answer, or a preflight answer. */
+  const route = (
+    request: IncomingMessage,
+    headers: Record<string, string>,
+    extra: Record<string, string>,
+  ): { path: string; entry: RouteEntry; live: Gateway } | Response => {
+    if (connections.isOverCap(request.socket)) {
+      throw new RequestError('CapacityExceeded', 'too many connections', {
+        details: { retryAfter: RETRY_AFTER_SECONDS },
+      });
+    }
+    const path = normalizeRequestPath(checkRequestTarget(request.url));
+    if (gateway === undefined || hostPolicy === undefined) {
+      throw new RequestError('UpstreamUnavailable', 'starting', {
+        details: { retryAfter: RETRY_AFTER_SECONDS },
+      });
+    }
+    const entry = gateway.routes.lookup(path);
+    if (entry === undefined) throw new RequestError('RouteNotFound', 'no such endpoint');
+    const cors = checkHostAndOrigin(hostPolicy, entry, headers);
+    if (cors !== undefined) {
+      Object.assign(extra, {
+        'access-control-allow-origin': cors,
+        'access-control-expose-headers': EXPOSED_HEADERS,
+        vary: 'Origin',
+      });
+    }
+    if (request.method === 'OPTIONS' && entry.kind === 'mcp') return preflight(cors);
+    checkDeclaredLength(declaredLength(headers), rm.max_body_bytes);
+    return { path, entry, live: gateway };
+  };
+
   const handle = async (
     request: IncomingMessage,
     response: ServerResponse,
@@ -97,48 +129,25 @@ export async function startHttpGateway(
     const exchange: Exchange = { response, standaloneStream: false };
     exchanges.add(exchange);
     response.once('close', () => exchanges.delete(exchange));
-    let requestId: string = randomUUID();
-    const extra: Record<string, string> = {};
+    const extra: Record<string, string> = { 'x-request-id': randomUUID() };
     let bodyRead = false;
     try {
       const headers = checkRawHeaders(request.rawHeaders, {
         maxCount: rm.max_header_count,
         maxBytes: rm.max_header_bytes,
       });
-      requestId = requestIdFrom(headers['x-request-id']);
+      const requestId = requestIdFrom(headers['x-request-id']);
       extra['x-request-id'] = requestId;
-      if (connections.isOverCap(request.socket)) {
-        throw new RequestError('CapacityExceeded', 'too many connections', {
-          details: { retryAfter: RETRY_AFTER_SECONDS },
-        });
-      }
-      const path = normalizeRequestPath(checkRequestTarget(request.url));
-      if (gateway === undefined || hostPolicy === undefined) {
-        throw new RequestError('UpstreamUnavailable', 'starting', {
-          details: { retryAfter: RETRY_AFTER_SECONDS },
-        });
-      }
-      const entry = gateway.routes.lookup(path);
-      if (entry === undefined) throw new RequestError('RouteNotFound', 'no such endpoint');
-      const cors = checkHostAndOrigin(hostPolicy, entry, headers);
-      if (cors !== undefined) {
-        Object.assign(extra, {
-          'access-control-allow-origin': cors,
-          'access-control-expose-headers': EXPOSED_HEADERS,
-          vary: 'Origin',
-        });
-      }
-      if (request.method === 'OPTIONS' && entry.kind === 'mcp') {
-        await send(response, preflight(cors), extra, shuttingDown);
+      const routed = route(request, headers, extra);
+      if (routed instanceof Response) {
+        await send(response, routed, extra, shuttingDown);
         return;
       }
-      const length = declaredLength(headers);
-      checkDeclaredLength(length, rm.max_body_bytes);
       const abort = new AbortController();
       response.once('close', () => abort.abort());
       const gatewayRequest: GatewayRequest = {
         method: request.method ?? 'GET',
-        path,
+        path: routed.path,
         headers,
         requestId,
         clientAddress: clientAddressOf(
@@ -154,22 +163,13 @@ export async function startHttpGateway(
           return body;
         },
       };
-      const answer = await gateway.handle(gatewayRequest, entry);
+      const answer = await routed.live.handle(gatewayRequest, routed.entry);
       exchange.standaloneStream = request.method === 'GET' && isEventStream(answer);
+      // The rest of an unread body would be parsed as the next request: close instead.
       if (!request.complete && !bodyRead) extra.connection = 'close';
       await send(response, answer, extra, shuttingDown);
     } catch (error) {
-      if (!(error instanceof RequestError))
-        logger.error({ err: error, requestId }, 'request failed');
-      else if (error.status >= 500) logger.warn({ requestId, code: error.code }, error.message);
-      // The rest of an unread body would be parsed as the next request: close instead.
-      if (!request.complete || (error instanceof RequestError && error.status === 413)) {
-        extra.connection = 'close';
-      }
-      if (error instanceof RequestError && error.code === 'CapacityExceeded')
-        extra.connection = 'close';
-      if (!response.headersSent) await send(response, errorToResponse(error), extra, shuttingDown);
-      else response.destroy();
+      await answerError(request, response, error, extra, shuttingDown, logger);
     }
   };
 
@@ -245,6 +245,25 @@ export async function startHttpGateway(
   };
 
   return { url: live.routes.publicUrl, port, gateway: live, server, close };
+}
+
+async function answerError(
+  request: IncomingMessage,
+  response: ServerResponse,
+  error: unknown,
+  extra: Record<string, string>,
+  shuttingDown: boolean,
+  logger: Logger,
+): Promise<void> {
+  const requestId = extra['x-request-id'];
+  if (!(error instanceof RequestError)) logger.error({ err: error, requestId }, 'request failed');
+  else if (error.status >= 500) logger.warn({ requestId, code: error.code }, error.message);
+  const closes =
+    !request.complete ||
+    (error instanceof RequestError && (error.status === 413 || error.code === 'CapacityExceeded'));
+  if (closes) extra.connection = 'close';
+  if (response.headersSent) response.destroy();
+  else await send(response, errorToResponse(error), extra, shuttingDown);
 }
 
 function checkHostAndOrigin(

@@ -37,33 +37,39 @@ function checkStructure(text: string, maxDepth: number): void {
   let index = 0;
   while (index < text.length) {
     const char = text[index];
+    if (char === '"') {
+      index = visitString(text, index, stack.at(-1));
+      continue;
+    }
     if (char === '{' || char === '[') {
       stack.push(char === '{' ? new Set() : null);
       if (stack.length > maxDepth) {
         throw new StrictJsonError(`the body nests deeper than ${maxDepth} levels`);
       }
-      index += 1;
     } else if (char === '}' || char === ']') {
       stack.pop();
-      index += 1;
-    } else if (char === '"') {
-      const end = endOfString(text, index);
-      let next = end;
-      while (next < text.length && WHITESPACE.has(text[next] ?? '')) next += 1;
-      const members = stack.at(-1);
-      if (text[next] === ':' && members) {
-        const raw = text.slice(index, end);
-        const name = raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
-        if (members.has(name)) {
-          throw new StrictJsonError(`member name ${JSON.stringify(name)} appears twice`);
-        }
-        members.add(name);
-      }
-      index = end;
-    } else {
-      index += 1;
     }
+    index += 1;
   }
+}
+
+/**
+ * Skips the string at `start`; when it is a member name of the innermost object (a colon
+ * follows), records it and refuses a repeat. Returns the index after the string.
+ */
+function visitString(text: string, start: number, members: Set<string> | null | undefined): number {
+  const end = endOfString(text, start);
+  if (!members) return end;
+  let next = end;
+  while (next < text.length && WHITESPACE.has(text[next] ?? '')) next += 1;
+  if (text[next] !== ':') return end;
+  const raw = text.slice(start, end);
+  const name = raw.includes('\\') ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+  if (members.has(name)) {
+    throw new StrictJsonError(`member name ${JSON.stringify(name)} appears twice`);
+  }
+  members.add(name);
+  return end;
 }
 
 /** Index just past the closing quote of the string starting at `start` (valid JSON assumed). */
