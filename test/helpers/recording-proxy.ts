@@ -39,7 +39,9 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
     toolCalls: () =>
       requests
         .filter((request) => request.body !== '')
-        .map((request) => JSON.parse(request.body) as { method?: string; params?: { name?: string } })
+        .map(
+          (request) => JSON.parse(request.body) as { method?: string; params?: { name?: string } },
+        )
         .filter((message) => message.method === 'tools/call')
         .map((message) => message.params?.name ?? ''),
     async close() {

@@ -27,7 +27,9 @@ export interface RecordingUpstream {
  * A real Streamable HTTP MCP server (the SDK's transport and McpServer, stateful sessions) on
  * 127.0.0.1:0 that records every request it receives, for "the upstream saw nothing" assertions.
  */
-export async function startRecordingUpstream(): Promise<RecordingUpstream> {
+export async function startRecordingUpstream(
+  options: { jsonResponse?: boolean } = {},
+): Promise<RecordingUpstream> {
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const requests: RecordedRequest[] = [];
   const state = { rejectWith401: false };
@@ -50,6 +52,7 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
       }
       const created = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
+        enableJsonResponse: options.jsonResponse ?? false,
         onsessioninitialized: (id) => {
           transports.set(id, created);
         },
