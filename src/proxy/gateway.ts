@@ -103,7 +103,8 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
         case 'metadata':
           return metadataResponse(request, entry.route, options.auth);
         case 'mcp':
-          if (draining && request.method === 'POST') {
+          // While draining, only requests already in flight finish; nothing new starts.
+          if (draining && request.method !== 'DELETE') {
             return errorToResponse(
               new RequestError('UpstreamUnavailable', 'the gateway is shutting down', {
                 details: { retryAfter: '5' },

@@ -1,4 +1,8 @@
 import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+
+/** Headers as a test sends them: repeated ones as arrays, undefined to leave one out. */
+export type TestHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
 import net from 'node:net';
 
 export interface Reply {
@@ -17,7 +21,7 @@ export function request(
   url: string,
   options: {
     method?: string;
-    headers?: OutgoingHttpHeaders;
+    headers?: TestHeaders;
     body?: string | Buffer;
     /** A raw request target, sent as is (URL parsing would normalize it). */
     target?: string;
@@ -61,7 +65,7 @@ export function request(
 }
 
 /** The usual MCP POST headers. */
-export function mcpHeaders(extra: OutgoingHttpHeaders = {}): OutgoingHttpHeaders {
+export function mcpHeaders(extra: TestHeaders = {}): TestHeaders {
   return {
     'content-type': 'application/json',
     accept: 'application/json, text/event-stream',
@@ -101,7 +105,7 @@ export function messagesOf(reply: Reply): Record<string, unknown>[] {
 }
 
 /** Initializes a session (initialize + notifications/initialized); returns its id. */
-export async function openSession(url: string, headers: OutgoingHttpHeaders = {}): Promise<string> {
+export async function openSession(url: string, headers: TestHeaders = {}): Promise<string> {
   const reply = await request(url, { headers: mcpHeaders(headers), body: INITIALIZE });
   const sessionId = reply.headers['mcp-session-id'];
   if (reply.status !== 200 || typeof sessionId !== 'string') {

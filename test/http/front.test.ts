@@ -144,9 +144,7 @@ const cases: RawCase[] = [
         { length: 20 },
         () => `${chunk.length.toString(16)}${CRLF}${chunk}${CRLF}`,
       );
-      return (
-        head(h, [...jsonLines, 'Transfer-Encoding: chunked']) + chunks.join('') + `0${CRLF}${CRLF}`
-      );
+      return `${head(h, [...jsonLines, 'Transfer-Encoding: chunked'])}${chunks.join('')}0${CRLF}${CRLF}`;
     },
     status: 413,
     code: 'RequestBodyTooLarge',
@@ -394,7 +392,10 @@ describe('rate limits per session and per subject, behind a trusted proxy', () =
     );
     try {
       let client = 0;
-      const nextAddress = () => `198.51.100.${(client += 1)}`;
+      const nextAddress = () => {
+        client += 1;
+        return `198.51.100.${client}`;
+      };
       // Each request comes from a different client address (through the trusted proxy), so only
       // the session counter can stop them.
       const session = await openSession(gateway.url(), { 'x-forwarded-for': nextAddress() });
@@ -431,7 +432,10 @@ describe('rate limit per token subject', () => {
     );
     try {
       let client = 0;
-      const address = () => `198.51.100.${(client += 1)}`;
+      const address = () => {
+        client += 1;
+        return `198.51.100.${client}`;
+      };
       const alice = { authorization: `Bearer ${verifier.issue('alice', ['files:read'])}` };
       // Two sessions of alice: 2 requests each.
       await openSession(gateway.url(), { ...alice, 'x-forwarded-for': address() });

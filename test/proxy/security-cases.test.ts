@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import type { OutgoingHttpHeaders } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import {
   gatewayDocument,
@@ -14,6 +13,7 @@ import {
   openSession,
   type Reply,
   request,
+  type TestHeaders,
   toolCall,
 } from '../helpers/http-client.ts';
 import { type RecordingUpstream, startRecordingUpstream } from '../helpers/recording-upstream.ts';
@@ -43,7 +43,7 @@ interface Case {
   readonly check?: (reply: Reply, context: Context) => void;
 }
 
-const post = (context: Context, body: string, headers: OutgoingHttpHeaders = {}, path = '/mcp') =>
+const post = (context: Context, body: string, headers: TestHeaders = {}, path = '/mcp') =>
   request(context.url, {
     target: path,
     headers: mcpHeaders({
@@ -54,7 +54,7 @@ const post = (context: Context, body: string, headers: OutgoingHttpHeaders = {},
     body,
   });
 
-const without = (headers: OutgoingHttpHeaders, name: string): OutgoingHttpHeaders => {
+const without = (headers: TestHeaders, name: string): TestHeaders => {
   const copy = { ...headers };
   delete copy[name];
   return copy;

@@ -61,8 +61,8 @@ for (const jsonResponse of [false, true]) {
         jsonResponse ? 'application/json' : 'text/event-stream',
       );
       const [answer] = messagesOf(reply);
-      const tools = (answer?.result as { tools: { name: string; _meta: Record<string, string> }[] })
-        .tools;
+      const result = answer?.result as { tools: { name: string; _meta: Record<string, string> }[] };
+      const tools = result.tools;
       assert.deepEqual(
         tools.map((tool) => [tool.name, tool._meta['portcullis/scope']]),
         [
