@@ -20,5 +20,10 @@ export {
   type McpPolicyConfig,
   type Requirement,
 } from './policy.ts';
+export {
+  filterInitializeResponse,
+  type ResponseFilter,
+  responseFilterFor,
+} from './response-filters.ts';
 export { parseStrictJson, StrictJsonError } from './strict-json.ts';
 export { filterToolsListResponse, SCOPE_META_KEY } from './tools-list.ts';

@@ -76,6 +76,11 @@ export class McpPolicy {
     return Object.hasOwn(scopes, '*') ? scopes['*'] : undefined;
   }
 
+  /** The scope a method family needs, or undefined when the family is refused. */
+  familyScope(family: 'resources' | 'prompts' | 'completion'): string | undefined {
+    return this.#config.methodScopes[family];
+  }
+
   /** Every scope this policy can require (what local trust grants). */
   allScopes(): string[] {
     const scopes = new Set(Object.values(this.#config.toolScopes));

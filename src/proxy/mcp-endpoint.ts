@@ -5,6 +5,8 @@ import {
   type JsonRpcMessage,
   type ParsedMessage,
   parseClientMessage,
+  type ResponseFilter,
+  responseFilterFor,
 } from '../mcp/index.ts';
 import type { AuthStage, Principal, RequestHeaders } from './auth-stage.ts';
 import type { RateLimiter } from './rate-limit.ts';
@@ -114,7 +116,8 @@ async function mcpStages(
     } else {
       session = await findSession(deps, route, principal, sessionId);
     }
-    return await forward(session, parsed, decision.filterToolsList, context, deps, isInitialize);
+    const filter = responseFilterFor(parsed.message, decision, route.policy, principal.scopes);
+    return await forward(session, parsed, filter, context, deps, isInitialize);
   }
 
   if (method === 'GET') {
@@ -137,13 +140,13 @@ async function mcpStages(
 async function forward(
   session: UpstreamSession,
   parsed: ParsedMessage,
-  filterToolsList: boolean,
+  filter: ResponseFilter | undefined,
   context: ExchangeContext,
   deps: EndpointDeps,
   isInitialize: boolean,
 ): Promise<Response> {
   try {
-    const response = await session.post(parsed, filterToolsList, context);
+    const response = await session.post(parsed, filter, context);
     if (isInitialize && (response.status < 200 || response.status >= 300)) {
       deps.sessions.remove(session);
       void session.close('initialize failed');

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { RequestError } from '../errors/index.ts';
-import type { ParsedMessage } from '../mcp/index.ts';
+import type { ParsedMessage, ResponseFilter } from '../mcp/index.ts';
 import type { Principal, RequestHeaders } from './auth-stage.ts';
 import type { McpRoute } from './routes.ts';
 
@@ -32,10 +32,10 @@ export interface UpstreamSession {
   readonly id: string;
   readonly subject: string;
   readonly route: McpRoute;
-  /** Forwards one authorized message and answers the client. */
+  /** Forwards one authorized message and answers the client; `filter` rewrites its answer. */
   post(
     parsed: ParsedMessage,
-    filterToolsList: boolean,
+    filter: ResponseFilter | undefined,
     context: ExchangeContext,
   ): Promise<Response>;
   /** Opens the client's server-to-client SSE stream. */

@@ -6,12 +6,13 @@ import { RequestError } from '../errors/index.ts';
 import type { Logger } from '../lib/log.ts';
 import {
   errorResponse,
-  filterToolsListResponse,
   idKey,
   isRecord,
   JSON_RPC_ERRORS,
   type JsonRpcId,
   parseMessageText,
+  type ResponseFilter,
+  responseFilterFor,
 } from '../mcp/index.ts';
 import { buildRouteTable, type McpRoute } from './routes.ts';
 import { StdioChild } from './upstreams/stdio.ts';
@@ -45,7 +46,7 @@ export async function runStdioFront(
   const route = routes.routes.find((candidate) => candidate.isDefault) as McpRoute;
   const scopes = new Set([...loaded.config.remote_mcp.allowed_scopes, ...route.policy.allScopes()]);
   const logger = options.logger.child({ transport: 'stdio', upstream: route.name });
-  const toolLists = new Map<string, true>();
+  const filters = new Map<string, ResponseFilter>();
   const pending = new Map<string, JsonRpcId>();
   const maxLine = loaded.config.remote_mcp.max_body_bytes;
 
@@ -68,8 +69,10 @@ export async function runStdioFront(
     if (isResponse) {
       const key = idKey(id);
       pending.delete(key);
-      if (toolLists.delete(key)) {
-        write(filterToolsListResponse(message, route.policy, scopes));
+      const filter = filters.get(key);
+      if (filter !== undefined) {
+        filters.delete(key);
+        write(filter(message));
         return;
       }
     }
@@ -102,7 +105,8 @@ export async function runStdioFront(
       const { message } = parsed;
       if (message.kind === 'request') {
         pending.set(idKey(message.id), message.id);
-        if (decision.filterToolsList) toolLists.set(idKey(message.id), true);
+        const filter = responseFilterFor(message, decision, route.policy, scopes);
+        if (filter !== undefined) filters.set(idKey(message.id), filter);
       }
       await channel.send(parsed.text, parsed.raw);
     } catch (error) {

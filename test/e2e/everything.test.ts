@@ -128,6 +128,15 @@ for (const variant of variants) {
       for (const tool of tools) assert.equal(tool._meta?.['portcullis/scope'], 'demo:read');
     });
 
+    it('advertises only the capabilities the policy lets through', () => {
+      const capabilities = client.getServerCapabilities() ?? {};
+      assert.ok(capabilities.tools !== undefined);
+      // No method_scopes in this config, and no tasks/* through the gateway at all.
+      for (const refused of ['tasks', 'resources', 'prompts', 'completions']) {
+        assert.equal(refused in capabilities, false, refused);
+      }
+    });
+
     it('calls a tool', async () => {
       const result = await client.callTool({ name: 'echo', arguments: { message: 'through' } });
       assert.match(JSON.stringify(result.content), /through/);

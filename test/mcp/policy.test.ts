@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RequestError } from '../../src/errors/index.ts';
 import {
+  filterInitializeResponse,
   filterToolsListResponse,
   McpPolicy,
   parseMessageText,
@@ -258,5 +259,49 @@ describe('tools/list filtering (SCOPE-12)', () => {
       out.result.tools.map((tool: { name: string }) => tool.name),
       ['read_file', 'write_file'],
     );
+  });
+});
+
+describe('initialize filtering', () => {
+  const upstreamAnswer = {
+    jsonrpc: '2.0',
+    id: 0,
+    result: {
+      protocolVersion: '2025-11-25',
+      capabilities: {
+        tools: { listChanged: true },
+        resources: { subscribe: true },
+        prompts: {},
+        completions: {},
+        logging: {},
+        tasks: { requests: { tools: { call: {} } } },
+      },
+      serverInfo: { name: 'upstream', version: '1' },
+    },
+  };
+
+  it('drops tasks, and every family the policy refuses outright', () => {
+    const out = JSON.parse(filterInitializeResponse(upstreamAnswer, policy));
+    assert.deepEqual(Object.keys(out.result.capabilities).sort(), [
+      'logging',
+      'resources',
+      'tools',
+    ]);
+    assert.equal(out.result.serverInfo.name, 'upstream');
+  });
+
+  it('positive control: with every family scoped, only tasks goes', () => {
+    const open = new McpPolicy({
+      toolScopes: {},
+      methodScopes: { resources: 'a', prompts: 'a', completion: 'a' },
+    });
+    const out = JSON.parse(filterInitializeResponse(upstreamAnswer, open));
+    assert.deepEqual(Object.keys(out.result.capabilities).sort(), [
+      'completions',
+      'logging',
+      'prompts',
+      'resources',
+      'tools',
+    ]);
   });
 });

@@ -3,12 +3,12 @@ import { RequestError } from '../../errors/index.ts';
 import type { Logger } from '../../lib/log.ts';
 import {
   errorResponse,
-  filterToolsListResponse,
   idKey,
   isRecord,
   JSON_RPC_ERRORS,
   type JsonRpcId,
   type ParsedMessage,
+  type ResponseFilter,
 } from '../../mcp/index.ts';
 import type { Principal } from '../auth-stage.ts';
 import { PushStream } from '../push-stream.ts';
@@ -37,8 +37,8 @@ interface Pending {
   /** SSE stream of the request, or the resolver of a JSON answer. */
   readonly stream: PushStream | undefined;
   readonly resolve: ((text: string) => void) | undefined;
-  /** Scopes to filter a tools/list result with. */
-  readonly filterScopes: ReadonlySet<string> | undefined;
+  /** Rewrites the answer (tools/list, initialize), when set. */
+  readonly filter: ResponseFilter | undefined;
   readonly progressKey: string | undefined;
   readonly openedAt: number;
 }
@@ -139,7 +139,7 @@ export class StdioSession implements UpstreamSession {
 
   async post(
     parsed: ParsedMessage,
-    filterToolsList: boolean,
+    filter: ResponseFilter | undefined,
     context: ExchangeContext,
   ): Promise<Response> {
     this.#lastActive = Date.now();
@@ -164,10 +164,9 @@ export class StdioSession implements UpstreamSession {
     }
     const progressToken = progressTokenOf(message.params);
     const progressKey = progressToken === undefined ? undefined : idKey(progressToken);
-    const filterScopes = filterToolsList ? context.principal.scopes : undefined;
     const wantsSse = accepts(context.headers.accept, 'text/event-stream');
 
-    const base = { id: message.id, key, filterScopes, progressKey, openedAt: Date.now() };
+    const base = { id: message.id, key, filter, progressKey, openedAt: Date.now() };
     if (wantsSse) {
       // A client that goes away does not cancel the request (MCP transports); its answer is
       // simply dropped when it comes.
@@ -266,10 +265,7 @@ export class StdioSession implements UpstreamSession {
         return;
       }
       this.#untrack(pending);
-      const out =
-        pending.filterScopes === undefined
-          ? text
-          : filterToolsListResponse(message, this.route.policy, pending.filterScopes);
+      const out = pending.filter === undefined ? text : pending.filter(message);
       this.#answer(pending, out);
       return;
     }

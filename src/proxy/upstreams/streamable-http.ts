@@ -3,7 +3,7 @@ import https from 'node:https';
 import { Readable } from 'node:stream';
 import { RequestError } from '../../errors/index.ts';
 import type { Logger } from '../../lib/log.ts';
-import { filterToolsListResponse, idKey, isRecord, type ParsedMessage } from '../../mcp/index.ts';
+import { idKey, isRecord, type ParsedMessage, type ResponseFilter } from '../../mcp/index.ts';
 import type { Principal } from '../auth-stage.ts';
 import { SESSION_HEADER, sseHeaders } from '../responses.ts';
 import type { McpRoute } from '../routes.ts';
@@ -27,8 +27,8 @@ const FORWARDED_RESPONSE_HEADERS = ['content-type', 'cache-control', 'retry-afte
 const RESPONSE_HEADERS_TIMEOUT_MS = 300_000;
 /** Largest tools/list answer the gateway buffers to filter. */
 const MAX_FILTERED_BYTES = 8 * 1024 * 1024;
-/** tools/list ids remembered per session while their answers are outstanding. */
-const MAX_TRACKED_TOOL_LISTS = 256;
+/** Answers to rewrite, remembered per session while outstanding. */
+const MAX_TRACKED_FILTERS = 256;
 /** The upstream's session id: visible ASCII (MCP transports, "Session Management"). */
 const UPSTREAM_SESSION_ID = /^[\x21-\x7E]{1,256}$/;
 
@@ -110,8 +110,11 @@ class HttpSession implements UpstreamSession {
   readonly route: McpRoute;
   readonly #connector: HttpConnector;
   #upstreamSessionId: string | undefined;
-  /** tools/list requests in flight: id key → the scopes their results are filtered with. */
-  readonly #toolLists = new Map<string, ReadonlySet<string>>();
+  /**
+   * Requests whose answers are rewritten (tools/list, initialize), by id. Kept per session, not
+   * per stream, because an answer may come back on a resumed (GET) stream.
+   */
+  readonly #filters = new Map<string, ResponseFilter>();
   readonly #inFlight = new Set<AbortController>();
   #lastActive = Date.now();
   #closed = false;
@@ -134,7 +137,7 @@ class HttpSession implements UpstreamSession {
 
   async post(
     parsed: ParsedMessage,
-    filterToolsList: boolean,
+    filter: ResponseFilter | undefined,
     context: ExchangeContext,
   ): Promise<Response> {
     const { message } = parsed;
@@ -142,15 +145,15 @@ class HttpSession implements UpstreamSession {
     if (isInitialize && this.#initialized) {
       throw new RequestError('RequestMalformed', 'this session is already initialized');
     }
-    if (message.kind === 'request' && filterToolsList) {
-      if (this.#toolLists.size >= MAX_TRACKED_TOOL_LISTS) {
-        const oldest = this.#toolLists.keys().next();
-        if (!oldest.done) this.#toolLists.delete(oldest.value);
+    if (message.kind === 'request' && filter !== undefined) {
+      if (this.#filters.size >= MAX_TRACKED_FILTERS) {
+        const oldest = this.#filters.keys().next();
+        if (!oldest.done) this.#filters.delete(oldest.value);
       }
-      this.#toolLists.set(idKey(message.id), context.principal.scopes);
+      this.#filters.set(idKey(message.id), filter);
     }
     const response = await this.#exchange('POST', context, parsed.text, isInitialize, {
-      filterJson: filterToolsList,
+      filterJson: filter !== undefined,
     });
     if (isInitialize) {
       if (response.status >= 200 && response.status < 300) this.#initialized = true;
@@ -302,13 +305,13 @@ class HttpSession implements UpstreamSession {
     return new Response(source, { status, headers });
   }
 
-  /** Passes SSE events through unchanged except answers to tools/list, which are filtered. */
+  /** Passes SSE events through unchanged, except answers the gateway rewrites. */
   #sseFilter(): TransformStream<Uint8Array, Uint8Array> {
     const decoder = new TextDecoder();
     const encoder = new TextEncoder();
     const splitter = new SseSplitter();
     const convert = (block: string): string => {
-      if (this.#toolLists.size === 0) return block;
+      if (this.#filters.size === 0) return block;
       const event = parseSseEvent(block);
       if (event.data === undefined || (event.event ?? 'message') !== 'message') return block;
       const filtered = this.#filterMessage(event.data);
@@ -326,7 +329,7 @@ class HttpSession implements UpstreamSession {
     });
   }
 
-  /** Buffers a JSON answer (bounded) and filters it when it answers a tools/list. */
+  /** Buffers a JSON answer (bounded) and rewrites it when it answers a tracked request. */
   #filterJson(source: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
     return new ReadableStream<Uint8Array>({
       start: async (controller) => {
@@ -350,7 +353,7 @@ class HttpSession implements UpstreamSession {
     });
   }
 
-  /** The filtered text when `text` answers a tracked tools/list; undefined to pass it as is. */
+  /** The rewritten text when `text` answers a tracked request; undefined to pass it as is. */
   #filterMessage(text: string): string | undefined {
     let message: unknown;
     try {
@@ -362,9 +365,9 @@ class HttpSession implements UpstreamSession {
     const id = message.id;
     if (typeof id !== 'string' && typeof id !== 'number') return undefined;
     const key = idKey(id);
-    const scopes = this.#toolLists.get(key);
-    if (scopes === undefined) return undefined;
-    this.#toolLists.delete(key);
-    return filterToolsListResponse(message, this.route.policy, scopes);
+    const filter = this.#filters.get(key);
+    if (filter === undefined) return undefined;
+    this.#filters.delete(key);
+    return filter(message);
   }
 }
