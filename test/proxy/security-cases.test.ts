@@ -81,6 +81,35 @@ const cases: Case[] = [
     },
   },
   {
+    id: 'RS-01',
+    name: 'GET (SSE stream) without a token: 401',
+    send: (c) =>
+      request(c.url, {
+        method: 'GET',
+        headers: { accept: 'text/event-stream', 'mcp-session-id': c.session },
+      }),
+    status: 401,
+    code: 'AuthTokenMissing',
+  },
+  {
+    id: 'RS-01',
+    name: 'DELETE without a token: 401 (the session survives)',
+    send: (c) => request(c.url, { method: 'DELETE', headers: { 'mcp-session-id': c.session } }),
+    status: 401,
+    code: 'AuthTokenMissing',
+  },
+  {
+    id: 'MCP-07',
+    name: "DELETE of another subject's session: 404",
+    send: (c) =>
+      request(c.url, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${c.bobToken}`, 'mcp-session-id': c.session },
+      }),
+    status: 404,
+    code: 'McpSessionNotFound',
+  },
+  {
     id: 'RS-02',
     name: 'invalid token: 401 invalid_token, token not echoed',
     send: (c) => post(c, toolCall('read_file'), { authorization: 'Bearer forged.token.value' }),
