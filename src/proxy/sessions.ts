@@ -84,8 +84,13 @@ export class SessionRegistry {
     }
     const route = connector.route;
     if (this.countFor(route) >= route.upstream.max_sessions) {
-      // Idle sessions make room before a client is turned away.
+      // Before a client is turned away: sessions past their idle limit go, then this subject's
+      // own least recently used inactive session (clients that go away without DELETE would
+      // otherwise hold their children until the idle timeout). Never another subject's.
       this.sweep(Date.now());
+      if (this.countFor(route) >= route.upstream.max_sessions) {
+        this.#evictInactive(route, principal.subject, Date.now());
+      }
       if (this.countFor(route) >= route.upstream.max_sessions) {
         throw new RequestError(
           'CapacityExceeded',
@@ -113,6 +118,18 @@ export class SessionRegistry {
       if (session.subject === principal.subject) return session;
     }
     throw new RequestError('McpSessionNotFound', 'no such session; initialize a new one');
+  }
+
+  #evictInactive(route: McpRoute, subject: string, now: number): void {
+    let oldest: UpstreamSession | undefined;
+    for (const session of this.#sessions.values()) {
+      if (session.route !== route || session.subject !== subject || session.closed) continue;
+      const idle = session.idleFor(now);
+      if (idle > 0 && (oldest === undefined || idle > oldest.idleFor(now))) oldest = session;
+    }
+    if (oldest === undefined) return;
+    this.#sessions.delete(oldest.id);
+    void oldest.close('evicted for a new session of the same subject');
   }
 
   remove(session: UpstreamSession): void {

@@ -290,6 +290,19 @@ describe('slow clients (HT-11, HT-12)', () => {
   });
 });
 
+/** Waits until the server holds exactly `count` connections (no fixed sleeps). */
+async function connectionsReach(gateway: TestGateway, count: number): Promise<void> {
+  for (;;) {
+    const current = await new Promise<number>((resolve, reject) =>
+      gateway.running.server.getConnections((error, value) =>
+        error ? reject(error) : resolve(value),
+      ),
+    );
+    if (current === count) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 describe('connection cap (HT-14) on real sockets', () => {
   it('answers 503 with Retry-After and closes connections beyond max_connections', async () => {
     const upstream = await startRecordingUpstream();
@@ -308,8 +321,7 @@ describe('connection cap (HT-14) on real sockets', () => {
         await new Promise((resolve) => socket.once('connect', resolve));
         idle.push(socket);
       }
-      // Let the server account for the two idle connections.
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await connectionsReach(gateway, 2);
       const host = `127.0.0.1:${port}`;
       const refused = await rawExchange(
         port,
@@ -322,7 +334,7 @@ describe('connection cap (HT-14) on real sockets', () => {
       assert.equal(upstream.requests.length, 0);
 
       for (const socket of idle) socket.destroy();
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await connectionsReach(gateway, 0);
       // Positive control: with the idle connections gone, a new one is served.
       const served = await rawExchange(
         port,

@@ -141,11 +141,40 @@ describe('stdio upstream sessions', () => {
 
   it('bounds the children: a session beyond max_sessions gets 503 with Retry-After', async () => {
     const gateway = await gatewayWith(stdioTestUpstream({ max_sessions: 1 }));
-    await openSession(gateway.url());
-    const refused = await request(gateway.url(), { headers: mcpHeaders(), body: INITIALIZE });
-    assert.equal(refused.status, 503);
-    assert.equal(refused.json?.code, 'CapacityExceeded');
-    assert.match(String(refused.headers['retry-after']), /^\d+$/);
+    const session = await openSession(gateway.url());
+    // An open GET stream makes the session active, so it cannot be made room from.
+    const stream = new AbortController();
+    const get = await fetch(gateway.url(), {
+      headers: { accept: 'text/event-stream', 'mcp-session-id': session },
+      signal: stream.signal,
+    });
+    assert.equal(get.status, 200);
+    try {
+      const refused = await request(gateway.url(), { headers: mcpHeaders(), body: INITIALIZE });
+      assert.equal(refused.status, 503);
+      assert.equal(refused.json?.code, 'CapacityExceeded');
+      assert.match(String(refused.headers['retry-after']), /^\d+$/);
+      // Positive control: the active session still works.
+      const reply = await request(gateway.url(), {
+        headers: mcpHeaders({ 'mcp-session-id': session }),
+        body: toolCall('pid'),
+      });
+      assert.equal(reply.status, 200);
+    } finally {
+      stream.abort();
+    }
+  });
+
+  it("at the cap, makes room from the same subject's inactive sessions only", async () => {
+    const gateway = await gatewayWith(stdioTestUpstream({ max_sessions: 1 }));
+    const abandoned = await openSession(gateway.url()); // no stream, no request in flight
+    const next = await openSession(gateway.url());
+    assert.notEqual(next, abandoned);
+    const reply = await request(gateway.url(), {
+      headers: mcpHeaders({ 'mcp-session-id': abandoned }),
+      body: toolCall('pid'),
+    });
+    assert.equal(reply.status, 404);
   });
 
   it('closes idle sessions and stops their children', async () => {
