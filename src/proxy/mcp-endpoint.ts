@@ -101,7 +101,6 @@ async function mcpStages(
     const parsed = parseClientMessage(await request.readBody());
     checkMirroredHeaders(headers, parsed.message);
     const decision = route.policy.authorize(parsed.message, principal.scopes);
-    logDecision(logger, principal, parsed.message);
     const isInitialize =
       parsed.message.kind === 'request' && parsed.message.method === 'initialize';
     let session: UpstreamSession;
@@ -117,6 +116,7 @@ async function mcpStages(
       session = await findSession(deps, route, principal, sessionId);
     }
     const filter = responseFilterFor(parsed.message, decision, route.policy, principal.scopes);
+    logDecision(logger, principal, parsed.message);
     return await forward(session, parsed, filter, context, deps, isInitialize);
   }
 

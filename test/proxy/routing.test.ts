@@ -244,3 +244,33 @@ describe('--transport stdio front, in process', () => {
     }
   });
 });
+
+describe('draining (shutdown begun)', () => {
+  it('fails readiness, refuses new work with 503, and still lets a client end its session', async () => {
+    const gateway = await startTestGateway(
+      gatewayDocument({ auth: 'none', upstreams: [stdioTestUpstream()] }),
+    );
+    try {
+      const session = await openSession(gateway.url());
+      assert.equal((await request(gateway.url('/readyz'), { method: 'GET' })).status, 200);
+      gateway.running.gateway.drain();
+      const ready = await request(gateway.url('/readyz'), { method: 'GET' });
+      assert.equal(ready.status, 503);
+      const refused = await request(gateway.url(), {
+        headers: mcpHeaders({ 'mcp-session-id': session }),
+        body: toolCall('pid'),
+      });
+      assert.equal(refused.status, 503);
+      assert.equal(refused.json?.code, 'UpstreamUnavailable');
+      assert.equal(refused.headers['retry-after'], '5');
+      const ended = await request(gateway.url(), {
+        method: 'DELETE',
+        headers: { 'mcp-session-id': session },
+      });
+      assert.equal(ended.status, 200);
+      assert.equal((await request(gateway.url('/healthz'), { method: 'GET' })).status, 200);
+    } finally {
+      await gateway.close();
+    }
+  });
+});
