@@ -1,9 +1,15 @@
+import type { Readable, Writable } from 'node:stream';
+
 /** What a command may touch: its output streams and environment. Injected so tests run in-process. */
 export interface CliIo {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
+  /** Raw protocol streams, for `serve --transport stdio`. */
+  readonly streams?: { readonly input: Readable; readonly output: Writable };
+  /** Resolves with the signal name when the process is asked to stop (SIGTERM, SIGINT). */
+  readonly waitForShutdown?: () => Promise<string>;
 }
 
 /** Exit codes (documented in --help): 0 success, 1 runtime failure, 2 usage or config error. */
@@ -17,5 +23,19 @@ export function processIo(): CliIo {
     stderr: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
     env: process.env,
     cwd: process.cwd(),
+    // A getter: touching process.stdin creates a handle that only the stdio transport needs.
+    get streams() {
+      return { input: process.stdin, output: process.stdout };
+    },
+    waitForShutdown: () =>
+      new Promise((resolve) => {
+        const stop = (signal: string) => {
+          process.off('SIGTERM', stop);
+          process.off('SIGINT', stop);
+          resolve(signal);
+        };
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      }),
   };
 }

@@ -317,6 +317,33 @@ const toolScopesAreAllowed: Rule = ({ config, add }) => {
   });
 };
 
+const methodScopesAreAllowed: Rule = ({ config, add }) => {
+  const allowed = config.remote_mcp.allowed_scopes;
+  config.upstreams.forEach((upstream, index) => {
+    for (const [family, scope] of Object.entries(upstream.method_scopes)) {
+      if (scope !== undefined && !allowed.includes(scope)) {
+        add(
+          `upstreams[${index}].method_scopes.${family}`,
+          `scope "${scope}" is not in remote_mcp.allowed_scopes`,
+          'add it to remote_mcp.allowed_scopes, or use a listed scope',
+        );
+      }
+    }
+  });
+};
+
+/** Node measures the whole request against requestTimeout, headers included. */
+const requestTimeoutCoversHeaders: Rule = ({ config, add }) => {
+  const rm = config.remote_mcp;
+  if (rm.request_timeout_seconds < rm.header_timeout_seconds) {
+    add(
+      'remote_mcp.request_timeout_seconds',
+      `must be at least header_timeout_seconds (${rm.header_timeout_seconds})`,
+      `set it to ${rm.header_timeout_seconds} or more`,
+    );
+  }
+};
+
 const storeHasOneBackend: Rule = ({ config, add }) => {
   const count = [config.store.sqlite, config.store.redis].filter((v) => v !== undefined).length;
   if (count !== 1) {
@@ -400,6 +427,8 @@ const RULES: readonly Rule[] = [
   upstreamHasOneTarget,
   upstreamPathsAndNamesUnique,
   toolScopesAreAllowed,
+  methodScopesAreAllowed,
+  requestTimeoutCoversHeaders,
   storeHasOneBackend,
   authorizationServerSettings,
   preRegisteredClientsValid,

@@ -249,8 +249,58 @@ const remoteMcpSchema = z
       .default([])
       .meta({ description: "Origins accepted besides the gateway's own (DNS-rebinding defence)." }),
     introspection: introspectionSchema.optional(),
+    max_body_bytes: positiveInt(
+      'Largest request body accepted, in bytes; larger ones get 413 (checked on Content-Length before reading, and while reading).',
+      1_048_576,
+    ),
+    max_header_count: positiveInt(
+      'Most request header lines accepted, counted on the raw headers; more get 431.',
+      100,
+    ),
+    max_header_bytes: positiveInt(
+      'Largest request header block (request line and headers), in bytes; larger ones get 431.',
+      16_384,
+    ),
+    header_timeout_seconds: positiveInt(
+      'Time a client has to send the request headers; slower clients get 408 and are disconnected within about twice this.',
+      10,
+    ),
+    request_timeout_seconds: positiveInt(
+      'Time a client has to send the whole request (headers and body); at least header_timeout_seconds.',
+      30,
+    ),
+    keep_alive_timeout_seconds: positiveInt(
+      'Idle time after which a keep-alive connection is closed.',
+      5,
+    ),
+    shutdown_grace_seconds: positiveInt(
+      'On SIGTERM, how long in-flight requests may take to finish before connections are closed.',
+      10,
+    ),
   })
   .meta({ description: 'The HTTP gateway and how it verifies access tokens.' });
+
+/**
+ * Scopes for the JSON-RPC method families other than tools. Fail closed: a family without a
+ * scope is refused (403 McpMethodDenied), and so is every method not listed in docs.
+ */
+const methodScopesSchema = z
+  .strictObject({
+    resources: scope.optional().meta({
+      description:
+        'Scope for resources/list, resources/templates/list, resources/read, resources/subscribe and resources/unsubscribe. Default: not set, so they are refused.',
+    }),
+    prompts: scope.optional().meta({
+      description: 'Scope for prompts/list and prompts/get. Default: not set, so they are refused.',
+    }),
+    completion: scope.optional().meta({
+      description: 'Scope for completion/complete. Default: not set, so it is refused.',
+    }),
+  })
+  .meta({
+    description:
+      'Scopes for the resources, prompts and completion methods. initialize, ping, notifications, logging/setLevel and tools/list need a valid token but no scope; tools/call uses tool_scopes; any other method is refused.',
+  });
 
 const upstreamSchema = z
   .strictObject({
@@ -305,6 +355,15 @@ const upstreamSchema = z
       description:
         'Scope each tool needs. "*" sets a default; without it an unmapped tool is hidden and refused.',
     }),
+    method_scopes: methodScopesSchema.prefault({}),
+    max_sessions: positiveInt(
+      'Concurrent MCP sessions through this upstream (for a stdio upstream, child processes); beyond it a new session gets 503.',
+      32,
+    ),
+    session_idle_timeout_seconds: positiveInt(
+      'An MCP session with no request and no open stream for this long is closed (its child process stopped).',
+      1800,
+    ),
   })
   .meta({ description: 'An MCP server behind the gateway.' });
 

@@ -87,6 +87,24 @@ export const REQUEST_ERRORS = {
     oauth: undefined,
     summary: 'The HTTP method is not supported at this path.',
   },
+  RequestUnsupportedMediaType: {
+    status: 415,
+    oauth: undefined,
+    summary:
+      'The request body is not application/json, or carries a Content-Encoding the gateway does not accept.',
+  },
+  RequestNotAcceptable: {
+    status: 406,
+    oauth: undefined,
+    summary:
+      'The Accept header allows neither application/json nor text/event-stream (MCP Streamable HTTP).',
+  },
+  McpSessionNotFound: {
+    status: 404,
+    oauth: undefined,
+    summary:
+      'The Mcp-Session-Id names no live session of this client (expired, closed, or never issued); start a new session.',
+  },
   McpMethodDenied: {
     status: 403,
     oauth: undefined,

@@ -5,19 +5,26 @@ import {
   missingHttpGates,
 } from '../../config/index.ts';
 import { ConfigError } from '../../errors/index.ts';
-import { type CliIo, EXIT_FAILURE, EXIT_OK } from '../io.ts';
+import { startHttpGateway } from '../../http/index.ts';
+import { createLogger } from '../../lib/log.ts';
+import { buildRouteTable, runStdioFront } from '../../proxy/index.ts';
+import { type CliIo, EXIT_FAILURE, EXIT_OK, processIo } from '../io.ts';
 import { parseFlags, usageError } from '../parse-flags.ts';
 import { prepareQuickstart, QUICKSTART_CONFIG } from '../quickstart.ts';
+import { tokenAuthenticationFor } from '../token-authentication.ts';
 
 export const SERVE_HELP = `Usage: portcullis serve [--config FILE] [--transport http|stdio] [--bind HOST:PORT]
                        [--enable-remote-mcp] [--describe]
 
-Run the gateway in front of the upstream MCP servers named in the config.
+Run the gateway in front of the upstream MCP servers named in the config. Stops gracefully
+on SIGTERM or SIGINT: new connections refused, SSE streams ended, requests in flight drained
+(remote_mcp.shutdown_grace_seconds), child processes stopped.
 
 Options:
   --config FILE          YAML config (see docs/configuration.md). Without it, the quickstart:
                          examples/quickstart.yaml with local state under ./data/.
-  --transport MODE       http (default) or stdio.
+  --transport MODE       http (default) or stdio: serve the default (first) upstream to a
+                         local client on stdin/stdout, same policy, no OAuth (local trust).
   --bind HOST:PORT       Listen address; overrides remote_mcp.bind_address.
   --enable-remote-mcp    Third switch for the HTTP transport, with remote_mcp.enabled and
                          safety.remote_mcp_enabled in the config.
@@ -55,35 +62,74 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
   const enableFlag = values['enable-remote-mcp'] || values.config === undefined;
 
   if (values.describe) {
-    io.stdout(
-      JSON.stringify(
-        describeConfig(loaded, { transport, enableRemoteMcpFlag: enableFlag }),
-        null,
-        2,
-      ),
-    );
+    io.stdout(JSON.stringify(describeServe(loaded, transport, enableFlag), null, 2));
     return EXIT_OK;
   }
 
-  if (transport === 'http') {
-    const missing = missingHttpGates(loaded, enableFlag);
-    if (missing.length > 0) {
-      throw new ConfigError(
-        'ConfigRefused',
-        missing.map((name) => ({
-          path: name.startsWith('--') ? 'serve' : name.replace(/: true$/, ''),
-          message: `the HTTP transport needs ${name}`,
-          fix: name.startsWith('--')
-            ? 'add --enable-remote-mcp to the command line'
-            : `set ${name} in ${configPath}`,
-        })),
-        { source: configPath },
-      );
-    }
+  if (transport === 'stdio') return await serveStdio(loaded, io);
+
+  const missing = missingHttpGates(loaded, enableFlag);
+  if (missing.length > 0) {
+    throw new ConfigError(
+      'ConfigRefused',
+      missing.map((name) => ({
+        path: name.startsWith('--') ? 'serve' : name.replace(/: true$/, ''),
+        message: `the HTTP transport needs ${name}`,
+        fix: name.startsWith('--')
+          ? 'add --enable-remote-mcp to the command line'
+          : `set ${name} in ${configPath}`,
+      })),
+      { source: configPath },
+    );
   }
-  // The gateway itself arrives with the gateway issue; until then say so plainly.
-  io.stderr(
-    `portcullis: the ${transport} gateway is not implemented in this version yet (see the README's feature status); \`serve --describe\` shows what it would serve.`,
-  );
-  return EXIT_FAILURE;
+  return await serveHttp(loaded, io);
+}
+
+/** `serve --describe`: the config's description with the route table the server would use. */
+function describeServe(
+  loaded: LoadedConfig,
+  transport: 'http' | 'stdio',
+  enableRemoteMcpFlag: boolean,
+): Record<string, unknown> {
+  const described = describeConfig(loaded, { transport, enableRemoteMcpFlag });
+  const live = buildRouteTable(loaded, {
+    metadataServed: loaded.config.remote_mcp.auth === 'oauth',
+  }).describe();
+  const routes = Array.isArray(described.routes) ? described.routes : [];
+  return {
+    ...described,
+    routes: routes.map((route, index) => ({ ...(route as object), ...live.routes[index] })),
+    gateway_endpoints: { ...(described.gateway_endpoints as object), routes: live.endpoints },
+  };
+}
+
+async function serveHttp(loaded: LoadedConfig, io: CliIo): Promise<number> {
+  const auth = tokenAuthenticationFor(loaded);
+  if (loaded.config.remote_mcp.auth === 'oauth' && auth === undefined) {
+    io.stderr(
+      'portcullis: remote_mcp.auth is oauth, but token verification is not available in this version yet; refusing to serve without it. For local use only, set remote_mcp.auth: none with a loopback bind_address.',
+    );
+    return EXIT_FAILURE;
+  }
+  const logger = createLogger();
+  const running = await startHttpGateway(loaded, { logger, auth });
+  for (const route of running.gateway.routes.routes) {
+    io.stderr(
+      `portcullis: serving ${running.url}${route.path} -> ${route.name} (${route.transport}, auth: ${loaded.config.remote_mcp.auth})`,
+    );
+  }
+  const signal = await (io.waitForShutdown ?? processIo().waitForShutdown ?? neverStops)();
+  logger.info({ signal }, 'shutting down');
+  await running.close();
+  return EXIT_OK;
+}
+
+async function serveStdio(loaded: LoadedConfig, io: CliIo): Promise<number> {
+  const streams = io.streams ?? processIo().streams;
+  if (streams === undefined) throw new Error('no stdio streams');
+  return await runStdioFront(loaded, { ...streams, logger: createLogger() });
+}
+
+function neverStops(): Promise<string> {
+  return new Promise(() => {});
 }

@@ -1,0 +1,1 @@
+export { type HttpGatewayOptions, type RunningHttpGateway, startHttpGateway } from './server.ts';

@@ -1,0 +1,422 @@
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { LoadedConfig } from '../config/index.ts';
+import { RequestError, renderRequestError } from '../errors/index.ts';
+import { addressMatcher } from '../lib/address.ts';
+import type { Logger } from '../lib/log.ts';
+import {
+  createGateway,
+  errorToResponse,
+  type Gateway,
+  type GatewayRequest,
+  normalizeRequestPath,
+  type RateLimiter,
+  type RouteEntry,
+  type TokenAuthentication,
+} from '../proxy/index.ts';
+import { checkDeclaredLength, declaredLength, readBody } from './body.ts';
+import {
+  checkRawHeaders,
+  checkRequestTarget,
+  clientAddressOf,
+  HostPolicy,
+  requestIdFrom,
+} from './front-checks.ts';
+
+/**
+ * The HTTP front: node:http with every limit set explicitly (RFC 9112 framing is Node's; header
+ * counts, duplicates, sizes, times and connection caps are ours), request ids, Host and Origin
+ * checks, then the gateway. Seed 000: a small bounded HTTP/1.1 server.
+ */
+
+export interface HttpGatewayOptions {
+  readonly logger: Logger;
+  /** Token verification for `auth: oauth`. */
+  readonly auth?: TokenAuthentication | undefined;
+  readonly rateLimiter?: RateLimiter;
+}
+
+export interface RunningHttpGateway {
+  /** The gateway's public origin (the live port when the bind address says 0). */
+  readonly url: string;
+  readonly port: number;
+  readonly gateway: Gateway;
+  readonly server: http.Server;
+  /** Graceful shutdown: stop accepting, end SSE streams, drain requests, stop children. */
+  close(): Promise<void>;
+}
+
+/** Seconds a client turned away at the connection cap is asked to wait. */
+const RETRY_AFTER_SECONDS = '1';
+/** Response headers a browser client on an allowed origin may read (CORS). */
+const EXPOSED_HEADERS = 'mcp-session-id, mcp-protocol-version, www-authenticate, x-request-id';
+
+interface Exchange {
+  readonly response: ServerResponse;
+  /** A server-to-client stream that may be ended at shutdown rather than drained. */
+  standaloneStream: boolean;
+}
+
+export async function startHttpGateway(
+  loaded: LoadedConfig,
+  options: HttpGatewayOptions,
+): Promise<RunningHttpGateway> {
+  const rm = loaded.config.remote_mcp;
+  const logger = options.logger;
+  const headerTimeoutMs = rm.header_timeout_seconds * 1000;
+  const server = http.createServer({
+    maxHeaderSize: rm.max_header_bytes,
+    headersTimeout: headerTimeoutMs,
+    requestTimeout: rm.request_timeout_seconds * 1000,
+    keepAliveTimeout: rm.keep_alive_timeout_seconds * 1000,
+    // Node checks the two timeouts above only this often (default 30 s); a quarter of the
+    // header timeout closes a slow client within about 1.25× of it.
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, headerTimeoutMs / 4)),
+    requireHostHeader: true,
+    joinDuplicateHeaders: false,
+    insecureHTTPParser: false,
+  });
+  // One more than the cap, so that going over it is visible in rawHeaders (431, ours).
+  server.maxHeadersCount = rm.max_header_count + 1;
+  server.maxRequestsPerSocket = 1000;
+  server.timeout = 0;
+
+  const trusted = addressMatcher(rm.trusted_proxies);
+  const exchanges = new Set<Exchange>();
+  const connections = trackConnections(server, rm.max_connections, headerTimeoutMs);
+  let gateway: Gateway | undefined;
+  let hostPolicy: HostPolicy | undefined;
+  let shuttingDown = false;
+
+  /** Front checks, in order; returns the gateway's answer, or a preflight answer. */
+  const route = (
+    request: IncomingMessage,
+    headers: Record<string, string>,
+    extra: Record<string, string>,
+  ): { path: string; entry: RouteEntry; live: Gateway } | Response => {
+    if (connections.isOverCap(request.socket)) {
+      throw new RequestError('CapacityExceeded', 'too many connections', {
+        details: { retryAfter: RETRY_AFTER_SECONDS },
+      });
+    }
+    const path = normalizeRequestPath(checkRequestTarget(request.url));
+    if (gateway === undefined || hostPolicy === undefined) {
+      throw new RequestError('UpstreamUnavailable', 'starting', {
+        details: { retryAfter: RETRY_AFTER_SECONDS },
+      });
+    }
+    const entry = gateway.routes.lookup(path);
+    if (entry === undefined) throw new RequestError('RouteNotFound', 'no such endpoint');
+    const cors = checkHostAndOrigin(hostPolicy, entry, headers);
+    if (cors !== undefined) {
+      Object.assign(extra, {
+        'access-control-allow-origin': cors,
+        'access-control-expose-headers': EXPOSED_HEADERS,
+        vary: 'Origin',
+      });
+    }
+    if (request.method === 'OPTIONS' && entry.kind === 'mcp') return preflight(cors);
+    checkDeclaredLength(declaredLength(headers), rm.max_body_bytes);
+    return { path, entry, live: gateway };
+  };
+
+  const handle = async (
+    request: IncomingMessage,
+    response: ServerResponse,
+    expectsContinue: boolean,
+  ) => {
+    const exchange: Exchange = { response, standaloneStream: false };
+    exchanges.add(exchange);
+    response.once('close', () => exchanges.delete(exchange));
+    const extra: Record<string, string> = { 'x-request-id': randomUUID() };
+    let bodyRead = false;
+    try {
+      const headers = checkRawHeaders(request.rawHeaders, {
+        maxCount: rm.max_header_count,
+        maxBytes: rm.max_header_bytes,
+      });
+      const requestId = requestIdFrom(headers['x-request-id']);
+      extra['x-request-id'] = requestId;
+      const routed = route(request, headers, extra);
+      if (routed instanceof Response) {
+        await send(response, routed, extra, shuttingDown);
+        return;
+      }
+      const abort = new AbortController();
+      response.once('close', () => abort.abort());
+      const gatewayRequest: GatewayRequest = {
+        method: request.method ?? 'GET',
+        path: routed.path,
+        headers,
+        requestId,
+        clientAddress: clientAddressOf(
+          request.socket.remoteAddress,
+          headers['x-forwarded-for'],
+          trusted,
+        ),
+        signal: abort.signal,
+        readBody: async () => {
+          if (expectsContinue) response.writeContinue();
+          const body = await readBody(request, rm.max_body_bytes);
+          bodyRead = true;
+          return body;
+        },
+      };
+      const answer = await routed.live.handle(gatewayRequest, routed.entry);
+      exchange.standaloneStream = request.method === 'GET' && isEventStream(answer);
+      // The rest of an unread body would be parsed as the next request: close instead.
+      if (!request.complete && !bodyRead) extra.connection = 'close';
+      await send(response, answer, extra, shuttingDown);
+    } catch (error) {
+      await answerError(request, response, error, extra, shuttingDown, logger);
+    }
+  };
+
+  server.on('request', (request, response) => void handle(request, response, false));
+  server.on('checkContinue', (request, response) => void handle(request, response, true));
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    answerClientError(error, socket, logger);
+  });
+  server.on('connect', (_request, socket: Socket) => {
+    socket.end(rawResponse(new RequestError('MethodNotAllowed', 'CONNECT is not supported')));
+  });
+
+  const bind = loaded.derived.bind;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(bind.port, bind.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : bind.port;
+  try {
+    gateway = createGateway(loaded, {
+      logger,
+      auth: options.auth,
+      ...(options.rateLimiter === undefined ? {} : { rateLimiter: options.rateLimiter }),
+      actualPort: port,
+    });
+  } catch (error) {
+    await new Promise((resolve) => server.close(resolve));
+    throw error;
+  }
+  hostPolicy = new HostPolicy({
+    publicUrl: gateway.routes.publicUrl,
+    bindHost: bind.host,
+    port,
+    allowedOrigins: rm.allowed_origins,
+  });
+  const live = gateway;
+  logger.info(
+    {
+      url: live.routes.publicUrl,
+      routes: live.routes.routes.map(
+        (route) => `${route.path} → ${route.name} (${route.transport})`,
+      ),
+      auth: live.auth.mode,
+    },
+    'gateway listening',
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      shuttingDown = true;
+      live.drain();
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Server-to-client streams have no end of their own: end them now (clients reconnect
+      // elsewhere); requests in flight get the grace period to finish.
+      for (const exchange of exchanges) if (exchange.standaloneStream) exchange.response.end();
+      server.closeIdleConnections();
+      const deadline = Date.now() + rm.shutdown_grace_seconds * 1000;
+      while (Date.now() < deadline && [...exchanges].some((e) => !e.standaloneStream)) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        server.closeIdleConnections();
+      }
+      server.closeAllConnections();
+      await live.close();
+      await stopped;
+      logger.info('gateway stopped');
+    })();
+    return closing;
+  };
+
+  return { url: live.routes.publicUrl, port, gateway: live, server, close };
+}
+
+async function answerError(
+  request: IncomingMessage,
+  response: ServerResponse,
+  error: unknown,
+  extra: Record<string, string>,
+  shuttingDown: boolean,
+  logger: Logger,
+): Promise<void> {
+  const requestId = extra['x-request-id'];
+  if (!(error instanceof RequestError)) logger.error({ err: error, requestId }, 'request failed');
+  else if (error.status >= 500) logger.warn({ requestId, code: error.code }, error.message);
+  const closes =
+    !request.complete ||
+    (error instanceof RequestError && (error.status === 413 || error.code === 'CapacityExceeded'));
+  if (closes) extra.connection = 'close';
+  if (response.headersSent) response.destroy();
+  else await send(response, errorToResponse(error), extra, shuttingDown);
+}
+
+function checkHostAndOrigin(
+  policy: HostPolicy,
+  entry: RouteEntry,
+  headers: Readonly<Record<string, string>>,
+): string | undefined {
+  // Health probes come from orchestrators that address the pod, not the public host.
+  if (entry.kind === 'healthz' || entry.kind === 'readyz') return undefined;
+  policy.checkHost(headers.host);
+  // Protected resource metadata is public and credential-free: any origin may read it.
+  if (entry.kind === 'metadata') return undefined;
+  return policy.checkOrigin(headers.origin);
+}
+
+/** CORS preflight for a browser client on an allowed origin; nothing for anyone else. */
+function preflight(origin: string | undefined): Response {
+  if (origin === undefined) {
+    return errorToResponse(
+      new RequestError('MethodNotAllowed', 'OPTIONS is only for CORS preflight', {
+        details: { allow: 'GET, POST, DELETE' },
+      }),
+    );
+  }
+  return new Response(null, {
+    status: 204,
+    headers: {
+      'access-control-allow-methods': 'GET, POST, DELETE',
+      'access-control-allow-headers':
+        'authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id',
+      'access-control-max-age': '600',
+    },
+  });
+}
+
+function isEventStream(response: Response): boolean {
+  return (response.headers.get('content-type') ?? '').startsWith('text/event-stream');
+}
+
+/** Writes a Web Response to a node response, streaming the body with backpressure. */
+async function send(
+  response: ServerResponse,
+  answer: Response,
+  extra: Record<string, string>,
+  shuttingDown: boolean,
+): Promise<void> {
+  const headers: Record<string, string> = {};
+  answer.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  Object.assign(headers, extra);
+  if (shuttingDown) headers.connection = 'close';
+  response.writeHead(answer.status, headers);
+  const body = answer.body;
+  if (body === null) {
+    response.end();
+    return;
+  }
+  if (isEventStream(answer)) response.flushHeaders();
+  const reader = body.getReader();
+  const cancel = () => {
+    reader.cancel().catch(() => {});
+  };
+  response.once('close', cancel);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!response.write(value)) await drained(response);
+      if (response.destroyed) return;
+    }
+    response.end();
+  } catch {
+    response.destroy();
+  } finally {
+    response.off('close', cancel);
+  }
+}
+
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.once('drain', done);
+    response.once('close', done);
+  });
+}
+
+/**
+ * The connection cap (seed 000: max_connections → 503). Connections beyond it still get a
+ * proper answer: their first request is met with 503, Retry-After and Connection: close. Beyond
+ * twice the cap, new connections are dropped at once.
+ */
+function trackConnections(server: http.Server, max: number, headerTimeoutMs: number) {
+  let active = 0;
+  let over = 0;
+  const overCap = new WeakSet<Socket>();
+  server.prependListener('connection', (socket: Socket) => {
+    if (active < max) {
+      active += 1;
+      socket.once('close', () => {
+        active -= 1;
+      });
+      return;
+    }
+    if (over >= max) {
+      socket.destroy();
+      return;
+    }
+    over += 1;
+    overCap.add(socket);
+    socket.once('close', () => {
+      over -= 1;
+    });
+    socket.setTimeout(headerTimeoutMs, () => socket.destroy());
+  });
+  return {
+    isOverCap: (socket: Socket) => overCap.has(socket),
+    get active() {
+      return active;
+    },
+  };
+}
+
+/** Answers what Node's parser refused, with our error body, and closes the connection. */
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket, logger: Logger): void {
+  const written = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || written?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const requestError =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new RequestError('RequestHeadersTooLarge', 'request headers too large')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new RequestError('RequestTimeout', 'the request took too long to arrive')
+        : error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+          ? new RequestError('RequestBodyTooLarge', 'chunk extensions too large')
+          : new RequestError('RequestMalformed', 'malformed HTTP request');
+  logger.info({ code: requestError.code, parser: error.code }, 'refused by the HTTP parser');
+  socket.end(rawResponse(requestError));
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+function rawResponse(error: RequestError): string {
+  const rendered = renderRequestError(error);
+  const lines = [`HTTP/1.1 ${rendered.status} ${http.STATUS_CODES[rendered.status] ?? ''}`];
+  for (const [name, value] of Object.entries(rendered.headers)) lines.push(`${name}: ${value}`);
+  lines.push(`content-length: ${Buffer.byteLength(rendered.body)}`);
+  lines.push(`x-request-id: ${randomUUID()}`);
+  lines.push('connection: close');
+  return `${lines.join('\r\n')}\r\n\r\n${rendered.body}`;
+}

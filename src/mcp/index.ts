@@ -1,0 +1,29 @@
+export {
+  errorResponse,
+  idKey,
+  isRecord,
+  JSON_RPC_ERRORS,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+  MAX_JSON_DEPTH,
+  type ParsedMessage,
+  parseClientMessage,
+  parseMessageText,
+} from './json-rpc.ts';
+export {
+  type Decision,
+  describePolicy,
+  McpPolicy,
+  type McpPolicyConfig,
+  type Requirement,
+} from './policy.ts';
+export {
+  filterInitializeResponse,
+  type ResponseFilter,
+  responseFilterFor,
+} from './response-filters.ts';
+export { parseStrictJson, StrictJsonError } from './strict-json.ts';
+export { filterToolsListResponse, SCOPE_META_KEY } from './tools-list.ts';

@@ -1,0 +1,37 @@
+export {
+  type AuthStage,
+  type BuildChallenge,
+  type ChallengeRequest,
+  LOCAL_SUBJECT,
+  localTrust,
+  type MetadataRoute,
+  type Principal,
+  type ReadBearerToken,
+  type RequestHeaders,
+  type TokenAuthentication,
+  tokenAuthentication,
+} from './auth-stage.ts';
+export {
+  createGateway,
+  type Gateway,
+  type GatewayOptions,
+  VerificationNotAvailableError,
+} from './gateway.ts';
+export type { GatewayRequest } from './mcp-endpoint.ts';
+export {
+  MemoryRateLimiter,
+  type RateLimitDecision,
+  type RateLimiter,
+  type RateLimitOptions,
+} from './rate-limit.ts';
+export { errorToResponse } from './responses.ts';
+export {
+  buildRouteTable,
+  type McpRoute,
+  normalizeRequestPath,
+  type RouteEntry,
+  type RouteTable,
+  type RouteTableDescription,
+} from './routes.ts';
+export { SESSION_ID_PATTERN } from './sessions.ts';
+export { runStdioFront, type StdioFrontOptions } from './stdio-front.ts';

@@ -1,0 +1,257 @@
+import { RequestError } from '../errors/index.ts';
+import type { Logger } from '../lib/log.ts';
+import {
+  isRecord,
+  type JsonRpcMessage,
+  type ParsedMessage,
+  parseClientMessage,
+  type ResponseFilter,
+  responseFilterFor,
+} from '../mcp/index.ts';
+import type { AuthStage, Principal, RequestHeaders } from './auth-stage.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import { accepts, errorToResponse } from './responses.ts';
+import type { McpRoute } from './routes.ts';
+import {
+  type ExchangeContext,
+  SESSION_ID_PATTERN,
+  type SessionRegistry,
+  type UpstreamConnector,
+  type UpstreamSession,
+} from './sessions.ts';
+
+/**
+ * One MCP endpoint (an upstream's path), as an ordered list of stages:
+ *   method → address limit → authenticate → read and parse the body once → authorize that parse
+ *   → session (bound to the subject) → session and subject limits → forward the parsed text.
+ * A refusal at any stage means the upstream sees nothing.
+ */
+
+/** A request as the HTTP front hands it over: checked, normalized, body not yet read. */
+export interface GatewayRequest {
+  readonly method: string;
+  /** The normalized path (the one string used for routing and policy). */
+  readonly path: string;
+  readonly headers: RequestHeaders;
+  readonly requestId: string;
+  /** The client's address (X-Forwarded-For believed only from trusted proxies). */
+  readonly clientAddress: string;
+  /** Aborted when the client goes away. */
+  readonly signal: AbortSignal;
+  /** Reads the body, bounded by remote_mcp.max_body_bytes (413 beyond). */
+  readBody(): Promise<Uint8Array>;
+}
+
+export interface EndpointDeps {
+  readonly auth: AuthStage;
+  readonly limiter: RateLimiter;
+  readonly sessions: SessionRegistry;
+  readonly connectorFor: (route: McpRoute) => UpstreamConnector;
+  readonly logger: Logger;
+}
+
+const ALLOWED_METHODS = 'GET, POST, DELETE';
+
+export async function handleMcpRequest(
+  route: McpRoute,
+  request: GatewayRequest,
+  deps: EndpointDeps,
+): Promise<Response> {
+  const logger = deps.logger.child({ requestId: request.requestId, route: route.path });
+  try {
+    return await mcpStages(route, request, deps, logger);
+  } catch (error) {
+    if (!(error instanceof RequestError)) {
+      logger.error({ err: error }, 'request failed');
+      return errorToResponse(error);
+    }
+    const level = error.status >= 500 ? 'warn' : 'info';
+    logger[level]({ code: error.code, status: error.status }, error.message);
+    const challenge = deps.auth.challenge(error, route);
+    return errorToResponse(error, challenge === undefined ? {} : { 'www-authenticate': challenge });
+  }
+}
+
+async function mcpStages(
+  route: McpRoute,
+  request: GatewayRequest,
+  deps: EndpointDeps,
+  logger: Logger,
+): Promise<Response> {
+  const { method, headers } = request;
+  if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
+    throw new RequestError('MethodNotAllowed', `${method} is not supported here`, {
+      details: { allow: ALLOWED_METHODS },
+    });
+  }
+  // Before any token work, so a flood of bad tokens costs no signature checks (HT-15).
+  await limit(deps.limiter, `address:${request.clientAddress}`);
+  const principal = await deps.auth.authenticate(headers);
+  if (deps.auth.mode === 'oauth') await limit(deps.limiter, `subject:${principal.subject}`);
+  const sessionId = sessionIdOf(headers);
+  const context: ExchangeContext = {
+    principal,
+    requestId: request.requestId,
+    headers,
+    signal: request.signal,
+  };
+
+  if (method === 'POST') {
+    checkPostHeaders(headers);
+    const parsed = parseClientMessage(await request.readBody());
+    checkMirroredHeaders(headers, parsed.message);
+    const decision = route.policy.authorize(parsed.message, principal.scopes);
+    const isInitialize =
+      parsed.message.kind === 'request' && parsed.message.method === 'initialize';
+    let session: UpstreamSession;
+    if (isInitialize) {
+      if (sessionId !== undefined) {
+        throw new RequestError(
+          'RequestMalformed',
+          'initialize starts a session; omit Mcp-Session-Id',
+        );
+      }
+      session = deps.sessions.open(deps.connectorFor(route), principal);
+    } else {
+      session = await findSession(deps, route, principal, sessionId);
+    }
+    const filter = responseFilterFor(parsed.message, decision, route.policy, principal.scopes);
+    logDecision(logger, principal, parsed.message);
+    return await forward(session, parsed, filter, context, deps, isInitialize);
+  }
+
+  if (method === 'GET') {
+    if (!accepts(headers.accept, 'text/event-stream')) {
+      throw new RequestError(
+        'RequestNotAcceptable',
+        'GET opens an SSE stream: Accept text/event-stream',
+      );
+    }
+    const session = await findSession(deps, route, principal, sessionId);
+    return await session.get(context);
+  }
+
+  const session = await findSession(deps, route, principal, sessionId);
+  deps.sessions.remove(session);
+  logger.info({ subject: principal.subject }, 'session ended by the client');
+  return await session.delete(context);
+}
+
+async function forward(
+  session: UpstreamSession,
+  parsed: ParsedMessage,
+  filter: ResponseFilter | undefined,
+  context: ExchangeContext,
+  deps: EndpointDeps,
+  isInitialize: boolean,
+): Promise<Response> {
+  try {
+    const response = await session.post(parsed, filter, context);
+    if (isInitialize && (response.status < 200 || response.status >= 300)) {
+      deps.sessions.remove(session);
+      void session.close('initialize failed');
+    }
+    return response;
+  } catch (error) {
+    if (isInitialize) {
+      deps.sessions.remove(session);
+      void session.close('initialize failed');
+    }
+    throw error;
+  }
+}
+
+async function findSession(
+  deps: EndpointDeps,
+  route: McpRoute,
+  principal: Principal,
+  sessionId: string | undefined,
+): Promise<UpstreamSession> {
+  if (sessionId === undefined) {
+    throw new RequestError('RequestMalformed', 'Mcp-Session-Id is required after initialize');
+  }
+  const session = deps.sessions.find(sessionId, route, principal);
+  await limit(deps.limiter, `session:${session.id}`);
+  return session;
+}
+
+/** The gateway issues the session ids, so anything not shaped like one is refused outright. */
+function sessionIdOf(headers: RequestHeaders): string | undefined {
+  const value = headers['mcp-session-id'];
+  if (value === undefined) return undefined;
+  if (!SESSION_ID_PATTERN.test(value)) {
+    throw new RequestError('RequestMalformed', 'Mcp-Session-Id is malformed');
+  }
+  return value;
+}
+
+async function limit(limiter: RateLimiter, key: string): Promise<void> {
+  const decision = await limiter.consume(key);
+  if (!decision.allowed) {
+    throw new RequestError('RateLimited', 'too many requests; retry later', {
+      details: { retryAfter: String(decision.retryAfterSeconds) },
+    });
+  }
+}
+
+/** MCP transports: the body is JSON; encoded bodies are refused rather than inflated (HT-10). */
+function checkPostHeaders(headers: RequestHeaders): void {
+  const contentType = headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+  if (contentType !== 'application/json') {
+    throw new RequestError('RequestUnsupportedMediaType', 'the body must be application/json');
+  }
+  const encoding = headers['content-encoding']?.trim().toLowerCase();
+  if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
+    throw new RequestError(
+      'RequestUnsupportedMediaType',
+      'encoded request bodies are not accepted',
+    );
+  }
+  const accept = headers.accept;
+  if (!accepts(accept, 'application/json') && !accepts(accept, 'text/event-stream')) {
+    throw new RequestError(
+      'RequestNotAcceptable',
+      'Accept must allow application/json or text/event-stream',
+    );
+  }
+}
+
+/**
+ * Headers that mirror the body (the MCP draft's Mcp-Method and Mcp-Name) must agree with it, so
+ * that nothing downstream can decide on a header the policy never read (SCOPE-06). The
+ * decision itself is always made on the body.
+ */
+function checkMirroredHeaders(headers: RequestHeaders, message: JsonRpcMessage): void {
+  const mirroredMethod = headers['mcp-method'];
+  const mirroredName = headers['mcp-name'];
+  if (mirroredMethod === undefined && mirroredName === undefined) return;
+  const method = message.kind === 'response' ? undefined : message.method;
+  if (mirroredMethod !== undefined && mirroredMethod !== method) {
+    throw new RequestError('RequestMalformed', 'Mcp-Method does not match the body');
+  }
+  if (mirroredName !== undefined) {
+    const params = message.kind === 'response' ? undefined : message.params;
+    const name = isRecord(params) ? (params.name ?? params.uri) : undefined;
+    if (mirroredName !== name) {
+      throw new RequestError('RequestMalformed', 'Mcp-Name does not match the body');
+    }
+  }
+}
+
+function logDecision(logger: Logger, principal: Principal, message: JsonRpcMessage): void {
+  const method = message.kind === 'response' ? '(response)' : message.method;
+  const tool =
+    message.kind === 'request' && message.method === 'tools/call'
+      ? message.params?.name
+      : undefined;
+  logger.info(
+    {
+      subject: principal.subject,
+      clientId: principal.clientId,
+      tokenIdHash: principal.tokenIdHash,
+      method,
+      ...(tool === undefined ? {} : { tool }),
+    },
+    'allowed',
+  );
+}

@@ -1,0 +1,373 @@
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+import { RequestError } from '../../errors/index.ts';
+import type { Logger } from '../../lib/log.ts';
+import { idKey, isRecord, type ParsedMessage, type ResponseFilter } from '../../mcp/index.ts';
+import type { Principal } from '../auth-stage.ts';
+import { SESSION_HEADER, sseHeaders } from '../responses.ts';
+import type { McpRoute } from '../routes.ts';
+import type { ExchangeContext, UpstreamConnector, UpstreamSession } from '../sessions.ts';
+import { encodeSseEvent, parseSseEvent, SseSplitter } from '../sse.ts';
+
+/**
+ * A Streamable HTTP upstream. Requests pass through: the authorized body text is sent as is,
+ * responses (JSON or SSE) stream back without buffering, GET streams and DELETE pass through,
+ * Last-Event-ID goes along for resumption. What crosses is rebuilt from allow-lists in both
+ * directions: the client's credentials (Authorization, Cookie, DPoP, …) never reach the
+ * upstream, which gets only the headers from the config; the upstream's Set-Cookie and
+ * WWW-Authenticate never reach the client, and an upstream 401 becomes a 502 and a log line.
+ */
+
+/** Client headers passed to the upstream, besides the ones the gateway sets itself. */
+const FORWARDED_REQUEST_HEADERS = ['accept', 'content-type', 'mcp-protocol-version'];
+/** Upstream response headers passed to the client. */
+const FORWARDED_RESPONSE_HEADERS = ['content-type', 'cache-control', 'retry-after'];
+/** How long the upstream has to start answering. */
+const RESPONSE_HEADERS_TIMEOUT_MS = 300_000;
+/** Largest tools/list answer the gateway buffers to filter. */
+const MAX_FILTERED_BYTES = 8 * 1024 * 1024;
+/** Answers to rewrite, remembered per session while outstanding. */
+const MAX_TRACKED_FILTERS = 256;
+/** The upstream's session id: visible ASCII (MCP transports, "Session Management"). */
+const UPSTREAM_SESSION_ID = /^[\x21-\x7E]{1,256}$/;
+
+export class HttpConnector implements UpstreamConnector {
+  readonly route: McpRoute;
+  readonly #url: URL;
+  readonly #agent: http.Agent;
+  readonly #logger: Logger;
+
+  constructor(route: McpRoute, logger: Logger) {
+    this.route = route;
+    this.#url = new URL(route.upstream.url ?? '');
+    const Agent = this.#url.protocol === 'https:' ? https.Agent : http.Agent;
+    this.#agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 16 });
+    this.#logger = logger.child({ upstream: route.name });
+  }
+
+  open(id: string, principal: Principal): UpstreamSession {
+    return new HttpSession(id, principal.subject, this);
+  }
+
+  async close(): Promise<void> {
+    this.#agent.destroy();
+  }
+
+  get logger(): Logger {
+    return this.#logger;
+  }
+
+  /** Sends one request upstream; resolves with the response head, body unread. */
+  request(options: {
+    method: 'POST' | 'GET' | 'DELETE';
+    headers: Record<string, string>;
+    body?: string;
+    signal: AbortSignal;
+  }): Promise<IncomingMessage> {
+    const transport = this.#url.protocol === 'https:' ? https : http;
+    const headers: Record<string, string> = { ...options.headers };
+    // The gateway's own credentials and headers from the config come last and win.
+    for (const [name, value] of Object.entries(this.route.upstream.headers)) {
+      headers[name.toLowerCase()] = value;
+    }
+    const body = options.body === undefined ? undefined : Buffer.from(options.body, 'utf8');
+    if (body !== undefined) headers['content-length'] = String(body.length);
+    return new Promise((resolve, reject) => {
+      const request = transport.request(this.#url, {
+        method: options.method,
+        headers,
+        agent: this.#agent,
+        signal: options.signal,
+      });
+      const timer = setTimeout(() => {
+        request.destroy(new RequestError('UpstreamFailed', 'the upstream did not answer in time'));
+      }, RESPONSE_HEADERS_TIMEOUT_MS);
+      request.once('response', (response) => {
+        clearTimeout(timer);
+        resolve(response);
+      });
+      request.once('error', (error) => {
+        clearTimeout(timer);
+        reject(
+          error instanceof RequestError
+            ? error
+            : error.name === 'AbortError'
+              ? new RequestError('UpstreamFailed', 'the client went away', { cause: error })
+              : new RequestError('UpstreamUnavailable', 'the upstream cannot be reached', {
+                  cause: error,
+                }),
+        );
+      });
+      request.end(body);
+    });
+  }
+}
+
+class HttpSession implements UpstreamSession {
+  readonly id: string;
+  readonly subject: string;
+  readonly route: McpRoute;
+  readonly #connector: HttpConnector;
+  #upstreamSessionId: string | undefined;
+  /**
+   * Requests whose answers are rewritten (tools/list, initialize), by id. Kept per session, not
+   * per stream, because an answer may come back on a resumed (GET) stream.
+   */
+  readonly #filters = new Map<string, ResponseFilter>();
+  readonly #inFlight = new Set<AbortController>();
+  #lastActive = Date.now();
+  #closed = false;
+  #initialized = false;
+
+  constructor(id: string, subject: string, connector: HttpConnector) {
+    this.id = id;
+    this.subject = subject;
+    this.route = connector.route;
+    this.#connector = connector;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  idleFor(now: number): number {
+    return this.#inFlight.size > 0 ? 0 : now - this.#lastActive;
+  }
+
+  async post(
+    parsed: ParsedMessage,
+    filter: ResponseFilter | undefined,
+    context: ExchangeContext,
+  ): Promise<Response> {
+    const { message } = parsed;
+    const isInitialize = message.kind === 'request' && message.method === 'initialize';
+    if (isInitialize && this.#initialized) {
+      throw new RequestError('RequestMalformed', 'this session is already initialized');
+    }
+    if (message.kind === 'request' && filter !== undefined) {
+      if (this.#filters.size >= MAX_TRACKED_FILTERS) {
+        const oldest = this.#filters.keys().next();
+        if (!oldest.done) this.#filters.delete(oldest.value);
+      }
+      this.#filters.set(idKey(message.id), filter);
+    }
+    const response = await this.#exchange('POST', context, parsed.text, isInitialize, {
+      filterJson: filter !== undefined,
+    });
+    if (isInitialize) {
+      if (response.status >= 200 && response.status < 300) this.#initialized = true;
+      else this.#closed = true;
+    }
+    return response;
+  }
+
+  async get(context: ExchangeContext): Promise<Response> {
+    return this.#exchange('GET', context, undefined, false, { filterJson: false });
+  }
+
+  async delete(context: ExchangeContext): Promise<Response> {
+    if (this.#upstreamSessionId === undefined) {
+      this.#closed = true;
+      return new Response(null, { status: 200 });
+    }
+    try {
+      return await this.#exchange('DELETE', context, undefined, false, { filterJson: false });
+    } finally {
+      this.#closed = true;
+    }
+  }
+
+  async close(_reason: string): Promise<void> {
+    this.#closed = true;
+    for (const controller of this.#inFlight) controller.abort();
+  }
+
+  async #exchange(
+    method: 'POST' | 'GET' | 'DELETE',
+    context: ExchangeContext,
+    body: string | undefined,
+    isInitialize: boolean,
+    options: { filterJson: boolean },
+  ): Promise<Response> {
+    if (this.#closed) throw new RequestError('McpSessionNotFound', 'the session has ended');
+    this.#lastActive = Date.now();
+    const controller = new AbortController();
+    const onClientGone = () => controller.abort();
+    context.signal.addEventListener('abort', onClientGone, { once: true });
+    this.#inFlight.add(controller);
+    const done = () => {
+      this.#inFlight.delete(controller);
+      context.signal.removeEventListener('abort', onClientGone);
+      this.#lastActive = Date.now();
+    };
+    let upstream: IncomingMessage;
+    try {
+      upstream = await this.#connector.request({
+        method,
+        headers: this.#requestHeaders(method, context),
+        ...(body === undefined ? {} : { body }),
+        signal: controller.signal,
+      });
+    } catch (error) {
+      done();
+      throw error;
+    }
+    try {
+      this.#checkStatus(upstream, isInitialize, context);
+    } catch (error) {
+      upstream.destroy();
+      done();
+      throw error;
+    }
+    if (isInitialize) {
+      const upstreamId = upstream.headers[SESSION_HEADER];
+      if (typeof upstreamId === 'string' && UPSTREAM_SESSION_ID.test(upstreamId)) {
+        this.#upstreamSessionId = upstreamId;
+      }
+    }
+    return this.#relay(upstream, isInitialize, options.filterJson, done);
+  }
+
+  #requestHeaders(method: string, context: ExchangeContext): Record<string, string> {
+    const headers: Record<string, string> = {};
+    const names =
+      method === 'GET'
+        ? [...FORWARDED_REQUEST_HEADERS, 'last-event-id']
+        : FORWARDED_REQUEST_HEADERS;
+    for (const name of names) {
+      const value = context.headers[name];
+      if (value !== undefined) headers[name] = value;
+    }
+    if (method !== 'POST') delete headers['content-type'];
+    if (this.#upstreamSessionId !== undefined) headers[SESSION_HEADER] = this.#upstreamSessionId;
+    return headers;
+  }
+
+  /** Upstream statuses the client must not see as such. */
+  #checkStatus(upstream: IncomingMessage, isInitialize: boolean, context: ExchangeContext): void {
+    const status = upstream.statusCode ?? 502;
+    const logger = this.#connector.logger;
+    if (status === 401 || status === 407 || upstream.headers['www-authenticate'] !== undefined) {
+      // Relaying the upstream's challenge would send the client to authorize against the
+      // upstream; the gateway's own upstream credentials are what failed.
+      logger.error(
+        { status, requestId: context.requestId },
+        'upstream refused the gateway (authentication challenge); check upstreams[].headers',
+      );
+      throw new RequestError('UpstreamFailed', 'the upstream refused the gateway');
+    }
+    if (status >= 300 && status < 400) {
+      logger.error({ status, requestId: context.requestId }, 'upstream answered with a redirect');
+      throw new RequestError('UpstreamFailed', 'the upstream answered with a redirect');
+    }
+    if (status >= 500) {
+      logger.warn({ status, requestId: context.requestId }, 'upstream failed');
+      throw new RequestError('UpstreamFailed', `the upstream failed (status ${status})`);
+    }
+    if (status === 404 && !isInitialize && this.#upstreamSessionId !== undefined) {
+      // MCP transports: 404 means the upstream ended the session; the client starts anew.
+      this.#closed = true;
+      throw new RequestError('McpSessionNotFound', 'the upstream ended the session');
+    }
+  }
+
+  #relay(
+    upstream: IncomingMessage,
+    isInitialize: boolean,
+    filterJson: boolean,
+    done: () => void,
+  ): Response {
+    const status = upstream.statusCode ?? 502;
+    const contentType = String(upstream.headers['content-type'] ?? '').toLowerCase();
+    const isSse = contentType.startsWith('text/event-stream');
+    const headers = isSse ? sseHeaders() : new Headers();
+    for (const name of FORWARDED_RESPONSE_HEADERS) {
+      const value = upstream.headers[name];
+      if (typeof value === 'string' && !(isSse && name === 'cache-control')) {
+        headers.set(name, value);
+      }
+    }
+    if (isInitialize && status >= 200 && status < 300) headers.set(SESSION_HEADER, this.id);
+    upstream.once('close', done);
+    // 204 and 304 have no body; a Response with one would throw.
+    if (status === 204 || status === 304 || upstream.headers['content-length'] === '0') {
+      upstream.resume();
+      return new Response(null, { status, headers });
+    }
+    const source = Readable.toWeb(upstream) as ReadableStream<Uint8Array>;
+    if (isSse) {
+      return new Response(source.pipeThrough(this.#sseFilter()), { status, headers });
+    }
+    if (contentType.startsWith('application/json') && filterJson) {
+      return new Response(this.#filterJson(source), { status, headers });
+    }
+    return new Response(source, { status, headers });
+  }
+
+  /** Passes SSE events through unchanged, except answers the gateway rewrites. */
+  #sseFilter(): TransformStream<Uint8Array, Uint8Array> {
+    const decoder = new TextDecoder();
+    const encoder = new TextEncoder();
+    const splitter = new SseSplitter();
+    const convert = (block: string): string => {
+      if (this.#filters.size === 0) return block;
+      const event = parseSseEvent(block);
+      if (event.data === undefined || (event.event ?? 'message') !== 'message') return block;
+      const filtered = this.#filterMessage(event.data);
+      return filtered === undefined ? block : encodeSseEvent({ ...event, data: filtered });
+    };
+    return new TransformStream({
+      transform(chunk, controller) {
+        const blocks = splitter.push(decoder.decode(chunk, { stream: true }));
+        if (blocks.length > 0) controller.enqueue(encoder.encode(blocks.map(convert).join('')));
+      },
+      flush(controller) {
+        const rest = splitter.push(decoder.decode());
+        if (rest.length > 0) controller.enqueue(encoder.encode(rest.map(convert).join('')));
+      },
+    });
+  }
+
+  /** Buffers a JSON answer (bounded) and rewrites it when it answers a tracked request. */
+  #filterJson(source: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+    return new ReadableStream<Uint8Array>({
+      start: async (controller) => {
+        const chunks: Uint8Array[] = [];
+        let size = 0;
+        try {
+          for await (const chunk of source) {
+            size += chunk.byteLength;
+            if (size > MAX_FILTERED_BYTES) throw new Error('tools/list answer too large');
+            chunks.push(chunk);
+          }
+          const text = new TextDecoder().decode(Buffer.concat(chunks));
+          const filtered = this.#filterMessage(text);
+          controller.enqueue(new TextEncoder().encode(filtered ?? text));
+          controller.close();
+        } catch (error) {
+          this.#connector.logger.warn({ err: error }, 'could not filter an upstream answer');
+          controller.error(error);
+        }
+      },
+    });
+  }
+
+  /** The rewritten text when `text` answers a tracked request; undefined to pass it as is. */
+  #filterMessage(text: string): string | undefined {
+    let message: unknown;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    if (!isRecord(message) || Object.hasOwn(message, 'method')) return undefined;
+    const id = message.id;
+    if (typeof id !== 'string' && typeof id !== 'number') return undefined;
+    const key = idKey(id);
+    const filter = this.#filters.get(key);
+    if (filter === undefined) return undefined;
+    this.#filters.delete(key);
+    return filter(message);
+  }
+}

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { describe, it } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CLI_ENTRY, HMAC_SECRET, REPO_ROOT, runCli, tempFile } from '../helpers/cli.ts';
+import { toYaml } from '../helpers/configs.ts';
+import { gatewayDocument, stdioTestUpstream } from '../helpers/gateway.ts';
+
+const localConfig = () =>
+  tempFile(
+    'gateway.yaml',
+    toYaml(gatewayDocument({ auth: 'none', upstreams: [stdioTestUpstream()] })),
+  );
+
+const textOf = (result: Awaited<ReturnType<Client['callTool']>>) =>
+  (result.content as { text?: string }[])[0]?.text ?? '';
+
+describe('portcullis serve', () => {
+  it('refuses auth: oauth while token verification is not wired in (exit 1, nothing bound)', async () => {
+    const path = tempFile(
+      'oauth.yaml',
+      toYaml(gatewayDocument({ auth: 'oauth', upstreams: [stdioTestUpstream()] })),
+    );
+    const result = await runCli(['serve', '--config', path, '--enable-remote-mcp'], {
+      TEST_HMAC_SECRET: HMAC_SECRET,
+    });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /token verification is not available/);
+    assert.match(result.stderr, /refusing to serve/);
+  });
+
+  it('--describe shows the live route table: policy, methods and gateway endpoints', async () => {
+    const result = await runCli(['serve', '--config', localConfig(), '--describe']);
+    assert.equal(result.code, 0, result.stderr);
+    const described = JSON.parse(result.stdout);
+    const [route] = described.routes;
+    assert.equal(route.path, '/mcp');
+    assert.deepEqual(route.http_methods, ['POST', 'GET', 'DELETE']);
+    assert.equal(
+      route.policy['tools/call'],
+      'tool_scopes[name], else tool_scopes["*"], else refused',
+    );
+    assert.equal(route.policy['resources/read'], 'scope mcp:resources');
+    assert.equal(route.policy['completion/complete'], 'refused (no method_scopes entry)');
+    assert.equal(route.max_sessions, 32);
+    assert.deepEqual(
+      described.gateway_endpoints.routes.map((endpoint: { path: string }) => endpoint.path),
+      ['/healthz', '/readyz'],
+    );
+  });
+
+  it('--transport stdio serves a local client with the same policy, no OAuth', async () => {
+    const client = new Client({ name: 'local-client', version: '1.0.0' });
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [CLI_ENTRY, 'serve', '--transport', 'stdio', '--config', localConfig()],
+        cwd: REPO_ROOT,
+        stderr: 'ignore',
+      }),
+    );
+    try {
+      const { tools } = await client.listTools();
+      assert.deepEqual(tools.map((tool) => tool.name).sort(), [
+        'pid',
+        'read_file',
+        'sleep',
+        'write_file',
+      ]);
+      assert.equal(tools[0]?._meta?.['portcullis/scope'] !== undefined, true);
+      const result = await client.callTool({ name: 'read_file', arguments: { path: 'local' } });
+      assert.equal(textOf(result), 'contents of local');
+      await assert.rejects(
+        client.callTool({ name: 'admin_tool', arguments: {} }),
+        (error: Error & { code?: number }) => {
+          assert.equal(error.code, -32602);
+          assert.match(error.message, /not available through this gateway/);
+          return true;
+        },
+      );
+      await assert.rejects(
+        client.complete({
+          ref: { type: 'ref/prompt', name: 'greet' },
+          argument: { name: 'a', value: 'b' },
+        }),
+        /not enabled/,
+      );
+      const resources = await client.listResources();
+      assert.equal(resources.resources[0]?.uri, 'test://readme');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('serves over HTTP and stops gracefully on SIGTERM: the call in flight finishes, the child stops', async () => {
+    const child = spawn(
+      process.execPath,
+      [CLI_ENTRY, 'serve', '--config', localConfig(), '--enable-remote-mcp'],
+      {
+        cwd: REPO_ROOT,
+        env: { PATH: process.env.PATH ?? '', PORTCULLIS_LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    const exited = once(child, 'exit');
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        child.stderr.setEncoding('utf8');
+        child.stderr.on('data', (chunk: string) => {
+          text += chunk;
+          const match = /serving (http:\/\/127\.0\.0\.1:\d+\/mcp)/.exec(text);
+          if (match?.[1] !== undefined) resolve(match[1]);
+        });
+        child.once('exit', () => reject(new Error(`serve exited: ${text}`)));
+      });
+      const client = new Client({ name: 'shutdown-test', version: '1.0.0' });
+      client.onerror = () => {};
+      await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+      const upstreamPid = Number(textOf(await client.callTool({ name: 'pid', arguments: {} })));
+      let inFlight: () => void = () => {};
+      const started = new Promise<void>((resolve) => {
+        inFlight = resolve;
+      });
+      const call = client.callTool({ name: 'sleep', arguments: { ms: 1000 } }, undefined, {
+        onprogress: () => inFlight(),
+      });
+      await started;
+      child.kill('SIGTERM');
+      assert.equal(textOf(await call), 'slept', 'the request in flight was drained');
+      const [code] = await exited;
+      assert.equal(code, 0);
+      assert.throws(
+        () => process.kill(upstreamPid, 0),
+        { code: 'ESRCH' },
+        'the child process is gone',
+      );
+      await client.close();
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
