@@ -1,12 +1,66 @@
 import type { LoadedConfig } from '../config/index.ts';
+import type { Logger } from '../lib/log.ts';
 import type { TokenAuthentication } from '../proxy/index.ts';
+import {
+  buildChallenge,
+  buildProtectedResourceMetadata,
+  challengeOptionsFor,
+  type ConfiguredVerifier,
+  createVerifierFromConfig,
+  extractBearerToken,
+  type KeySource,
+} from '../resource-server/index.ts';
+
+export interface TokenAuthenticationOptions {
+  readonly logger?: Logger;
+  /** Keys to verify with instead of jwks_url / metadata_url (the co-located authorization server's). */
+  readonly keySource?: KeySource;
+}
 
 /**
- * Token verification for `auth: oauth`: the JWT/JWKS verifier, the Authorization-header parser,
- * the challenge builder and the protected resource metadata builder from src/resource-server.
- * Until they are wired in here, this returns undefined and `serve` refuses `auth: oauth`
- * (exit 1) rather than serve unauthenticated.
+ * Token verification for `auth: oauth`, assembled from src/resource-server for the gateway's
+ * authentication stage: the configured verifier (JWKS, metadata discovery or introspection), the
+ * Authorization-header reader (RFC 6750 §2.1: the header only), the one challenge builder
+ * (RFC 6750 §3, RFC 9728 §5.1) and the protected resource metadata documents (RFC 9728 §2).
+ * Undefined for `auth: none`. Throws ConfigError when verification cannot be set up.
  */
-export function tokenAuthenticationFor(_loaded: LoadedConfig): TokenAuthentication | undefined {
-  return undefined;
+export function tokenAuthenticationFor(
+  loaded: LoadedConfig,
+  options: TokenAuthenticationOptions = {},
+): (TokenAuthentication & { readonly verifier: ConfiguredVerifier }) | undefined {
+  if (loaded.config.remote_mcp.auth !== 'oauth') return undefined;
+  const verifier = createVerifierFromConfig(loaded, {
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.keySource ? { keySource: options.keySource } : {}),
+  });
+  const upstreamIndexOf = (resource: string) =>
+    Math.max(
+      0,
+      loaded.derived.upstreams.findIndex((upstream) => upstream.resource === resource),
+    );
+
+  return {
+    verifier,
+    readBearerToken(headers) {
+      const value = headers.authorization;
+      return value === undefined ? undefined : extractBearerToken(value);
+    },
+    buildChallenge({ resource, resourceMetadataUrl, error, scopes }) {
+      // A 401 suggests the resource's scopes; a 403 names the scope the call needs (MCP
+      // "Scope Challenge Handling").
+      const defaults = challengeOptionsFor(loaded, upstreamIndexOf(resource));
+      const rendered = buildChallenge(error, {
+        resourceMetadataUrl,
+        scope: scopes.length > 0 ? scopes : (defaults.scope ?? []),
+      });
+      return rendered.headers['www-authenticate'];
+    },
+    protectedResourceMetadata(route) {
+      const document = buildProtectedResourceMetadata(loaded, upstreamIndexOf(route.resource));
+      return {
+        ...document,
+        scopes_supported: route.scopes.length > 0 ? [...route.scopes] : document.scopes_supported,
+      };
+    },
+  };
 }

@@ -8,6 +8,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { CLI_ENTRY, HMAC_SECRET, REPO_ROOT, runCli, tempFile } from '../helpers/cli.ts';
 import { toYaml } from '../helpers/configs.ts';
 import { gatewayDocument, stdioTestUpstream } from '../helpers/gateway.ts';
+import { json, startLoopbackServer } from '../helpers/http-server.ts';
 
 const localConfig = () =>
   tempFile(
@@ -19,17 +20,72 @@ const textOf = (result: Awaited<ReturnType<Client['callTool']>>) =>
   (result.content as { text?: string }[])[0]?.text ?? '';
 
 describe('portcullis serve', () => {
-  it('refuses auth: oauth while token verification is not wired in (exit 1, nothing bound)', async () => {
+  it('serves auth: oauth as a real process: 401 with a challenge, 200 metadata, clean stop', async () => {
+    const jwks = await startLoopbackServer({
+      '/jwks.json': (_request, response) => json(response, 200, { keys: [] }),
+    });
     const path = tempFile(
       'oauth.yaml',
-      toYaml(gatewayDocument({ auth: 'oauth', upstreams: [stdioTestUpstream()] })),
+      toYaml({
+        ...gatewayDocument({
+          auth: 'oauth',
+          upstreams: [stdioTestUpstream()],
+          remoteMcp: { issuer: 'https://issuer.test/', jwks_url: `${jwks.origin}/jwks.json` },
+        }),
+        development: { allow_loopback_urls: true },
+      }),
     );
-    const result = await runCli(['serve', '--config', path, '--enable-remote-mcp'], {
-      TEST_HMAC_SECRET: HMAC_SECRET,
-    });
-    assert.equal(result.code, 1);
-    assert.match(result.stderr, /token verification is not available/);
-    assert.match(result.stderr, /refusing to serve/);
+    const child = spawn(
+      process.execPath,
+      [CLI_ENTRY, 'serve', '--config', path, '--enable-remote-mcp'],
+      {
+        cwd: REPO_ROOT,
+        env: {
+          PATH: process.env.PATH ?? '',
+          PORTCULLIS_LOG_LEVEL: 'error',
+          TEST_HMAC_SECRET: HMAC_SECRET,
+        },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    const exited = once(child, 'exit');
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        child.stderr.setEncoding('utf8');
+        child.stderr.on('data', (chunk: string) => {
+          text += chunk;
+          const match = /serving (http:\/\/127\.0\.0\.1:\d+)\/mcp/.exec(text);
+          if (match?.[1] !== undefined) resolve(match[1]);
+        });
+        child.once('exit', () => reject(new Error(`serve exited: ${text}`)));
+      });
+      const denied = await fetch(`${url}/mcp`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+        },
+        body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+      });
+      assert.equal(denied.status, 401);
+      assert.match(
+        denied.headers.get('www-authenticate') ?? '',
+        /^Bearer scope="[^"]+", resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"$/,
+      );
+      const metadata = await fetch(`${url}/.well-known/oauth-protected-resource/mcp`);
+      assert.equal(metadata.status, 200);
+      assert.deepEqual(
+        ((await metadata.json()) as { authorization_servers: string[] }).authorization_servers,
+        ['https://issuer.test/'],
+      );
+      child.kill('SIGTERM');
+      const [code] = await exited;
+      assert.equal(code, 0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await jwks.close();
+    }
   });
 
   it('--describe shows the live route table: policy, methods and gateway endpoints', async () => {

@@ -8,7 +8,7 @@ import { ConfigError } from '../../errors/index.ts';
 import { startHttpGateway } from '../../http/index.ts';
 import { createLogger } from '../../lib/log.ts';
 import { buildRouteTable, runStdioFront } from '../../proxy/index.ts';
-import { type CliIo, EXIT_FAILURE, EXIT_OK, processIo } from '../io.ts';
+import { type CliIo, EXIT_OK, processIo } from '../io.ts';
 import { parseFlags, usageError } from '../parse-flags.ts';
 import { prepareQuickstart, QUICKSTART_CONFIG } from '../quickstart.ts';
 import { tokenAuthenticationFor } from '../token-authentication.ts';
@@ -104,15 +104,16 @@ function describeServe(
 }
 
 async function serveHttp(loaded: LoadedConfig, io: CliIo): Promise<number> {
-  const auth = tokenAuthenticationFor(loaded);
-  if (loaded.config.remote_mcp.auth === 'oauth' && auth === undefined) {
-    io.stderr(
-      'portcullis: remote_mcp.auth is oauth, but token verification is not available in this version yet; refusing to serve without it. For local use only, set remote_mcp.auth: none with a loopback bind_address.',
-    );
-    return EXIT_FAILURE;
-  }
   const logger = createLogger();
-  const running = await startHttpGateway(loaded, { logger, auth });
+  const auth = tokenAuthenticationFor(loaded, { logger });
+  if (auth !== undefined) {
+    // Load the key set before listening; if the issuer is unreachable now, serve anyway
+    // (requests get 503 AuthUnavailable until keys load) and say so.
+    await auth.verifier.warm().catch((error: unknown) => {
+      logger.warn({ err: error }, 'token keys could not be loaded yet; requests get 503 until they are');
+    });
+  }
+  const running = await startHttpGateway(loaded, { logger, ...(auth ? { auth } : {}) });
   for (const route of running.gateway.routes.routes) {
     io.stderr(
       `portcullis: serving ${running.url}${route.path} -> ${route.name} (${route.transport}, auth: ${loaded.config.remote_mcp.auth})`,
