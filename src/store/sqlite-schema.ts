@@ -37,7 +37,6 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE interactions (
     id TEXT PRIMARY KEY,
     browser_hash TEXT NOT NULL,
-    csrf_hash TEXT NOT NULL,
     request TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL

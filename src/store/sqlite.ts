@@ -74,7 +74,6 @@ const toSession = (row: Row): SessionRecord => ({
 const toInteraction = (row: Row): InteractionRecord => ({
   id: text(row, 'id'),
   browserHash: text(row, 'browser_hash'),
-  csrfHash: text(row, 'csrf_hash'),
   request: JSON.parse(text(row, 'request')) as JsonObject,
   createdAt: num(row, 'created_at'),
   expiresAt: num(row, 'expires_at'),
@@ -328,11 +327,10 @@ export class SqliteStore implements Store {
 
   async putInteraction(interaction: InteractionRecord): Promise<void> {
     this.run(
-      `INSERT OR REPLACE INTO interactions (id, browser_hash, csrf_hash, request, created_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO interactions (id, browser_hash, request, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?)`,
       interaction.id,
       interaction.browserHash,
-      interaction.csrfHash,
       JSON.stringify(interaction.request),
       interaction.createdAt,
       interaction.expiresAt,

@@ -66,8 +66,6 @@ export interface InteractionRecord {
   readonly id: string;
   /** SHA-256 of the browser-binding cookie that started it. */
   readonly browserHash: string;
-  /** SHA-256 of the CSRF token its forms carry. */
-  readonly csrfHash: string;
   /** The validated authorization request. */
   readonly request: JsonObject;
   readonly createdAt: number;

@@ -214,7 +214,6 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       await store.putInteraction({
         id: 'i1',
         browserHash: 'b',
-        csrfHash: 'c',
         request: { client_id: 'x', scopes: ['a'] },
         createdAt: T0,
         expiresAt: T0 + 600_000,
