@@ -74,7 +74,10 @@ export function pageError(error: unknown, headers?: Headers): Response {
   if (known.code === 'RateLimited' || known.code === 'LoginThrottled') {
     out.set('retry-after', known.details.retryAfter ?? '60');
   }
-  return errorPage(known.status, oauthErrorCode(known), safeDescription(known), out);
+  // A page is not an HTTP authentication challenge: a 401 without WWW-Authenticate would break
+  // RFC 9110 §15.5.2, so client errors shown to a person are 400.
+  const status = known.status === 401 ? 400 : known.status;
+  return errorPage(status, oauthErrorCode(known), safeDescription(known), out);
 }
 
 /**

@@ -330,6 +330,13 @@ export function baseDocument(port: number): Document {
           grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
         },
         {
+          client_id: 'machine',
+          client_secret_env: 'CONFIDENTIAL_SECRET',
+          redirect_uris: ['https://machine.example/cb'],
+          grant_types: ['client_credentials'],
+          scope: ['files:read'],
+        },
+        {
           client_id: 'codes-only',
           redirect_uris: ['http://127.0.0.1/cb'],
           grant_types: ['authorization_code'],

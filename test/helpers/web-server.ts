@@ -32,9 +32,15 @@ function toRequest(incoming: IncomingMessage, origin: string): Request {
   } as RequestInit);
 }
 
-async function send(response: Response, outgoing: ServerResponse): Promise<void> {
+async function send(
+  response: Response,
+  incoming: IncomingMessage,
+  outgoing: ServerResponse,
+): Promise<void> {
   const cookies = response.headers.getSetCookie();
   const headers: Record<string, string | string[]> = {};
+  // A body the handler did not read (a 413, say) leaves the connection unusable: close it.
+  if (!incoming.complete) headers.connection = 'close';
   response.headers.forEach((value, name) => {
     if (name !== 'set-cookie') headers[name] = value;
   });
@@ -56,7 +62,9 @@ export async function serveWeb(handler: WebHandler): Promise<WebServer> {
   const server = createServer((incoming, outgoing) => {
     const request = toRequest(incoming, origin);
     Promise.resolve(handler(request, { clientAddress: incoming.socket.remoteAddress ?? '' }))
-      .then((response) => send(response ?? new Response('not found', { status: 404 }), outgoing))
+      .then((response) =>
+        send(response ?? new Response('not found', { status: 404 }), incoming, outgoing),
+      )
       .catch((error: unknown) => {
         outgoing.writeHead(500, { 'content-type': 'text/plain' });
         outgoing.end(
