@@ -366,7 +366,7 @@ describe('AZ: authorization endpoint behaviour', () => {
 
   it('AZ-15 a 4 KB state with URL-special characters comes back byte for byte', async () => {
     const special = '&=?#/%+ "\'<>;:@!$()*,[]{}|^`~';
-    const state = (special + 'abcdefghij').repeat(200).slice(0, 4096);
+    const state = `${special}abcdefghij`.repeat(200).slice(0, 4096);
     const landed = await h.authorize({ state, redirectUri: LOOPBACK });
     assert.equal(landed.searchParams.get('state'), state);
   });
