@@ -62,8 +62,8 @@ function assertPage(
 describe('CM-01 client_id URLs that are never fetched', () => {
   const urls: [string, (base: string) => string][] = [
     ['plain http to a public host', () => 'http://client.example/doc.json'],
-    ['userinfo', (b) => b.replace('http://', 'http://user@') + '/u1'],
-    ['empty userinfo', (b) => b.replace('http://', 'http://@') + '/u2'],
+    ['userinfo', (b) => `${b.replace('http://', 'http://user@')}/u1`],
+    ['empty userinfo', (b) => `${b.replace('http://', 'http://@')}/u2`],
     ['an empty fragment', (b) => `${b}/f1#`],
     ['a fragment', (b) => `${b}/f2#x`],
     ['a . segment', (b) => `${b}/./d1`],
