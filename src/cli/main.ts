@@ -5,7 +5,9 @@ import { formatConfigError, isConfigError } from '../errors/index.ts';
 import { closestMatch } from '../lib/did-you-mean.ts';
 import { auditCommand } from './commands/audit.ts';
 import { configCommand } from './commands/config-check.ts';
+import { keysCommand } from './commands/keys.ts';
 import { serveCommand } from './commands/serve.ts';
+import { usersCommand } from './commands/users.ts';
 import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo } from './io.ts';
 import { usageError } from './parse-flags.ts';
 import { packageVersion } from './version.ts';
@@ -19,6 +21,9 @@ Commands:
                    what would be served, as JSON, without binding.
   config check     Validate a config file and list every problem with its key path.
   audit verify     Check the hash chain of an audit trail (a file or a rotated set).
+  users add        Create a local user of the co-located authorization server, or reset
+                   a password (users add NAME --config FILE [--password-stdin]).
+  keys rotate      Rotate the authorization server's signing key (keys rotate --config FILE).
 
 Options:
   -h, --help       Show help (also after any command: portcullis serve --help).
@@ -31,6 +36,8 @@ const COMMANDS: Record<string, (args: readonly string[], io: CliIo) => Promise<n
   serve: serveCommand,
   config: configCommand,
   audit: auditCommand,
+  users: usersCommand,
+  keys: keysCommand,
 };
 
 /** Runs one command line; returns the exit code. Never throws. */
