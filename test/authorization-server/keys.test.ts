@@ -64,7 +64,8 @@ describe('key rotation with a running server', () => {
     const after = await h.obtainTokens();
     assert.equal(decodeProtectedHeader(after.access_token).kid, rotation.kid);
     const keySet = createLocalJWKSet(await h.as.publicKeySet());
-    const verify = (token: string) => jwtVerify(token, keySet, { currentDate: new Date(h.clock.now) });
+    const verify = (token: string) =>
+      jwtVerify(token, keySet, { currentDate: new Date(h.clock.now) });
     await verify(during.access_token);
     await verify(after.access_token);
 

@@ -67,13 +67,17 @@ describe('metadata with a path-less issuer', () => {
     assert.equal(key?.alg, 'ES256');
     assert.equal(key?.use, 'sig');
     assert.match(String(key?.kid), /^[A-Za-z0-9_-]{43}$/);
-    for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) assert.equal(key?.[member], undefined);
+    for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'])
+      assert.equal(key?.[member], undefined);
     assert.deepEqual(await h.as.publicKeySet(), { keys });
   });
 
   it('routing: other paths are not ours; unknown /oauth paths 404; wrong methods 405; HEAD works', async () => {
     assert.equal(await h.as.handle(new Request(`${h.url}/mcp`)), undefined);
-    assert.equal(await h.as.handle(new Request(`${h.url}/.well-known/oauth-protected-resource`)), undefined);
+    assert.equal(
+      await h.as.handle(new Request(`${h.url}/.well-known/oauth-protected-resource`)),
+      undefined,
+    );
     const unknown = await fetch(`${h.url}/oauth/nothing`);
     assert.equal(unknown.status, 404);
     assert.equal(((await unknown.json()) as { error: string }).error, 'route_not_found');
@@ -133,7 +137,10 @@ describe('metadata with an issuer that has a path (RFC 8414 §3.1)', () => {
   it('tokens carry the issuer with its path', async () => {
     const tokens = await h.obtainTokens();
     const [, payload] = tokens.access_token.split('.');
-    assert.equal(JSON.parse(Buffer.from(payload ?? '', 'base64url').toString()).iss, `${h.url}/tenant1`);
+    assert.equal(
+      JSON.parse(Buffer.from(payload ?? '', 'base64url').toString()).iss,
+      `${h.url}/tenant1`,
+    );
     const landed = await h.authorize({ redirectUri: 'http://127.0.0.1:1/cb' });
     assert.equal(landed.searchParams.get('iss'), `${h.url}/tenant1`);
   });
@@ -154,7 +161,9 @@ describe('RS256 signing', () => {
 
   it('issues RS256 tokens with a 2048-bit RSA key when configured', async () => {
     const tokens = await h.obtainTokens();
-    const header = JSON.parse(Buffer.from(tokens.access_token.split('.')[0] ?? '', 'base64url').toString());
+    const header = JSON.parse(
+      Buffer.from(tokens.access_token.split('.')[0] ?? '', 'base64url').toString(),
+    );
     assert.equal(header.alg, 'RS256');
     assert.equal(header.typ, 'at+jwt');
     const { keys } = await h.as.publicKeySet();

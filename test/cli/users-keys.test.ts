@@ -126,18 +126,18 @@ describe('portcullis users add', () => {
     ['no name', ['users', 'add'], undefined, /NAME is required/],
   ];
   for (const [name, args, input, message] of refusals) {
-    it(`refuses ${name} with exit 2`, () => {
+    it(`refuses ${name} with exit 2`, async () => {
       const { path } = configWithStore();
       const needsConfig = !args.includes('remove') && name !== 'no --config';
-      const result = spawn(needsConfig ? [...args, '--config', path] : args, input);
+      const result = await runIn(needsConfig ? [...args, '--config', path] : args, input);
       assert.equal(result.code, 2, result.stdout + result.stderr);
       assert.match(result.stderr, message);
     });
   }
 
-  it('refuses a config whose authorization server is off', () => {
+  it('refuses a config whose authorization server is off', async () => {
     const { path } = configWithStore(false);
-    const result = spawn(
+    const result = await runIn(
       ['users', 'add', 'dave', '--config', path, '--password-stdin'],
       'long enough\n',
     );
