@@ -125,6 +125,8 @@ export class KeyRing {
   private readonly alg: SigningAlgorithm;
   private readonly refreshMs: number;
   private records: readonly SigningKeyRecord[] = [];
+  /** The published set, rebuilt only when the records are re-read: callers may cache by identity. */
+  private jwks: JSONWebKeySet = { keys: [] };
   private loadedAt = Number.NEGATIVE_INFINITY;
   private nextChange = Number.POSITIVE_INFINITY;
   private loading: Promise<void> | undefined;
@@ -158,6 +160,10 @@ export class KeyRing {
       records = await this.store.listSigningKeys();
     }
     this.records = records;
+    const published = publishedKeys(records, now).map((key) => ({ ...key.publicJwk }) as JWK);
+    if (JSON.stringify(published) !== JSON.stringify(this.jwks.keys)) {
+      this.jwks = Object.freeze({ keys: Object.freeze(published) as JWK[] });
+    }
     this.loadedAt = now;
     const upcoming = records
       .flatMap((key) => [key.activatesAt, key.retiresAt, key.expiresAt])
@@ -185,9 +191,13 @@ export class KeyRing {
     return { kid: record.kid, alg: record.alg as SigningAlgorithm, key: await key };
   }
 
-  /** The public keys: the JWKS document, and what the gateway verifies with directly. */
+  /**
+   * The public keys: the JWKS document, and what the gateway verifies with directly. The same
+   * (frozen) object is returned until the set changes, so a verifier can cache what it builds
+   * from it by identity.
+   */
   async publicKeySet(): Promise<JSONWebKeySet> {
-    const records = await this.fresh();
-    return { keys: publishedKeys(records, this.now()).map((key) => ({ ...key.publicJwk }) as JWK) };
+    await this.fresh();
+    return this.jwks;
   }
 }

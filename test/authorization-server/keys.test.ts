@@ -76,6 +76,18 @@ describe('key rotation with a running server', () => {
     assert.deepEqual(await kids(h), [rotation.kid]);
   });
 
+  it('publicKeySet() returns the same object until the set changes', async () => {
+    const one = await h.as.publicKeySet();
+    h.clock.advance(31_000);
+    assert.equal(await h.as.publicKeySet(), one, 'same identity after a re-read with no change');
+    await rotateSigningKeys(h.store, { alg: 'ES256', now: h.clock.now, accessTokenTtlMs: 900_000 });
+    h.clock.advance(31_000);
+    const two = await h.as.publicKeySet();
+    assert.notEqual(two, one);
+    assert.equal(two.keys.length, one.keys.length + 1);
+    assert.ok(Object.isFrozen(two));
+  });
+
   it('JWKS answers follow the same set', async () => {
     const response = await fetch(`${h.url}/oauth/jwks`);
     const { keys } = (await response.json()) as { keys: { kid: string }[] };

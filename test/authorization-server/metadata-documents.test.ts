@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { MetadataDocumentResolver } from '../../src/authorization-server/index.ts';
+import { RequestError } from '../../src/errors/index.ts';
 import { createGuardedFetch } from '../../src/net/index.ts';
 import { DocumentServer } from './document-server.ts';
 import { createHarness, type Harness, hiddenFields, newPkce, PASSWORD } from './harness.ts';
@@ -420,5 +422,29 @@ describe('CM: loopback documents need the development switch', () => {
     assert.equal(response.status, 400);
     assert.match(await response.text(), /development\.allow_loopback_urls/);
     assert.equal(docs.hitsOf('/strict'), 0);
+  });
+});
+
+describe('CM-12 bounded concurrency of document fetches', () => {
+  it('beyond the per-host cap new URLs are refused at once (503) while the slow ones run out', async () => {
+    const resolver = new MetadataDocumentResolver({
+      fetch: createGuardedFetch({ allowLoopback: true, timeoutMs: 800, maxBytes: 5 * 1024 }),
+      now: () => Date.now(),
+      allowLoopback: true,
+      allowedScopes: ['files:read'],
+      maxInFlightPerHost: 2,
+    });
+    const slow = [1, 2].map((n) => resolver.resolve(docs.set(`/slow-${n}`, { kind: 'drip' })));
+    const started = Date.now();
+    await assert.rejects(resolver.resolve(docs.set('/slow-3', { kind: 'drip' })), (error) => {
+      assert.ok(error instanceof RequestError);
+      assert.equal(error.code, 'CapacityExceeded');
+      return true;
+    });
+    assert.ok(Date.now() - started < 200, 'refused without waiting');
+    assert.equal(docs.hitsOf('/slow-3'), 0);
+    for (const pending of slow) await assert.rejects(pending);
+    const url = docs.document('/after-the-flood');
+    assert.equal((await resolver.resolve(url)).clientId, url, 'positive control: capacity is back');
   });
 });

@@ -12,6 +12,7 @@ import {
   register,
   type TokenBody,
 } from './harness.ts';
+import { type ProtectedEndpoint, protectedEndpoint } from './protected-endpoint.ts';
 
 let h: Harness;
 before(async () => {
@@ -261,5 +262,50 @@ describe('IX: introspection', () => {
     const refresh = await introspect(tokens.refresh_token ?? '');
     assert.equal(refresh.body.active, true);
     assert.equal(refresh.body.token_type, 'refresh_token');
+  });
+});
+
+describe('revocation reaches the resource at once', () => {
+  let r: Harness;
+  let endpoint: ProtectedEndpoint;
+  before(async () => {
+    let harness: Harness | undefined;
+    endpoint = protectedEndpoint({
+      origin: () => harness?.url ?? '',
+      as: () => {
+        if (harness === undefined) throw new Error('not started');
+        return harness.as;
+      },
+      now: () => harness?.clock.now ?? 0,
+      scopes: ['files:read'],
+    });
+    harness = await createHarness({ extra: (request) => endpoint.handle(request) });
+    r = harness;
+  });
+  after(async () => {
+    await r.close();
+  });
+
+  it('a revoked access token is refused by the next request, long before it expires', async () => {
+    const tokens = await r.obtainTokens();
+    const call = () =>
+      fetch(`${r.url}/mcp`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${tokens.access_token}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+      });
+    assert.equal((await call()).status, 200, 'positive control before revocation');
+    const revoked = await r.post('/oauth/revoke', {
+      token: tokens.access_token,
+      client_id: 'pre-public',
+    });
+    assert.equal(revoked.status, 200);
+    const after = await call();
+    assert.equal(after.status, 401);
+    assert.match(after.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
   });
 });

@@ -22,6 +22,9 @@ export interface MetadataDocumentOptions {
   /** Used when the answer has no max-age. */
   readonly defaultTtlMs?: number;
   readonly maxEntries?: number;
+  /** Fetches in flight at once, in total and per host: a flood of slow URLs cannot pile up. */
+  readonly maxInFlight?: number;
+  readonly maxInFlightPerHost?: number;
 }
 
 interface CacheEntry {
@@ -44,6 +47,9 @@ export class MetadataDocumentResolver {
   private readonly maxTtlMs: number;
   private readonly defaultTtlMs: number;
   private readonly maxEntries: number;
+  private readonly maxInFlight: number;
+  private readonly maxInFlightPerHost: number;
+  private readonly perHost = new Map<string, number>();
   /** Fetches actually made; for tests of coalescing and caching. */
   fetches = 0;
 
@@ -53,6 +59,8 @@ export class MetadataDocumentResolver {
     this.maxTtlMs = options.maxTtlMs ?? 86_400_000;
     this.defaultTtlMs = options.defaultTtlMs ?? 300_000;
     this.maxEntries = options.maxEntries ?? 1000;
+    this.maxInFlight = options.maxInFlight ?? 32;
+    this.maxInFlightPerHost = options.maxInFlightPerHost ?? 4;
   }
 
   async resolve(clientId: string): Promise<Client> {
@@ -72,7 +80,21 @@ export class MetadataDocumentResolver {
     }
     let pending = this.inFlight.get(clientId);
     if (pending === undefined) {
-      pending = this.fetchDocument(clientId).finally(() => this.inFlight.delete(clientId));
+      const host = new URL(clientId).host;
+      const hostCount = this.perHost.get(host) ?? 0;
+      if (this.inFlight.size >= this.maxInFlight || hostCount >= this.maxInFlightPerHost) {
+        throw new RequestError(
+          'CapacityExceeded',
+          'too many client metadata documents are being fetched; try again shortly',
+        );
+      }
+      this.perHost.set(host, hostCount + 1);
+      pending = this.fetchDocument(clientId).finally(() => {
+        this.inFlight.delete(clientId);
+        const left = (this.perHost.get(host) ?? 1) - 1;
+        if (left === 0) this.perHost.delete(host);
+        else this.perHost.set(host, left);
+      });
       this.inFlight.set(clientId, pending);
     }
     return pending;
