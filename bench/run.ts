@@ -4,10 +4,11 @@
  * bench/results/latest.md (one marked section per benchmark). Figures come from one run on one
  * machine; ratios against a baseline measured in the same run are what to compare.
  *
- *   node bench/run.ts [--only verify|http] [--quick]
+ *   node bench/run.ts [--only http|verify|refresh] [--quick]
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { benchHttp, httpMarkdown } from './http.ts';
+import { benchRefresh, type RefreshFigures } from './refresh.ts';
 import { runVerifyBench, verifyMarkdown } from './verify.ts';
 
 const RESULTS = new URL('./results/', import.meta.url);
@@ -19,6 +20,20 @@ interface Benchmark {
   readonly name: string;
   readonly run: () => Promise<unknown>;
   readonly markdown: (result: never) => string;
+}
+
+function refreshMarkdown(figures: RefreshFigures): string {
+  return [
+    '## Authorization server: refresh-token grants on SQLite',
+    '',
+    '| run | tokens/s | p50 ms | p99 ms |',
+    '| --- | --- | --- | --- |',
+    `| sequential | ${figures.sequential.tokensPerSecond} | ${figures.sequential.p50Ms} | ${figures.sequential.p99Ms} |`,
+    `| ${figures.concurrent.families} concurrent families | ${figures.concurrent.tokensPerSecond} | ${figures.concurrent.p50Ms} | ${figures.concurrent.p99Ms} |`,
+    `| baseline: bare ES256 signing (same run) | ${figures.baselineEs256SignsPerSecond} | | |`,
+    '',
+    `Refresh grants per bare signature: ${figures.ratioToSigning}.`,
+  ].join('\n');
 }
 
 const BENCHMARKS: readonly Benchmark[] = [
@@ -36,6 +51,11 @@ const BENCHMARKS: readonly Benchmark[] = [
     name: 'verify',
     run: () => runVerifyBench(quick ? { rounds: 3, tokens: 200, cachedIterations: 5000 } : {}),
     markdown: verifyMarkdown as (result: never) => string,
+  },
+  {
+    name: 'refresh',
+    run: () => benchRefresh(quick ? 1000 : undefined),
+    markdown: refreshMarkdown as (result: never) => string,
   },
 ];
 

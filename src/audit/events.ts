@@ -1,7 +1,7 @@
 /**
  * The closed catalogue of audit events, named `<noun>.<verb>`. docs/audit-events.md is generated
- * from this table and a test keeps the two in sync. The authorization server adds its own events
- * here when it lands.
+ * from this table and a test keeps the two in sync. The `oauth.*` events come from the
+ * co-located authorization server.
  */
 export const AUDIT_EVENTS = {
   'mcp.request.allowed':
@@ -18,6 +18,29 @@ export const AUDIT_EVENTS = {
   'upstream.failed':
     'The upstream could not be reached or started, or answered invalidly (502/503).',
   'audit.sink.recovered': 'The audit sink could write again after a failure; records the gap.',
+  'oauth.login.succeeded':
+    'A user signed in on the login page of the co-located authorization server.',
+  'oauth.login.failed':
+    'A sign-in failed: unknown user, wrong password or disabled user (not said which).',
+  'oauth.login.throttled':
+    'A sign-in was refused unchecked: too many failures for the user or the address in the window.',
+  'oauth.authorization.granted':
+    'An authorization code was issued to a client, after consent (given now or remembered).',
+  'oauth.authorization.denied':
+    'An authorization request ended in an error sent back to the client: the user denied it, or it was invalid.',
+  'oauth.consent.revoked':
+    "A user withdrew a client's remembered consent; every grant of that client for the user was revoked.",
+  'oauth.token.issued':
+    'The token endpoint issued tokens (authorization_code, refresh_token or client_credentials grant).',
+  'oauth.token.refused': 'The token endpoint refused a request (the reason is the error code).',
+  'oauth.code.replayed':
+    'An authorization code was presented again; the tokens issued from it were revoked (RFC 6749 §4.1.2).',
+  'oauth.refresh.reused':
+    'A rotated refresh token was used again outside the grace rule; its whole family was revoked.',
+  'oauth.token.revoked': 'A token was revoked at the revocation endpoint (RFC 7009).',
+  'oauth.client.registered': 'A client registered dynamically (RFC 7591).',
+  'oauth.client.refused':
+    'A registration request or a client ID metadata document was refused (the reason is the error code).',
 } as const;
 
 export type AuditEventName = keyof typeof AUDIT_EVENTS;
@@ -37,6 +60,10 @@ export interface AuditEvent {
   /** HMAC-SHA256 of the token's `jti` (or of the token), never the token itself. */
   readonly token_id_hash?: string | undefined;
   readonly upstream?: string | undefined;
+  /** The resource (RFC 8707) a token or authorization is for. */
+  readonly resource?: string | undefined;
+  /** The OAuth grant type at the token endpoint. */
+  readonly grant_type?: string | undefined;
   /** JSON-RPC method, e.g. `tools/call`. */
   readonly method?: string | undefined;
   readonly tool?: string | undefined;

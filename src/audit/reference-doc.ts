@@ -30,6 +30,7 @@ export function renderAuditEventsReference(): string {
     '| `request_id`, `session_id` | Correlation ids (`x-request-id`, `mcp-session-id`). |',
     '| `subject`, `client_id`, `token_id_hash` | Who: `sub`, `client_id`, HMAC-SHA256 of `jti` (or of the token). |',
     '| `upstream`, `method`, `tool` | What: upstream name, JSON-RPC method, tool name. |',
+    '| `resource`, `grant_type` | For `oauth.*` events: the resource (RFC 8707) and the token grant type. |',
     '| `decision`, `reason`, `status` | `allow`, `deny` or `error`; the error code (docs/errors.md); the HTTP status. |',
     '| `required_scopes`, `granted_scopes` | Scopes the request needed; scopes the token carried (within `allowed_scopes`). |',
     '| `latency_ms`, `client_address` | Time to decide and answer; the client address (after `trusted_proxies`). |',

@@ -11,7 +11,9 @@ import {
 import { closestMatch } from '../lib/did-you-mean.ts';
 import { auditCommand } from './commands/audit.ts';
 import { configCommand } from './commands/config-check.ts';
+import { keysCommand } from './commands/keys.ts';
 import { serveCommand } from './commands/serve.ts';
+import { usersCommand } from './commands/users.ts';
 import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo } from './io.ts';
 import { usageError } from './parse-flags.ts';
 import { packageVersion } from './version.ts';
@@ -30,6 +32,9 @@ Commands:
   login URL        Authorize against a remote MCP server and store the tokens (encrypted).
   call URL TOOL    Connect, call one tool, print the result as JSON.
   logout URL       Revoke (where supported) and delete the stored tokens.
+  users add        Create a local user of the co-located authorization server, or reset
+                   a password (users add NAME --config FILE [--password-stdin]).
+  keys rotate      Rotate the authorization server's signing key (keys rotate --config FILE).
 
 Options:
   -h, --help       Show help (also after any command: portcullis serve --help).
@@ -47,6 +52,8 @@ const COMMANDS: Record<string, (args: readonly string[], io: CliIo) => Promise<n
   login: async (args, io) => (await import('./commands/login.ts')).loginCommand(args, io),
   call: async (args, io) => (await import('./commands/call.ts')).callCommand(args, io),
   logout: async (args, io) => (await import('./commands/logout.ts')).logoutCommand(args, io),
+  users: usersCommand,
+  keys: keysCommand,
 };
 
 /** Runs one command line; returns the exit code. Never throws. */

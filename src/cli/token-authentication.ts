@@ -4,8 +4,8 @@ import type { TokenAuthentication } from '../proxy/index.ts';
 import {
   buildChallenge,
   buildProtectedResourceMetadata,
-  challengeOptionsFor,
   type ConfiguredVerifier,
+  challengeOptionsFor,
   createVerifierFromConfig,
   extractBearerToken,
   type KeySource,

@@ -364,6 +364,24 @@ const authorizationServerSettings: Rule = ({ config, derived, add }) => {
       'set remote_mcp.public_url or authorization_server.issuer',
     );
   }
+  if (as.issuer !== undefined) {
+    const url = new URL(as.issuer);
+    // RFC 8414 §2: an https URL without query or fragment; plain http only on loopback.
+    if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+      add(
+        'authorization_server.issuer',
+        `must be https unless its host is loopback (found ${url.origin})`,
+        'use https://',
+      );
+    }
+    if (url.search !== '') {
+      add(
+        'authorization_server.issuer',
+        'must not have a query (RFC 8414 §2)',
+        'remove the ?… part',
+      );
+    }
+  }
   if (as.dynamic_registration === 'token' && as.initial_access_token_env === undefined) {
     add(
       'authorization_server.initial_access_token_env',

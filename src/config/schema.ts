@@ -403,6 +403,18 @@ const authorizationServerSchema = z
       'Refresh token lifetime, in seconds (rotated on every use).',
       2_592_000,
     ),
+    refresh_token_max_lifetime_seconds: positiveInt(
+      'Absolute lifetime of a refresh-token family, in seconds: no refresh after it, however often rotated.',
+      7_776_000,
+    ),
+    refresh_token_reuse_grace_seconds: z.number().int().min(0).max(60).default(10).meta({
+      description:
+        'A retry with the just-rotated refresh token within this many seconds gets the same successor pair (if the successor is unused) instead of revoking the family. At most 60.',
+    }),
+    signing_algorithm: z.enum(['ES256', 'RS256']).default('ES256').meta({
+      description:
+        'JWS algorithm of issued access tokens (new keys use it; `keys rotate` switches).',
+    }),
     dynamic_registration: z.enum(['open', 'token', 'off']).default('open').meta({
       description:
         'Dynamic client registration (RFC 7591): open, token (needs an initial access token) or off.',

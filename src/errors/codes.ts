@@ -151,6 +151,90 @@ export const REQUEST_ERRORS = {
     oauth: undefined,
     summary: 'An outbound fetch failed, timed out, or exceeded its size cap.',
   },
+  OAuthInvalidRequest: {
+    status: 400,
+    oauth: 'invalid_request',
+    summary:
+      'An authorization-server request lacks a required parameter, repeats one, or is malformed (RFC 6749 §4.1.2.1, §5.2).',
+  },
+  OAuthInvalidClient: {
+    status: 401,
+    oauth: 'invalid_client',
+    summary:
+      'The client is unknown, its metadata document cannot be used, or its authentication failed (RFC 6749 §5.2).',
+  },
+  OAuthInvalidGrant: {
+    status: 400,
+    oauth: 'invalid_grant',
+    summary:
+      'The code or refresh token is invalid, expired, revoked or already used, or bound to another client, redirect URI or PKCE verifier.',
+  },
+  OAuthUnauthorizedClient: {
+    status: 400,
+    oauth: 'unauthorized_client',
+    summary:
+      'The client may not use this grant type, or the token it names belongs to another client.',
+  },
+  OAuthUnsupportedGrantType: {
+    status: 400,
+    oauth: 'unsupported_grant_type',
+    summary: 'Only authorization_code, refresh_token and client_credentials are supported.',
+  },
+  OAuthUnsupportedResponseType: {
+    status: 400,
+    oauth: 'unsupported_response_type',
+    summary: 'Only response_type=code is supported (OAuth 2.1: no implicit grant).',
+  },
+  OAuthInvalidScope: {
+    status: 400,
+    oauth: 'invalid_scope',
+    summary: 'A requested scope is unknown, not allowed for the client, or wider than the grant.',
+  },
+  OAuthInvalidTarget: {
+    status: 400,
+    oauth: 'invalid_target',
+    summary:
+      "The resource parameter is missing, repeated, malformed, or not one of the gateway's resources (RFC 8707 §2).",
+  },
+  OAuthAccessDenied: {
+    status: 403,
+    oauth: 'access_denied',
+    summary: 'The user denied the authorization request on the consent page.',
+  },
+  OAuthInvalidRedirectUri: {
+    status: 400,
+    oauth: 'invalid_redirect_uri',
+    summary:
+      'A registered redirect URI is not https or loopback http, has a fragment, or is malformed (RFC 7591 §3.2.2).',
+  },
+  OAuthInvalidClientMetadata: {
+    status: 400,
+    oauth: 'invalid_client_metadata',
+    summary:
+      'Client metadata (a registration request or a client ID metadata document) breaks a rule (RFC 7591 §3.2.2).',
+  },
+  LoginFailed: {
+    status: 400,
+    oauth: undefined,
+    summary: 'Wrong username or password on the login page (which of the two is not said).',
+  },
+  LoginThrottled: {
+    status: 429,
+    oauth: undefined,
+    summary: 'Too many failed sign-ins for this user or from this address; try again later.',
+  },
+  FormCsrfInvalid: {
+    status: 403,
+    oauth: undefined,
+    summary:
+      "A login or consent form came without its CSRF token, with another request's token, or from another browser.",
+  },
+  InteractionNotFound: {
+    status: 400,
+    oauth: undefined,
+    summary:
+      'The authorization request behind a login or consent page has expired or was already completed.',
+  },
   InternalError: {
     status: 500,
     oauth: undefined,

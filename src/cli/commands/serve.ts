@@ -110,7 +110,10 @@ async function serveHttp(loaded: LoadedConfig, io: CliIo): Promise<number> {
     // Load the key set before listening; if the issuer is unreachable now, serve anyway
     // (requests get 503 AuthUnavailable until keys load) and say so.
     await auth.verifier.warm().catch((error: unknown) => {
-      logger.warn({ err: error }, 'token keys could not be loaded yet; requests get 503 until they are');
+      logger.warn(
+        { err: error },
+        'token keys could not be loaded yet; requests get 503 until they are',
+      );
     });
   }
   const running = await startHttpGateway(loaded, { logger, ...(auth ? { auth } : {}) });

@@ -1,0 +1,151 @@
+import { type Params, readForm } from '../checks/parameters.ts';
+import { asRequestError, pageError } from '../errors.ts';
+import { seeOther } from '../http.ts';
+import { runSteps, type Step, step } from '../pipeline.ts';
+import { audit, type Exchange } from '../services.ts';
+import { checkCsrf, csrfToken, currentSession, ensureBrowserId, startSession } from '../session.ts';
+import { LIMITS, PATHS } from '../settings.ts';
+import { checkLogin } from '../users.ts';
+import { loginPage } from '../views/pages.ts';
+import { type LoadedInteraction, loadInteraction, redirectOrigin } from './interaction.ts';
+
+interface State extends Exchange {
+  readonly headers: Headers;
+  interactionId?: string | undefined;
+  interaction?: LoadedInteraction;
+  form?: Params;
+  username?: string;
+}
+
+const purpose = (interactionId: string | undefined) =>
+  interactionId === undefined ? 'login' : `login:${interactionId}`;
+
+/** Where a successful sign-in continues: the consent page of its request, or the account page. */
+const nextPath = (interactionId: string | undefined) =>
+  interactionId === undefined ? PATHS.account : `${PATHS.consent}?interaction=${interactionId}`;
+
+function renderForm(state: State, extra: { error?: string; status?: number } = {}): Response {
+  const browser = ensureBrowserId(state, state.headers);
+  return loginPage({
+    action: PATHS.login,
+    interactionId: state.interactionId,
+    csrf: csrfToken(browser, purpose(state.interactionId)),
+    clientName: state.interaction?.client?.name,
+    ...(state.username === undefined ? {} : { username: state.username }),
+    ...(extra.error === undefined ? {} : { error: extra.error }),
+    ...(extra.status === undefined ? {} : { status: extra.status }),
+    formTargets: state.interaction ? redirectOrigin(state.interaction.pending) : [],
+    headers: state.headers,
+  });
+}
+
+const SHOW: readonly Step<State>[] = [
+  step('load the pending request', async (state) => {
+    state.interactionId = state.url.searchParams.get('interaction') ?? undefined;
+    if (state.interactionId !== undefined) {
+      state.interaction = await loadInteraction(state, state.interactionId);
+    }
+    return undefined;
+  }),
+  step('skip when already signed in', async (state) =>
+    (await currentSession(state)) === undefined
+      ? undefined
+      : seeOther(nextPath(state.interactionId), state.headers),
+  ),
+  step('show the form', (state) => renderForm(state)),
+];
+
+const throttleKeys = (state: State, username: string): string[] => {
+  const keys = [`login:user:${username}`];
+  if (state.context.clientAddress !== undefined)
+    keys.push(`login:address:${state.context.clientAddress}`);
+  return keys;
+};
+
+const SUBMIT: readonly Step<State>[] = [
+  step('read the form', async (state) => {
+    state.form = await readForm(state.request, LIMITS.formMaxBytes);
+    state.interactionId = state.form.get('interaction');
+    return undefined;
+  }),
+  step('CSRF token fits this browser and request', (state) => {
+    checkCsrf(state, state.form ?? new Map(), purpose(state.interactionId));
+    return undefined;
+  }),
+  step('load the pending request', async (state) => {
+    if (state.interactionId !== undefined) {
+      state.interaction = await loadInteraction(state, state.interactionId);
+    }
+    return undefined;
+  }),
+  step('not throttled', async (state) => {
+    const username = state.form?.get('username') ?? '';
+    state.username = username;
+    const now = state.services.now();
+    const [userCount, addressCount] = await Promise.all(
+      throttleKeys(state, username).map((key) =>
+        state.services.store.readCounter(key, LIMITS.loginWindowMs, now),
+      ),
+    );
+    if (
+      (userCount ?? 0) >= LIMITS.loginFailuresPerUser ||
+      (addressCount ?? 0) >= LIMITS.loginFailuresPerAddress
+    ) {
+      audit(state, {
+        event: 'oauth.login.throttled',
+        decision: 'deny',
+        reason: 'LoginThrottled',
+        subject: username,
+      });
+      const retryAfter = Math.ceil((LIMITS.loginWindowMs - (now % LIMITS.loginWindowMs)) / 1000);
+      state.headers.set('retry-after', String(retryAfter));
+      return renderForm(state, {
+        error: 'Too many failed sign-ins. Wait a few minutes and try again.',
+        status: 429,
+      });
+    }
+    return undefined;
+  }),
+  step('check the password', async (state) => {
+    const username = state.username ?? '';
+    const password = state.form?.get('password') ?? '';
+    const user = await checkLogin(state.services.store, username, password);
+    if (user !== undefined) return undefined;
+    const now = state.services.now();
+    await Promise.all(
+      throttleKeys(state, username).map((key) =>
+        state.services.store.incrementCounter(key, LIMITS.loginWindowMs, now),
+      ),
+    );
+    audit(state, {
+      event: 'oauth.login.failed',
+      decision: 'deny',
+      reason: 'LoginFailed',
+      subject: username,
+    });
+    return renderForm(state, { error: 'Wrong username or password.', status: 400 });
+  }),
+  step('start the session', async (state) => {
+    const username = state.username ?? '';
+    await startSession(state, username, state.headers);
+    audit(state, { event: 'oauth.login.succeeded', decision: 'allow', subject: username });
+    return seeOther(nextPath(state.interactionId), state.headers);
+  }),
+];
+
+function onError(state: State, error: unknown): Response {
+  const known = asRequestError(error);
+  if (known.status >= 500) state.services.logger?.error({ err: error }, 'login page failed');
+  return pageError(known, state.headers);
+}
+
+/** GET /oauth/login: the form. POST: check it, throttled per user and per address. */
+export async function loginEndpoint(exchange: Exchange): Promise<Response> {
+  const state: State = { ...exchange, headers: new Headers() };
+  try {
+    if (exchange.request.method === 'POST') return await runSteps(SUBMIT, state);
+    return await runSteps(SHOW, state);
+  } catch (error) {
+    return onError(state, error);
+  }
+}

@@ -1,0 +1,52 @@
+import { CORS_HEADERS, jsonResponse } from '../http.ts';
+import type { Exchange, Services } from '../services.ts';
+
+/**
+ * The authorization server metadata (RFC 8414 §2), served identically as the OpenID Connect
+ * discovery document. `issuer` is the configured issuer, character for character (§3.3).
+ */
+export function metadataDocument(services: Services): Record<string, unknown> {
+  const { settings } = services;
+  return {
+    issuer: settings.issuer,
+    authorization_endpoint: settings.urls.authorization,
+    token_endpoint: settings.urls.token,
+    jwks_uri: settings.urls.jwks,
+    ...(settings.dynamicRegistration === 'off'
+      ? {}
+      : { registration_endpoint: settings.urls.registration }),
+    revocation_endpoint: settings.urls.revocation,
+    introspection_endpoint: settings.urls.introspection,
+    scopes_supported: settings.allowedScopes,
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
+    revocation_endpoint_auth_methods_supported: [
+      'none',
+      'client_secret_basic',
+      'client_secret_post',
+    ],
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    code_challenge_methods_supported: ['S256'],
+    client_id_metadata_document_supported: settings.clientIdMetadataDocuments,
+    authorization_response_iss_parameter_supported: true,
+    subject_types_supported: ['public'],
+    ui_locales_supported: ['en'],
+  };
+}
+
+export function metadataEndpoint(exchange: Exchange): Response {
+  return jsonResponse(200, metadataDocument(exchange.services), {
+    ...CORS_HEADERS,
+    'cache-control': 'public, max-age=300',
+  });
+}
+
+/** GET /oauth/jwks: the public keys, including a next key published ahead of its first use. */
+export async function jwksEndpoint(exchange: Exchange): Promise<Response> {
+  return jsonResponse(200, await exchange.services.keys.publicKeySet(), {
+    ...CORS_HEADERS,
+    'cache-control': 'public, max-age=300',
+  });
+}

@@ -1,0 +1,139 @@
+import type { ConsentRecord } from '../../store/index.ts';
+import { html, type SafeHtml } from './html.ts';
+import { page } from './layout.ts';
+
+export interface LoginView {
+  readonly action: string;
+  readonly interactionId: string | undefined;
+  readonly csrf: string;
+  readonly clientName: string | undefined;
+  readonly username?: string;
+  readonly error?: string;
+  readonly status?: number;
+  readonly formTargets?: readonly string[];
+  readonly headers?: Headers;
+}
+
+/** The login page (design.md §5: inputs labelled Username and Password, a Sign in button). */
+export function loginPage(view: LoginView): Response {
+  const body = html`<h1>Sign in</h1>
+${view.clientName === undefined ? '' : html`<p>to continue to <strong>${view.clientName}</strong></p>`}
+${view.error === undefined ? '' : html`<p class="error" role="alert">${view.error}</p>`}
+<form method="post" action="${view.action}">
+<input type="hidden" name="csrf" value="${view.csrf}">
+${view.interactionId === undefined ? '' : html`<input type="hidden" name="interaction" value="${view.interactionId}">`}
+<label for="username">Username</label>
+<input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus value="${view.username ?? ''}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form>`;
+  return page(body, {
+    title: 'Sign in',
+    ...(view.status === undefined ? {} : { status: view.status }),
+    ...(view.formTargets === undefined ? {} : { formTargets: view.formTargets }),
+    ...(view.headers === undefined ? {} : { headers: view.headers }),
+  });
+}
+
+export interface ConsentView {
+  readonly action: string;
+  readonly interactionId: string;
+  readonly csrf: string;
+  readonly clientName: string | undefined;
+  readonly clientId: string;
+  /** For a metadata-document client: the host its client_id URL names. */
+  readonly clientIdHost: string | undefined;
+  readonly redirectHost: string;
+  readonly localhostRedirect: boolean;
+  readonly resource: string;
+  readonly scopes: readonly string[];
+  readonly subject: string;
+  readonly formTargets: readonly string[];
+  readonly headers?: Headers;
+}
+
+/**
+ * The consent page (design.md §5; MCP security best practices "Consent UI"): the client's name,
+ * the host its redirect URI sends the answer to, the resource and every scope, with Allow and
+ * Deny. A localhost redirect gets a warning: any program on the user's machine could be behind
+ * it (MCP authorization, "Localhost Redirect URI Risks").
+ */
+export function consentPage(view: ConsentView): Response {
+  const name = view.clientName ?? 'An unnamed application';
+  const body = html`<h1>Authorize access</h1>
+<p><strong>${name}</strong> asks to act on your behalf at <code>${view.resource}</code>.</p>
+<dl>
+<dt>Application</dt><dd>${name}</dd>
+<dt>Client ID</dt><dd><code>${view.clientId}</code>${view.clientIdHost === undefined ? '' : html` (published by <strong>${view.clientIdHost}</strong>)`}</dd>
+<dt>Sends you back to</dt><dd><strong>${view.redirectHost}</strong></dd>
+<dt>Resource</dt><dd><code>${view.resource}</code></dd>
+<dt>Permissions</dt><dd>${
+    view.scopes.length === 0
+      ? 'none'
+      : html`<ul class="scopes">${view.scopes.map((scope) => html`<li><code>${scope}</code></li>`)}</ul>`
+  }</dd>
+</dl>
+${
+  view.localhostRedirect
+    ? html`<p class="warning" role="alert"><strong>Warning:</strong> this application receives the answer on <strong>${view.redirectHost}</strong>, a program on your own computer. Allow only if you started this sign-in yourself, from an application you trust.</p>`
+    : ''
+}
+<form method="post" action="${view.action}">
+<input type="hidden" name="csrf" value="${view.csrf}">
+<input type="hidden" name="interaction" value="${view.interactionId}">
+<button type="submit" name="decision" value="allow">Allow</button>
+<button type="submit" name="decision" value="deny" class="secondary">Deny</button>
+</form>
+<p>Signed in as <strong>${view.subject}</strong>.</p>`;
+  return page(body, {
+    title: 'Authorize access',
+    formTargets: view.formTargets,
+    ...(view.headers === undefined ? {} : { headers: view.headers }),
+  });
+}
+
+/** An error shown to the user instead of a redirect (unknown client, bad redirect URI, …). */
+export function errorPage(
+  status: number,
+  error: string,
+  description: string,
+  headers?: Headers,
+): Response {
+  const body = html`<h1>This request cannot continue</h1>
+<p class="error" role="alert">${description}</p>
+<p>Error: <code>${error}</code></p>
+<p>Return to the application and start again.</p>`;
+  return page(body, { title: 'Authorization error', status, ...(headers ? { headers } : {}) });
+}
+
+export interface AccountView {
+  readonly action: string;
+  readonly csrf: string;
+  readonly subject: string;
+  readonly consents: readonly ConsentRecord[];
+  readonly message?: string;
+  readonly headers?: Headers;
+}
+
+/** The user's remembered consents, each revocable. */
+export function accountPage(view: AccountView): Response {
+  const rows: SafeHtml[] = view.consents.map(
+    (
+      consent,
+    ) => html`<li><code>${consent.clientId}</code>: ${consent.scopes.join(' ') || 'no scopes'}
+<form method="post" action="${view.action}">
+<input type="hidden" name="csrf" value="${view.csrf}">
+<input type="hidden" name="client_id" value="${consent.clientId}">
+<button type="submit" class="secondary">Revoke</button>
+</form></li>`,
+  );
+  const body = html`<h1>Connected applications</h1>
+<p>Signed in as <strong>${view.subject}</strong>.</p>
+${view.message === undefined ? '' : html`<p role="status">${view.message}</p>`}
+${rows.length === 0 ? html`<p>No application holds your consent.</p>` : html`<ul>${rows}</ul>`}`;
+  return page(body, {
+    title: 'Connected applications',
+    ...(view.headers === undefined ? {} : { headers: view.headers }),
+  });
+}

@@ -1,0 +1,251 @@
+/**
+ * The Store: everything the co-located authorization server keeps between requests. One
+ * interface, several backends (memory, SQLite; Redis later), one contract test suite that every
+ * backend runs (test/store/contract.ts).
+ *
+ * Rules every backend keeps:
+ * - Times are milliseconds since the epoch, passed in by the caller (no backend reads a clock).
+ * - Secrets are never stored in clear: codes, refresh tokens, sessions and client secrets arrive
+ *   already hashed (`*Hash` fields); the only secret material stored is the signing keys.
+ * - `consumeCode`, `takeInteraction` and `rotateRefreshToken` are atomic compare-and-set
+ *   operations: under any concurrency exactly one caller wins.
+ */
+
+export type JsonValue =
+  | string
+  | number
+  | boolean
+  | null
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+/** The schema version this code writes; a backend refuses data written by a newer version. */
+export const STORE_SCHEMA_VERSION = 1;
+
+export interface UserRecord {
+  readonly username: string;
+  /** `scrypt$N$r$p$salt$hash` (src/authorization-server/passwords.ts). */
+  readonly passwordHash: string;
+  readonly disabled: boolean;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+/** A dynamically registered client (RFC 7591). Pre-registered clients live in the config. */
+export interface ClientRecord {
+  readonly clientId: string;
+  /** SHA-256 of the client secret (base64url), for confidential clients. */
+  readonly secretHash: string | undefined;
+  /** The registered, validated client metadata (RFC 7591 §2). */
+  readonly metadata: JsonObject;
+  readonly createdAt: number;
+  /** Last time the client obtained a token; undefined when never. */
+  readonly lastUsedAt: number | undefined;
+}
+
+/** A user's remembered consent for one client. */
+export interface ConsentRecord {
+  readonly subject: string;
+  readonly clientId: string;
+  readonly scopes: readonly string[];
+  readonly resources: readonly string[];
+  readonly grantedAt: number;
+}
+
+/** A signed-in browser session on the login and consent pages. */
+export interface SessionRecord {
+  readonly idHash: string;
+  readonly subject: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+/** A pending authorization request between /oauth/authorize and the consent decision. */
+export interface InteractionRecord {
+  readonly id: string;
+  /** SHA-256 of the browser-binding cookie that started it. */
+  readonly browserHash: string;
+  /** The validated authorization request. */
+  readonly request: JsonObject;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+export interface CodeRecord {
+  readonly codeHash: string;
+  /** Assigned when the code is issued, so a replay can revoke what the first redemption got. */
+  readonly grantId: string;
+  readonly clientId: string;
+  readonly subject: string;
+  readonly redirectUri: string;
+  readonly codeChallenge: string;
+  readonly resource: string;
+  readonly scopes: readonly string[];
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly consumedAt: number | undefined;
+}
+
+export type ConsumeCodeResult =
+  /** This call consumed it; the record is as it was before. */
+  | { readonly status: 'consumed'; readonly code: CodeRecord }
+  /** Someone consumed it earlier: a replay (RFC 6749 §4.1.2). */
+  | { readonly status: 'replayed'; readonly code: CodeRecord }
+  | { readonly status: 'not-found' };
+
+/** A grant: one authorization, the family of every token issued from it. */
+export interface GrantRecord {
+  readonly grantId: string;
+  readonly kind: 'authorization_code' | 'client_credentials';
+  readonly subject: string;
+  readonly clientId: string;
+  readonly resource: string;
+  readonly scopes: readonly string[];
+  readonly createdAt: number;
+  /** Absolute end of the family: no refresh after it. */
+  readonly expiresAt: number;
+  readonly revokedAt: number | undefined;
+}
+
+export interface AccessTokenRecord {
+  readonly jti: string;
+  readonly grantId: string;
+  readonly clientId: string;
+  readonly expiresAt: number;
+  readonly revokedAt: number | undefined;
+}
+
+export interface RefreshTokenRecord {
+  readonly tokenHash: string;
+  readonly grantId: string;
+  readonly clientId: string;
+  readonly subject: string;
+  readonly resource: string;
+  readonly scopes: readonly string[];
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+  /** When it was exchanged for its successor; undefined while it is the current token. */
+  readonly rotatedAt: number | undefined;
+  readonly successorHash: string | undefined;
+  /**
+   * The successor token response, encrypted under a key derived from this token, kept so that a
+   * retry within the grace window gets the same pair (only the holder of this token can open it).
+   */
+  readonly graceBlob: string | undefined;
+}
+
+export interface RotateRefreshInput {
+  readonly tokenHash: string;
+  readonly clientId: string;
+  readonly now: number;
+  /** A retry with the just-rotated token within this window returns the same successor. */
+  readonly graceMs: number;
+  readonly successor: RefreshTokenRecord;
+  readonly accessToken: AccessTokenRecord;
+  readonly graceBlob: string;
+}
+
+export type RotateRefreshResult =
+  | { readonly status: 'rotated'; readonly previous: RefreshTokenRecord }
+  /** A retry within the grace window: the successor issued then, still unused. */
+  | { readonly status: 'grace'; readonly graceBlob: string; readonly previous: RefreshTokenRecord }
+  /** Reuse of a rotated token: the whole family has been revoked by this call. */
+  | { readonly status: 'reused'; readonly grantId: string }
+  | { readonly status: 'not-found' }
+  | { readonly status: 'wrong-client' }
+  | { readonly status: 'revoked' }
+  | { readonly status: 'expired' };
+
+export interface SigningKeyRecord {
+  /** RFC 7638 thumbprint. */
+  readonly kid: string;
+  readonly alg: string;
+  readonly privateJwk: JsonObject;
+  readonly publicJwk: JsonObject;
+  readonly createdAt: number;
+  /** It signs from this time on (published before it). */
+  readonly activatesAt: number;
+  /** It stops signing at this time (a newer key took over). */
+  readonly retiresAt: number | undefined;
+  /** It leaves the key set at this time (its last token has expired). */
+  readonly expiresAt: number | undefined;
+}
+
+export interface Store {
+  readonly backend: string;
+  /** The schema version of the data this store holds. */
+  schemaVersion(): Promise<number>;
+
+  putUser(user: UserRecord): Promise<void>;
+  getUser(username: string): Promise<UserRecord | undefined>;
+
+  putClient(client: ClientRecord): Promise<void>;
+  getClient(clientId: string): Promise<ClientRecord | undefined>;
+  touchClient(clientId: string, now: number): Promise<void>;
+  countClients(): Promise<number>;
+  /** Deletes clients never used and created before `neverUsedBefore`, or last used before `lastUsedBefore`. */
+  pruneClients(neverUsedBefore: number, lastUsedBefore: number): Promise<number>;
+
+  putConsent(consent: ConsentRecord): Promise<void>;
+  getConsent(subject: string, clientId: string): Promise<ConsentRecord | undefined>;
+  listConsents(subject: string): Promise<ConsentRecord[]>;
+  deleteConsent(subject: string, clientId: string): Promise<boolean>;
+
+  putSession(session: SessionRecord): Promise<void>;
+  getSession(idHash: string): Promise<SessionRecord | undefined>;
+  deleteSession(idHash: string): Promise<void>;
+
+  putInteraction(interaction: InteractionRecord): Promise<void>;
+  getInteraction(id: string): Promise<InteractionRecord | undefined>;
+  /** Atomically reads and deletes: exactly one caller gets the record. */
+  takeInteraction(id: string): Promise<InteractionRecord | undefined>;
+
+  putCode(code: CodeRecord): Promise<void>;
+  /** Atomically marks the code consumed; exactly one caller gets `consumed`. */
+  consumeCode(codeHash: string, now: number): Promise<ConsumeCodeResult>;
+
+  /** Inserts a grant; if it was already revoked (a tombstone), it stays revoked. */
+  putGrant(grant: GrantRecord): Promise<void>;
+  getGrant(grantId: string): Promise<GrantRecord | undefined>;
+  /** Revokes a grant and so every token of its family; creates a tombstone when unknown. True when newly revoked. */
+  revokeGrant(grantId: string, now: number): Promise<boolean>;
+  /** Revokes every grant of a subject for a client (consent withdrawn). Returns how many. */
+  revokeGrantsFor(subject: string, clientId: string, now: number): Promise<number>;
+
+  putAccessToken(token: AccessTokenRecord): Promise<void>;
+  getAccessToken(jti: string): Promise<AccessTokenRecord | undefined>;
+  revokeAccessToken(jti: string, now: number): Promise<void>;
+  /** True when the token itself or its grant was revoked. Unknown ids are not revoked. */
+  isAccessTokenRevoked(jti: string): Promise<boolean>;
+
+  putRefreshToken(token: RefreshTokenRecord): Promise<void>;
+  getRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
+  /**
+   * The refresh-token compare-and-set (RFC 9700 §4.14.2), in this order: unknown → not-found;
+   * another client's → wrong-client; family revoked → revoked; already rotated → grace when
+   * within `graceMs` of the rotation and the successor is unused, else the family is revoked
+   * (reused); expired (token or family) → expired; else the token is marked rotated and the
+   * successor and its access token are stored (rotated).
+   */
+  rotateRefreshToken(input: RotateRefreshInput): Promise<RotateRefreshResult>;
+
+  putSigningKey(key: SigningKeyRecord): Promise<void>;
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  updateSigningKey(
+    kid: string,
+    changes: { readonly retiresAt?: number; readonly expiresAt?: number },
+  ): Promise<void>;
+
+  /** Fixed-window counter: adds one and returns the count in the window containing `now`. */
+  incrementCounter(key: string, windowMs: number, now: number): Promise<number>;
+  /** The count in the window containing `now`, without adding. */
+  readCounter(key: string, windowMs: number, now: number): Promise<number>;
+
+  /** Deletes what can no longer matter (expired codes, sessions, tokens, keys). Returns how many rows. */
+  purgeExpired(now: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** How long consumed codes are kept after expiry, so a late replay still revokes its grant. */
+export const CODE_REPLAY_MEMORY_MS = 60 * 60 * 1000;
