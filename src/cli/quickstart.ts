@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The bundled quickstart config; the same relative path works from src/cli and dist/cli. */
@@ -24,4 +24,19 @@ export function prepareQuickstart(cwd: string, env: NodeJS.ProcessEnv): NodeJS.P
     writeFileSync(secretFile, randomBytes(48).toString('base64url'), { mode: 0o600, flag: 'wx' });
   }
   return { ...env, [QUICKSTART_SECRET_ENV]: readFileSync(secretFile, 'utf8').trim() };
+}
+
+/** The package's own node_modules/.bin, where the quickstart's upstream (server-everything) is. */
+export const PACKAGE_BIN = fileURLToPath(new URL('../../node_modules/.bin', import.meta.url));
+
+/**
+ * The quickstart runs `mcp-server-everything`, a dependency of this package. Stdio children get
+ * the gateway's PATH (and nothing else of its environment), so the package's bin folder goes
+ * first on it, whether the quickstart was started by `npm start` or as `portcullis serve`.
+ */
+export function putPackageBinOnPath(env: NodeJS.ProcessEnv): void {
+  const current = env.PATH ?? '';
+  if (!current.split(delimiter).includes(PACKAGE_BIN)) {
+    env.PATH = current === '' ? PACKAGE_BIN : `${PACKAGE_BIN}${delimiter}${current}`;
+  }
 }

@@ -1,3 +1,4 @@
+import type { AuthorizationServer } from '../authorization-server/index.ts';
 import type { LoadedConfig } from '../config/index.ts';
 import type { Logger } from '../lib/log.ts';
 import type { TokenAuthentication } from '../proxy/index.ts';
@@ -8,13 +9,16 @@ import {
   challengeOptionsFor,
   createVerifierFromConfig,
   extractBearerToken,
-  type KeySource,
 } from '../resource-server/index.ts';
+import { coLocatedKeySource, honourRevocation } from './co-located.ts';
 
 export interface TokenAuthenticationOptions {
   readonly logger?: Logger;
-  /** Keys to verify with instead of jwks_url / metadata_url (the co-located authorization server's). */
-  readonly keySource?: KeySource;
+  /**
+   * The co-located authorization server: its keys are used directly when no jwks_url or
+   * metadata_url is configured, and its revocations are honoured.
+   */
+  readonly authorizationServer?: Pick<AuthorizationServer, 'publicKeySet' | 'isAccessTokenRevoked'>;
 }
 
 /**
@@ -29,10 +33,17 @@ export function tokenAuthenticationFor(
   options: TokenAuthenticationOptions = {},
 ): (TokenAuthentication & { readonly verifier: ConfiguredVerifier }) | undefined {
   if (loaded.config.remote_mcp.auth !== 'oauth') return undefined;
-  const verifier = createVerifierFromConfig(loaded, {
+  const rm = loaded.config.remote_mcp;
+  const coLocated = options.authorizationServer;
+  const useLocalKeys =
+    coLocated !== undefined && rm.jwks_url === undefined && rm.metadata_url === undefined;
+  const configured = createVerifierFromConfig(loaded, {
     ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.keySource ? { keySource: options.keySource } : {}),
+    ...(useLocalKeys
+      ? { keySource: coLocatedKeySource(coLocated, rm.algorithms, options.logger) }
+      : {}),
   });
+  const verifier = coLocated ? honourRevocation(configured, coLocated) : configured;
   const upstreamIndexOf = (resource: string) =>
     Math.max(
       0,

@@ -30,11 +30,22 @@ import {
  * checks, then the gateway. Seed 000: a small bounded HTTP/1.1 server.
  */
 
+/** A Web handler mounted beside the MCP routes: the co-located authorization server. */
+export interface MountedHandler {
+  /** Answers one of its own routes; undefined when the path is not one of them. */
+  handle(
+    request: Request,
+    context: { clientAddress?: string; requestId?: string },
+  ): Promise<Response | undefined>;
+}
+
 export interface HttpGatewayOptions {
   readonly logger: Logger;
   /** Token verification for `auth: oauth`. */
   readonly auth?: TokenAuthentication | undefined;
   readonly rateLimiter?: RateLimiter;
+  /** The co-located authorization server, asked for every path the gateway does not route. */
+  readonly authorizationServer?: MountedHandler | undefined;
 }
 
 export interface RunningHttpGateway {
@@ -94,7 +105,7 @@ export async function startHttpGateway(
     request: IncomingMessage,
     headers: Record<string, string>,
     extra: Record<string, string>,
-  ): { path: string; entry: RouteEntry; live: Gateway } | Response => {
+  ): { path: string; entry: RouteEntry; live: Gateway } | 'authorization-server' | Response => {
     if (connections.isOverCap(request.socket)) {
       throw new RequestError('CapacityExceeded', 'too many connections', {
         details: { retryAfter: RETRY_AFTER_SECONDS },
@@ -107,7 +118,17 @@ export async function startHttpGateway(
       });
     }
     const entry = gateway.routes.lookup(path);
-    if (entry === undefined) throw new RequestError('RouteNotFound', 'no such endpoint');
+    if (entry === undefined) {
+      if (options.authorizationServer === undefined) {
+        throw new RequestError('RouteNotFound', 'no such endpoint');
+      }
+      // Authorization-server endpoints are meant to be called cross-origin (token,
+      // registration, metadata; RFC 8414 §3, RFC 7591 §3) and its forms carry CSRF tokens, so
+      // only the Host is checked here (DNS rebinding).
+      hostPolicy.checkHost(headers.host);
+      checkDeclaredLength(declaredLength(headers), rm.max_body_bytes);
+      return 'authorization-server';
+    }
     const cors = checkHostAndOrigin(hostPolicy, entry, headers);
     if (cors !== undefined) {
       Object.assign(extra, {
@@ -141,6 +162,28 @@ export async function startHttpGateway(
       const routed = route(request, headers, extra);
       if (routed instanceof Response) {
         await send(response, routed, extra, shuttingDown);
+        return;
+      }
+      if (routed === 'authorization-server') {
+        const answer = await forwardToMounted(options.authorizationServer, {
+          request,
+          headers,
+          requestId,
+          clientAddress: clientAddressOf(
+            request.socket.remoteAddress,
+            headers['x-forwarded-for'],
+            trusted,
+          ),
+          origin: gateway?.routes.publicUrl ?? '',
+          readBody: async () => {
+            if (expectsContinue) response.writeContinue();
+            const body = await readBody(request, rm.max_body_bytes);
+            bodyRead = true;
+            return body;
+          },
+        });
+        if (!request.complete && !bodyRead) extra.connection = 'close';
+        await send(response, answer, extra, shuttingDown);
         return;
       }
       const abort = new AbortController();
@@ -245,6 +288,35 @@ export async function startHttpGateway(
   };
 
   return { url: live.routes.publicUrl, port, gateway: live, server, close };
+}
+
+/** Hands a request to the mounted Web handler; 404 when it does not serve the path either. */
+async function forwardToMounted(
+  handler: MountedHandler | undefined,
+  exchange: {
+    request: IncomingMessage;
+    headers: Readonly<Record<string, string>>;
+    requestId: string;
+    clientAddress: string;
+    origin: string;
+    readBody: () => Promise<Uint8Array>;
+  },
+): Promise<Response> {
+  if (handler === undefined) throw new RequestError('RouteNotFound', 'no such endpoint');
+  const method = exchange.request.method ?? 'GET';
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  const body = hasBody ? await exchange.readBody() : undefined;
+  const request = new Request(`${exchange.origin}${exchange.request.url ?? '/'}`, {
+    method,
+    headers: Object.entries(exchange.headers),
+    ...(body === undefined ? {} : { body: new Uint8Array(body) }),
+  });
+  const answer = await handler.handle(request, {
+    clientAddress: exchange.clientAddress,
+    requestId: exchange.requestId,
+  });
+  if (answer === undefined) throw new RequestError('RouteNotFound', 'no such endpoint');
+  return answer;
 }
 
 async function answerError(

@@ -8,107 +8,29 @@
  * Screenshots of the login and consent pages go to test-artifacts/.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  type OAuthClientProvider,
-  UnauthorizedError,
-} from '@modelcontextprotocol/sdk/client/auth.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type {
-  OAuthClientInformationMixed,
-  OAuthClientMetadata,
-  OAuthTokens,
-} from '@modelcontextprotocol/sdk/shared/auth.js';
-import { type BrowserContext, chromium } from 'playwright-core';
+import type { OAuthClientInformationMixed } from '@modelcontextprotocol/sdk/shared/auth.js';
+import type { BrowserContext } from 'playwright-core';
 import { DocumentServer } from '../authorization-server/document-server.ts';
 import { createHarness, type Harness, PASSWORD } from '../authorization-server/harness.ts';
 import {
   type ProtectedEndpoint,
   protectedEndpoint,
 } from '../authorization-server/protected-endpoint.ts';
+import {
+  callbackServer,
+  launchChromium,
+  SKIP_WITHOUT_CHROMIUM,
+  TestProvider,
+} from '../helpers/browser-oauth.ts';
 import { REPO_ROOT } from '../helpers/cli.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SKIP = existsSync(CHROMIUM)
-  ? false
-  : `no Chromium at ${CHROMIUM} (.ci/run installs it): browser test skipped`;
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
-
-/** The loopback redirect target: records what the authorization server sent back. */
-async function callbackServer() {
-  const received: URL[] = [];
-  const server = createServer((request, response) => {
-    received.push(new URL(request.url ?? '/', 'http://127.0.0.1'));
-    response
-      .writeHead(200, { 'content-type': 'text/plain' })
-      .end('Signed in. You can close this window.');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/callback`;
-  return {
-    url,
-    received,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
-/** An in-memory OAuthClientProvider, as an MCP host application would write one. */
-class TestProvider implements OAuthClientProvider {
-  readonly redirect: string;
-  readonly expectedState = randomBytes(16).toString('base64url');
-  authorizationUrl: URL | undefined;
-  private info: OAuthClientInformationMixed | undefined;
-  private saved: OAuthTokens | undefined;
-  private verifier = '';
-
-  constructor(redirect: string, preset?: OAuthClientInformationMixed) {
-    this.redirect = redirect;
-    this.info = preset;
-  }
-  get redirectUrl(): string {
-    return this.redirect;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: 'Portcullis e2e client',
-      redirect_uris: [this.redirect],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  state(): string {
-    return this.expectedState;
-  }
-  clientInformation(): OAuthClientInformationMixed | undefined {
-    return this.info;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed): void {
-    this.info = info;
-  }
-  tokens(): OAuthTokens | undefined {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens): void {
-    this.saved = tokens;
-  }
-  redirectToAuthorization(url: URL): void {
-    this.authorizationUrl = url;
-  }
-  saveCodeVerifier(verifier: string): void {
-    this.verifier = verifier;
-  }
-  codeVerifier(): string {
-    return this.verifier;
-  }
-}
 
 interface Scenario {
   readonly name: string;
@@ -118,12 +40,14 @@ interface Scenario {
   readonly expectedClientName: string;
 }
 
-describe('MCP SDK client + Chromium against the authorization server', { skip: SKIP }, () => {
+describe('MCP SDK client + Chromium against the authorization server', {
+  skip: SKIP_WITHOUT_CHROMIUM,
+}, () => {
   let h: Harness;
   let endpoint: ProtectedEndpoint;
   let docs: DocumentServer;
   let context: BrowserContext;
-  let profile: string;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
 
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -148,26 +72,12 @@ describe('MCP SDK client + Chromium against the authorization server', { skip: S
     h = harness;
     // Real time for the browser-facing steps: the harness clock starts now.
     h.clock.now = Date.now();
-    profile = mkdtempSync(join(tmpdir(), 'portcullis-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
+    context = browser.context;
   });
 
   after(async () => {
-    await context?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await h?.close();
     await docs?.close();
   });

@@ -1,4 +1,11 @@
 import {
+  ADMIN_PASSWORD_ENV,
+  type AdminBootstrap,
+  type AuthorizationServer,
+  createAuthorizationServer,
+  ensureAdminUser,
+} from '../../authorization-server/index.ts';
+import {
   describeConfig,
   type LoadedConfig,
   loadConfigFile,
@@ -8,9 +15,10 @@ import { ConfigError } from '../../errors/index.ts';
 import { startHttpGateway } from '../../http/index.ts';
 import { createLogger } from '../../lib/log.ts';
 import { buildRouteTable, runStdioFront } from '../../proxy/index.ts';
+import { openStore, type Store } from '../../store/index.ts';
 import { type CliIo, EXIT_OK, processIo } from '../io.ts';
 import { parseFlags, usageError } from '../parse-flags.ts';
-import { prepareQuickstart, QUICKSTART_CONFIG } from '../quickstart.ts';
+import { prepareQuickstart, putPackageBinOnPath, QUICKSTART_CONFIG } from '../quickstart.ts';
 import { tokenAuthenticationFor } from '../token-authentication.ts';
 
 export const SERVE_HELP = `Usage: portcullis serve [--config FILE] [--transport http|stdio] [--bind HOST:PORT]
@@ -82,7 +90,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
       { source: configPath },
     );
   }
-  return await serveHttp(loaded, io);
+  return await serveHttp(loaded, io, { quickstart: values.config === undefined, env });
 }
 
 /** `serve --describe`: the config's description with the route table the server would use. */
@@ -103,9 +111,23 @@ function describeServe(
   };
 }
 
-async function serveHttp(loaded: LoadedConfig, io: CliIo): Promise<number> {
+async function serveHttp(
+  loaded: LoadedConfig,
+  io: CliIo,
+  options: { quickstart: boolean; env: NodeJS.ProcessEnv },
+): Promise<number> {
   const logger = createLogger();
-  const auth = tokenAuthenticationFor(loaded, { logger });
+  if (options.quickstart) putPackageBinOnPath(process.env);
+  let store: Store | undefined;
+  let authorizationServer: AuthorizationServer | undefined;
+  if (loaded.config.authorization_server.enabled) {
+    store = openStore(loaded, io.cwd);
+    authorizationServer = await createAuthorizationServer(loaded, { store, logger });
+  }
+  const auth = tokenAuthenticationFor(loaded, {
+    logger,
+    ...(authorizationServer ? { authorizationServer } : {}),
+  });
   if (auth !== undefined) {
     // Load the key set before listening; if the issuer is unreachable now, serve anyway
     // (requests get 503 AuthUnavailable until keys load) and say so.
@@ -116,16 +138,56 @@ async function serveHttp(loaded: LoadedConfig, io: CliIo): Promise<number> {
       );
     });
   }
-  const running = await startHttpGateway(loaded, { logger, ...(auth ? { auth } : {}) });
+  const running = await startHttpGateway(loaded, {
+    logger,
+    ...(auth ? { auth } : {}),
+    ...(authorizationServer ? { authorizationServer } : {}),
+  });
   for (const route of running.gateway.routes.routes) {
     io.stderr(
       `portcullis: serving ${running.url}${route.path} -> ${route.name} (${route.transport}, auth: ${loaded.config.remote_mcp.auth})`,
     );
   }
+  if (authorizationServer !== undefined) {
+    io.stderr(`portcullis: authorization server ${authorizationServer.issuer}`);
+  }
+  if (options.quickstart && store !== undefined) {
+    const admin = await ensureAdminUser(store, { env: options.env, now: Date.now() });
+    io.stdout(
+      quickstartBanner(running.url, running.gateway.routes.routes[0]?.path ?? '/mcp', admin),
+    );
+  }
   const signal = await (io.waitForShutdown ?? processIo().waitForShutdown ?? neverStops)();
   logger.info({ signal }, 'shutting down');
   await running.close();
+  await authorizationServer?.close();
+  await store?.close();
   return EXIT_OK;
+}
+
+/** What the quickstart prints (design.md §5): the MCP URL, the admin login, how to connect. */
+function quickstartBanner(origin: string, path: string, admin: AdminBootstrap): string {
+  const password =
+    admin.source === 'generated'
+      ? `${admin.password} (one-time: shown only now; set ${ADMIN_PASSWORD_ENV} to choose your own)`
+      : admin.source === 'environment'
+        ? `from ${ADMIN_PASSWORD_ENV}`
+        : `unchanged (set earlier; set ${ADMIN_PASSWORD_ENV} to reset it)`;
+  return [
+    '',
+    'Portcullis quickstart is running.',
+    '',
+    `  MCP server URL:  ${origin}${path}`,
+    `  Sign in as:      ${admin.username}`,
+    `  Password:        ${password}`,
+    '',
+    'Connect a client (opens the browser to sign in, then lists and calls tools):',
+    `  npx portcullis call ${origin}${path} echo --args '{"message":"hello"}'`,
+    `  npx portcullis connect ${origin}${path}      # stdio bridge for a desktop MCP client`,
+    '',
+    'Stop with Ctrl-C.',
+    '',
+  ].join('\n');
 }
 
 async function serveStdio(loaded: LoadedConfig, io: CliIo): Promise<number> {
