@@ -3,7 +3,7 @@
  *   direct   the upstream (a minimal JSON-RPC echo over HTTP)
  *   raw      a raw node:http proxy hop to it: the practical ceiling for a Node proxy
  *   sdk      the MCP SDK server with requireBearerAuth + jose (the incumbent library approach)
- *   (portcullis joins the list once the gateway serves)
+ *   portcullis  the gateway: JWT verification, per-tool policy, rate limiting and audit on
  * Each target: requests/s, p50/p99 at fixed concurrency; p50/p99 at a fixed rate; CPU seconds.
  * Rounds alternate targets (A, B, A, B…) so drift shows; medians are reported.
  */
@@ -50,6 +50,36 @@ interface Target {
   readonly name: string;
   readonly child: BenchChild;
   readonly path: string;
+  /** Per-target headers, e.g. the MCP session the gateway opened for the load. */
+  headers?: Record<string, string>;
+}
+
+/** The gateway keeps MCP sessions: open one (initialize) and send the load inside it. */
+async function openSession(
+  url: string,
+  headers: Record<string, string>,
+): Promise<Record<string, string>> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: {
+        protocolVersion: '2025-06-18',
+        capabilities: {},
+        clientInfo: { name: 'bench', version: '1' },
+      },
+    }),
+  });
+  await response.arrayBuffer();
+  const session = response.headers.get('mcp-session-id');
+  if (response.status !== 200)
+    throw new Error(`initialize through the gateway answered ${response.status}`);
+  return session === null
+    ? {}
+    : { 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' };
 }
 
 export interface HttpBenchResult {
@@ -89,6 +119,16 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
       path: '/mcp',
     },
     {
+      name: 'portcullis',
+      child: await startChild(
+        'portcullis',
+        'bench/servers/portcullis.ts',
+        [String(upstream.port), JSON.stringify({ keys: [jwk] }), ISSUER, AUDIENCE],
+        { cores: SERVER_CORES },
+      ),
+      path: '/mcp',
+    },
+    {
       name: 'sdk',
       child: await startChild(
         'sdk',
@@ -117,10 +157,18 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
   );
   try {
     for (const target of targets) {
+      if (target.name === 'portcullis') {
+        target.headers = await openSession(
+          `http://127.0.0.1:${target.child.port}${target.path}`,
+          headers,
+        );
+      }
+    }
+    for (const target of targets) {
       const url = `http://127.0.0.1:${target.child.port}${target.path}`;
       const warm = await runLoad({
         url,
-        headers,
+        headers: { ...headers, ...target.headers },
         body,
         seconds: 1,
         connections: options.connections,
@@ -137,7 +185,7 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
         const cpuBefore = target.child.cpuSeconds();
         const closed = await runLoad({
           url,
-          headers,
+          headers: { ...headers, ...target.headers },
           body,
           seconds: options.seconds,
           connections: options.connections,
@@ -146,7 +194,7 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
         const cpuSeconds = target.child.cpuSeconds() - cpuBefore;
         const fixedRate = await runLoad({
           url,
-          headers,
+          headers: { ...headers, ...target.headers },
           body,
           seconds: options.seconds,
           connections: options.connections,
