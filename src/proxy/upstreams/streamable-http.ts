@@ -1,6 +1,5 @@
-import http, { type IncomingMessage } from 'node:http';
-import https from 'node:https';
 import { Readable } from 'node:stream';
+import { Pool, errors as undiciErrors } from 'undici';
 import { RequestError } from '../../errors/index.ts';
 import type { Logger } from '../../lib/log.ts';
 import { idKey, isRecord, type ParsedMessage, type ResponseFilter } from '../../mcp/index.ts';
@@ -32,20 +31,31 @@ const MAX_TRACKED_FILTERS = 256;
 /** The upstream's session id: visible ASCII (MCP transports, "Session Management"). */
 const UPSTREAM_SESSION_ID = /^[\x21-\x7E]{1,256}$/;
 
+/** An upstream answer: status and headers, the body still to read. */
+export interface UpstreamAnswer {
+  readonly statusCode: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Readable;
+}
+
 export class HttpConnector implements UpstreamConnector {
   readonly route: McpRoute;
   readonly #url: URL;
-  readonly #agent: http.Agent;
+  readonly #pool: Pool;
   readonly #logger: Logger;
 
   constructor(route: McpRoute, logger: Logger) {
     this.route = route;
     this.#url = new URL(route.upstream.url ?? '');
-    const Agent = this.#url.protocol === 'https:' ? https.Agent : http.Agent;
-    // As many idle sockets kept as may be open: a smaller pool closes and reopens upstream
-    // connections under steady load (measured: connect() was the top gateway cost at 32
-    // concurrent clients with 16 kept).
-    this.#agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256 });
+    // undici's pool: keep-alive connections reused under load, no redirects followed, and a
+    // leaner client than node:http (measured: the upstream request was the largest gateway cost).
+    this.#pool = new Pool(this.#url.origin, {
+      connections: 256,
+      pipelining: 1,
+      headersTimeout: RESPONSE_HEADERS_TIMEOUT_MS,
+      // SSE streams may stay open for as long as the session lives.
+      bodyTimeout: 0,
+    });
     this.#logger = logger.child({ upstream: route.name });
   }
 
@@ -54,7 +64,7 @@ export class HttpConnector implements UpstreamConnector {
   }
 
   async close(): Promise<void> {
-    this.#agent.destroy();
+    await this.#pool.destroy();
   }
 
   get logger(): Logger {
@@ -62,50 +72,46 @@ export class HttpConnector implements UpstreamConnector {
   }
 
   /** Sends one request upstream; resolves with the response head, body unread. */
-  request(options: {
+  async request(options: {
     method: 'POST' | 'GET' | 'DELETE';
     headers: Record<string, string>;
     body?: string;
     signal: AbortSignal;
-  }): Promise<IncomingMessage> {
-    const transport = this.#url.protocol === 'https:' ? https : http;
+  }): Promise<UpstreamAnswer> {
     const headers: Record<string, string> = { ...options.headers };
     // The gateway's own credentials and headers from the config come last and win.
     for (const [name, value] of Object.entries(this.route.upstream.headers)) {
       headers[name.toLowerCase()] = value;
     }
-    const body = options.body === undefined ? undefined : Buffer.from(options.body, 'utf8');
-    if (body !== undefined) headers['content-length'] = String(body.length);
-    return new Promise((resolve, reject) => {
-      const request = transport.request(this.#url, {
+    try {
+      const answer = await this.#pool.request({
+        path: `${this.#url.pathname}${this.#url.search}`,
         method: options.method,
         headers,
-        agent: this.#agent,
+        ...(options.body === undefined ? {} : { body: options.body }),
         signal: options.signal,
       });
-      const timer = setTimeout(() => {
-        request.destroy(new RequestError('UpstreamFailed', 'the upstream did not answer in time'));
-      }, RESPONSE_HEADERS_TIMEOUT_MS);
-      request.once('response', (response) => {
-        clearTimeout(timer);
-        resolve(response);
+      // A body cut short (the client left, the session closed) errors the stream; whoever reads
+      // it sees that through its reader, so the event itself must not become an uncaught error.
+      answer.body.on('error', ignoreStreamError);
+      return { statusCode: answer.statusCode, headers: answer.headers, body: answer.body };
+    } catch (error) {
+      if (error instanceof undiciErrors.HeadersTimeoutError) {
+        throw new RequestError('UpstreamFailed', 'the upstream did not answer in time', {
+          cause: error,
+        });
+      }
+      if (options.signal.aborted) {
+        throw new RequestError('UpstreamFailed', 'the client went away', { cause: error });
+      }
+      throw new RequestError('UpstreamUnavailable', 'the upstream cannot be reached', {
+        cause: error,
       });
-      request.once('error', (error) => {
-        clearTimeout(timer);
-        reject(
-          error instanceof RequestError
-            ? error
-            : error.name === 'AbortError'
-              ? new RequestError('UpstreamFailed', 'the client went away', { cause: error })
-              : new RequestError('UpstreamUnavailable', 'the upstream cannot be reached', {
-                  cause: error,
-                }),
-        );
-      });
-      request.end(body);
-    });
+    }
   }
 }
+
+function ignoreStreamError(): void {}
 
 /** Largest upstream answer of declared length that is buffered rather than streamed. */
 const BUFFERED_BODY_MAX = 256 * 1024;
@@ -207,7 +213,7 @@ class HttpSession implements UpstreamSession {
       context.signal.removeEventListener('abort', onClientGone);
       this.#lastActive = Date.now();
     };
-    let upstream: IncomingMessage;
+    let upstream: UpstreamAnswer;
     try {
       upstream = await this.#connector.request({
         method,
@@ -222,7 +228,7 @@ class HttpSession implements UpstreamSession {
     try {
       this.#checkStatus(upstream, isInitialize, context);
     } catch (error) {
-      upstream.destroy();
+      upstream.body.destroy();
       done();
       throw error;
     }
@@ -251,8 +257,8 @@ class HttpSession implements UpstreamSession {
   }
 
   /** Upstream statuses the client must not see as such. */
-  #checkStatus(upstream: IncomingMessage, isInitialize: boolean, context: ExchangeContext): void {
-    const status = upstream.statusCode ?? 502;
+  #checkStatus(upstream: UpstreamAnswer, isInitialize: boolean, context: ExchangeContext): void {
+    const status = upstream.statusCode;
     const logger = this.#connector.logger;
     if (status === 401 || status === 407 || upstream.headers['www-authenticate'] !== undefined) {
       // Relaying the upstream's challenge would send the client to authorize against the
@@ -279,12 +285,12 @@ class HttpSession implements UpstreamSession {
   }
 
   async #relay(
-    upstream: IncomingMessage,
+    upstream: UpstreamAnswer,
     isInitialize: boolean,
     filterJson: boolean,
     done: () => void,
   ): Promise<Response> {
-    const status = upstream.statusCode ?? 502;
+    const status = upstream.statusCode;
     const contentType = String(upstream.headers['content-type'] ?? '').toLowerCase();
     const isSse = contentType.startsWith('text/event-stream');
     const headers = isSse ? sseHeaders() : new Headers();
@@ -295,10 +301,10 @@ class HttpSession implements UpstreamSession {
       }
     }
     if (isInitialize && status >= 200 && status < 300) headers.set(SESSION_HEADER, this.id);
-    upstream.once('close', done);
+    upstream.body.once('close', done);
     // 204 and 304 have no body; a Response with one would throw.
     if (status === 204 || status === 304 || upstream.headers['content-length'] === '0') {
-      upstream.resume();
+      upstream.body.resume();
       return new Response(null, { status, headers });
     }
     const declared = Number(upstream.headers['content-length']);
@@ -306,12 +312,12 @@ class HttpSession implements UpstreamSession {
       // A small answer of known length is read whole and sent in one write with its length:
       // cheaper than a stream of chunks (one syscall instead of several per answer).
       const chunks: Buffer[] = [];
-      for await (const chunk of upstream) chunks.push(chunk as Buffer);
+      for await (const chunk of upstream.body) chunks.push(chunk as Buffer);
       const whole = Buffer.concat(chunks);
       headers.set('content-length', String(whole.length));
       return new Response(whole, { status, headers });
     }
-    const source = Readable.toWeb(upstream) as ReadableStream<Uint8Array>;
+    const source = Readable.toWeb(upstream.body) as ReadableStream<Uint8Array>;
     if (isSse) {
       return new Response(source.pipeThrough(this.#sseFilter()), { status, headers });
     }
