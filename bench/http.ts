@@ -24,6 +24,8 @@ export interface TargetFigures {
   readonly fixedRateP50Ms: number;
   readonly fixedRateP99Ms: number;
   readonly cpuSecondsPerRound: number;
+  /** CPU time of the target's process per request at fixed concurrency: steadier than req/s on a shared machine. */
+  readonly cpuMicrosPerRequest: number;
 }
 
 export interface HttpBenchOptions {
@@ -217,11 +219,19 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
       fixedRateP50Ms: median(list.map((r) => r.fixedRate.p50Ms)),
       fixedRateP99Ms: median(list.map((r) => r.fixedRate.p99Ms)),
       cpuSecondsPerRound: median(list.map((r) => r.cpuSeconds)),
+      cpuMicrosPerRequest: median(
+        list.map((r) => (r.cpuSeconds * 1e6) / Math.max(1, r.closed.total)),
+      ),
     };
   }
   const ratio = (a: string, b: string) => {
     const x = figures[a]?.requestsPerSecond;
     const y = figures[b]?.requestsPerSecond;
+    return x && y ? Number((x / y).toFixed(3)) : null;
+  };
+  const cpuRatio = (a: string, b: string) => {
+    const x = figures[a]?.cpuMicrosPerRequest;
+    const y = figures[b]?.cpuMicrosPerRequest;
     return x && y ? Number((x / y).toFixed(3)) : null;
   };
   return {
@@ -234,6 +244,11 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
     settings: options,
     targets: figures,
     ratios: {
+      cpu_per_request_portcullis_over_raw: cpuRatio('portcullis', 'raw'),
+      added_p99_ms_at_fixed_rate:
+        figures.portcullis && figures.direct
+          ? Number((figures.portcullis.fixedRateP99Ms - figures.direct.fixedRateP99Ms).toFixed(3))
+          : null,
       raw_over_sdk: ratio('raw', 'sdk'),
       raw_over_direct: ratio('raw', 'direct'),
       portcullis_over_raw: ratio('portcullis', 'raw'),
@@ -251,14 +266,14 @@ export function httpMarkdown(result: HttpBenchResult): string {
     '',
     `${machine.cores} cores, ${machine.cpu}, Node ${machine.node}, ${machine.date.slice(0, 10)}; server and upstream pinned to core 0, load generator to core 1; median of ${settings.rounds} alternating rounds of ${settings.seconds} s.`,
     '',
-    `| target | req/s (${settings.connections} conns) | p50 ms | p99 ms | p50 ms @ ${settings.rate}/s | p99 ms @ ${settings.rate}/s | CPU s per run |`,
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    `| target | req/s (${settings.connections} conns) | p50 ms | p99 ms | p50 ms @ ${settings.rate}/s | p99 ms @ ${settings.rate}/s | CPU s per run | CPU µs per request |`,
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...Object.entries(result.targets).map(
       ([name, t]) =>
-        `| ${name} | ${fmt(t.requestsPerSecond, 0)} | ${fmt(t.p50Ms)} | ${fmt(t.p99Ms)} | ${fmt(t.fixedRateP50Ms)} | ${fmt(t.fixedRateP99Ms)} | ${fmt(t.cpuSecondsPerRound)} |`,
+        `| ${name} | ${fmt(t.requestsPerSecond, 0)} | ${fmt(t.p50Ms)} | ${fmt(t.p99Ms)} | ${fmt(t.fixedRateP50Ms)} | ${fmt(t.fixedRateP99Ms)} | ${fmt(t.cpuSecondsPerRound)} | ${fmt(t.cpuMicrosPerRequest, 0)} |`,
     ),
     '',
-    `Throughput ratios: ${Object.entries(result.ratios)
+    `Ratios: ${Object.entries(result.ratios)
       .map(([name, value]) => `${name} ${value ?? 'n/a'}`)
       .join(', ')}.`,
   ].join('\n');
