@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { refreshAuthorization, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   type OAuthClientInformationMixed,
@@ -291,8 +292,9 @@ describe('SDK client + Chromium through the gateway and its co-located authoriza
           stdio: ['pipe', 'ignore', 'inherit'],
         },
       );
+      const addedExit = once(added, 'exit');
       added.stdin?.end('alice-password-1234\n');
-      assert.equal((await once(added, 'exit'))[0], 0);
+      assert.equal((await addedExit)[0], 0);
 
       const mcpUrl = `${served.origin}/mcp`;
       const provider = new TestProvider(callback.url, {
@@ -331,6 +333,81 @@ describe('SDK client + Chromium through the gateway and its co-located authoriza
       await client.close().catch(() => {});
       await callback.close();
       await docs.close();
+      await served.stop();
+    }
+  });
+  it('portcullis login (browser sign-in) then portcullis connect bridges the SDK client over stdio', {
+    timeout: 180_000,
+  }, async () => {
+    const port = await freePort();
+    const cwd = tempDir();
+    const served = await serve(
+      ['--bind', `127.0.0.1:${port}`],
+      { PORTCULLIS_ADMIN_PASSWORD: 'quickstart-admin-pw' },
+      cwd,
+    );
+    const tokenStore = join(cwd, 'tokens');
+    const mcpUrl = `${served.origin}/mcp`;
+    const clientEnv = { PATH: process.env.PATH ?? '', PORTCULLIS_LOG_LEVEL: 'warn' };
+    const client = new Client({ name: 'bridged', version: '1.0.0' });
+    try {
+      // 1. login: prints the authorization URL, waits on its loopback callback.
+      const login = spawn(
+        process.execPath,
+        [CLI_ENTRY, 'login', mcpUrl, '--open', 'print', '--token-store', tokenStore],
+        {
+          cwd,
+          env: clientEnv,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      const loginExited = once(login, 'exit');
+      const authorizationUrl = await new Promise<URL>((resolve, reject) => {
+        let text = '';
+        const onData = (chunk: Buffer) => {
+          text += String(chunk);
+          const match = /(http:\/\/127\.0\.0\.1:\d+\/oauth\/authorize\?\S+)/.exec(text);
+          if (match?.[1]) resolve(new URL(match[1]));
+        };
+        login.stdout?.on('data', onData);
+        login.stderr?.on('data', onData);
+        login.once('exit', (code) => reject(new Error(`login exited ${code}: ${text}`)));
+      });
+      const redirect = authorizationUrl.searchParams.get('redirect_uri') ?? '';
+      assert.match(redirect, /^http:\/\/127\.0\.0\.1:\d+\/callback$/);
+      await browser.context.clearCookies();
+      const page = await browser.context.newPage();
+      await page.goto(authorizationUrl.href);
+      await page.getByLabel('Username').fill('admin');
+      await page.getByLabel('Password').fill('quickstart-admin-pw');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL(/\/oauth\/consent\?/);
+      await Promise.all([
+        page.waitForURL(`${redirect}?**`),
+        page.getByRole('button', { name: 'Allow' }).click(),
+      ]);
+      await page.close();
+      assert.equal((await loginExited)[0], 0, 'login stored the tokens');
+
+      // 2. connect: a stdio MCP server for the SDK client, using the stored tokens.
+      await client.connect(
+        new StdioClientTransport({
+          command: process.execPath,
+          args: [CLI_ENTRY, 'connect', mcpUrl, '--non-interactive', '--token-store', tokenStore],
+          cwd,
+          env: clientEnv,
+          stderr: 'ignore',
+        }),
+      );
+      const { tools } = await client.listTools();
+      assert.ok(tools.some((tool) => tool.name === 'echo'));
+      const echoed = await client.callTool({
+        name: 'echo',
+        arguments: { message: 'over the bridge' },
+      });
+      assert.match(JSON.stringify(echoed.content), /over the bridge/);
+    } finally {
+      await client.close().catch(() => {});
       await served.stop();
     }
   });
