@@ -1,3 +1,4 @@
+import { type AuditSink, createAuditSink } from '../../audit/index.ts';
 import {
   describeConfig,
   type LoadedConfig,
@@ -6,7 +7,7 @@ import {
 } from '../../config/index.ts';
 import { ConfigError } from '../../errors/index.ts';
 import { startHttpGateway } from '../../http/index.ts';
-import { createLogger } from '../../lib/log.ts';
+import { createLogger, type Logger } from '../../lib/log.ts';
 import { buildRouteTable, runStdioFront } from '../../proxy/index.ts';
 import { type CliIo, EXIT_OK, processIo } from '../io.ts';
 import { parseFlags, usageError } from '../parse-flags.ts';
@@ -66,7 +67,23 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
     return EXIT_OK;
   }
 
-  if (transport === 'stdio') return await serveStdio(loaded, io);
+  if (transport === 'stdio') {
+    // Standard output is the MCP channel under stdio: audit records there would corrupt it.
+    if (loaded.config.audit.stdout) {
+      throw new ConfigError(
+        'ConfigRefused',
+        [
+          {
+            path: 'audit.stdout',
+            message: 'standard output carries the MCP protocol under --transport stdio',
+            fix: 'set audit.stdout: false (the audit trail goes to audit.path), or use --transport http',
+          },
+        ],
+        { source: configPath },
+      );
+    }
+    return await serveStdio(loaded, io, configPath);
+  }
 
   const missing = missingHttpGates(loaded, enableFlag);
   if (missing.length > 0) {
@@ -82,7 +99,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
       { source: configPath },
     );
   }
-  return await serveHttp(loaded, io);
+  return await serveHttp(loaded, io, configPath);
 }
 
 /** `serve --describe`: the config's description with the route table the server would use. */
@@ -103,8 +120,28 @@ function describeServe(
   };
 }
 
-async function serveHttp(loaded: LoadedConfig, io: CliIo): Promise<number> {
+/** The audit trail from the config; a path that cannot be opened is a config error, at start. */
+function openAuditSink(loaded: LoadedConfig, logger: Logger, configPath: string): AuditSink {
+  try {
+    return createAuditSink(loaded.config.audit, { logger });
+  } catch (error) {
+    throw new ConfigError(
+      'ConfigRefused',
+      [
+        {
+          path: 'audit.path',
+          message: `the audit trail cannot be opened (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+          fix: 'point audit.path at a writable file in a directory the gateway may create',
+        },
+      ],
+      { source: configPath, cause: error },
+    );
+  }
+}
+
+async function serveHttp(loaded: LoadedConfig, io: CliIo, configPath: string): Promise<number> {
   const logger = createLogger();
+  const audit = openAuditSink(loaded, logger, configPath);
   const auth = tokenAuthenticationFor(loaded, { logger });
   if (auth !== undefined) {
     // Load the key set before listening; if the issuer is unreachable now, serve anyway
@@ -116,7 +153,14 @@ async function serveHttp(loaded: LoadedConfig, io: CliIo): Promise<number> {
       );
     });
   }
-  const running = await startHttpGateway(loaded, { logger, ...(auth ? { auth } : {}) });
+  const running = await startHttpGateway(loaded, {
+    logger,
+    audit,
+    ...(auth ? { auth } : {}),
+  }).catch(async (error: unknown) => {
+    await audit.close();
+    throw error;
+  });
   for (const route of running.gateway.routes.routes) {
     io.stderr(
       `portcullis: serving ${running.url}${route.path} -> ${route.name} (${route.transport}, auth: ${loaded.config.remote_mcp.auth})`,
@@ -125,13 +169,20 @@ async function serveHttp(loaded: LoadedConfig, io: CliIo): Promise<number> {
   const signal = await (io.waitForShutdown ?? processIo().waitForShutdown ?? neverStops)();
   logger.info({ signal }, 'shutting down');
   await running.close();
+  await audit.close();
   return EXIT_OK;
 }
 
-async function serveStdio(loaded: LoadedConfig, io: CliIo): Promise<number> {
+async function serveStdio(loaded: LoadedConfig, io: CliIo, configPath: string): Promise<number> {
   const streams = io.streams ?? processIo().streams;
   if (streams === undefined) throw new Error('no stdio streams');
-  return await runStdioFront(loaded, { ...streams, logger: createLogger() });
+  const logger = createLogger();
+  const audit = openAuditSink(loaded, logger, configPath);
+  try {
+    return await runStdioFront(loaded, { ...streams, logger, audit });
+  } finally {
+    await audit.close();
+  }
 }
 
 function neverStops(): Promise<string> {
