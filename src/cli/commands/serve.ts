@@ -111,6 +111,7 @@ function describeServe(
   const described = describeConfig(loaded, { transport, enableRemoteMcpFlag });
   const live = buildRouteTable(loaded, {
     metadataServed: loaded.config.remote_mcp.auth === 'oauth',
+    metricsServed: loaded.derived.metricsListener === 'main',
   }).describe();
   const routes = Array.isArray(described.routes) ? described.routes : [];
   return {
