@@ -304,7 +304,7 @@ export async function startHttpGateway(
       if (options.metrics === undefined) metrics?.dispose();
       throw error;
     }
-  } else if (loaded.derived.metricsListener === 'none') {
+  } else if (metrics !== undefined && loaded.derived.metricsListener === 'none') {
     logger.warn(
       'metrics are not served: the gateway is reachable beyond this machine and remote_mcp.admin_bind_address is not set',
     );

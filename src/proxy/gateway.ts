@@ -99,16 +99,10 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
     return connector;
   };
   let draining = false;
+  const keysReady = options.auth?.readiness;
   const probes: ReadinessProbe[] = [
     () => ({ name: 'audit', ...observer.auditReadiness() }),
-    ...(options.auth?.readiness === undefined
-      ? []
-      : [
-          () => ({
-            name: 'token_keys',
-            ...(options.auth?.readiness?.() ?? { ok: true, detail: '' }),
-          }),
-        ]),
+    ...(keysReady === undefined ? [] : [() => ({ name: 'token_keys', ...keysReady() })]),
     ...[...connectors.values()].flatMap((connector) =>
       connector.probe === undefined
         ? []
