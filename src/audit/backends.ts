@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { type FileHandle, open, rename } from 'node:fs/promises';
+import { type FileHandle, open, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { type ChainState, checkLine, EMPTY_CHAIN } from './chain.ts';
@@ -73,10 +73,30 @@ export class FileAuditBackend implements AuditBackend {
 
   private async write(chunk: string, bytes: number): Promise<void> {
     if (bytes === 0) return;
-    this.handle ??= await open(this.path, 'a', 0o600);
+    if (this.handle !== undefined && !(await this.stillAtPath(this.handle))) await this.close();
+    if (this.handle === undefined) {
+      const handle = await open(this.path, 'a', 0o600);
+      this.size = (await handle.stat()).size;
+      this.handle = handle;
+    }
     await this.handle.appendFile(chunk, 'utf8');
     this.size += bytes;
     this.needsNewline = false;
+  }
+
+  /**
+   * Whether the open file is still the one at the path. When the file was moved or deleted, or
+   * its directory replaced, writing on through the old descriptor would fill a file nobody
+   * sees while reporting success; instead the path is opened again, and when that fails the
+   * sink knows it cannot write.
+   */
+  private async stillAtPath(handle: FileHandle): Promise<boolean> {
+    try {
+      const [atPath, open] = await Promise.all([stat(this.path), handle.stat()]);
+      return atPath.ino === open.ino && atPath.dev === open.dev;
+    } catch {
+      return false;
+    }
   }
 
   private async rotate(): Promise<void> {

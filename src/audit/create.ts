@@ -15,6 +15,7 @@ export function createAuditSink(
     : new FileAuditBackend(audit.path, audit.rotate_bytes);
   return new AuditSink(backend, {
     maxQueued: audit.max_queued_records,
+    onWriteFailure: audit.on_write_failure,
     ...(options.logger ? { logger: options.logger } : {}),
   });
 }

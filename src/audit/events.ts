@@ -5,18 +5,18 @@
  */
 export const AUDIT_EVENTS = {
   'mcp.request.allowed':
-    'A request passed authentication and authorization and was forwarded upstream.',
+    'A request passed authentication and authorization and was forwarded upstream; status is what the client got.',
   'mcp.request.denied':
-    'A valid token lacked the scope the request needs, or the method or tool is not allowed (403).',
+    'A valid token lacked the scope the request needs (AuthMissingScope), or the method or tool is not allowed (McpMethodDenied, McpToolDenied): 403.',
   'auth.token.rejected':
-    'No token, or a token that failed verification (401), or a malformed Authorization header (400).',
+    'No token, a token that failed verification (401), a malformed Authorization header (400), or tokens could not be verified at all (AuthUnavailable, 503).',
   'http.request.refused':
-    'Refused before authentication: bad Origin or Host, oversized or malformed request, unknown route.',
+    'Refused as malformed or not servable: bad Origin or Host, oversized, slow or malformed request or body, unknown route or session, unsupported method or media type, the gateway shutting down, or the audit sink unable to write (AuditUnavailable).',
   'ratelimit.exceeded':
     'Too many requests in the window for the address, session or subject (429).',
   'capacity.exceeded': 'Too many concurrent connections, sessions or child processes (503).',
   'upstream.failed':
-    'The upstream could not be reached or started, or answered invalidly (502/503).',
+    'The upstream could not be reached or started, or answered invalidly (502/503), after the request was allowed.',
   'audit.sink.recovered': 'The audit sink could write again after a failure; records the gap.',
   'oauth.login.succeeded':
     'A user signed in on the login page of the co-located authorization server.',
@@ -72,9 +72,17 @@ export interface AuditEvent {
   readonly reason?: string | undefined;
   readonly required_scopes?: readonly string[] | undefined;
   readonly granted_scopes?: readonly string[] | undefined;
+  /** HTTP status sent to the client (absent under the stdio transport). */
   readonly status?: number | undefined;
+  /** Milliseconds from the request's arrival to the decision (the response head). */
   readonly latency_ms?: number | undefined;
   readonly client_address?: string | undefined;
+  /** HTTP method of the request (POST, GET, DELETE…). */
+  readonly http_method?: string | undefined;
+  /** The normalized request path, once it passed normalization (never the query). */
+  readonly path?: string | undefined;
+  /** W3C trace-id from a valid `traceparent`, for correlation with the upstream's traces. */
+  readonly trace_id?: string | undefined;
   /** Tool arguments, only when the upstream enables it, after redaction. */
   readonly arguments?: unknown;
   /** For audit.sink.recovered: records refused while the sink could not write. */

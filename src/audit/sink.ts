@@ -20,6 +20,8 @@ export interface AuditSinkOptions {
   readonly retryMs?: number;
   readonly logger?: Logger;
   readonly now?: () => Date;
+  /** What the gateway does meanwhile (audit.on_write_failure); only for the log line. */
+  readonly onWriteFailure?: 'refuse' | 'continue';
 }
 
 /**
@@ -34,6 +36,7 @@ export class AuditSink {
   private readonly retryMs: number;
   private readonly logger: Logger | undefined;
   private readonly now: () => Date;
+  private readonly onWriteFailure: 'refuse' | 'continue';
   private chain: ChainState;
   private queue: string[] = [];
   private draining: Promise<void> | undefined;
@@ -51,6 +54,7 @@ export class AuditSink {
     this.retryMs = options.retryMs ?? 1_000;
     this.logger = options.logger;
     this.now = options.now ?? (() => new Date());
+    this.onWriteFailure = options.onWriteFailure ?? 'refuse';
     this.chain = backend.resume();
   }
 
@@ -71,6 +75,12 @@ export class AuditSink {
   /** Queues one record. Returns false when it was refused (queue full or sink closed). */
   record(event: AuditEvent): boolean {
     if (this.closed || this.queue.length >= this.maxQueued) {
+      if (!this.closed && !this.failing && this.droppedSinceHealthy === 0) {
+        this.logger?.error(
+          { queued: this.queue.length },
+          'audit queue full (audit.max_queued_records): the sink cannot keep up',
+        );
+      }
       this.dropped++;
       this.droppedSinceHealthy++;
       return false;
@@ -120,7 +130,8 @@ export class AuditSink {
       }
       this.queue.splice(0, batch.length);
       this.written += batch.length;
-      if (this.failing) this.onRecovery();
+      // Recovered from a write failure, or from a full queue that refused records.
+      if (this.failing || this.droppedSinceHealthy > 0) this.onRecovery();
     }
   }
 
@@ -128,8 +139,10 @@ export class AuditSink {
     const message = error instanceof Error ? error.message : String(error);
     if (!this.failing)
       this.logger?.error(
-        { err: message },
-        'audit sink cannot write; refusing requests per audit.on_write_failure',
+        { err: message, onWriteFailure: this.onWriteFailure },
+        this.onWriteFailure === 'refuse'
+          ? 'audit sink cannot write: refusing requests with 503 AuditUnavailable (audit.on_write_failure: refuse)'
+          : 'audit sink cannot write: serving UNAUDITED requests (audit.on_write_failure: continue)',
       );
     this.failing = true;
     this.lastError = message;
@@ -140,15 +153,11 @@ export class AuditSink {
   }
 
   private onRecovery(): void {
+    const reason = this.failing ? this.lastError : 'queue full';
     this.failing = false;
     const dropped = this.droppedSinceHealthy;
     this.droppedSinceHealthy = 0;
-    this.logger?.warn({ dropped, lastError: this.lastError }, 'audit sink writes again');
-    this.record({
-      event: 'audit.sink.recovered',
-      decision: 'allow',
-      reason: this.lastError,
-      dropped,
-    });
+    this.logger?.warn({ dropped, reason }, 'audit sink writes again');
+    this.record({ event: 'audit.sink.recovered', decision: 'allow', reason, dropped });
   }
 }

@@ -66,6 +66,15 @@ export function tokenAuthenticationFor(
       });
       return rendered.headers['www-authenticate'];
     },
+    readiness() {
+      const keys = verifier.keySource;
+      if (keys === undefined) return { ok: true, detail: 'introspection' };
+      if (keys.snapshot() !== undefined) return { ok: true, detail: 'loaded' };
+      // Not loaded yet (the issuer was down at start, say): try again in the background; the
+      // key source spaces out attempts, so frequent probes do not become a fetch flood.
+      verifier.warm().catch(() => {});
+      return { ok: false, detail: 'key set not loaded' };
+    },
     protectedResourceMetadata(route) {
       const document = buildProtectedResourceMetadata(loaded, upstreamIndexOf(route.resource));
       return {

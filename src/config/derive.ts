@@ -15,8 +15,21 @@ export interface DerivedUpstream {
   readonly isDefault: boolean;
 }
 
+export interface BindAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly loopback: boolean;
+}
+
 export interface Derived {
-  readonly bind: { readonly host: string; readonly port: number; readonly loopback: boolean };
+  readonly bind: BindAddress;
+  /** The admin listener (remote_mcp.admin_bind_address), when configured. */
+  readonly admin: BindAddress | undefined;
+  /**
+   * Where /metrics is served: on the admin listener; on the main listener, when nothing but
+   * this machine can reach it (loopback bind and loopback public URL); or nowhere.
+   */
+  readonly metricsListener: 'admin' | 'main' | 'none';
   /** The gateway's public origin, without a trailing slash. */
   readonly publicUrl: string | undefined;
   /** The issuer access tokens must carry: remote_mcp.issuer, else the co-located one. */
@@ -39,6 +52,19 @@ export function derive(config: Config): Derived {
     : bind.loopback
       ? `http://${config.remote_mcp.bind_address}`
       : undefined;
+  const parsedAdmin =
+    config.remote_mcp.admin_bind_address === undefined
+      ? undefined
+      : parseHostPort(config.remote_mcp.admin_bind_address);
+  const admin = parsedAdmin && { ...parsedAdmin, loopback: isLoopbackHost(parsedAdmin.host) };
+  // A loopback listener behind a reverse proxy is reachable from anywhere; a non-loopback public
+  // URL says that is the deployment, so the main listener keeps /metrics only when both are local.
+  const metricsListener =
+    admin !== undefined
+      ? 'admin'
+      : bind.loopback && publicUrl !== undefined && isLoopbackHost(new URL(publicUrl).hostname)
+        ? 'main'
+        : 'none';
 
   const upstreams = config.upstreams.map((upstream, index): DerivedUpstream => {
     const isDefault = index === 0;
@@ -68,6 +94,8 @@ export function derive(config: Config): Derived {
 
   return {
     bind,
+    admin,
+    metricsListener,
     publicUrl,
     issuer: config.remote_mcp.issuer ?? authorizationServerIssuer,
     authorizationServerIssuer,

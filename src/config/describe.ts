@@ -71,7 +71,13 @@ export function describeConfig(
       reserved_paths: RESERVED_PATHS,
       health: '/healthz',
       readiness: '/readyz',
-      metrics: '/metrics',
+      metrics:
+        derived.metricsListener === 'admin'
+          ? `/metrics on the admin listener ${config.remote_mcp.admin_bind_address}`
+          : derived.metricsListener === 'main'
+            ? '/metrics on this (loopback) listener'
+            : 'not served: set remote_mcp.admin_bind_address',
+      admin_listener: config.remote_mcp.admin_bind_address ?? null,
     },
     authorization_server: config.authorization_server.enabled
       ? {

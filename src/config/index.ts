@@ -4,7 +4,13 @@ export {
   clientServersSchema,
   loadClientServersFile,
 } from './client-servers.ts';
-export { canonicalResource, type Derived, type DerivedUpstream, derive } from './derive.ts';
+export {
+  type BindAddress,
+  canonicalResource,
+  type Derived,
+  type DerivedUpstream,
+  derive,
+} from './derive.ts';
 export { type DescribeOptions, describeConfig, REDACTED } from './describe.ts';
 export { type Expansion, expandEnv } from './env.ts';
 export { missingHttpGates } from './gates.ts';

@@ -104,6 +104,25 @@ const authNoneOnlyOnLoopback: Rule = ({ config, derived, add }) => {
   }
 };
 
+const adminListenerIsSeparate: Rule = ({ config, derived, add }) => {
+  const { admin, bind } = derived;
+  if (admin === undefined || admin.port === 0) return;
+  if (
+    admin.port === bind.port &&
+    (admin.host === bind.host || isWildcard(admin.host) || isWildcard(bind.host))
+  ) {
+    add(
+      'remote_mcp.admin_bind_address',
+      `must not be the main listener's address (${config.remote_mcp.bind_address})`,
+      'use another port, e.g. 127.0.0.1:9464',
+    );
+  }
+};
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
+}
+
 const publicBindNeedsHttpsPublicUrl: Rule = ({ config, derived, add }) => {
   const { public_url: publicUrl, bind_address: bind } = config.remote_mcp;
   if (derived.bind.loopback) return;
@@ -436,6 +455,7 @@ const preRegisteredClientsValid: Rule = ({ config, add }) => {
 const RULES: readonly Rule[] = [
   authNoneOnlyOnLoopback,
   publicBindNeedsHttpsPublicUrl,
+  adminListenerIsSeparate,
   publicUrlIsAnOrigin,
   resourceOnPublicOrigin,
   developmentSwitchOnlyOnLoopback,

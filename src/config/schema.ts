@@ -167,6 +167,10 @@ const remoteMcpSchema = z
     bind_address: bindAddress
       .default('127.0.0.1:8080')
       .meta({ description: 'HOST:PORT the gateway listens on.' }),
+    admin_bind_address: bindAddress.optional().meta({
+      description:
+        'HOST:PORT of a second listener serving only /metrics, /healthz and /readyz (GET), for Prometheus and orchestrators; keep it on loopback or a private network. Unset: /metrics is served on the main listener only in a loopback-only deployment (loopback bind address and public URL), to clients on this machine that no proxy relays; otherwise nowhere.',
+    }),
     public_url: absoluteUrl(
       'Origin clients see. Resource URIs derive from it. Required (https) when the bind address is not loopback; defaults to http://BIND_ADDRESS on loopback.',
     ).optional(),

@@ -1,20 +1,30 @@
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { AuditSink } from '../audit/index.ts';
 import type { LoadedConfig } from '../config/index.ts';
 import { RequestError, renderRequestError } from '../errors/index.ts';
-import { addressMatcher } from '../lib/address.ts';
+import { addressMatcher, normalizeAddress } from '../lib/address.ts';
+import { isLoopbackHost } from '../lib/host.ts';
 import type { Logger } from '../lib/log.ts';
+import { GatewayMetrics } from '../metrics/index.ts';
 import {
   createGateway,
   errorToResponse,
   type Gateway,
   type GatewayRequest,
+  newRequestFacts,
   normalizeRequestPath,
   type RateLimiter,
+  type ReadinessProbe,
+  type RequestFacts,
+  RequestObserver,
   type RouteEntry,
+  reasonOf,
   type TokenAuthentication,
+  traceContextOf,
 } from '../proxy/index.ts';
+import { type AdminServer, startAdminServer } from './admin.ts';
 import { checkDeclaredLength, declaredLength, readBody } from './body.ts';
 import {
   checkRawHeaders,
@@ -46,6 +56,17 @@ export interface HttpGatewayOptions {
   readonly rateLimiter?: RateLimiter;
   /** The co-located authorization server, asked for every path the gateway does not route. */
   readonly authorizationServer?: MountedHandler | undefined;
+  /**
+   * The audit trail (createAuditSink from the config's `audit` block). Without it, nothing is
+   * audited; with it, one record per request that reaches a decision, and requests are refused
+   * with 503 AuditUnavailable while it cannot write (unless audit.on_write_failure: continue).
+   * The caller closes it after the gateway.
+   */
+  readonly audit?: AuditSink | undefined;
+  /** Prometheus metrics; default: a new GatewayMetrics (disposed at close); false: none. */
+  readonly metrics?: GatewayMetrics | false;
+  /** More readiness checks for /readyz (the store, say). */
+  readonly readinessProbes?: readonly ReadinessProbe[];
 }
 
 export interface RunningHttpGateway {
@@ -54,6 +75,9 @@ export interface RunningHttpGateway {
   readonly port: number;
   readonly gateway: Gateway;
   readonly server: http.Server;
+  /** The admin listener's origin (remote_mcp.admin_bind_address), when configured. */
+  readonly adminUrl: string | undefined;
+  readonly metrics: GatewayMetrics | undefined;
   /** Graceful shutdown: stop accepting, end SSE streams, drain requests, stop children. */
   close(): Promise<void>;
 }
@@ -94,6 +118,11 @@ export async function startHttpGateway(
   server.timeout = 0;
 
   const trusted = addressMatcher(rm.trusted_proxies);
+  const observer = new RequestObserver({
+    sink: options.audit,
+    onWriteFailure: loaded.config.audit.on_write_failure,
+  });
+  const metrics = options.metrics === false ? undefined : (options.metrics ?? new GatewayMetrics());
   const exchanges = new Set<Exchange>();
   const connections = trackConnections(server, rm.max_connections, headerTimeoutMs);
   let gateway: Gateway | undefined;
@@ -105,6 +134,7 @@ export async function startHttpGateway(
     request: IncomingMessage,
     headers: Record<string, string>,
     extra: Record<string, string>,
+    facts: RequestFacts,
   ): { path: string; entry: RouteEntry; live: Gateway } | 'authorization-server' | Response => {
     if (connections.isOverCap(request.socket)) {
       throw new RequestError('CapacityExceeded', 'too many connections', {
@@ -112,6 +142,7 @@ export async function startHttpGateway(
       });
     }
     const path = normalizeRequestPath(checkRequestTarget(request.url));
+    facts.path = path.length > 256 ? `${path.slice(0, 256)}…` : path;
     if (gateway === undefined || hostPolicy === undefined) {
       throw new RequestError('UpstreamUnavailable', 'starting', {
         details: { retryAfter: RETRY_AFTER_SECONDS },
@@ -129,6 +160,10 @@ export async function startHttpGateway(
       checkDeclaredLength(declaredLength(headers), rm.max_body_bytes);
       return 'authorization-server';
     }
+    if (entry.kind === 'metrics' && !directLocalClient(request, headers)) {
+      throw new RequestError('RouteNotFound', 'no such endpoint');
+    }
+    noteEntry(facts, entry, request.method);
     const cors = checkHostAndOrigin(hostPolicy, entry, headers);
     if (cors !== undefined) {
       Object.assign(extra, {
@@ -137,7 +172,11 @@ export async function startHttpGateway(
         vary: 'Origin',
       });
     }
-    if (request.method === 'OPTIONS' && entry.kind === 'mcp') return preflight(cors);
+    if (request.method === 'OPTIONS' && entry.kind === 'mcp') {
+      const answer = preflight(cors);
+      if (answer.status >= 400) facts.reason = 'MethodNotAllowed';
+      return answer;
+    }
     checkDeclaredLength(declaredLength(headers), rm.max_body_bytes);
     return { path, entry, live: gateway };
   };
@@ -147,10 +186,20 @@ export async function startHttpGateway(
     response: ServerResponse,
     expectsContinue: boolean,
   ) => {
+    const facts = newRequestFacts();
     const exchange: Exchange = { response, standaloneStream: false };
     exchanges.add(exchange);
     response.once('close', () => exchanges.delete(exchange));
     const extra: Record<string, string> = { 'x-request-id': randomUUID() };
+    let clientAddress = clientAddressOf(request.socket.remoteAddress, undefined, trusted);
+    // One audit record and one metrics observation, once the status is known.
+    const decided = (status: number) =>
+      observer.finish(facts, {
+        requestId: extra['x-request-id'] ?? '',
+        clientAddress,
+        httpMethod: request.method,
+        status,
+      });
     let bodyRead = false;
     try {
       const headers = checkRawHeaders(request.rawHeaders, {
@@ -159,30 +208,37 @@ export async function startHttpGateway(
       });
       const requestId = requestIdFrom(headers['x-request-id']);
       extra['x-request-id'] = requestId;
-      const routed = route(request, headers, extra);
+      clientAddress = clientAddressOf(
+        request.socket.remoteAddress,
+        headers['x-forwarded-for'],
+        trusted,
+      );
+      facts.traceId = traceContextOf(headers)?.traceId;
+      const routed = route(request, headers, extra, facts);
       if (routed instanceof Response) {
+        decided(routed.status);
         await send(response, routed, extra, shuttingDown);
         return;
       }
+      const readRequestBody = async () => {
+        if (expectsContinue) response.writeContinue();
+        const body = await readBody(request, rm.max_body_bytes);
+        bodyRead = true;
+        return body;
+      };
       if (routed === 'authorization-server') {
+        // Tokens and grants are audited too: refuse while the trail cannot be written.
+        observer.checkAuditWritable();
         const answer = await forwardToMounted(options.authorizationServer, {
           request,
           headers,
           requestId,
-          clientAddress: clientAddressOf(
-            request.socket.remoteAddress,
-            headers['x-forwarded-for'],
-            trusted,
-          ),
+          clientAddress,
           origin: gateway?.routes.publicUrl ?? '',
-          readBody: async () => {
-            if (expectsContinue) response.writeContinue();
-            const body = await readBody(request, rm.max_body_bytes);
-            bodyRead = true;
-            return body;
-          },
+          readBody: readRequestBody,
         });
         if (!request.complete && !bodyRead) extra.connection = 'close';
+        decided(answer.status);
         await send(response, answer, extra, shuttingDown);
         return;
       }
@@ -197,36 +253,40 @@ export async function startHttpGateway(
         path: routed.path,
         headers,
         requestId,
-        clientAddress: clientAddressOf(
-          request.socket.remoteAddress,
-          headers['x-forwarded-for'],
-          trusted,
-        ),
+        clientAddress,
         signal: abort.signal,
-        readBody: async () => {
-          if (expectsContinue) response.writeContinue();
-          const body = await readBody(request, rm.max_body_bytes);
-          bodyRead = true;
-          return body;
-        },
+        facts,
+        readBody: readRequestBody,
       };
       const answer = await routed.live.handle(gatewayRequest, routed.entry);
       exchange.standaloneStream = request.method === 'GET' && isEventStream(answer);
       // The rest of an unread body would be parsed as the next request: close instead.
       if (!request.complete && !bodyRead) extra.connection = 'close';
+      decided(answer.status);
       await send(response, answer, extra, shuttingDown);
     } catch (error) {
-      await answerError(request, response, error, extra, shuttingDown, logger);
+      if (!facts.finished) facts.reason ??= reasonOf(error);
+      await answerError(request, response, error, extra, shuttingDown, logger, decided);
     }
   };
 
   server.on('request', (request, response) => void handle(request, response, false));
   server.on('checkContinue', (request, response) => void handle(request, response, true));
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    answerClientError(error, socket, logger);
+    answerClientError(error, socket, logger, observer);
   });
-  server.on('connect', (_request, socket: Socket) => {
-    socket.end(rawResponse(new RequestError('MethodNotAllowed', 'CONNECT is not supported')));
+  server.on('connect', (request: IncomingMessage, socket: Socket) => {
+    const refusal = new RequestError('MethodNotAllowed', 'CONNECT is not supported');
+    const requestId = randomUUID();
+    const facts = newRequestFacts();
+    facts.reason = refusal.code;
+    observer.finish(facts, {
+      requestId,
+      clientAddress: normalizeAddress(socket.remoteAddress ?? 'unknown'),
+      httpMethod: request.method,
+      status: refusal.status,
+    });
+    socket.end(rawResponse(refusal, requestId));
   });
 
   const bind = loaded.derived.bind;
@@ -245,9 +305,16 @@ export async function startHttpGateway(
       auth: options.auth,
       ...(options.rateLimiter === undefined ? {} : { rateLimiter: options.rateLimiter }),
       actualPort: port,
+      observer,
+      // Metrics on the public listener only when nothing but this machine can reach it.
+      ...(metrics !== undefined && loaded.derived.metricsListener === 'main' ? { metrics } : {}),
+      ...(options.readinessProbes === undefined
+        ? {}
+        : { readinessProbes: options.readinessProbes }),
     });
   } catch (error) {
     await new Promise((resolve) => server.close(resolve));
+    if (options.metrics === undefined) metrics?.dispose();
     throw error;
   }
   hostPolicy = new HostPolicy({
@@ -257,6 +324,34 @@ export async function startHttpGateway(
     allowedOrigins: rm.allowed_origins,
   });
   const live = gateway;
+  metrics?.setSources({
+    openConnections: () => connections.open,
+    sessions: () => live.sessions.size,
+    childProcesses: () => live.childProcesses(),
+    ...(options.audit === undefined
+      ? {}
+      : { auditSinkHealthy: () => observer.sink?.healthy ?? true }),
+  });
+  let admin: AdminServer | undefined;
+  if (loaded.derived.admin !== undefined) {
+    try {
+      admin = await startAdminServer({
+        bind: loaded.derived.admin,
+        gateway: live,
+        metrics,
+        logger,
+      });
+    } catch (error) {
+      await live.close();
+      await new Promise((resolve) => server.close(resolve));
+      if (options.metrics === undefined) metrics?.dispose();
+      throw error;
+    }
+  } else if (metrics !== undefined && loaded.derived.metricsListener === 'none') {
+    logger.warn(
+      'metrics are not served: the gateway is reachable beyond this machine and remote_mcp.admin_bind_address is not set',
+    );
+  }
   logger.info(
     {
       url: live.routes.publicUrl,
@@ -286,12 +381,47 @@ export async function startHttpGateway(
       server.closeAllConnections();
       await live.close();
       await stopped;
+      await admin?.close();
+      if (options.metrics === undefined) metrics?.dispose();
       logger.info('gateway stopped');
     })();
     return closing;
   };
 
-  return { url: live.routes.publicUrl, port, gateway: live, server, close };
+  return {
+    url: live.routes.publicUrl,
+    port,
+    gateway: live,
+    server,
+    adminUrl: admin?.url,
+    metrics,
+    close,
+  };
+}
+
+/**
+ * RS-07: /metrics on the main listener (a loopback-only deployment) answers only a client on
+ * this machine talking to it directly, not one relayed by a local reverse proxy.
+ */
+function directLocalClient(request: IncomingMessage, headers: Record<string, string>): boolean {
+  const relayed =
+    headers.forwarded !== undefined ||
+    headers['x-forwarded-for'] !== undefined ||
+    headers['x-real-ip'] !== undefined;
+  return !relayed && isLoopbackHost(normalizeAddress(request.socket.remoteAddress ?? ''));
+}
+
+/** What the route says about the request, for its audit record and metrics. */
+function noteEntry(facts: RequestFacts, entry: RouteEntry, method: string | undefined): void {
+  if (entry.kind === 'mcp') {
+    facts.kind = method === 'OPTIONS' ? 'preflight' : 'mcp';
+    facts.upstream = entry.name;
+  } else if (entry.kind === 'metadata') {
+    facts.kind = 'metadata';
+    facts.upstream = entry.route.name;
+  } else {
+    facts.kind = 'probe';
+  }
 }
 
 /** Hands a request to the mounted Web handler; 404 when it does not serve the path either. */
@@ -330,6 +460,7 @@ async function answerError(
   extra: Record<string, string>,
   shuttingDown: boolean,
   logger: Logger,
+  decided: (status: number) => void,
 ): Promise<void> {
   const requestId = extra['x-request-id'];
   if (!(error instanceof RequestError)) logger.error({ err: error, requestId }, 'request failed');
@@ -338,8 +469,13 @@ async function answerError(
     !request.complete ||
     (error instanceof RequestError && (error.status === 413 || error.code === 'CapacityExceeded'));
   if (closes) extra.connection = 'close';
-  if (response.headersSent) response.destroy();
-  else await send(response, errorToResponse(error), extra, shuttingDown);
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  const answer = errorToResponse(error);
+  decided(answer.status);
+  await send(response, answer, extra, shuttingDown);
 }
 
 function checkHostAndOrigin(
@@ -471,11 +607,20 @@ function trackConnections(server: http.Server, max: number, headerTimeoutMs: num
     get active() {
       return active;
     },
+    /** Every open connection, those over the cap (answered 503) included. */
+    get open() {
+      return active + over;
+    },
   };
 }
 
 /** Answers what Node's parser refused, with our error body, and closes the connection. */
-function answerClientError(error: NodeJS.ErrnoException, socket: Socket, logger: Logger): void {
+function answerClientError(
+  error: NodeJS.ErrnoException,
+  socket: Socket,
+  logger: Logger,
+  observer: RequestObserver,
+): void {
   const written = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   if (error.code === 'ECONNRESET' || !socket.writable || written?.headersSent) {
     socket.destroy();
@@ -490,16 +635,25 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket, logger:
           ? new RequestError('RequestBodyTooLarge', 'chunk extensions too large')
           : new RequestError('RequestMalformed', 'malformed HTTP request');
   logger.info({ code: requestError.code, parser: error.code }, 'refused by the HTTP parser');
-  socket.end(rawResponse(requestError));
+  const requestId = randomUUID();
+  const facts = newRequestFacts();
+  facts.reason = requestError.code;
+  observer.finish(facts, {
+    requestId,
+    clientAddress: normalizeAddress(socket.remoteAddress ?? 'unknown'),
+    httpMethod: undefined,
+    status: requestError.status,
+  });
+  socket.end(rawResponse(requestError, requestId));
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
-function rawResponse(error: RequestError): string {
+function rawResponse(error: RequestError, requestId = randomUUID()): string {
   const rendered = renderRequestError(error);
   const lines = [`HTTP/1.1 ${rendered.status} ${http.STATUS_CODES[rendered.status] ?? ''}`];
   for (const [name, value] of Object.entries(rendered.headers)) lines.push(`${name}: ${value}`);
   lines.push(`content-length: ${Buffer.byteLength(rendered.body)}`);
-  lines.push(`x-request-id: ${randomUUID()}`);
+  lines.push(`x-request-id: ${requestId}`);
   lines.push('connection: close');
   return `${lines.join('\r\n')}\r\n\r\n${rendered.body}`;
 }

@@ -46,3 +46,20 @@ export const rateLimitChannel = channel('portcullis:rate-limit');
 export function publish<T extends object>(target: ReturnType<typeof channel>, message: T): void {
   if (target.hasSubscribers) target.publish(message);
 }
+
+/**
+ * One verification outcome: `ok`, or the error's code (a closed catalogue, so the label stays
+ * bounded). Anything without a code counts as `error`.
+ */
+export function publishVerification(outcome: unknown, cached: boolean): void {
+  if (!verificationChannel.hasSubscribers) return;
+  const code =
+    outcome === 'ok'
+      ? 'ok'
+      : outcome !== null &&
+          typeof outcome === 'object' &&
+          typeof (outcome as { code?: unknown }).code === 'string'
+        ? (outcome as { code: string }).code
+        : 'error';
+  verificationChannel.publish({ outcome: code, cached } satisfies VerificationMessage);
+}

@@ -58,13 +58,15 @@ export function redactForLog(value: unknown, depth = 0): unknown {
   if (Array.isArray(value)) return value.map((item) => redactForLog(item, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, child] of Object.entries(value)) {
-    const lower = key.toLowerCase();
-    out[key] =
-      SECRET_KEYS.has(lower) || lower.endsWith('_secret') || lower.endsWith('_token')
-        ? LOG_REDACTED
-        : redactForLog(child, depth + 1);
+    out[key] = isSecretKeyName(key) ? LOG_REDACTED : redactForLog(child, depth + 1);
   }
   return out;
+}
+
+/** True for a field or header name whose value is a credential (case-insensitive). */
+export function isSecretKeyName(key: string): boolean {
+  const lower = key.toLowerCase();
+  return SECRET_KEYS.has(lower) || lower.endsWith('_secret') || lower.endsWith('_token');
 }
 
 export interface LoggerOptions {

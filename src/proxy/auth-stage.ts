@@ -51,6 +51,8 @@ export interface TokenAuthentication {
   readonly buildChallenge: BuildChallenge;
   /** The RFC 9728 document for a route; without it the well-known paths answer 404. */
   readonly protectedResourceMetadata?: (route: MetadataRoute) => Record<string, unknown>;
+  /** Readiness: is the key set loaded? (May start loading it.) Absent: always ready. */
+  readonly readiness?: () => { ok: boolean; detail: string };
 }
 
 /** Who is calling. */

@@ -9,6 +9,8 @@ import {
 } from './auth-stage.ts';
 import { type GatewayRequest, handleMcpRequest } from './mcp-endpoint.ts';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limit.ts';
+import { type ReadinessCheck, type ReadinessProbe, readinessOf } from './readiness.ts';
+import { RequestObserver } from './request-facts.ts';
 import { errorToResponse, jsonResponse } from './responses.ts';
 import { buildRouteTable, type McpRoute, type RouteEntry, type RouteTable } from './routes.ts';
 import { SessionRegistry, type UpstreamConnector } from './sessions.ts';
@@ -28,6 +30,18 @@ export interface GatewayOptions {
   readonly rateLimiter?: RateLimiter;
   /** The port actually listened on, when the bind address says 0. */
   readonly actualPort?: number;
+  /** Audit and request metrics; default: no audit trail. */
+  readonly observer?: RequestObserver;
+  /** Serves /metrics on this listener when given (a loopback-only deployment). */
+  readonly metrics?: { render(): Promise<{ contentType: string; body: string }> };
+  /** More readiness checks (the store, say), run with the built-in ones. */
+  readonly readinessProbes?: readonly ReadinessProbe[];
+}
+
+/** What /readyz reports. */
+export interface Readiness {
+  readonly status: 'ready' | 'not_ready' | 'draining';
+  readonly checks: readonly ReadinessCheck[];
 }
 
 export interface Gateway {
@@ -36,7 +50,12 @@ export interface Gateway {
   readonly auth: AuthStage;
   /** True once shutdown has begun: readiness fails, new sessions are refused. */
   readonly draining: boolean;
+  readonly observer: RequestObserver;
   handle(request: GatewayRequest, entry: RouteEntry): Promise<Response>;
+  /** Key set loaded, upstreams reachable or startable, audit trail writable, not draining. */
+  readiness(): Promise<Readiness>;
+  /** Child processes of stdio upstreams running now. */
+  childProcesses(): number;
   /** Stops accepting new sessions. */
   drain(): void;
   /** Closes every session (stopping child processes) and the upstream connections. */
@@ -53,7 +72,9 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
   const routes = buildRouteTable(loaded, {
     ...(options.actualPort === undefined ? {} : { actualPort: options.actualPort }),
     metadataServed: options.auth?.protectedResourceMetadata !== undefined,
+    metricsServed: options.metrics !== undefined,
   });
+  const observer = options.observer ?? new RequestObserver();
   const auth = authStageFor(loaded, routes, options.auth);
   const limiter =
     options.rateLimiter ??
@@ -78,13 +99,36 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
     return connector;
   };
   let draining = false;
+  const keysReady = options.auth?.readiness;
+  const probes: ReadinessProbe[] = [
+    () => ({ name: 'audit', ...observer.auditReadiness() }),
+    ...(keysReady === undefined ? [] : [() => ({ name: 'token_keys', ...keysReady() })]),
+    ...[...connectors.values()].flatMap((connector) =>
+      connector.probe === undefined
+        ? []
+        : [cachedProbe(`upstream:${connector.route.name}`, () => connector.probe?.())],
+    ),
+    ...(options.readinessProbes ?? []),
+  ];
+  const readiness = async (): Promise<Readiness> => {
+    if (draining) return { status: 'draining', checks: [] };
+    const checks = await readinessOf(probes);
+    return { status: checks.every((check) => check.ok) ? 'ready' : 'not_ready', checks };
+  };
 
   return {
     routes,
     sessions,
     auth,
+    observer,
     get draining() {
       return draining;
+    },
+    readiness,
+    childProcesses: () => {
+      let count = 0;
+      for (const connector of connectors.values()) count += connector.childProcesses ?? 0;
+      return count;
     },
     async handle(request, entry) {
       switch (entry.kind) {
@@ -93,18 +137,15 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
             'cache-control': 'no-store',
           });
         case 'readyz':
-          return draining
-            ? jsonResponse(JSON.stringify({ status: 'draining' }), 503, {
-                'cache-control': 'no-store',
-              })
-            : jsonResponse(JSON.stringify({ status: 'ready' }), 200, {
-                'cache-control': 'no-store',
-              });
+          return readinessResponse(await readiness());
+        case 'metrics':
+          return metricsResponse(request, options.metrics);
         case 'metadata':
           return metadataResponse(request, entry.route, options.auth);
         case 'mcp':
           // While draining, only requests already in flight finish; nothing new starts.
           if (draining && request.method !== 'DELETE') {
+            request.facts.reason = 'UpstreamUnavailable';
             return errorToResponse(
               new RequestError('UpstreamUnavailable', 'the gateway is shutting down', {
                 details: { retryAfter: '5' },
@@ -112,6 +153,8 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
               { connection: 'close' },
             );
           }
+          // Rather refuse than serve unaudited (audit.on_write_failure: refuse).
+          observer.checkAuditWritable();
           return handleMcpRequest(entry, request, {
             auth,
             limiter,
@@ -153,22 +196,74 @@ function authStageFor(
   return tokenAuthentication(auth);
 }
 
+/** /readyz: 200 when every check passes; the body names each check (no paths, no secrets). */
+export function readinessResponse(readiness: Readiness): Response {
+  const checks: Record<string, string> = {};
+  for (const check of readiness.checks)
+    checks[check.name] = check.ok ? check.detail : `FAILING: ${check.detail}`;
+  return jsonResponse(
+    JSON.stringify({ status: readiness.status, checks }),
+    readiness.status === 'ready' ? 200 : 503,
+    { 'cache-control': 'no-store' },
+  );
+}
+
+async function metricsResponse(
+  request: GatewayRequest,
+  metrics: GatewayOptions['metrics'],
+): Promise<Response> {
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    throw new RequestError('MethodNotAllowed', `${request.method} is not supported here`, {
+      details: { allow: 'GET, HEAD' },
+    });
+  }
+  if (metrics === undefined) throw new RequestError('RouteNotFound', 'no such endpoint');
+  const { contentType, body } = await metrics.render();
+  return new Response(request.method === 'HEAD' ? null : body, {
+    status: 200,
+    headers: { 'content-type': contentType, 'cache-control': 'no-store' },
+  });
+}
+
+/**
+ * A probe whose answer is reused for a few seconds, with one probe in flight at a time: /readyz
+ * may be asked often (and, on the public listener, by anyone) without becoming a connection
+ * flood towards the upstreams.
+ */
+function cachedProbe(
+  name: string,
+  probe: () => Promise<{ ok: boolean; detail: string }> | undefined,
+  ttlMs = 5000,
+): ReadinessProbe {
+  let last: { at: number; check: ReadinessCheck } | undefined;
+  let pending: Promise<ReadinessCheck> | undefined;
+  return async () => {
+    if (last !== undefined && Date.now() - last.at < ttlMs) return last.check;
+    pending ??= (async () => {
+      try {
+        const result = (await probe()) ?? { ok: true, detail: '' };
+        last = { at: Date.now(), check: { name, ...result } };
+        return last.check;
+      } finally {
+        pending = undefined;
+      }
+    })();
+    return pending;
+  };
+}
+
 function metadataResponse(
   request: GatewayRequest,
   route: McpRoute,
   auth: TokenAuthentication | undefined,
 ): Response {
   if (request.method !== 'GET' && request.method !== 'HEAD') {
-    return errorToResponse(
-      new RequestError('MethodNotAllowed', `${request.method} is not supported here`, {
-        details: { allow: 'GET, HEAD' },
-      }),
-    );
+    throw new RequestError('MethodNotAllowed', `${request.method} is not supported here`, {
+      details: { allow: 'GET, HEAD' },
+    });
   }
   const build = auth?.protectedResourceMetadata;
-  if (build === undefined) {
-    return errorToResponse(new RequestError('RouteNotFound', 'no such endpoint'));
-  }
+  if (build === undefined) throw new RequestError('RouteNotFound', 'no such endpoint');
   const document = build({
     path: route.path,
     resource: route.resource,

@@ -15,6 +15,8 @@ export {
   createGateway,
   type Gateway,
   type GatewayOptions,
+  type Readiness,
+  readinessResponse,
   VerificationNotAvailableError,
 } from './gateway.ts';
 export type { GatewayRequest } from './mcp-endpoint.ts';
@@ -24,6 +26,16 @@ export {
   type RateLimiter,
   type RateLimitOptions,
 } from './rate-limit.ts';
+export type { ReadinessCheck, ReadinessProbe } from './readiness.ts';
+export {
+  classify,
+  newRequestFacts,
+  type ObserverOptions,
+  type RequestFacts,
+  RequestObserver,
+  type RequestOutcome,
+  reasonOf,
+} from './request-facts.ts';
 export { errorToResponse } from './responses.ts';
 export {
   buildRouteTable,
@@ -35,3 +47,4 @@ export {
 } from './routes.ts';
 export { SESSION_ID_PATTERN } from './sessions.ts';
 export { runStdioFront, type StdioFrontOptions } from './stdio-front.ts';
+export { type TraceContext, traceContextOf } from './trace-context.ts';

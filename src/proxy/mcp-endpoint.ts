@@ -1,4 +1,6 @@
+import { performance } from 'node:perf_hooks';
 import { RequestError } from '../errors/index.ts';
+import { publish, rateLimitChannel } from '../lib/channels.ts';
 import type { Logger } from '../lib/log.ts';
 import {
   isRecord,
@@ -10,6 +12,7 @@ import {
 } from '../mcp/index.ts';
 import type { AuthStage, Principal, RequestHeaders } from './auth-stage.ts';
 import type { RateLimiter } from './rate-limit.ts';
+import { authorizeNoting, noteMessage, type RequestFacts, reasonOf } from './request-facts.ts';
 import { accepts, errorToResponse } from './responses.ts';
 import type { McpRoute } from './routes.ts';
 import {
@@ -38,6 +41,8 @@ export interface GatewayRequest {
   readonly clientAddress: string;
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal;
+  /** What the stages learn, for the request's one audit record and metrics observation. */
+  readonly facts: RequestFacts;
   /** Reads the body, bounded by remote_mcp.max_body_bytes (413 beyond). */
   readBody(): Promise<Uint8Array>;
 }
@@ -61,6 +66,7 @@ export async function handleMcpRequest(
   try {
     return await mcpStages(route, request, deps, logger);
   } catch (error) {
+    request.facts.reason = reasonOf(error);
     if (!(error instanceof RequestError)) {
       logger.error({ err: error }, 'request failed');
       return errorToResponse(error);
@@ -78,17 +84,19 @@ async function mcpStages(
   deps: EndpointDeps,
   logger: Logger,
 ): Promise<Response> {
-  const { method, headers } = request;
+  const { method, headers, facts } = request;
   if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
     throw new RequestError('MethodNotAllowed', `${method} is not supported here`, {
       details: { allow: ALLOWED_METHODS },
     });
   }
   // Before any token work, so a flood of bad tokens costs no signature checks (HT-15).
-  await limit(deps.limiter, `address:${request.clientAddress}`);
+  await limit(deps.limiter, 'address', request.clientAddress);
   const principal = await deps.auth.authenticate(headers);
-  if (deps.auth.mode === 'oauth') await limit(deps.limiter, `subject:${principal.subject}`);
+  facts.principal = principal;
+  if (deps.auth.mode === 'oauth') await limit(deps.limiter, 'subject', principal.subject);
   const sessionId = sessionIdOf(headers);
+  facts.sessionId = sessionId;
   const context: ExchangeContext = {
     principal,
     requestId: request.requestId,
@@ -99,8 +107,9 @@ async function mcpStages(
   if (method === 'POST') {
     checkPostHeaders(headers);
     const parsed = parseClientMessage(await request.readBody());
+    noteMessage(facts, route, parsed.message);
     checkMirroredHeaders(headers, parsed.message);
-    const decision = route.policy.authorize(parsed.message, principal.scopes);
+    const decision = authorizeNoting(route, parsed.message, principal, facts);
     const isInitialize =
       parsed.message.kind === 'request' && parsed.message.method === 'initialize';
     let session: UpstreamSession;
@@ -111,13 +120,16 @@ async function mcpStages(
           'initialize starts a session; omit Mcp-Session-Id',
         );
       }
+      // Opening a session may start a child process: from here on, a failure is the upstream's.
+      facts.upstreamAttempted = true;
       session = deps.sessions.open(deps.connectorFor(route), principal);
+      facts.sessionId = session.id;
     } else {
       session = await findSession(deps, route, principal, sessionId);
     }
     const filter = responseFilterFor(parsed.message, decision, route.policy, principal.scopes);
     logDecision(logger, principal, parsed.message);
-    return await forward(session, parsed, filter, context, deps, isInitialize);
+    return await forward(session, parsed, filter, context, deps, isInitialize, facts);
   }
 
   if (method === 'GET') {
@@ -128,13 +140,24 @@ async function mcpStages(
       );
     }
     const session = await findSession(deps, route, principal, sessionId);
-    return await session.get(context);
+    return await timed(facts, () => session.get(context));
   }
 
   const session = await findSession(deps, route, principal, sessionId);
   deps.sessions.remove(session);
   logger.info({ subject: principal.subject }, 'session ended by the client');
-  return await session.delete(context);
+  return await timed(facts, () => session.delete(context));
+}
+
+/** Calls the upstream, counting the wait as upstream time (metrics: gateway overhead excludes it). */
+async function timed(facts: RequestFacts, call: () => Promise<Response>): Promise<Response> {
+  facts.upstreamAttempted = true;
+  const started = performance.now();
+  try {
+    return await call();
+  } finally {
+    facts.upstreamMs += performance.now() - started;
+  }
 }
 
 async function forward(
@@ -144,9 +167,10 @@ async function forward(
   context: ExchangeContext,
   deps: EndpointDeps,
   isInitialize: boolean,
+  facts: RequestFacts,
 ): Promise<Response> {
   try {
-    const response = await session.post(parsed, filter, context);
+    const response = await timed(facts, () => session.post(parsed, filter, context));
     if (isInitialize && (response.status < 200 || response.status >= 300)) {
       deps.sessions.remove(session);
       void session.close('initialize failed');
@@ -171,7 +195,7 @@ async function findSession(
     throw new RequestError('RequestMalformed', 'Mcp-Session-Id is required after initialize');
   }
   const session = deps.sessions.find(sessionId, route, principal);
-  await limit(deps.limiter, `session:${session.id}`);
+  await limit(deps.limiter, 'session', session.id);
   return session;
 }
 
@@ -185,9 +209,14 @@ function sessionIdOf(headers: RequestHeaders): string | undefined {
   return value;
 }
 
-async function limit(limiter: RateLimiter, key: string): Promise<void> {
-  const decision = await limiter.consume(key);
+async function limit(
+  limiter: RateLimiter,
+  scope: 'address' | 'session' | 'subject',
+  value: string,
+): Promise<void> {
+  const decision = await limiter.consume(`${scope}:${value}`);
   if (!decision.allowed) {
+    publish(rateLimitChannel, { scope });
     throw new RequestError('RateLimited', 'too many requests; retry later', {
       details: { retryAfter: String(decision.retryAfterSeconds) },
     });

@@ -31,7 +31,7 @@ export interface MetadataRouteEntry {
 }
 
 export interface GatewayEndpoint {
-  readonly kind: 'healthz' | 'readyz';
+  readonly kind: 'healthz' | 'readyz' | 'metrics';
   readonly path: string;
 }
 
@@ -55,7 +55,7 @@ export interface RouteTableDescription {
  */
 export function buildRouteTable(
   loaded: LoadedConfig,
-  options: { actualPort?: number; metadataServed?: boolean } = {},
+  options: { actualPort?: number; metadataServed?: boolean; metricsServed?: boolean } = {},
 ): RouteTable {
   const derived = deriveLive(loaded, options.actualPort);
   const routes = derived.upstreams.map((upstream, index) =>
@@ -73,6 +73,7 @@ export function buildRouteTable(
   }
   entries.set('/healthz', { kind: 'healthz', path: '/healthz' });
   entries.set('/readyz', { kind: 'readyz', path: '/readyz' });
+  if (options.metricsServed) entries.set('/metrics', { kind: 'metrics', path: '/metrics' });
   const publicUrl = derived.publicUrl ?? '';
   return {
     publicUrl,
@@ -102,7 +103,9 @@ export function buildRouteTable(
               ? `protected resource metadata of ${entry.route.resource}`
               : entry.kind === 'healthz'
                 ? 'liveness'
-                : 'readiness (503 while shutting down)',
+                : entry.kind === 'metrics'
+                  ? 'Prometheus metrics (loopback deployment)'
+                  : 'readiness: audit trail, token keys, upstreams (503 when one fails, or while shutting down)',
         })),
     }),
   };

@@ -56,6 +56,10 @@ export interface UpstreamConnector {
   /** Throws RequestError CapacityExceeded / UpstreamUnavailable when no session can be opened. */
   open(id: string, principal: Principal): UpstreamSession;
   close(): Promise<void>;
+  /** Readiness: can the upstream be reached (HTTP) or started (stdio)? */
+  probe?(): Promise<{ ok: boolean; detail: string }>;
+  /** Child processes running now (stdio upstreams). */
+  readonly childProcesses?: number;
 }
 
 export class SessionRegistry {

@@ -1,6 +1,8 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { AuditSink } from '../audit/index.ts';
 import type { LoadedConfig } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
 import type { Logger } from '../lib/log.ts';
@@ -14,6 +16,15 @@ import {
   type ResponseFilter,
   responseFilterFor,
 } from '../mcp/index.ts';
+import { LOCAL_SUBJECT, type Principal } from './auth-stage.ts';
+import {
+  authorizeNoting,
+  newRequestFacts,
+  noteMessage,
+  type RequestFacts,
+  RequestObserver,
+  reasonOf,
+} from './request-facts.ts';
 import { buildRouteTable, type McpRoute } from './routes.ts';
 import { StdioChild } from './upstreams/stdio.ts';
 
@@ -29,6 +40,11 @@ export interface StdioFrontOptions {
   readonly input: Readable;
   readonly output: Writable;
   readonly logger: Logger;
+  /**
+   * The audit trail: one record per client message. Must not write to standard output, which
+   * is the protocol channel here (serve refuses audit.stdout with --transport stdio).
+   */
+  readonly audit?: AuditSink | undefined;
 }
 
 /** Upstream side of the stdio front: one message channel. */
@@ -49,6 +65,33 @@ export async function runStdioFront(
   const filters = new Map<string, ResponseFilter>();
   const pending = new Map<string, JsonRpcId>();
   const maxLine = loaded.config.remote_mcp.max_body_bytes;
+  const observer = new RequestObserver({
+    sink: options.audit,
+    onWriteFailure: loaded.config.audit.on_write_failure,
+  });
+  const principal: Principal = Object.freeze({
+    subject: LOCAL_SUBJECT,
+    clientId: undefined,
+    scopes,
+    tokenIdHash: undefined,
+  });
+  // One client, one session for the life of the process: records of a run share this id.
+  const sessionId = randomBytes(24).toString('base64url');
+  const newFacts = (): RequestFacts => {
+    const facts = newRequestFacts();
+    facts.kind = 'mcp';
+    facts.upstream = route.name;
+    facts.principal = principal;
+    facts.sessionId = sessionId;
+    return facts;
+  };
+  const decided = (facts: RequestFacts) =>
+    observer.finish(facts, {
+      requestId: randomUUID(),
+      clientAddress: undefined,
+      httpMethod: undefined,
+      status: undefined,
+    });
 
   const write = (text: string) => {
     options.output.write(`${text}\n`);
@@ -98,18 +141,26 @@ export async function runStdioFront(
       : await httpChannel(route, logger, fromUpstream, upstreamGone);
 
   const fromClient = async (line: string) => {
+    const facts = newFacts();
     let parsed: ReturnType<typeof parseMessageText>;
     try {
+      // Rather refuse than serve unaudited (audit.on_write_failure: refuse).
+      observer.checkAuditWritable();
       parsed = parseMessageText(line);
-      const decision = route.policy.authorize(parsed.message, scopes);
+      noteMessage(facts, route, parsed.message);
+      const decision = authorizeNoting(route, parsed.message, principal, facts);
       const { message } = parsed;
       if (message.kind === 'request') {
         pending.set(idKey(message.id), message.id);
         const filter = responseFilterFor(message, decision, route.policy, scopes);
         if (filter !== undefined) filters.set(idKey(message.id), filter);
       }
+      facts.upstreamAttempted = true;
       await channel.send(parsed.text, parsed.raw);
+      decided(facts);
     } catch (error) {
+      facts.reason = reasonOf(error);
+      decided(facts);
       refuse(error, line);
     }
   };
@@ -150,6 +201,9 @@ export async function runStdioFront(
     }
     if (buffer.length > maxLine) {
       buffer = '';
+      const facts = newFacts();
+      facts.reason = 'RequestBodyTooLarge';
+      decided(facts);
       write(errorResponse(null, JSON_RPC_ERRORS.invalidRequest, 'message too large'));
     }
   });

@@ -1,6 +1,7 @@
 import { createSecretKey } from 'node:crypto';
 import { MAX_CLOCK_SKEW_SECONDS } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
+import { publishVerification } from '../lib/channels.ts';
 import { deepFreeze } from '../lib/deep-freeze.ts';
 import type { Logger } from '../lib/log.ts';
 import type { GuardedFetch } from '../net/index.ts';
@@ -203,26 +204,45 @@ export function createIntrospectionVerifier(
     }
   }
 
+  /** The verification itself; `answered.cached` says whether a cache decided it. */
+  async function check(token: string, answered: { cached: boolean }): Promise<VerifiedToken> {
+    if (typeof token !== 'string' || token.length === 0) throw invalid('no token');
+    if (token.length > maxLength) throw invalid('the token is longer than accepted');
+    if (!B64TOKEN.test(token)) throw invalid('the token has characters a bearer token cannot');
+    const nowMs = now();
+    const cacheKey = tokenCacheKey(token);
+    const hit = positive.get(cacheKey, nowMs);
+    if (hit !== undefined) {
+      if (hit.expiresAt > Math.floor(nowMs / 1000) - skewSeconds) {
+        answered.cached = true;
+        return hit;
+      }
+      positive.delete(cacheKey);
+    }
+    const refused = negative.get(cacheKey, nowMs);
+    if (refused !== undefined) {
+      answered.cached = true;
+      throw refused;
+    }
+    let pending = inFlight.get(cacheKey);
+    if (pending === undefined) {
+      pending = introspect(token, cacheKey).finally(() => inFlight.delete(cacheKey));
+      inFlight.set(cacheKey, pending);
+    }
+    return pending;
+  }
+
   return {
     async verify(token: string): Promise<VerifiedToken> {
-      if (typeof token !== 'string' || token.length === 0) throw invalid('no token');
-      if (token.length > maxLength) throw invalid('the token is longer than accepted');
-      if (!B64TOKEN.test(token)) throw invalid('the token has characters a bearer token cannot');
-      const nowMs = now();
-      const cacheKey = tokenCacheKey(token);
-      const hit = positive.get(cacheKey, nowMs);
-      if (hit !== undefined) {
-        if (hit.expiresAt > Math.floor(nowMs / 1000) - skewSeconds) return hit;
-        positive.delete(cacheKey);
+      const answered = { cached: false };
+      try {
+        const verified = await check(token, answered);
+        publishVerification('ok', answered.cached);
+        return verified;
+      } catch (error) {
+        publishVerification(error, answered.cached);
+        throw error;
       }
-      const refused = negative.get(cacheKey, nowMs);
-      if (refused !== undefined) throw refused;
-      let pending = inFlight.get(cacheKey);
-      if (pending === undefined) {
-        pending = introspect(token, cacheKey).finally(() => inFlight.delete(cacheKey));
-        inFlight.set(cacheKey, pending);
-      }
-      return pending;
     },
   };
 }

@@ -2,6 +2,7 @@ import { createSecretKey } from 'node:crypto';
 import { compactVerify } from 'jose';
 import { ASYMMETRIC_ALGORITHMS, MAX_CLOCK_SKEW_SECONDS } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
+import { publishVerification } from '../lib/channels.ts';
 import { deepFreeze } from '../lib/deep-freeze.ts';
 import type { Logger } from '../lib/log.ts';
 import {
@@ -248,23 +249,38 @@ export function createAccessTokenVerifier(
     return verified;
   }
 
+  /** The verification itself; `answered.cached` says whether the cache decided it. */
+  async function check(token: string, answered: { cached: boolean }): Promise<VerifiedToken> {
+    if (typeof token !== 'string' || token.length === 0) throw invalid('no token');
+    if (token.length > maxLength) throw invalid('the token is longer than accepted');
+    const nowMs = now();
+    const cacheKey = tokenCacheKey(token);
+    const hit = cache.get(cacheKey, nowMs);
+    if (hit !== undefined) {
+      answered.cached = true;
+      // A hit is only as good as a cold check would be now: expiry, and the key still published.
+      if (hit.token.expiresAt <= Math.floor(nowMs / 1000) - skewSeconds) {
+        cache.delete(cacheKey);
+        throw expired('the token has expired');
+      }
+      if (keys.snapshot()?.has(hit.key)) return hit.token;
+      cache.delete(cacheKey);
+      answered.cached = false;
+    }
+    return verifyCold(token, cacheKey, nowMs);
+  }
+
   return {
     async verify(token: string): Promise<VerifiedToken> {
-      if (typeof token !== 'string' || token.length === 0) throw invalid('no token');
-      if (token.length > maxLength) throw invalid('the token is longer than accepted');
-      const nowMs = now();
-      const cacheKey = tokenCacheKey(token);
-      const hit = cache.get(cacheKey, nowMs);
-      if (hit !== undefined) {
-        // A hit is only as good as a cold check would be now: expiry, and the key still published.
-        if (hit.token.expiresAt <= Math.floor(nowMs / 1000) - skewSeconds) {
-          cache.delete(cacheKey);
-          throw expired('the token has expired');
-        }
-        if (keys.snapshot()?.has(hit.key)) return hit.token;
-        cache.delete(cacheKey);
+      const answered = { cached: false };
+      try {
+        const verified = await check(token, answered);
+        publishVerification('ok', answered.cached);
+        return verified;
+      } catch (error) {
+        publishVerification(error, answered.cached);
+        throw error;
       }
-      return verifyCold(token, cacheKey, nowMs);
     },
     async warm() {
       await keys.get();

@@ -1,4 +1,5 @@
 import { RequestError } from '../errors/index.ts';
+import { keySetFetchChannel, publish } from '../lib/channels.ts';
 import type { Logger } from '../lib/log.ts';
 import type { GuardedFetch } from '../net/index.ts';
 import { buildKeySet, type KeySet, PrivateKeyMaterialError } from './key-set.ts';
@@ -115,8 +116,10 @@ export function createRemoteKeySource(options: RemoteKeySourceOptions): RemoteKe
       if (set.keys.length === 0) throw new Error('the JWKS has no usable key');
       current = set;
       fetchedAt = now();
+      publish(keySetFetchChannel, { outcome: 'ok' });
       return set;
     } catch (error) {
+      publish(keySetFetchChannel, { outcome: 'error' });
       const details = {
         url: options.jwksUrl ?? discoveredJwksUrl ?? options.metadataUrl,
         reason: error instanceof Error ? error.message : String(error),

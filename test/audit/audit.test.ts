@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import {
   AUDIT_EVENTS,
+  type AuditBackend,
   type AuditEvent,
   AuditSink,
   createAuditSink,
+  EMPTY_CHAIN,
   FileAuditBackend,
   redactArguments,
   rotatedSet,
@@ -218,6 +220,59 @@ describe('audit sink', () => {
     const recovered = JSON.parse(written.at(-1) ?? '{}') as { event: string; dropped: number };
     assert.deepEqual([recovered.event, recovered.dropped], ['audit.sink.recovered', 11]);
     assert.equal(verifyAuditTrail(join(dir, 'x', 'audit.jsonl')).ok, true);
+  });
+
+  it('a file moved away (log rotation by another tool) is noticed: writing goes on at the path', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'audit.jsonl');
+    const sink = new AuditSink(new FileAuditBackend(path, 1_000_000));
+    for (let i = 1; i <= 3; i++) sink.record(event(i));
+    assert.equal(await sink.flush(), true);
+    renameSync(path, join(dir, 'moved.jsonl'));
+    for (let i = 4; i <= 5; i++) sink.record(event(i));
+    await sink.close();
+    assert.equal(lines(join(dir, 'moved.jsonl')).length, 3);
+    assert.deepEqual(
+      lines(path).map((line) => (JSON.parse(line) as { seq: number }).seq),
+      [4, 5],
+      'the chain continues in the new file',
+    );
+  });
+
+  it('a full queue refuses records, then records the gap once there is room', async () => {
+    let release: () => void = () => {};
+    const written: string[] = [];
+    let blocked = true;
+    const slow: AuditBackend = {
+      resume: () => EMPTY_CHAIN,
+      append: async (batch) => {
+        if (blocked)
+          await new Promise<void>((resolve) => {
+            release = resolve;
+          });
+        written.push(...batch);
+      },
+      close: async () => {},
+    };
+    const sink = new AuditSink(slow, { maxQueued: 5 });
+    for (let i = 1; i <= 5; i++) assert.equal(sink.record(event(i)), true);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(sink.record(event(6)), false, 'the queue is full');
+    assert.equal(sink.healthy, false);
+    blocked = false;
+    release();
+    assert.equal(await sink.flush(), true);
+    assert.equal(sink.healthy, true);
+    const last = JSON.parse(written.at(-1) ?? '{}') as {
+      event: string;
+      dropped: number;
+      reason: string;
+    };
+    assert.deepEqual(
+      [last.event, last.dropped, last.reason],
+      ['audit.sink.recovered', 1, 'queue full'],
+    );
+    assert.equal(written.length, 6);
   });
 
   it('the stdout sink writes the same chained records', async () => {

@@ -1,20 +1,32 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CLI_ENTRY, HMAC_SECRET, REPO_ROOT, runCli, tempFile } from '../helpers/cli.ts';
+import { verifyAuditTrail } from '../../src/audit/index.ts';
+import { CLI_ENTRY, HMAC_SECRET, REPO_ROOT, runCli, tempDir, tempFile } from '../helpers/cli.ts';
 import { toYaml } from '../helpers/configs.ts';
 import { gatewayDocument, stdioTestUpstream } from '../helpers/gateway.ts';
 import { json, startLoopbackServer } from '../helpers/http-server.ts';
 
-const localConfig = () =>
+/** Each test its own audit trail, never ./data under the repository. */
+const auditAt = (path = join(tempDir(), 'audit.jsonl')) => ({ path });
+
+const localConfig = (audit: Record<string, unknown> = auditAt()) =>
   tempFile(
     'gateway.yaml',
-    toYaml(gatewayDocument({ auth: 'none', upstreams: [stdioTestUpstream()] })),
+    toYaml({ ...gatewayDocument({ auth: 'none', upstreams: [stdioTestUpstream()] }), audit }),
   );
+
+const auditRecords = (path: string) =>
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
 
 const textOf = (result: Awaited<ReturnType<Client['callTool']>>) =>
   (result.content as { text?: string }[])[0]?.text ?? '';
@@ -24,6 +36,7 @@ describe('portcullis serve', () => {
     const jwks = await startLoopbackServer({
       '/jwks.json': (_request, response) => json(response, 200, { keys: [] }),
     });
+    const auditPath = join(tempDir(), 'audit.jsonl');
     const path = tempFile(
       'oauth.yaml',
       toYaml({
@@ -33,6 +46,7 @@ describe('portcullis serve', () => {
           remoteMcp: { issuer: 'https://issuer.test/', jwks_url: `${jwks.origin}/jwks.json` },
         }),
         development: { allow_loopback_urls: true },
+        audit: auditAt(auditPath),
       }),
     );
     const child = spawn(
@@ -82,6 +96,12 @@ describe('portcullis serve', () => {
       child.kill('SIGTERM');
       const [code] = await exited;
       assert.equal(code, 0);
+      // serve writes the audit trail from the config, and closes it on the way out.
+      assert.deepEqual(
+        auditRecords(auditPath).map((record) => [record.event, record.reason, record.status]),
+        [['auth.token.rejected', 'AuthTokenMissing', 401]],
+      );
+      assert.equal(verifyAuditTrail(auditPath).ok, true);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       await jwks.close();
@@ -104,16 +124,39 @@ describe('portcullis serve', () => {
     assert.equal(route.max_sessions, 32);
     assert.deepEqual(
       described.gateway_endpoints.routes.map((endpoint: { path: string }) => endpoint.path),
-      ['/healthz', '/readyz'],
+      ['/healthz', '/readyz', '/metrics'],
     );
+    assert.equal(described.gateway_endpoints.metrics, '/metrics on this (loopback) listener');
+  });
+
+  it('--transport stdio refuses audit.stdout (stdout is the protocol channel)', async () => {
+    const result = await runCli([
+      'serve',
+      '--transport',
+      'stdio',
+      '--config',
+      localConfig({ stdout: true }),
+    ]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /audit\.stdout/);
+    assert.match(result.stderr, /standard output carries the MCP protocol/);
+    assert.equal(result.stdout, '');
   });
 
   it('--transport stdio serves a local client with the same policy, no OAuth', async () => {
+    const auditPath = join(tempDir(), 'audit.jsonl');
     const client = new Client({ name: 'local-client', version: '1.0.0' });
     await client.connect(
       new StdioClientTransport({
         command: process.execPath,
-        args: [CLI_ENTRY, 'serve', '--transport', 'stdio', '--config', localConfig()],
+        args: [
+          CLI_ENTRY,
+          'serve',
+          '--transport',
+          'stdio',
+          '--config',
+          localConfig(auditAt(auditPath)),
+        ],
         cwd: REPO_ROOT,
         stderr: 'ignore',
       }),
@@ -149,6 +192,22 @@ describe('portcullis serve', () => {
     } finally {
       await client.close();
     }
+    // One record per client message, to the file: allowed and refused alike.
+    assert.deepEqual(
+      auditRecords(auditPath).map((r) => [r.event, r.method, r.tool ?? null, r.reason ?? null]),
+      [
+        ['mcp.request.allowed', 'initialize', null, null],
+        ['mcp.request.allowed', 'notifications/initialized', null, null],
+        ['mcp.request.allowed', 'tools/list', null, null],
+        ['mcp.request.allowed', 'tools/call', 'read_file', null],
+        ['mcp.request.denied', 'tools/call', 'admin_tool', 'McpToolDenied'],
+        ['mcp.request.denied', 'completion/complete', null, 'McpMethodDenied'],
+        ['mcp.request.allowed', 'resources/list', null, null],
+      ],
+    );
+    const [first] = auditRecords(auditPath);
+    assert.equal(first?.subject, 'local');
+    assert.equal(first?.status, undefined, 'no HTTP status under stdio');
   });
 
   it('serves over HTTP and stops gracefully on SIGTERM: the call in flight finishes, the child stops', async () => {

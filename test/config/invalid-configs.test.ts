@@ -401,6 +401,27 @@ const cases: Case[] = [
     says: ['not a valid environment variable reference'],
   },
   {
+    name: 'admin listener on the main listener address',
+    yaml: mutate((d) => {
+      d.remote_mcp.admin_bind_address = '127.0.0.1:8080';
+    }),
+    names: ['remote_mcp.admin_bind_address: must not be the main listener'],
+  },
+  {
+    name: 'admin listener on the wildcard address at the main port',
+    yaml: mutate((d) => {
+      d.remote_mcp.admin_bind_address = '0.0.0.0:8080';
+    }),
+    names: ['remote_mcp.admin_bind_address'],
+  },
+  {
+    name: 'admin listener address that is not HOST:PORT',
+    yaml: mutate((d) => {
+      d.remote_mcp.admin_bind_address = 'localhost';
+    }),
+    names: ['remote_mcp.admin_bind_address: must be HOST:PORT'],
+  },
+  {
     name: 'not a mapping at the top',
     yaml: '- just\n- a list\n',
     names: ['top level'],

@@ -7,9 +7,9 @@
  * to server-everything over stdio → refresh (rotated) → revocation honoured by the gateway.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -231,6 +231,45 @@ describe('SDK client + Chromium through the gateway and its co-located authoriza
       assert.equal(afterRevocation.status, 401);
       assert.match(afterRevocation.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
       assert.equal(((await afterRevocation.json()) as { code: string }).code, 'AuthTokenRevoked');
+
+      // Readiness names the store and the audit trail; the trail under ./data verifies and holds
+      // the gateway's and the authorization server's records, never a token.
+      const ready = await fetch(`${served.origin}/readyz`);
+      assert.equal(ready.status, 200);
+      const checks = ((await ready.json()) as { checks: Record<string, unknown> }).checks;
+      assert.ok('store' in checks && 'audit' in checks, JSON.stringify(checks));
+      await served.stop();
+      const trail = readFileSync(join(cwd, 'data', 'audit.jsonl'), 'utf8');
+      const events = new Set(
+        trail
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line).event),
+      );
+      assert.ok(
+        events.has('mcp.request.allowed') && events.has('auth.token.rejected'),
+        [...events].join(),
+      );
+      assert.ok(
+        [...events].some((event) => event.startsWith('oauth.')),
+        [...events].join(),
+      );
+      for (const secret of [
+        first.access_token,
+        first.refresh_token,
+        refreshed.access_token,
+        password,
+      ]) {
+        assert.ok(!trail.includes(secret), 'no token or password in the audit trail');
+      }
+      const verified = spawnSync(
+        process.execPath,
+        [CLI_ENTRY, 'audit', 'verify', join(cwd, 'data', 'audit.jsonl')],
+        {
+          encoding: 'utf8',
+        },
+      );
+      assert.equal(verified.status, 0, verified.stderr);
     } finally {
       await client.close().catch(() => {});
       await callback.close();

@@ -1,8 +1,9 @@
 import { fileURLToPath } from 'node:url';
+import type { AuditSink } from '../../src/audit/index.ts';
 import { type LoadedConfig, loadConfigText } from '../../src/config/index.ts';
 import { type RunningHttpGateway, startHttpGateway } from '../../src/http/index.ts';
 import { createLogger, type Logger } from '../../src/lib/log.ts';
-import type { TokenAuthentication } from '../../src/proxy/index.ts';
+import type { RateLimiter, TokenAuthentication } from '../../src/proxy/index.ts';
 import { HMAC_SECRET } from './cli.ts';
 import { toYaml } from './configs.ts';
 
@@ -118,11 +119,21 @@ export function memoryLogger(): { logger: Logger; logs: Record<string, unknown>[
 
 export async function startTestGateway(
   document: Record<string, unknown>,
-  options: { auth?: TokenAuthentication; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    auth?: TokenAuthentication;
+    env?: NodeJS.ProcessEnv;
+    audit?: AuditSink;
+    rateLimiter?: RateLimiter;
+  } = {},
 ): Promise<TestGateway> {
   const loaded = loadTestConfig(document, options.env);
   const { logger, logs } = memoryLogger();
-  const running = await startHttpGateway(loaded, { logger, auth: options.auth });
+  const running = await startHttpGateway(loaded, {
+    logger,
+    auth: options.auth,
+    audit: options.audit,
+    ...(options.rateLimiter === undefined ? {} : { rateLimiter: options.rateLimiter }),
+  });
   return {
     running,
     url: (path = '/mcp') => `${running.url}${path}`,

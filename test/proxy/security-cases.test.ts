@@ -410,8 +410,30 @@ const cases: Case[] = [
   },
   {
     id: 'RS-07',
-    name: 'no /admin, /debug or /metrics on the public listener: 404',
-    send: (c) => request(`${new URL(c.url).origin}/metrics`, { method: 'GET' }),
+    name: 'no /metrics for a client relayed by a reverse proxy (X-Forwarded-For): 404',
+    send: (c) =>
+      request(`${new URL(c.url).origin}/metrics`, {
+        method: 'GET',
+        headers: { 'x-forwarded-for': '203.0.113.7' },
+      }),
+    status: 404,
+    code: 'RouteNotFound',
+  },
+  {
+    id: 'RS-07',
+    name: 'no /metrics for a client relayed by a reverse proxy (Forwarded): 404',
+    send: (c) =>
+      request(`${new URL(c.url).origin}/metrics`, {
+        method: 'GET',
+        headers: { forwarded: 'for=203.0.113.7' },
+      }),
+    status: 404,
+    code: 'RouteNotFound',
+  },
+  {
+    id: 'RS-07',
+    name: 'no /admin or /debug: 404',
+    send: (c) => request(`${new URL(c.url).origin}/admin`, { method: 'GET' }),
     status: 404,
     code: 'RouteNotFound',
   },

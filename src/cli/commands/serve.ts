@@ -1,3 +1,4 @@
+import { type AuditSink, createAuditSink } from '../../audit/index.ts';
 import {
   ADMIN_PASSWORD_ENV,
   type AdminBootstrap,
@@ -13,8 +14,8 @@ import {
 } from '../../config/index.ts';
 import { ConfigError } from '../../errors/index.ts';
 import { startHttpGateway } from '../../http/index.ts';
-import { createLogger } from '../../lib/log.ts';
-import { buildRouteTable, runStdioFront } from '../../proxy/index.ts';
+import { createLogger, type Logger } from '../../lib/log.ts';
+import { buildRouteTable, type ReadinessProbe, runStdioFront } from '../../proxy/index.ts';
 import { openStore, type Store } from '../../store/index.ts';
 import { type CliIo, EXIT_OK, processIo } from '../io.ts';
 import { parseFlags, usageError } from '../parse-flags.ts';
@@ -74,7 +75,23 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
     return EXIT_OK;
   }
 
-  if (transport === 'stdio') return await serveStdio(loaded, io);
+  if (transport === 'stdio') {
+    // Standard output is the MCP channel under stdio: audit records there would corrupt it.
+    if (loaded.config.audit.stdout) {
+      throw new ConfigError(
+        'ConfigRefused',
+        [
+          {
+            path: 'audit.stdout',
+            message: 'standard output carries the MCP protocol under --transport stdio',
+            fix: 'set audit.stdout: false (the audit trail goes to audit.path), or use --transport http',
+          },
+        ],
+        { source: configPath },
+      );
+    }
+    return await serveStdio(loaded, io, configPath);
+  }
 
   const missing = missingHttpGates(loaded, enableFlag);
   if (missing.length > 0) {
@@ -90,7 +107,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
       { source: configPath },
     );
   }
-  return await serveHttp(loaded, io, { quickstart: values.config === undefined, env });
+  return await serveHttp(loaded, io, { quickstart: values.config === undefined, env, configPath });
 }
 
 /** `serve --describe`: the config's description with the route table the server would use. */
@@ -102,6 +119,7 @@ function describeServe(
   const described = describeConfig(loaded, { transport, enableRemoteMcpFlag });
   const live = buildRouteTable(loaded, {
     metadataServed: loaded.config.remote_mcp.auth === 'oauth',
+    metricsServed: loaded.derived.metricsListener === 'main',
   }).describe();
   const routes = Array.isArray(described.routes) ? described.routes : [];
   return {
@@ -111,18 +129,38 @@ function describeServe(
   };
 }
 
+/** The audit trail from the config; a path that cannot be opened is a config error, at start. */
+function openAuditSink(loaded: LoadedConfig, logger: Logger, configPath: string): AuditSink {
+  try {
+    return createAuditSink(loaded.config.audit, { logger });
+  } catch (error) {
+    throw new ConfigError(
+      'ConfigRefused',
+      [
+        {
+          path: 'audit.path',
+          message: `the audit trail cannot be opened (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+          fix: 'point audit.path at a writable file in a directory the gateway may create',
+        },
+      ],
+      { source: configPath, cause: error },
+    );
+  }
+}
+
 async function serveHttp(
   loaded: LoadedConfig,
   io: CliIo,
-  options: { quickstart: boolean; env: NodeJS.ProcessEnv },
+  options: { quickstart: boolean; env: NodeJS.ProcessEnv; configPath: string },
 ): Promise<number> {
   const logger = createLogger();
   if (options.quickstart) putPackageBinOnPath(process.env);
+  const audit = openAuditSink(loaded, logger, options.configPath);
   let store: Store | undefined;
   let authorizationServer: AuthorizationServer | undefined;
   if (loaded.config.authorization_server.enabled) {
     store = openStore(loaded, io.cwd);
-    authorizationServer = await createAuthorizationServer(loaded, { store, logger });
+    authorizationServer = await createAuthorizationServer(loaded, { store, logger, audit });
   }
   const auth = tokenAuthenticationFor(loaded, {
     logger,
@@ -138,10 +176,20 @@ async function serveHttp(
       );
     });
   }
+  const closeState = async () => {
+    await authorizationServer?.close();
+    await store?.close();
+    await audit.close();
+  };
   const running = await startHttpGateway(loaded, {
     logger,
+    audit,
     ...(auth ? { auth } : {}),
     ...(authorizationServer ? { authorizationServer } : {}),
+    ...(store ? { readinessProbes: [storeProbe(store)] } : {}),
+  }).catch(async (error: unknown) => {
+    await closeState();
+    throw error;
   });
   for (const route of running.gateway.routes.routes) {
     io.stderr(
@@ -160,9 +208,20 @@ async function serveHttp(
   const signal = await (io.waitForShutdown ?? processIo().waitForShutdown ?? neverStops)();
   logger.info({ signal }, 'shutting down');
   await running.close();
-  await authorizationServer?.close();
-  await store?.close();
+  await closeState();
   return EXIT_OK;
+}
+
+/** Readiness of the store: a cheap read answers (its value does not matter). */
+function storeProbe(store: Store): ReadinessProbe {
+  return async () => {
+    try {
+      await store.isAccessTokenRevoked('readiness-probe');
+      return { name: 'store', ok: true, detail: 'readable' };
+    } catch {
+      return { name: 'store', ok: false, detail: 'cannot read' };
+    }
+  };
 }
 
 /** What the quickstart prints (design.md §5): the MCP URL, the admin login, how to connect. */
@@ -190,10 +249,16 @@ function quickstartBanner(origin: string, path: string, admin: AdminBootstrap): 
   ].join('\n');
 }
 
-async function serveStdio(loaded: LoadedConfig, io: CliIo): Promise<number> {
+async function serveStdio(loaded: LoadedConfig, io: CliIo, configPath: string): Promise<number> {
   const streams = io.streams ?? processIo().streams;
   if (streams === undefined) throw new Error('no stdio streams');
-  return await runStdioFront(loaded, { ...streams, logger: createLogger() });
+  const logger = createLogger();
+  const audit = openAuditSink(loaded, logger, configPath);
+  try {
+    return await runStdioFront(loaded, { ...streams, logger, audit });
+  } finally {
+    await audit.close();
+  }
 }
 
 function neverStops(): Promise<string> {

@@ -16,7 +16,8 @@ import { accepted, accepts, jsonResponse, SESSION_HEADER, sseHeaders } from '../
 import type { McpRoute } from '../routes.ts';
 import type { ExchangeContext, UpstreamConnector, UpstreamSession } from '../sessions.ts';
 import { encodeSseEvent } from '../sse.ts';
-import { type ExitInfo, StdioChild } from './stdio.ts';
+import { commandStartable } from './probe.ts';
+import { childEnvironment, type ExitInfo, StdioChild } from './stdio.ts';
 
 /**
  * A stdio upstream behind the HTTP front. The gateway is the Streamable HTTP server here: one
@@ -48,10 +49,25 @@ export class StdioConnector implements UpstreamConnector {
   readonly #logger: Logger;
   #failures = 0;
   #retryAt = 0;
+  #running = 0;
 
   constructor(route: McpRoute, logger: Logger) {
     this.route = route;
     this.#logger = logger;
+  }
+
+  /** Child processes running now. */
+  get childProcesses(): number {
+    return this.#running;
+  }
+
+  /** Readiness: not backing off after failed starts, and the command resolves to an executable. */
+  async probe(): Promise<{ ok: boolean; detail: string }> {
+    if (Date.now() < this.#retryAt) return { ok: false, detail: 'backing off after failed starts' };
+    const { command = '', env, cwd } = this.route.upstream;
+    return (await commandStartable(command, childEnvironment(env).PATH, cwd))
+      ? { ok: true, detail: 'startable' }
+      : { ok: false, detail: 'command not found or not executable' };
   }
 
   open(id: string, principal: Principal): UpstreamSession {
@@ -64,9 +80,12 @@ export class StdioConnector implements UpstreamConnector {
         { details: { retryAfter: String(seconds) } },
       );
     }
-    return new StdioSession(id, principal.subject, this.route, this.#logger, (info) =>
-      this.#childExited(info),
-    );
+    const session = new StdioSession(id, principal.subject, this.route, this.#logger, (info) => {
+      this.#running -= 1;
+      this.#childExited(info);
+    });
+    this.#running += 1;
+    return session;
   }
 
   async close(): Promise<void> {}

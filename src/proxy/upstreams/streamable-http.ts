@@ -8,6 +8,8 @@ import { SESSION_HEADER, sseHeaders } from '../responses.ts';
 import type { McpRoute } from '../routes.ts';
 import type { ExchangeContext, UpstreamConnector, UpstreamSession } from '../sessions.ts';
 import { encodeSseEvent, parseSseEvent, SseSplitter } from '../sse.ts';
+import { traceContextOf } from '../trace-context.ts';
+import { tcpReachable } from './probe.ts';
 
 /**
  * A Streamable HTTP upstream. Requests pass through: the authorized body text is sent as is,
@@ -65,6 +67,15 @@ export class HttpConnector implements UpstreamConnector {
 
   async close(): Promise<void> {
     await this.#pool.destroy();
+  }
+
+  /** Readiness: the upstream's host accepts a TCP connection. */
+  async probe(): Promise<{ ok: boolean; detail: string }> {
+    const port = Number(this.#url.port) || (this.#url.protocol === 'https:' ? 443 : 80);
+    const host = this.#url.hostname.replace(/^\[|\]$/g, '');
+    return (await tcpReachable(host, port))
+      ? { ok: true, detail: 'reachable' }
+      : { ok: false, detail: 'unreachable' };
   }
 
   get logger(): Logger {
@@ -253,6 +264,11 @@ class HttpSession implements UpstreamSession {
     }
     if (method !== 'POST') delete headers['content-type'];
     if (this.#upstreamSessionId !== undefined) headers[SESSION_HEADER] = this.#upstreamSessionId;
+    const trace = traceContextOf(context.headers);
+    if (trace !== undefined) {
+      headers.traceparent = trace.traceparent;
+      if (trace.tracestate !== undefined) headers.tracestate = trace.tracestate;
+    }
     return headers;
   }
 
