@@ -44,6 +44,8 @@ export class HttpConnector implements UpstreamConnector {
   readonly route: McpRoute;
   readonly #url: URL;
   readonly #pool: Pool;
+  /** GET streams live as long as their session: their own pool, so they never starve calls. */
+  readonly #streams: Pool;
   readonly #logger: Logger;
 
   constructor(route: McpRoute, logger: Logger) {
@@ -58,6 +60,14 @@ export class HttpConnector implements UpstreamConnector {
       // SSE streams may stay open for as long as the session lives.
       bodyTimeout: 0,
     });
+    // Bounded by the upstream's session cap (one GET stream per session), not by a pool size:
+    // with one shared pool, 250 held streams left 6 connections and blocked tools/call
+    // (measured by bench/sessions.ts).
+    this.#streams = new Pool(this.#url.origin, {
+      pipelining: 1,
+      headersTimeout: RESPONSE_HEADERS_TIMEOUT_MS,
+      bodyTimeout: 0,
+    });
     this.#logger = logger.child({ upstream: route.name });
   }
 
@@ -66,7 +76,7 @@ export class HttpConnector implements UpstreamConnector {
   }
 
   async close(): Promise<void> {
-    await this.#pool.destroy();
+    await Promise.all([this.#pool.destroy(), this.#streams.destroy()]);
   }
 
   /** Readiness: the upstream's host accepts a TCP connection. */
@@ -95,7 +105,8 @@ export class HttpConnector implements UpstreamConnector {
       headers[name.toLowerCase()] = value;
     }
     try {
-      const answer = await this.#pool.request({
+      const pool = options.method === 'GET' ? this.#streams : this.#pool;
+      const answer = await pool.request({
         path: `${this.#url.pathname}${this.#url.search}`,
         method: options.method,
         headers,
