@@ -309,7 +309,9 @@ export async function benchSessions(options: SessionsBenchOptions): Promise<Sess
 
     // Probe: one upstream's pool, already holding its share of streams, asked for more.
     const firstRoute = sessions.filter((session) => session.path === routePath(0));
-    const already = Math.min(firstRoute.length, streamCount);
+    const already = sessions
+      .slice(0, streamCount)
+      .filter((session) => session.path === routePath(0)).length;
     const extraAsked = Math.max(0, PROBE_TOTAL_STREAMS - already);
     let extraOpened = 0;
     const extras = Promise.all(
