@@ -6,8 +6,10 @@
  *
  *   node bench/run.ts [--only http|verify|refresh|sessions|stdio-start] [--quick]
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { benchHttp, httpMarkdown } from './http.ts';
 import { benchRefresh, type RefreshFigures } from './refresh.ts';
 import { benchSessions, sessionsMarkdown } from './sessions.ts';
@@ -104,6 +106,21 @@ function readJson(url: URL): Record<string, unknown> {
   }
 }
 
+const BIOME = fileURLToPath(new URL('../node_modules/@biomejs/biome/bin/biome', import.meta.url));
+
+/** Writes the results JSON laid out the way the formatter (biome) wants it, so lint stays clean. */
+function writeJson(url: URL, value: Record<string, unknown>): void {
+  writeFileSync(url, `${JSON.stringify(value, null, 2)}\n`);
+  if (!existsSync(BIOME)) return;
+  try {
+    execFileSync(process.execPath, [BIOME, 'format', '--write', fileURLToPath(url)], {
+      stdio: 'ignore',
+    });
+  } catch {
+    console.error('bench: could not format latest.json with biome; run npm run format');
+  }
+}
+
 function readText(url: URL): string {
   try {
     return readFileSync(url, 'utf8');
@@ -175,7 +192,7 @@ for (const benchmark of BENCHMARKS) {
     const json = readJson(jsonUrl);
     json[benchmark.name] =
       result !== null && typeof result === 'object' ? { ...result, run: context } : result;
-    writeFileSync(jsonUrl, `${JSON.stringify(json, null, 2)}\n`);
+    writeJson(jsonUrl, json);
     const markdown = alignTables(
       `${benchmark.markdown(result as never).trimEnd()}\n\n_Section ran ${context.seconds} s${quick ? ' (--quick)' : ''}; 1-minute load average ${context.loadAverage1m.before} before, ${context.loadAverage1m.after} after._`,
     );
@@ -200,7 +217,7 @@ if (only === undefined && !failed) {
   };
   const json = readJson(jsonUrl);
   json.run = whole;
-  writeFileSync(jsonUrl, `${JSON.stringify(json, null, 2)}\n`);
+  writeJson(jsonUrl, json);
   const summary = `## The whole run\n\n\`npm run bench\`${quick ? ' --quick' : ''}: every section in ${whole.seconds} s (bound: 300 s) on ${whole.cores} cores, Node ${whole.node}, ${whole.date.slice(0, 10)}; load average at the end ${whole.loadAverage.join(' / ')} (1, 5, 15 min). The machine is shared: compare ratios within a section, not absolute figures across runs.`;
   writeFileSync(mdUrl, `${mergeSection(readText(mdUrl), 'run', summary).trimEnd()}\n`);
   console.log(summary);
