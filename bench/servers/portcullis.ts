@@ -14,7 +14,7 @@
  *                   print `HOOK <port>`. Bench-only: the hook lives in this script, not the product.
  */
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -129,4 +129,5 @@ const code = await run(['serve', '--config', config, '--enable-remote-mcp'], {
   cwd: dir,
 });
 jwks.close();
+rmSync(dir, { recursive: true, force: true });
 process.exit(code);
