@@ -8,8 +8,15 @@
  * Rounds alternate targets (A, B, A, B…) so drift shows; medians are reported.
  */
 import { availableParallelism, cpus } from 'node:os';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { type BenchChild, startChild } from './lib/child.ts';
+import {
+  AUDIENCE,
+  benchCredentials,
+  ISSUER,
+  median,
+  openSession,
+  postHeaders,
+} from './lib/gateway.ts';
 import { type LoadResult, runLoad } from './lib/load.ts';
 
 export interface TargetFigures {
@@ -37,16 +44,6 @@ export interface HttpBenchOptions {
 
 const SERVER_CORES = '0';
 const LOAD_CORES = '1';
-const ISSUER = 'https://bench-issuer.example';
-const AUDIENCE = 'http://127.0.0.1/mcp';
-
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[middle] ?? 0)
-    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-};
 
 interface Target {
   readonly name: string;
@@ -54,34 +51,6 @@ interface Target {
   readonly path: string;
   /** Per-target headers, e.g. the MCP session the gateway opened for the load. */
   headers?: Record<string, string>;
-}
-
-/** The gateway keeps MCP sessions: open one (initialize) and send the load inside it. */
-async function openSession(
-  url: string,
-  headers: Record<string, string>,
-): Promise<Record<string, string>> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers,
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 0,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-06-18',
-        capabilities: {},
-        clientInfo: { name: 'bench', version: '1' },
-      },
-    }),
-  });
-  await response.arrayBuffer();
-  const session = response.headers.get('mcp-session-id');
-  if (response.status !== 200)
-    throw new Error(`initialize through the gateway answered ${response.status}`);
-  return session === null
-    ? {}
-    : { 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' };
 }
 
 export interface HttpBenchResult {
@@ -97,16 +66,7 @@ export interface HttpBenchResult {
 }
 
 export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchResult> {
-  const { privateKey, publicKey } = await generateKeyPair('ES256');
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256', use: 'sig' };
-  const token = await new SignJWT({ scope: 'bench:echo', client_id: 'bench' })
-    .setProtectedHeader({ alg: 'ES256', kid: 'bench', typ: 'at+jwt' })
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setSubject('bench-user')
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(privateKey);
+  const { jwks, token } = await benchCredentials();
 
   const upstream = await startChild('upstream', 'bench/servers/echo-upstream.ts', [], {
     cores: SERVER_CORES,
@@ -125,21 +85,16 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
       child: await startChild(
         'portcullis',
         'bench/servers/portcullis.ts',
-        [String(upstream.port), JSON.stringify({ keys: [jwk] }), ISSUER, AUDIENCE],
+        [String(upstream.port), jwks, ISSUER, AUDIENCE],
         { cores: SERVER_CORES },
       ),
       path: '/mcp',
     },
     {
       name: 'sdk',
-      child: await startChild(
-        'sdk',
-        'bench/servers/sdk-bearer.ts',
-        [JSON.stringify({ keys: [jwk] }), ISSUER, AUDIENCE],
-        {
-          cores: SERVER_CORES,
-        },
-      ),
+      child: await startChild('sdk', 'bench/servers/sdk-bearer.ts', [jwks, ISSUER, AUDIENCE], {
+        cores: SERVER_CORES,
+      }),
       path: '/mcp',
     },
   ];
@@ -149,11 +104,7 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
     method: 'tools/call',
     params: { name: 'echo', arguments: { text: 'hello' } },
   });
-  const headers = {
-    'content-type': 'application/json',
-    accept: 'application/json, text/event-stream',
-    authorization: `Bearer ${token}`,
-  };
+  const headers = postHeaders(token);
   const rounds = new Map<string, TargetFigures['rounds'][number][]>(
     targets.map((t) => [t.name, []]),
   );

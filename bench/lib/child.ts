@@ -6,6 +6,8 @@ import { createInterface } from 'node:readline';
 export interface BenchChild {
   readonly name: string;
   readonly port: number;
+  /** The port a target announced with `HOOK <port>` before READY (bench-only memory hook). */
+  readonly hookPort: number | undefined;
   readonly process: ChildProcess;
   cpuSeconds(): number;
   rssBytes(): number;
@@ -23,9 +25,9 @@ export async function startChild(
   name: string,
   script: string,
   args: readonly string[],
-  options: { cores?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { cores?: string; env?: NodeJS.ProcessEnv; nodeFlags?: readonly string[] } = {},
 ): Promise<BenchChild> {
-  const nodeArgs = ['--no-warnings', script, ...args];
+  const nodeArgs = ['--no-warnings', ...(options.nodeFlags ?? []), script, ...args];
   const pinned = options.cores !== undefined && existsSync(TASKSET);
   const child = pinned
     ? spawn(TASKSET, ['-c', options.cores ?? '0', process.execPath, ...nodeArgs], {
@@ -36,10 +38,13 @@ export async function startChild(
         stdio: ['ignore', 'pipe', 'inherit'],
         env: { ...process.env, ...options.env },
       });
+  let hookPort: number | undefined;
   const port = await new Promise<number>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s`)), 30_000);
     lines.on('line', (line) => {
+      const hook = /^HOOK (\d+)$/.exec(line.trim());
+      if (hook) hookPort = Number(hook[1]);
       const match = /^READY (\d+)$/.exec(line.trim());
       if (match) {
         clearTimeout(timer);
@@ -54,8 +59,9 @@ export async function startChild(
   return {
     name,
     port,
+    hookPort,
     process: child,
-    cpuSeconds: () => procCpuSeconds(pid),
+    cpuSeconds: () => processCpuSeconds(pid),
     rssBytes: () => procRssBytes(pid),
     stop: () =>
       new Promise((resolve) => {
@@ -67,7 +73,7 @@ export async function startChild(
 }
 
 /** utime + stime of a process (and, through taskset's exec, the node process itself). */
-function procCpuSeconds(pid: number): number {
+export function processCpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;

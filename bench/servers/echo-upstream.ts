@@ -1,10 +1,16 @@
 /**
  * The benchmark upstream: a minimal JSON-RPC echo over HTTP. Answers any request with a result
- * that echoes the params, as JSON. Prints `READY <port>`.
+ * that echoes the params, as JSON. A GET opens a server-to-client SSE stream (MCP Streamable
+ * HTTP) that stays open, quiet, until the client leaves. Prints `READY <port>`.
  */
 import { createServer } from 'node:http';
 
 const server = createServer((request, response) => {
+  if (request.method === 'GET') {
+    response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    response.flushHeaders();
+    return;
+  }
   const chunks: Buffer[] = [];
   request.on('data', (chunk: Buffer) => chunks.push(chunk));
   request.on('end', () => {

@@ -2,24 +2,66 @@
  * Portcullis as a benchmark target, started through the real `serve` command: JWT verification
  * against a JWKS (served here on loopback, under the development switch), per-tool policy,
  * rate limiting on (limits far above the load), audit on.
- * Usage: portcullis.ts UPSTREAM_PORT JWKS_JSON ISSUER AUDIENCE. Prints `READY <port>`.
+ *
+ * Usage: portcullis.ts UPSTREAM_PORT JWKS_JSON ISSUER AUDIENCE [OPTIONS_JSON]. Prints
+ * `READY <port>`. OPTIONS_JSON (all optional):
+ *   routes          HTTP routes to the upstream: /mcp, /mcp-2, /mcp-3… (default 1; 0 for none)
+ *   stdio           { command, args }: adds the stdio upstream route /stdio
+ *   maxSessions     upstreams[].max_sessions (default: the product default)
+ *   maxConnections  remote_mcp.max_connections (default 1024)
+ *   memoryHook      serve GET /bench/memory (forces GC when node runs with --expose-gc, answers
+ *                   process.memoryUsage()) and GET /bench/heap-snapshot on the JWKS server, and
+ *                   print `HOOK <port>`. Bench-only: the hook lives in this script, not the product.
  */
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { stringify } from 'yaml';
 import { run } from '../../src/cli/main.ts';
 
-const [upstreamPort = '0', jwksJson = '{}', issuer = '', audience = ''] = process.argv.slice(2);
-process.env.PORTCULLIS_LOG_LEVEL = 'error';
+interface TargetOptions {
+  readonly routes?: number;
+  readonly stdio?: { readonly command: string; readonly args: readonly string[] };
+  readonly maxSessions?: number;
+  readonly maxConnections?: number;
+  readonly memoryHook?: boolean;
+}
 
-const jwks = createServer((_request, response) => {
+const [upstreamPort = '0', jwksJson = '{}', issuer = '', audience = '', optionsJson = '{}'] =
+  process.argv.slice(2);
+const options = JSON.parse(optionsJson) as TargetOptions;
+process.env.PORTCULLIS_LOG_LEVEL = 'error';
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
+
+const jwks = createServer((request, response) => {
+  if (options.memoryHook && request.url === '/bench/memory') {
+    // Two collections: the first may only schedule finalizers that free more on the second.
+    globalThis.gc?.();
+    globalThis.gc?.();
+    response.writeHead(200, { 'content-type': 'application/json' });
+    const spaces = Object.fromEntries(
+      getHeapSpaceStatistics().map((space) => [
+        space.space_name,
+        { size: space.space_size, used: space.space_used_size },
+      ]),
+    );
+    response.end(
+      JSON.stringify({ ...process.memoryUsage(), spaces, gc: globalThis.gc !== undefined }),
+    );
+    return;
+  }
+  if (options.memoryHook && request.url === '/bench/heap-snapshot') {
+    response.writeHead(200, { 'content-type': 'text/plain' }).end(writeHeapSnapshot(undefined));
+    return;
+  }
   response.writeHead(200, { 'content-type': 'application/json' }).end(jwksJson);
 });
 await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
 const jwksPort = (jwks.address() as { port: number }).port;
+if (options.memoryHook) process.stdout.write(`HOOK ${jwksPort}\n`);
 
 const port = await new Promise<number>((resolve) => {
   const probe = createServer();
@@ -29,7 +71,28 @@ const port = await new Promise<number>((resolve) => {
   });
 });
 
-const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
+const limits = options.maxSessions === undefined ? {} : { max_sessions: options.maxSessions };
+const httpRoutes = Array.from({ length: options.routes ?? 1 }, (_, index) => ({
+  name: index === 0 ? 'echo' : `echo-${index + 1}`,
+  path: index === 0 ? '/mcp' : `/mcp-${index + 1}`,
+  url: `http://127.0.0.1:${upstreamPort}/mcp`,
+  tool_scopes: { echo: 'bench:echo' },
+  ...limits,
+}));
+const stdioRoutes =
+  options.stdio === undefined
+    ? []
+    : [
+        {
+          name: 'stdio-echo',
+          path: '/stdio',
+          command: options.stdio.command,
+          args: [...options.stdio.args],
+          tool_scopes: { echo: 'bench:echo' },
+          ...limits,
+        },
+      ];
+
 const config = join(dir, 'gateway.yaml');
 writeFileSync(
   config,
@@ -44,17 +107,10 @@ writeFileSync(
       token_id_hmac_secret_env: 'BENCH_HMAC_SECRET',
       rate_limit_max_requests: 100_000_000,
       rate_limit_window_seconds: 60,
-      max_connections: 1024,
+      max_connections: options.maxConnections ?? 1024,
     },
     safety: { remote_mcp_enabled: true },
-    upstreams: [
-      {
-        name: 'echo',
-        path: '/mcp',
-        url: `http://127.0.0.1:${upstreamPort}/mcp`,
-        tool_scopes: { echo: 'bench:echo' },
-      },
-    ],
+    upstreams: [...httpRoutes, ...stdioRoutes],
     audit: { path: join(dir, 'audit.jsonl') },
     development: { allow_loopback_urls: true },
   }),
@@ -64,7 +120,7 @@ let announced = false;
 const code = await run(['serve', '--config', config, '--enable-remote-mcp'], {
   stdout: (text) => process.stdout.write(`${text}\n`),
   stderr: (text) => {
-    if (!announced && /serving http:\/\/127\.0\.0\.1:\d+\/mcp/.test(text)) {
+    if (!announced && /serving http:\/\/127\.0\.0\.1:\d+\//.test(text)) {
       announced = true;
       process.stdout.write(`READY ${port}\n`);
     }
@@ -73,4 +129,5 @@ const code = await run(['serve', '--config', config, '--enable-remote-mcp'], {
   cwd: dir,
 });
 jwks.close();
+rmSync(dir, { recursive: true, force: true });
 process.exit(code);

@@ -1,0 +1,103 @@
+/**
+ * What the benchmarks that go through the gateway share: a signing key and its JWKS (the
+ * gateway verifies against it on loopback), one access token, the MCP headers a client sends,
+ * opening an MCP session, and the order statistics the sections report.
+ */
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+
+export const ISSUER = 'https://bench-issuer.example';
+export const AUDIENCE = 'http://127.0.0.1/mcp';
+export const PROTOCOL_VERSION = '2025-06-18';
+
+export interface BenchCredentials {
+  /** The JWKS document (JSON text) the gateway fetches. */
+  readonly jwks: string;
+  /** An ES256 access token for ISSUER/AUDIENCE with scope bench:echo, valid one hour. */
+  readonly token: string;
+}
+
+export async function benchCredentials(): Promise<BenchCredentials> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256', use: 'sig' };
+  const token = await new SignJWT({ scope: 'bench:echo', client_id: 'bench' })
+    .setProtectedHeader({ alg: 'ES256', kid: 'bench', typ: 'at+jwt' })
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setSubject('bench-user')
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(privateKey);
+  return { jwks: JSON.stringify({ keys: [jwk] }), token };
+}
+
+/** The headers of an MCP client's POST (Streamable HTTP: both media types accepted). */
+export function postHeaders(token: string): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    authorization: `Bearer ${token}`,
+  };
+}
+
+export function initializeBody(id: number): string {
+  return JSON.stringify({
+    jsonrpc: '2.0',
+    id,
+    method: 'initialize',
+    params: {
+      protocolVersion: PROTOCOL_VERSION,
+      capabilities: {},
+      clientInfo: { name: 'bench', version: '1' },
+    },
+  });
+}
+
+export const INITIALIZED_NOTIFICATION = JSON.stringify({
+  jsonrpc: '2.0',
+  method: 'notifications/initialized',
+});
+
+/** The gateway keeps MCP sessions: open one (initialize) and send the load inside it. */
+export async function openSession(
+  url: string,
+  headers: Record<string, string>,
+): Promise<Record<string, string>> {
+  const response = await fetch(url, { method: 'POST', headers, body: initializeBody(0) });
+  await response.arrayBuffer();
+  const session = response.headers.get('mcp-session-id');
+  if (response.status !== 200)
+    throw new Error(`initialize through the gateway answered ${response.status}`);
+  return session === null
+    ? {}
+    : { 'mcp-session-id': session, 'mcp-protocol-version': PROTOCOL_VERSION };
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[middle] ?? 0)
+    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+/** Nearest-rank percentile (p in 0–100). */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1] ?? 0;
+}
+
+/** Least-squares slope of y over x: the per-item cost, robust to a noisy single point. */
+export function slope(points: readonly (readonly [number, number])[]): number {
+  const n = points.length;
+  if (n < 2) return 0;
+  const meanX = points.reduce((sum, [x]) => sum + x, 0) / n;
+  const meanY = points.reduce((sum, [, y]) => sum + y, 0) / n;
+  let covariance = 0;
+  let variance = 0;
+  for (const [x, y] of points) {
+    covariance += (x - meanX) * (y - meanY);
+    variance += (x - meanX) ** 2;
+  }
+  return variance === 0 ? 0 : covariance / variance;
+}
