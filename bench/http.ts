@@ -91,6 +91,17 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
       path: '/mcp',
     },
     {
+      // The same gateway without the audit trail: the audit overhead, measured in the same run.
+      name: 'portcullis-noaudit',
+      child: await startChild(
+        'portcullis-noaudit',
+        'bench/servers/portcullis.ts',
+        [String(upstream.port), jwks, ISSUER, AUDIENCE, JSON.stringify({ audit: false })],
+        { cores: SERVER_CORES },
+      ),
+      path: '/mcp',
+    },
+    {
       name: 'sdk',
       child: await startChild('sdk', 'bench/servers/sdk-bearer.ts', [jwks, ISSUER, AUDIENCE], {
         cores: SERVER_CORES,
@@ -110,7 +121,7 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
   );
   try {
     for (const target of targets) {
-      if (target.name === 'portcullis') {
+      if (target.name.startsWith('portcullis')) {
         target.headers = await openSession(
           `http://127.0.0.1:${target.child.port}${target.path}`,
           headers,
@@ -196,6 +207,8 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
     targets: figures,
     ratios: {
       cpu_per_request_portcullis_over_raw: cpuRatio('portcullis', 'raw'),
+      cpu_per_request_audit_on_over_off: cpuRatio('portcullis', 'portcullis-noaudit'),
+      throughput_audit_on_over_off: ratio('portcullis', 'portcullis-noaudit'),
       added_p99_ms_at_fixed_rate:
         figures.portcullis && figures.direct
           ? Number((figures.portcullis.fixedRateP99Ms - figures.direct.fixedRateP99Ms).toFixed(3))

@@ -9,6 +9,9 @@
  *   stdio           { command, args }: adds the stdio upstream route /stdio
  *   maxSessions     upstreams[].max_sessions (default: the product default)
  *   maxConnections  remote_mcp.max_connections (default 1024)
+ *   audit           false: the same gateway without the audit trail, started in-process with
+ *                   the functions `serve` uses (there is no switch to run `serve` unaudited), to
+ *                   measure the audit overhead in the same run
  *   memoryHook      serve GET /bench/memory (forces GC when node runs with --expose-gc, answers
  *                   process.memoryUsage()) and GET /bench/heap-snapshot on the JWKS server, and
  *                   print `HOOK <port>`. Bench-only: the hook lives in this script, not the product.
@@ -21,6 +24,10 @@ import { join } from 'node:path';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { stringify } from 'yaml';
 import { run } from '../../src/cli/main.ts';
+import { tokenAuthenticationFor } from '../../src/cli/token-authentication.ts';
+import { loadConfigFile } from '../../src/config/index.ts';
+import { startHttpGateway } from '../../src/http/index.ts';
+import { createLogger } from '../../src/lib/log.ts';
 
 interface TargetOptions {
   readonly routes?: number;
@@ -28,6 +35,7 @@ interface TargetOptions {
   readonly maxSessions?: number;
   readonly maxConnections?: number;
   readonly memoryHook?: boolean;
+  readonly audit?: boolean;
 }
 
 const [upstreamPort = '0', jwksJson = '{}', issuer = '', audience = '', optionsJson = '{}'] =
@@ -117,17 +125,34 @@ writeFileSync(
 );
 
 let announced = false;
-const code = await run(['serve', '--config', config, '--enable-remote-mcp'], {
-  stdout: (text) => process.stdout.write(`${text}\n`),
-  stderr: (text) => {
-    if (!announced && /serving http:\/\/127\.0\.0\.1:\d+\//.test(text)) {
-      announced = true;
-      process.stdout.write(`READY ${port}\n`);
-    }
-  },
-  env: { ...process.env, BENCH_HMAC_SECRET: 'bench-token-id-secret-0123456789abcdef' },
-  cwd: dir,
-});
+const code =
+  options.audit === false
+    ? await serveWithoutAudit(config)
+    : await run(['serve', '--config', config, '--enable-remote-mcp'], {
+        stdout: (text) => process.stdout.write(`${text}\n`),
+        stderr: (text) => {
+          if (!announced && /serving http:\/\/127\.0\.0\.1:\d+\//.test(text)) {
+            announced = true;
+            process.stdout.write(`READY ${port}\n`);
+          }
+        },
+        env: { ...process.env, BENCH_HMAC_SECRET: 'bench-token-id-secret-0123456789abcdef' },
+        cwd: dir,
+      });
 jwks.close();
 rmSync(dir, { recursive: true, force: true });
 process.exit(code);
+
+/** The gateway as `serve` builds it, minus the audit sink; until SIGTERM. */
+async function serveWithoutAudit(path: string): Promise<number> {
+  process.env.BENCH_HMAC_SECRET = 'bench-token-id-secret-0123456789abcdef';
+  const loaded = loadConfigFile(path, { env: process.env });
+  const logger = createLogger({ level: 'error' });
+  const auth = tokenAuthenticationFor(loaded, { logger });
+  await auth?.verifier.warm();
+  const running = await startHttpGateway(loaded, { logger, ...(auth ? { auth } : {}) });
+  process.stdout.write(`READY ${running.port}\n`);
+  await new Promise((resolve) => process.once('SIGTERM', resolve));
+  await running.close();
+  return 0;
+}

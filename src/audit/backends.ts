@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { type FileHandle, open, rename, stat } from 'node:fs/promises';
+import { type FileHandle, open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { type ChainState, checkLine, EMPTY_CHAIN } from './chain.ts';
@@ -96,9 +96,9 @@ export class FileAuditBackend implements AuditBackend {
    */
   private async stillAtPath(): Promise<boolean> {
     try {
-      // One stat of the path per batch; the open file's identity is remembered from open
-      // (two stat calls per batch were ~4% of gateway CPU under load).
-      const atPath = await stat(this.path);
+      // One stat of the path per batch, synchronous: a cached inode lookup costs microseconds,
+      // while the promise form's thread-pool round trip was ~4% of gateway CPU under load.
+      const atPath = statSync(this.path);
       return atPath.ino === this.openIdentity?.ino && atPath.dev === this.openIdentity.dev;
     } catch {
       return false;
