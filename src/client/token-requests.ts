@@ -222,7 +222,7 @@ export function signingAlgorithm(
         'ClientTokenRequestFailed',
         'the private key is not a PEM private key',
         {
-          fix: 'give a PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----)',
+          fix: 'give a private key in PKCS#8 PEM form (as openssl genpkey writes it)',
           cause: error,
         },
       );

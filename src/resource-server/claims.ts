@@ -1,3 +1,4 @@
+import { MAX_CLOCK_SKEW_SECONDS } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
 
 /*
@@ -13,6 +14,34 @@ export interface ClaimPolicy {
   /** Already clamped to MAX_CLOCK_SKEW_SECONDS. */
   readonly skewSeconds: number;
   readonly maxLifetimeSeconds: number | undefined;
+}
+
+/** Leeway for exp/nbf/iat when none is configured, in seconds. */
+export const DEFAULT_CLOCK_SKEW_SECONDS = 60;
+
+/**
+ * The claim policy both verifiers (JWT and introspection) apply. The skew is clamped here in
+ * code as well, whatever the config said (defence in depth, as seed 001 does): never more than
+ * 300 s, never negative, a non-finite value taken as the maximum.
+ */
+export function claimPolicyOf(options: {
+  readonly issuer: string;
+  readonly audiences: readonly string[];
+  readonly allowedScopes: readonly string[];
+  readonly clockSkewSeconds?: number | undefined;
+  readonly maxTokenLifetimeSeconds?: number | undefined;
+}): ClaimPolicy {
+  const requestedSkew = options.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
+  const skewSeconds = Number.isFinite(requestedSkew)
+    ? Math.min(Math.max(0, Math.floor(requestedSkew)), MAX_CLOCK_SKEW_SECONDS)
+    : MAX_CLOCK_SKEW_SECONDS;
+  return Object.freeze({
+    issuer: options.issuer,
+    audiences: new Set(options.audiences),
+    allowedScopes: new Set(options.allowedScopes),
+    skewSeconds,
+    maxLifetimeSeconds: options.maxTokenLifetimeSeconds,
+  });
 }
 
 export interface CheckedClaims {

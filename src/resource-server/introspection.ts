@@ -1,5 +1,4 @@
 import { createSecretKey } from 'node:crypto';
-import { MAX_CLOCK_SKEW_SECONDS } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
 import { publishVerification } from '../lib/channels.ts';
 import { deepFreeze } from '../lib/deep-freeze.ts';
@@ -9,6 +8,7 @@ import {
   type ClaimPolicy,
   checkAudience,
   checkTimes,
+  claimPolicyOf,
   clientIdOf,
   grantedScopes,
   invalid,
@@ -16,7 +16,6 @@ import {
   refuseSenderConstrained,
 } from './claims.ts';
 import {
-  DEFAULT_CLOCK_SKEW_SECONDS,
   DEFAULT_MAX_TOKEN_LENGTH,
   DEFAULT_TOKEN_CACHE_ENTRIES,
   MIN_TOKEN_ID_SECRET_BYTES,
@@ -93,17 +92,7 @@ export function createIntrospectionVerifier(
     throw new TypeError(`tokenIdSecret must be at least ${MIN_TOKEN_ID_SECRET_BYTES} bytes`);
   }
   const secret = createSecretKey(Uint8Array.from(options.tokenIdSecret));
-  const requestedSkew = options.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
-  const skewSeconds = Number.isFinite(requestedSkew)
-    ? Math.min(Math.max(0, Math.floor(requestedSkew)), MAX_CLOCK_SKEW_SECONDS)
-    : MAX_CLOCK_SKEW_SECONDS;
-  const policy: ClaimPolicy = Object.freeze({
-    issuer: options.issuer,
-    audiences: new Set(options.audiences),
-    allowedScopes: new Set(options.allowedScopes),
-    skewSeconds,
-    maxLifetimeSeconds: options.maxTokenLifetimeSeconds,
-  });
+  const policy: ClaimPolicy = claimPolicyOf(options);
   const maxLength = options.maxTokenLength ?? DEFAULT_MAX_TOKEN_LENGTH;
   const positiveTtlMs =
     clampSeconds(options.cacheTtlSeconds, MAX_INTROSPECTION_CACHE_SECONDS) * 1000;
@@ -193,7 +182,7 @@ export function createIntrospectionVerifier(
       positive.set(
         cacheKey,
         verified,
-        Math.min((verified.expiresAt + skewSeconds) * 1000, nowMs + positiveTtlMs),
+        Math.min((verified.expiresAt + policy.skewSeconds) * 1000, nowMs + positiveTtlMs),
       );
       return verified;
     } catch (error) {
@@ -213,7 +202,7 @@ export function createIntrospectionVerifier(
     const cacheKey = tokenCacheKey(token);
     const hit = positive.get(cacheKey, nowMs);
     if (hit !== undefined) {
-      if (hit.expiresAt > Math.floor(nowMs / 1000) - skewSeconds) {
+      if (hit.expiresAt > Math.floor(nowMs / 1000) - policy.skewSeconds) {
         answered.cached = true;
         return hit;
       }

@@ -1,6 +1,6 @@
 import { createSecretKey } from 'node:crypto';
 import { compactVerify } from 'jose';
-import { ASYMMETRIC_ALGORITHMS, MAX_CLOCK_SKEW_SECONDS } from '../config/index.ts';
+import { ASYMMETRIC_ALGORITHMS } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
 import { publishVerification } from '../lib/channels.ts';
 import { deepFreeze } from '../lib/deep-freeze.ts';
@@ -10,6 +10,7 @@ import {
   checkAudience,
   checkIssuer,
   checkTimes,
+  claimPolicyOf,
   clientIdOf,
   expired,
   grantedScopes,
@@ -60,7 +61,7 @@ export interface AccessTokenVerifierOptions extends AccessTokenPolicy {
 }
 
 export const DEFAULT_MAX_TOKEN_LENGTH = 8192;
-export const DEFAULT_CLOCK_SKEW_SECONDS = 60;
+export { DEFAULT_CLOCK_SKEW_SECONDS } from './claims.ts';
 export const DEFAULT_TOKEN_CACHE_ENTRIES = 10_000;
 export const DEFAULT_TOKEN_CACHE_TTL_SECONDS = 300;
 export const MIN_TOKEN_ID_SECRET_BYTES = 32;
@@ -121,18 +122,7 @@ export function createAccessTokenVerifier(
 
   const secret = createSecretKey(Uint8Array.from(options.tokenIdSecret));
   const algorithms = new Set(options.algorithms);
-  const requestedSkew = options.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
-  // Defence in depth, as the seed does: whatever the config said, never more than 300 s.
-  const skewSeconds = Number.isFinite(requestedSkew)
-    ? Math.min(Math.max(0, Math.floor(requestedSkew)), MAX_CLOCK_SKEW_SECONDS)
-    : MAX_CLOCK_SKEW_SECONDS;
-  const policy: ClaimPolicy = Object.freeze({
-    issuer: options.issuer,
-    audiences: new Set(options.audiences),
-    allowedScopes: new Set(options.allowedScopes),
-    skewSeconds,
-    maxLifetimeSeconds: options.maxTokenLifetimeSeconds,
-  });
+  const policy: ClaimPolicy = claimPolicyOf(options);
   const maxLength = options.maxTokenLength ?? DEFAULT_MAX_TOKEN_LENGTH;
   const requireAtJwt = options.requireAtJwtTyp === true;
   const keys = options.keys;
@@ -244,7 +234,7 @@ export function createAccessTokenVerifier(
     cache.set(
       cacheKey,
       { token: verified, key },
-      Math.min((expiresAt + skewSeconds) * 1000, nowMs + cacheTtlMs),
+      Math.min((expiresAt + policy.skewSeconds) * 1000, nowMs + cacheTtlMs),
     );
     return verified;
   }
@@ -259,7 +249,7 @@ export function createAccessTokenVerifier(
     if (hit !== undefined) {
       answered.cached = true;
       // A hit is only as good as a cold check would be now: expiry, and the key still published.
-      if (hit.token.expiresAt <= Math.floor(nowMs / 1000) - skewSeconds) {
+      if (hit.token.expiresAt <= Math.floor(nowMs / 1000) - policy.skewSeconds) {
         cache.delete(cacheKey);
         throw expired('the token has expired');
       }
