@@ -52,6 +52,8 @@ export interface OAuthSessionOptions {
   readonly softwareVersion?: string;
   readonly refreshMarginMs?: number;
   readonly callbackTimeoutMs?: number;
+  /** `false`: never send RFC 8707 `resource` (`--no-resource-parameter`). Default true. */
+  readonly resourceParameter?: boolean;
 }
 
 /** Why an authorization is being run; decides the scope to ask for. */
@@ -287,7 +289,7 @@ export class OAuthSession {
         clientInformation: { client_id: client.client_id },
         redirectUrl: callback.redirectUri,
         state,
-        resource: discovery.resource,
+        ...(this.#options.resourceParameter === false ? {} : { resource: discovery.resource }),
         ...(scope ? { scope } : {}),
       });
       checkOpenableUrl(authorizationUrl, this.#policy);
@@ -407,6 +409,7 @@ export class OAuthSession {
       client,
       fetch: this.#options.fetch,
       ...(this.#options.privateKey ? { privateKey: this.#options.privateKey } : {}),
+      ...(this.#options.resourceParameter === false ? { resourceParameter: false } : {}),
     };
   }
 

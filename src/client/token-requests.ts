@@ -27,6 +27,20 @@ export interface TokenContext {
   readonly client: StoredClient;
   readonly fetch: GuardedFetch;
   readonly privateKey?: PrivateKeyOption;
+  /** `false` (`--no-resource-parameter`): leave RFC 8707 `resource` out of token requests. */
+  readonly resourceParameter?: boolean;
+}
+
+/**
+ * The RFC 8707 `resource` to send, or nothing when the user turned it off for an authorization
+ * server that rejects it (Microsoft Entra ID answers AADSTS9010010). MCP requires it; without
+ * it the token is not audience-bound to this server, which docs/client.md spells out.
+ */
+export function resourceParameter(
+  discovery: Discovery,
+  send: boolean | undefined,
+): string | undefined {
+  return send === false ? undefined : discovery.resource;
 }
 
 /**
@@ -46,7 +60,7 @@ export async function exchangeCode(
       authorizationCode: request.code,
       codeVerifier: request.codeVerifier,
       redirectUri: request.redirectUri,
-      resource: context.discovery.resource,
+      ...resourceOption(context),
       addClientAuthentication: await clientAuthentication(context),
       fetchFn: context.fetch,
     }),
@@ -62,7 +76,7 @@ export async function refreshTokens(
       metadata: sdkMetadata(context.discovery.metadata),
       clientInformation: clientInformation(context.client),
       refreshToken,
-      resource: context.discovery.resource,
+      ...resourceOption(context),
       addClientAuthentication: await clientAuthentication(context),
       fetchFn: context.fetch,
     }),
@@ -99,10 +113,15 @@ export async function clientCredentialsToken(
   return translate('client credentials grant', context, () =>
     fetchToken(provider, context.discovery.issuer, {
       metadata: sdkMetadata(context.discovery.metadata),
-      resource: context.discovery.resource,
+      ...resourceOption(context),
       fetchFn: context.fetch,
     }),
   );
+}
+
+function resourceOption(context: TokenContext): { resource?: string } {
+  const resource = resourceParameter(context.discovery, context.resourceParameter);
+  return resource === undefined ? {} : { resource };
 }
 
 /**

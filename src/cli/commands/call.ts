@@ -53,6 +53,7 @@ export async function callCommand(args: readonly string[], io: CliIo): Promise<n
       serverUrl: setup.serverUrl,
       fetch: setup.fetch,
       clientInfo: { name: 'portcullis', version: packageVersion() },
+      protocol: setup.protocol,
     });
     const result = await callTool(connection.client, tool, toolArgs);
     io.stdout(JSON.stringify(result, null, 2));
