@@ -9,6 +9,7 @@ import {
 } from '@modelcontextprotocol/client';
 import { ClientError, isClientError, isRequestError } from '../errors/index.ts';
 import type { FetchLike } from './auth-fetch.ts';
+import { withDefaultResultType } from './default-result-type.ts';
 
 /**
  * Which protocol era to speak to a remote server (`--protocol`). `auto` follows the
@@ -64,7 +65,7 @@ export function remoteTransport(
   options: Pick<RemoteOptions, 'serverUrl' | 'fetch'>,
 ): StreamableHTTPClientTransport {
   return new StreamableHTTPClientTransport(options.serverUrl, {
-    fetch: options.fetch as typeof fetch,
+    fetch: withDefaultResultType(options.fetch) as typeof fetch,
     reconnectionOptions: RECONNECTION,
   });
 }

@@ -183,7 +183,7 @@ class TranslatingBridge {
             },
           }),
     };
-    const result = this.#send(method, forwarded, options);
+    const result = this.#send(method, forwarded, options).then(complete);
     if (this.#modernRemote) return (await result) as never;
     const pending: Pending = { result, questions: [], wake: undefined };
     this.#running.push(pending);
@@ -203,10 +203,13 @@ class TranslatingBridge {
       // Mcp-Param-* headers; the list verbs drop tools with invalid annotations.
       case 'tools/call':
         return client.callTool(params as never, options);
+      // The SDK's response cache honours `ttlMs`/`cacheScope` (MCP 2026-07-28
+      // server/utilities/caching); it belongs to this bridge process, one user's token, so a
+      // private result is never served to another authorization context.
       case 'tools/list':
-        return client.listTools(params as never, { ...options, cacheMode: 'bypass' });
+        return client.listTools(params as never, options);
       case 'resources/read':
-        return client.readResource(params as never, { ...options, cacheMode: 'bypass' });
+        return client.readResource(params as never, options);
       case 'prompts/get':
         return client.getPrompt(params as never, options);
       default:
@@ -311,6 +314,15 @@ class TranslatingBridge {
       this.#client.setNotificationHandler(method, (notification) => forward(notification));
     }
   }
+}
+
+/**
+ * A result without `resultType` is complete (MCP 2026-07-28 basic/patterns/mrtr: absent means
+ * "complete" for earlier revisions); the local client of 2026-07-28 gets it spelled out.
+ */
+function complete(result: unknown): unknown {
+  if (result === null || typeof result !== 'object' || 'resultType' in result) return result;
+  return { ...result, resultType: 'complete' };
 }
 
 export type { JSONRPCMessage };
