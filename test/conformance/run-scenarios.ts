@@ -48,7 +48,8 @@ export async function runScenario(
         out,
         '--timeout',
         '60000',
-        ...(specVersion === undefined ? [] : ['--spec-version', specVersion]),
+        // At the revision's wire, extension scenarios included (as --requirements runs them).
+        ...(specVersion === undefined ? [] : ['--spec-version', specVersion, '--force']),
       ],
       {
         cwd: REPO_ROOT,
