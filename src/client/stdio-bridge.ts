@@ -83,13 +83,14 @@ export async function runStdioBridge(options: BridgeOptions): Promise<void> {
   const first = await local.opening;
   if (first === undefined) return;
   const opening = readOpening(first);
+  const offered = relayedCapabilities(opening.capabilities);
   let remote: Awaited<ReturnType<typeof connectRemote>>;
   try {
     remote = await connectRemote({
       serverUrl: options.serverUrl,
       fetch: options.fetch,
       protocol: options.protocol ?? 'auto',
-      capabilities: relayedCapabilities(opening.capabilities),
+      capabilities: offered,
       clientInfo: opening.clientInfo ?? { name: 'portcullis-bridge', version: '0' },
     });
   } catch (error) {
@@ -117,6 +118,7 @@ export async function runStdioBridge(options: BridgeOptions): Promise<void> {
     await runTranslatingBridge({
       remote,
       local,
+      offered,
       notice: options.notice,
       serverInfo: options.serverInfo ??
         remote.client.getServerVersion() ?? { name: 'portcullis-bridge', version: '0' },

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Client, ServerCapabilities } from '@modelcontextprotocol/client';
+import type { Client, ClientCapabilities, ServerCapabilities } from '@modelcontextprotocol/client';
 import {
   type JSONRPCMessage,
   ProtocolError,
@@ -31,7 +31,15 @@ export interface TranslatingBridgeOptions {
   readonly local: OpeningTransport;
   readonly notice: ClientNotice;
   readonly serverInfo: { readonly name: string; readonly version: string };
+  /** What the remote was told the client can answer (the local client's own capabilities). */
+  readonly offered: ClientCapabilities;
 }
+
+const CAPABILITY_OF: Record<InputMethod, 'elicitation' | 'sampling' | 'roots'> = {
+  'elicitation/create': 'elicitation',
+  'sampling/createMessage': 'sampling',
+  'roots/list': 'roots',
+};
 
 /** One request from the local client, while the remote server works on it. */
 interface Pending {
@@ -167,6 +175,9 @@ class TranslatingBridge {
       if (typeof handle === 'string') forwarded.requestState = handle;
     }
     const progressToken = ctx.mcpReq._meta?.progressToken;
+    // Progress sent before the result reaches the local client before it (its progress handler
+    // ends with the result).
+    const notified: Promise<unknown>[] = [];
     const options = {
       signal: ctx.mcpReq.signal,
       allowInputRequired: true,
@@ -174,16 +185,20 @@ class TranslatingBridge {
         ? {}
         : {
             onprogress: (progress: { progress: number; total?: number; message?: string }) => {
-              void ctx.mcpReq
-                .notify({
-                  method: 'notifications/progress',
-                  params: { ...progress, progressToken },
-                })
-                .catch(() => undefined);
+              notified.push(
+                ctx.mcpReq
+                  .notify({
+                    method: 'notifications/progress',
+                    params: { ...progress, progressToken },
+                  })
+                  .catch(() => undefined),
+              );
             },
           }),
     };
-    const result = this.#send(method, forwarded, options).then(complete);
+    const result = this.#send(method, forwarded, options)
+      .then(complete)
+      .finally(() => Promise.all(notified));
     if (this.#modernRemote) return (await result) as never;
     const pending: Pending = { result, questions: [], wake: undefined };
     this.#running.push(pending);
@@ -274,6 +289,8 @@ class TranslatingBridge {
   /** A 2025 remote's server-to-client requests become questions for the running request. */
   #askLocalForInput(): void {
     for (const method of INPUT_METHODS) {
+      // Only what the local client declared was offered; the remote asks nothing else.
+      if (this.#options.offered[CAPABILITY_OF[method]] === undefined) continue;
       this.#client.setRequestHandler(method, (request) => {
         const pending = this.#running.at(-1);
         if (pending === undefined) {
