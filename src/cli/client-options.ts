@@ -38,7 +38,7 @@ export const CLIENT_FLAGS = {
   open: { type: 'string' },
   'non-interactive': { type: 'boolean', default: false },
   'allow-loopback-urls': { type: 'boolean', default: false },
-  'no-resource-parameter': { type: 'boolean', default: false },
+  'no-resource-parameter': { type: 'boolean' },
   protocol: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;

@@ -29,7 +29,9 @@ export interface ModernOnlyServer {
   close(): Promise<void>;
 }
 
-export async function startModernOnlyServer(): Promise<ModernOnlyServer> {
+export async function startModernOnlyServer(
+  options: { bearer?: string } = {},
+): Promise<ModernOnlyServer> {
   const requests: ModernOnlyServer['requests'] = [];
   let cancelled = 0;
   let started: (() => void) | undefined;
@@ -121,6 +123,12 @@ export async function startModernOnlyServer(): Promise<ModernOnlyServer> {
       } catch {
         requests.push({ method: '(unparsable)' });
       }
+    }
+    // With `bearer`, every request needs that token (RFC 6750 §3: 401 with a challenge).
+    if (options.bearer !== undefined && req.headers.authorization !== `Bearer ${options.bearer}`) {
+      res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' });
+      res.end();
+      return;
     }
     const abort = new AbortController();
     res.on('close', () => abort.abort());
