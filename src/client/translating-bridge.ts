@@ -198,7 +198,12 @@ class TranslatingBridge {
     };
     const result = this.#send(method, forwarded, options)
       .then(complete)
-      .finally(() => Promise.all(notified));
+      .finally(async () => {
+        // The SDK may settle the call before it has dispatched the progress that preceded the
+        // result on the same stream: one turn of the event loop lets those through first.
+        await new Promise((resolve) => setImmediate(resolve));
+        await Promise.all(notified);
+      });
     if (this.#modernRemote) return (await result) as never;
     const pending: Pending = { result, questions: [], wake: undefined };
     this.#running.push(pending);

@@ -52,6 +52,7 @@ export async function startModernOnlyServer(
       async ({ steps }, ctx) => {
         const progressToken = ctx.mcpReq._meta?.progressToken;
         for (let step = 1; step <= steps; step++) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
           if (progressToken !== undefined) {
             await ctx.mcpReq.notify({
               method: 'notifications/progress',
@@ -106,24 +107,7 @@ export async function startModernOnlyServer(
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
-    if (body.length > 0) {
-      try {
-        const message = JSON.parse(body.toString('utf8')) as {
-          method?: string;
-          params?: { _meta?: Record<string, unknown> };
-        };
-        const version = message.params?._meta?.['io.modelcontextprotocol/protocolVersion'];
-        requests.push({
-          method: message.method ?? '(response)',
-          ...(typeof req.headers['mcp-method'] === 'string'
-            ? { mcpMethod: req.headers['mcp-method'] }
-            : {}),
-          ...(typeof version === 'string' ? { version } : {}),
-        });
-      } catch {
-        requests.push({ method: '(unparsable)' });
-      }
-    }
+    if (body.length > 0) requests.push(describeRequest(req, body));
     // With `bearer`, every request needs that token (RFC 6750 §3: 401 with a challenge).
     if (options.bearer !== undefined && req.headers.authorization !== `Bearer ${options.bearer}`) {
       res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' });
@@ -132,32 +116,8 @@ export async function startModernOnlyServer(
     }
     const abort = new AbortController();
     res.on('close', () => abort.abort());
-    const request = new Request(`http://${req.headers.host}${req.url}`, {
-      method: req.method ?? 'GET',
-      headers: Object.entries(req.headers).flatMap(([name, value]) =>
-        value === undefined ? [] : [[name, Array.isArray(value) ? value.join(', ') : value]],
-      ) as [string, string][],
-      ...(body.length > 0 ? { body } : {}),
-      signal: abort.signal,
-    });
-    const response = await handler.fetch(request);
-    res.writeHead(response.status, Object.fromEntries(response.headers));
-    if (response.body === null) {
-      res.end();
-      return;
-    }
-    const reader = response.body.getReader();
-    res.on('close', () => void reader.cancel().catch(() => undefined));
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        res.write(value);
-      }
-    } catch {
-      // The client went away (cancellation by closing the stream).
-    }
-    res.end();
+    const response = await handler.fetch(webRequest(req, body, abort.signal));
+    await writeResponse(response, res);
   });
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
   const { port } = httpServer.address() as AddressInfo;
@@ -177,4 +137,58 @@ export async function startModernOnlyServer(
       await new Promise((resolve) => httpServer.close(resolve));
     },
   };
+}
+
+function describeRequest(
+  req: http.IncomingMessage,
+  body: Buffer,
+): ModernOnlyServer['requests'][number] {
+  try {
+    const message = JSON.parse(body.toString('utf8')) as {
+      method?: string;
+      params?: { _meta?: Record<string, unknown> };
+    };
+    const version = message.params?._meta?.['io.modelcontextprotocol/protocolVersion'];
+    const mcpMethod = req.headers['mcp-method'];
+    return {
+      method: message.method ?? '(response)',
+      ...(typeof mcpMethod === 'string' ? { mcpMethod } : {}),
+      ...(typeof version === 'string' ? { version } : {}),
+    };
+  } catch {
+    return { method: '(unparsable)' };
+  }
+}
+
+function webRequest(req: http.IncomingMessage, body: Buffer, signal: AbortSignal): Request {
+  const headers = Object.entries(req.headers).flatMap(([name, value]) =>
+    value === undefined ? [] : [[name, Array.isArray(value) ? value.join(', ') : value]],
+  ) as [string, string][];
+  return new Request(`http://${req.headers.host}${req.url}`, {
+    method: req.method ?? 'GET',
+    headers,
+    ...(body.length > 0 ? { body } : {}),
+    signal,
+  });
+}
+
+/** Streams the answer; the client closing its end is how a 2026-07-28 request is cancelled. */
+async function writeResponse(response: Response, res: http.ServerResponse): Promise<void> {
+  res.writeHead(response.status, Object.fromEntries(response.headers));
+  if (response.body === null) {
+    res.end();
+    return;
+  }
+  const reader = response.body.getReader();
+  res.on('close', () => void reader.cancel().catch(() => undefined));
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      res.write(value);
+    }
+  } catch {
+    // The client went away.
+  }
+  res.end();
 }
