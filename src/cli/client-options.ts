@@ -83,6 +83,14 @@ Static headers (instead of OAuth; exclusive with every option above):
   --header "Name: value"      Send this header on every request (repeatable); \${ENV} in the
                               value is expanded from the environment.`;
 
+/** What a command decides for itself rather than through the shared flags. */
+export interface ClientOverrides {
+  readonly interactive?: boolean;
+  readonly open?: OpenMode;
+  /** `login --device`: RFC 8628 instead of the browser. */
+  readonly grant?: 'device_code';
+}
+
 export interface ClientSetup {
   readonly serverUrl: URL;
   /** The fetch the MCP transport uses: authenticated (OAuth) or with static headers. */
@@ -143,7 +151,7 @@ export function clientSetup(
   rawUrl: string,
   values: ClientFlagValues,
   io: CliIo,
-  overrides: { interactive?: boolean; open?: OpenMode } = {},
+  overrides: ClientOverrides = {},
 ): ClientSetup {
   const serverUrl = parseServerUrl(rawUrl);
   const protocol = parseProtocol(command, values.protocol);
@@ -181,10 +189,13 @@ function oauthSession(
   serverUrl: URL,
   values: ClientFlagValues,
   io: CliIo,
-  overrides: { interactive?: boolean; open?: OpenMode },
+  overrides: ClientOverrides,
 ): OAuthSession {
   const open = parseOpen(command, overrides.open ?? values.open);
-  const grant = parseGrant(command, values.grant);
+  if (overrides.grant === 'device_code' && values.grant !== undefined) {
+    throw usageError(command, '--device and --grant are exclusive');
+  }
+  const grant = overrides.grant ?? parseGrant(command, values.grant);
   const callbackPort = parsePort(command, values['callback-port']);
   const { clientSecret, privateKey } = clientCredentials(command, io, values, grant);
   if (values['client-metadata-url'] !== undefined && !URL.canParse(values['client-metadata-url'])) {
@@ -264,7 +275,7 @@ function clientCredentials(
   command: string,
   io: CliIo,
   values: ClientFlagValues,
-  grant: 'authorization_code' | 'client_credentials',
+  grant: 'authorization_code' | 'client_credentials' | 'device_code',
 ): { clientSecret: string | undefined; privateKey: PrivateKeyOption | undefined } {
   const clientSecret = fromEnv(command, io, '--client-secret-env', values['client-secret-env']);
   const privateKey = readPrivateKey(command, io, values);
