@@ -25,5 +25,4 @@ export {
   type ResponseFilter,
   responseFilterFor,
 } from './response-filters.ts';
-export { parseStrictJson, StrictJsonError } from './strict-json.ts';
 export { filterToolsListResponse, SCOPE_META_KEY } from './tools-list.ts';

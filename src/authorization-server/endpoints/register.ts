@@ -1,6 +1,6 @@
 import { RequestError } from '../../errors/index.ts';
 import { metadataToJson, validateClientMetadata } from '../checks/client-metadata.ts';
-import { parseStrictJson } from '../checks/json-body.ts';
+import { parseClientMetadataJson } from '../checks/json-body.ts';
 import { randomToken, safeEqual, sha256 } from '../crypto.ts';
 import { asRequestError, jsonError } from '../errors.ts';
 import { CORS_HEADERS, jsonResponse, mediaType, NO_STORE, readBody } from '../http.ts';
@@ -59,12 +59,7 @@ const STEPS: readonly Step<State>[] = [
       throw new RequestError('OAuthInvalidClientMetadata', 'the body must be application/json');
     }
     const bytes = await readBody(state.request, LIMITS.registrationMaxBytes);
-    try {
-      state.body = parseStrictJson(bytes.toString('utf8'));
-    } catch (error) {
-      if (error instanceof RequestError) throw error;
-      throw new RequestError('OAuthInvalidClientMetadata', 'the body is not valid JSON');
-    }
+    state.body = parseClientMetadataJson(bytes.toString('utf8'));
     return undefined;
   }),
   step('room for another client', async (state) => {
