@@ -25,4 +25,9 @@ export {
   type ResponseFilter,
   responseFilterFor,
 } from './response-filters.ts';
+export {
+  answeredId,
+  ResponseTracker,
+  type ResponseTrackerOptions,
+} from './response-tracker.ts';
 export { filterToolsListResponse, SCOPE_META_KEY } from './tools-list.ts';
