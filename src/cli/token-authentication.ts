@@ -1,9 +1,10 @@
 import type { AuthorizationServer } from '../authorization-server/index.ts';
 import type { LoadedConfig } from '../config/index.ts';
+import { formatChallenge } from '../errors/render.ts';
 import type { Logger } from '../lib/log.ts';
 import type { TokenAuthentication } from '../proxy/index.ts';
 import {
-  buildChallenge,
+  bearerChallenge,
   buildProtectedResourceMetadata,
   type ConfiguredVerifier,
   challengeOptionsFor,
@@ -60,11 +61,11 @@ export function tokenAuthenticationFor(
       // A 401 suggests the resource's scopes; a 403 names the scope the call needs (MCP
       // "Scope Challenge Handling").
       const defaults = challengeOptionsFor(loaded, upstreamIndexOf(resource));
-      const rendered = buildChallenge(error, {
+      const challenge = bearerChallenge(error, {
         resourceMetadataUrl,
         scope: scopes.length > 0 ? scopes : (defaults.scope ?? []),
       });
-      return rendered.headers['www-authenticate'];
+      return challenge === undefined ? undefined : formatChallenge(challenge);
     },
     readiness() {
       const keys = verifier.keySource;
