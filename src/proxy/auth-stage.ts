@@ -1,8 +1,9 @@
 import type { LoadedConfig } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
+import { formatChallenge } from '../errors/render.ts';
 import {
   type AccessTokenVerifier,
-  buildChallenge,
+  bearerChallenge,
   buildProtectedResourceMetadata,
   challengeOptionsFor,
   extractBearerToken,
@@ -138,11 +139,11 @@ export function bearerAuthentication(loaded: LoadedConfig, verifier: StageVerifi
       // "Scope Challenge Handling").
       const defaults = challengeOptionsFor(loaded, upstreamIndexOf(route.resource));
       const scope = error.details.scope;
-      const rendered = buildChallenge(error, {
+      const challenge = bearerChallenge(error, {
         resourceMetadataUrl: route.resourceMetadataUrl,
         scope: scope !== undefined ? [scope] : (defaults.scope ?? []),
       });
-      return rendered.headers['www-authenticate'];
+      return challenge === undefined ? undefined : formatChallenge(challenge);
     },
     readiness() {
       const keys = verifier.keySource;
