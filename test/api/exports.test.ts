@@ -132,10 +132,7 @@ describe('public API', () => {
 
   it('every entry point is in the snapshot, and nothing else', () => {
     if (process.env.UPDATE_API_SNAPSHOT === '1') return;
-    assert.deepEqual(
-      Object.keys(snapshot).sort(),
-      entries.map((entry) => entry.specifier).sort(),
-    );
+    assert.deepEqual(Object.keys(snapshot).sort(), entries.map((entry) => entry.specifier).sort());
   });
 
   it('an entry with export * or a local export is refused (the reader itself)', () => {
