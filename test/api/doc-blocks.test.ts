@@ -11,8 +11,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -49,6 +49,38 @@ export function codeBlocks(file: string, text: string): Block[] {
     });
   }
   return blocks;
+}
+
+/** GitHub's heading anchors: lower case, punctuation dropped, spaces as hyphens. */
+function headingSlugs(markdown: string): Set<string> {
+  const slugs = new Set<string>();
+  for (const [, heading = ''] of markdown.matchAll(/^#{1,6} (.+)$/gm)) {
+    slugs.add(
+      heading
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N} _-]/gu, '')
+        .replace(/ /g, '-'),
+    );
+  }
+  return slugs;
+}
+
+/** Relative links in a document whose file or heading does not exist. */
+function brokenLinks(file: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8').replace(/^```[\s\S]*?^```/gm, '');
+  const broken: string[] = [];
+  for (const [, target = ''] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+    if (/^[a-z]+:/.test(target)) continue;
+    const [path = '', anchor] = target.split('#');
+    const linked = path === '' ? join(ROOT, file) : join(ROOT, dirname(file), path);
+    const exists =
+      existsSync(linked) &&
+      (anchor === undefined ||
+        !linked.endsWith('.md') ||
+        headingSlugs(readFileSync(linked, 'utf8')).has(anchor));
+    if (!exists) broken.push(`${file}: ${target}`);
+  }
+  return broken;
 }
 
 /** Scratch space inside the repository (so node_modules resolve), outside node_modules. */
@@ -136,6 +168,10 @@ describe('code blocks in README.md and docs/', () => {
       assert.equal(result.code, 0, `${block.code}\n${result.output}`);
     });
   }
+
+  it('relative links point at files and headings that exist', () => {
+    assert.deepEqual(documents.flatMap(brokenLinks), []);
+  });
 
   it('markers are read as documented (the reader itself)', () => {
     const found = codeBlocks(
