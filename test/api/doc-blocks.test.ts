@@ -86,11 +86,25 @@ function brokenLinks(file: string): string[] {
 /** Scratch space inside the repository (so node_modules resolve), outside node_modules. */
 const scratch = join(ROOT, 'test-artifacts', `doc-blocks-${process.pid}`);
 
-const ENTRY_FILES: Readonly<Record<string, string>> = {
-  portcullis: join(ROOT, 'src/index.ts'),
-  'portcullis/verify': join(ROOT, 'src/verify.ts'),
-  'portcullis/client': join(ROOT, 'src/client.ts'),
-};
+/** What users import (`portcullis`, `portcullis/verify`, …) → the entry file it is built from. */
+const ENTRY_FILES: Readonly<Record<string, string>> = (() => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    name: string;
+    exports: Record<string, string | { default: string }>;
+  };
+  const entries: Record<string, string> = {};
+  for (const [subpath, target] of Object.entries(pkg.exports)) {
+    const built = typeof target === 'string' ? target : target.default;
+    const match = /^\.\/dist\/(.+)\.js$/.exec(built);
+    if (!match) continue;
+    entries[subpath === '.' ? pkg.name : `${pkg.name}/${subpath.slice(2)}`] = join(
+      ROOT,
+      'src',
+      `${match[1]}.ts`,
+    );
+  }
+  return entries;
+})();
 
 /** The block as a module importing the entry files by path. */
 function asModule(code: string): string {
