@@ -236,7 +236,7 @@ const remoteMcpSchema = z
       300,
     ),
     rate_limit_max_requests: positiveInt(
-      'Requests allowed per client, session and subject in each window.',
+      'Requests allowed per client address, session and subject in each window (counted in memory, per process).',
       120,
     ),
     rate_limit_window_seconds: positiveInt('Rate-limit window, in seconds.', 60),
