@@ -5,8 +5,12 @@
  * test/api/exports.test.ts fails when this list changes without its snapshot).
  */
 
-// Starting the server from code. The assembly layer (src/assembly/) adds its entry here:
-//   export { startPortcullis, … } from './assembly/index.ts';
+// Starting the server from code: the same assembly `portcullis serve` runs.
+export {
+  type PortcullisOptions,
+  type RunningPortcullis,
+  startPortcullis,
+} from './assembly/index.ts';
 
 // Configuration: load, validate (every rule, every problem at once), describe.
 export {
