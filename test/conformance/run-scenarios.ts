@@ -81,7 +81,7 @@ export async function runScenario(
   };
 }
 
-function readChecks(dir: string): Check[] {
+export function readChecks(dir: string): Check[] {
   const files = readdirSync(dir, { recursive: true, withFileTypes: true }).filter(
     (entry) => entry.isFile() && entry.name === 'checks.json',
   );
