@@ -132,6 +132,9 @@ const SHOW: readonly Step<State>[] = [
   ...loadSteps((state) => state.url.searchParams.get('interaction') ?? undefined),
   step('remembered consent covers the request', async (state) => {
     const { pending } = need(state.interaction, 'interaction');
+    // A device request is always shown (RFC 8628 §5.4, remote phishing): a code someone else
+    // sent the user must not be approved just by being entered.
+    if (pending.deviceId !== undefined) return undefined;
     const consent = await state.services.store.getConsent(
       need(state.subject, 'subject'),
       pending.clientId,
