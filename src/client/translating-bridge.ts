@@ -1,5 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { Client, ClientCapabilities, ServerCapabilities } from '@modelcontextprotocol/client';
+import type {
+  Client,
+  ClientCapabilities,
+  McpSubscription,
+  ServerCapabilities,
+} from '@modelcontextprotocol/client';
 import {
   type JSONRPCMessage,
   ProtocolError,
@@ -100,6 +105,7 @@ class TranslatingBridge {
   async run(): Promise<void> {
     if (!this.#modernRemote) this.#askLocalForInput();
     this.#relayNotifications();
+    const subscription = this.#modernRemote ? await this.#listen() : undefined;
     const handle = serveStdio(async () => this.#newServer(), {
       transport: this.#options.local,
       onerror: (error) => this.#options.notice(`local: ${error.message}`),
@@ -109,7 +115,29 @@ class TranslatingBridge {
       for (const question of keys.values()) question.refuse(new Error('the local client left'));
     }
     this.#parked.clear();
+    await subscription?.close().catch(() => undefined);
     await handle.close().catch(() => undefined);
+  }
+
+  /**
+   * A 2026-07-28 server sends change notifications only on a `subscriptions/listen` stream
+   * (MCP 2026-07-28, the GET stream is gone): one is opened for the lists the remote says can
+   * change, and what arrives on it reaches the local client like any notification.
+   */
+  async #listen(): Promise<McpSubscription | undefined> {
+    const remote = this.#client.getServerCapabilities() ?? {};
+    const filter = {
+      ...(remote.tools?.listChanged ? { toolsListChanged: true } : {}),
+      ...(remote.prompts?.listChanged ? { promptsListChanged: true } : {}),
+      ...(remote.resources?.listChanged ? { resourcesListChanged: true } : {}),
+    };
+    if (Object.keys(filter).length === 0) return undefined;
+    try {
+      return await this.#client.listen(filter);
+    } catch (error) {
+      this.#options.notice(`remote: no change notifications (${(error as Error).message})`);
+      return undefined;
+    }
   }
 
   /** What the local server offers: the remote's capabilities, less what is not relayed. */

@@ -5,7 +5,10 @@ import { Client as ModernClient } from '@modelcontextprotocol/client';
 import { StdioClientTransport as ModernStdio } from '@modelcontextprotocol/client/stdio';
 import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport as LegacyStdio } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ElicitRequestSchema,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { type ChildServer, startEverythingHttp } from '../helpers/child-servers.ts';
 import { CLI_ENTRY } from '../helpers/cli.ts';
 import { type RecordingProxy, startRecordingProxy } from '../helpers/recording-proxy.ts';
@@ -237,10 +240,41 @@ describe('portcullis connect bridges both eras on both sides', () => {
     }
   }
 
+  it('subscriptions/listen: a tool added at the 2026 remote is announced to a 2025 local client', async () => {
+    const client = new LegacyClient(
+      { name: 'desktop-2025', version: '1.0.0' },
+      { capabilities: {} },
+    );
+    let announced: () => void = () => undefined;
+    const changed = new Promise<void>((resolve) => {
+      announced = resolve;
+    });
+    client.setNotificationHandler(ToolListChangedNotificationSchema, async () => announced());
+    await client.connect(
+      new LegacyStdio({
+        command: process.execPath,
+        args: connectArgs(modern.url),
+        env,
+        stderr: 'ignore',
+      }),
+    );
+    try {
+      const before = (await client.listTools()).tools.map((tool) => tool.name);
+      assert.ok(!before.includes('late_tool'));
+      modern.addTool('late_tool');
+      await changed;
+      const after = (await client.listTools()).tools.map((tool) => tool.name);
+      assert.ok(after.includes('late_tool'), after.join(', '));
+      assert.ok(modern.requests.some((r) => r.method === 'subscriptions/listen'));
+    } finally {
+      await client.close();
+    }
+  });
+
   it('the 2026-only remote never saw initialize, and saw MCP-Method on every request', () => {
     assert.ok(modern.requests.length > 0);
     assert.ok(!modern.requests.some((request) => request.method === 'initialize'));
-    for (const request of modern.requests.filter((r) => r.method !== '(response)')) {
+    for (const request of modern.requests.filter((r) => r.request)) {
       assert.equal(request.mcpMethod, request.method, JSON.stringify(request));
       assert.equal(request.version, '2026-07-28', JSON.stringify(request));
     }

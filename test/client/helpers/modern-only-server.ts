@@ -21,11 +21,13 @@ import { z } from 'zod';
 export interface ModernOnlyServer {
   readonly url: string;
   /** Requests received: method, `Mcp-Method` header, body `_meta` protocol version. */
-  readonly requests: { method: string; mcpMethod?: string; version?: string }[];
+  readonly requests: { method: string; request: boolean; mcpMethod?: string; version?: string }[];
   /** How many `wait` calls saw their cancellation. */
   cancelled(): number;
   /** Resolves when a `wait` call has started. */
   waiting(): Promise<void>;
+  /** Adds a tool and announces it on the open `subscriptions/listen` streams. */
+  addTool(name: string): void;
   close(): Promise<void>;
 }
 
@@ -39,8 +41,21 @@ export async function startModernOnlyServer(
     started = resolve;
   });
 
+  const extraTools: string[] = [];
   const factory = () => {
-    const server = new McpServer({ name: 'modern-only', version: '1.0.0' });
+    const server = new McpServer(
+      { name: 'modern-only', version: '1.0.0' },
+      { capabilities: { tools: { listChanged: true } } },
+    );
+    for (const name of extraTools) {
+      server.registerTool(
+        name,
+        { description: 'Added later', inputSchema: z.object({}) },
+        async () => ({
+          content: [{ type: 'text', text: name }],
+        }),
+      );
+    }
     server.registerTool(
       'echo',
       { description: 'Echoes text', inputSchema: z.object({ text: z.string() }) },
@@ -125,6 +140,10 @@ export async function startModernOnlyServer(
     url: `http://127.0.0.1:${port}/mcp`,
     requests,
     cancelled: () => cancelled,
+    addTool: (name) => {
+      extraTools.push(name);
+      handler.notify.toolsChanged();
+    },
     waiting: async () => {
       await startedPromise;
       startedPromise = new Promise<void>((resolve) => {
@@ -145,6 +164,7 @@ function describeRequest(
 ): ModernOnlyServer['requests'][number] {
   try {
     const message = JSON.parse(body.toString('utf8')) as {
+      id?: unknown;
       method?: string;
       params?: { _meta?: Record<string, unknown> };
     };
@@ -152,11 +172,12 @@ function describeRequest(
     const mcpMethod = req.headers['mcp-method'];
     return {
       method: message.method ?? '(response)',
+      request: message.id !== undefined && message.method !== undefined,
       ...(typeof mcpMethod === 'string' ? { mcpMethod } : {}),
       ...(typeof version === 'string' ? { version } : {}),
     };
   } catch {
-    return { method: '(unparsable)' };
+    return { method: '(unparsable)', request: false };
   }
 }
 
