@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { runDeviceFlow } from '../../src/client/device-flow.ts';
+import type { AuthorizationServerMetadata } from '../../src/client/discovery.ts';
+import type { DeviceAuthorization, TokenContext } from '../../src/client/token-requests.ts';
 import {
   Browser,
   createHarness,
@@ -255,6 +258,88 @@ describe('RFC 8628 at the co-located authorization server: refusals, each with t
     assert.equal(typeof answer.body.refresh_token, 'string');
     assert.equal(answer.body.scope, 'files:read');
   });
+});
+
+describe('the client side of RFC 8628 (runDeviceFlow) against the co-located authorization server', () => {
+  let h: Harness;
+  before(async () => {
+    ({ h } = await deviceHarness());
+  });
+  after(async () => h?.close());
+
+  const context = async (): Promise<TokenContext> => {
+    const metadata = (await (
+      await fetch(`${h.url}/.well-known/oauth-authorization-server`)
+    ).json()) as AuthorizationServerMetadata;
+    return {
+      discovery: {
+        resource: h.resource,
+        issuer: h.issuer,
+        metadata,
+        defaultEndpoints: false,
+        legacy: false,
+      },
+      client: { issuer: h.issuer, client_id: 'device-cli', source: 'pre-registered' },
+      fetch,
+    };
+  };
+
+  it('slow_down makes the client wait 5 s longer from then on; approval ends the wait', async () => {
+    const waits: number[] = [];
+    let shown: DeviceAuthorization | undefined;
+    const notices: string[] = [];
+    const tokens = await runDeviceFlow(await context(), 'files:read', {
+      notice: (text) => notices.push(text),
+      now: () => h.clock.now,
+      show: (device) => {
+        shown = device;
+      },
+      sleep: async (ms) => {
+        waits.push(ms);
+        // The first two waits are cut short (the server sees polls too close together), then
+        // the person approves and the client waits as told.
+        h.clock.advance(waits.length <= 1 ? ms : waits.length === 2 ? 1000 : ms);
+        if (waits.length === 3 && shown) await enterCode(h, shown.user_code, 'allow');
+      },
+    });
+    assert.equal(tokens.token_type, 'Bearer');
+    assert.deepEqual(waits.slice(0, 3), [5000, 5000, 10000]);
+    assert.ok(notices.some((n) => /more slowly \(every 10 s\)/.test(n)));
+  });
+
+  const failures = [
+    {
+      name: 'denied',
+      decide: async (device: DeviceAuthorization) => {
+        await enterCode(h, device.user_code, 'deny');
+      },
+      advance: 5000,
+      pattern: /ClientAuthorizationFailed|denied/,
+    },
+    { name: 'expired', decide: async () => undefined, advance: 601_000, pattern: /expired/ },
+  ];
+  for (const failure of failures) {
+    it(`${failure.name}: the flow ends with a clear error, no token`, async () => {
+      let shown: DeviceAuthorization | undefined;
+      const before = h.eventsNamed('oauth.token.issued').length;
+      await assert.rejects(
+        runDeviceFlow(await context(), 'files:read', {
+          notice: () => undefined,
+          now: () => h.clock.now,
+          show: async (device) => {
+            shown = device;
+            await failure.decide(device);
+          },
+          sleep: async () => {
+            h.clock.advance(failure.advance);
+          },
+        }),
+        failure.pattern,
+      );
+      assert.ok(shown);
+      assert.equal(h.eventsNamed('oauth.token.issued').length, before);
+    });
+  }
 });
 
 /** `portcullis login URL --device` as a child process; the code is read from its stderr. */
