@@ -128,7 +128,7 @@ export async function callTool(
     const names = tools.tools.map((tool) => tool.name);
     throw new ClientError(
       'ClientToolFailed',
-      `the server has no usable tool "${name}"${names.length ? ` (it has: ${names.slice(0, 20).join(', ')})` : ''}`,
+      `the server has no tool "${name}"${names.length ? ` (it has: ${names.slice(0, 20).join(', ')})` : ''}`,
     );
   }
   return (await client.callTool({ name, arguments: args })) as CallToolResult;

@@ -302,7 +302,7 @@ describe('call: tools with invalid x-mcp-header annotations are dropped (MUST), 
     it(`${t.name}: not callable (exit 1, named as missing), the server never sees the call`, async () => {
       const result = await runCli(['call', server.url, t.name, '--args', '{"a":"x"}', ...HEADER]);
       assert.equal(result.code, 1);
-      assert.match(result.stderr, new RegExp(`no usable tool "${t.name}"`));
+      assert.match(result.stderr, new RegExp(`no tool "${t.name}"`));
       assert.match(result.stderr, /valid_tool/);
       assert.ok(!server.seen.some((s) => s.method === 'tools/call' && s.name === t.name));
     });
