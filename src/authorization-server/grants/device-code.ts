@@ -7,13 +7,7 @@ import { randomToken } from '../crypto.ts';
 import { DEVICE_CODE_GRANT, deviceRecordId, deviceStateFrom, putDeviceState } from '../device.ts';
 import { audit, type Exchange } from '../services.ts';
 import { LIMITS } from '../settings.ts';
-import {
-  mintAccessToken,
-  mintRefreshToken,
-  type TokenResponse,
-  tokenIdHash,
-  tokenResponse,
-} from '../tokens.ts';
+import { mintAccessToken, mintRefreshToken, tokenIdHash, tokenResponseText } from '../tokens.ts';
 
 const invalidGrant = (message: string) => new RequestError('OAuthInvalidGrant', message);
 
@@ -27,7 +21,7 @@ export async function redeemDeviceCode(
   exchange: Exchange,
   client: Client,
   form: Params,
-): Promise<TokenResponse> {
+): Promise<string> {
   const { services } = exchange;
   const id = deviceRecordId(required(form, 'device_code'));
   const now = services.now();
@@ -100,5 +94,5 @@ export async function redeemDeviceCode(
     granted_scopes: grant.scopes,
     token_id_hash: tokenIdHash(services, access.record.jti),
   });
-  return tokenResponse(access, grant.scopes, refresh);
+  return tokenResponseText(access, grant.scopes, refresh);
 }
