@@ -16,6 +16,9 @@ export interface Secrets {
   readonly initialAccessToken: string | undefined;
   /** By client_id, for pre-registered confidential clients. */
   readonly clientSecrets: Readonly<Record<string, string>>;
+  /** Redis ACL user name and password (store.redis_options.*_env). */
+  readonly redisUsername?: string | undefined;
+  readonly redisPassword?: string | undefined;
 }
 
 export interface RuleResult {
@@ -91,6 +94,14 @@ function readSecrets({ config, add }: RuleContext, env: NodeJS.ProcessEnv): Secr
       as.initial_access_token_env,
     ),
     clientSecrets: Object.freeze(clientSecrets),
+    redisUsername: readEnv(
+      'store.redis_options.username_env',
+      config.store.redis_options.username_env,
+    ),
+    redisPassword: readEnv(
+      'store.redis_options.password_env',
+      config.store.redis_options.password_env,
+    ),
   });
 }
 
@@ -374,6 +385,34 @@ const storeHasOneBackend: Rule = ({ config, add }) => {
   }
 };
 
+/** Redis connection options that cannot work together. */
+const redisOptionsConsistent: Rule = ({ config, add }) => {
+  const { redis, redis_options: options } = config.store;
+  if (redis === undefined || !URL.canParse(redis)) return;
+  const url = new URL(redis);
+  if (options.tls_ca_file !== undefined && url.protocol !== 'rediss:') {
+    add(
+      'store.redis_options.tls_ca_file',
+      'a CA file is only used over TLS, and the URL is redis://',
+      'use a rediss:// URL, or drop tls_ca_file',
+    );
+  }
+  if (options.cluster && options.sentinel !== undefined) {
+    add(
+      'store.redis_options',
+      'cluster and sentinel exclude each other',
+      'keep cluster: true for a Redis Cluster, or sentinel for a Sentinel-managed master',
+    );
+  }
+  if (options.cluster && url.pathname.length > 1 && url.pathname !== '/0') {
+    add(
+      'store.redis',
+      `names database ${url.pathname.slice(1)}, but a Redis Cluster has only database 0`,
+      'drop the /N from the URL',
+    );
+  }
+};
+
 const authorizationServerSettings: Rule = ({ config, derived, add }) => {
   const as = config.authorization_server;
   if (as.enabled && derived.authorizationServerIssuer === undefined) {
@@ -468,6 +507,7 @@ const RULES: readonly Rule[] = [
   methodScopesAreAllowed,
   requestTimeoutCoversHeaders,
   storeHasOneBackend,
+  redisOptionsConsistent,
   authorizationServerSettings,
   preRegisteredClientsValid,
 ];

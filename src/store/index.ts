@@ -1,10 +1,13 @@
 /**
- * Persistent state behind one interface (design.md §4): memory and SQLite backends, each run
- * against the same contract suite (test/store/contract.ts).
+ * Persistent state behind one interface (design.md §4): memory, SQLite and Redis backends, each
+ * run against the same contract suite (test/store/contract.ts).
  */
+export { isStoreUnavailable, StoreSchemaError, StoreUnavailableError } from './errors.ts';
 export { MemoryStore } from './memory.ts';
-export { openStore } from './open.ts';
-export { SqliteStore, type SqliteStoreOptions, StoreSchemaError } from './sqlite.ts';
+export { openStore, redisSettings } from './open.ts';
+export { RedisStore } from './redis.ts';
+export { describeRedisUrl, type RedisSettings } from './redis-connection.ts';
+export { SqliteStore, type SqliteStoreOptions } from './sqlite.ts';
 export {
   type AccessTokenRecord,
   type ClientRecord,
@@ -23,5 +26,6 @@ export {
   type SigningKeyRecord,
   STORE_SCHEMA_VERSION,
   type Store,
+  type StoreSnapshot,
   type UserRecord,
 } from './types.ts';
