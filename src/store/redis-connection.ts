@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 /** How to reach Redis: the store config block with its secrets resolved from the environment. */
@@ -57,7 +58,11 @@ function baseOptions(settings: RedisSettings): RedisOptions {
     ...(tls
       ? {
           tls: {
-            servername: url.hostname.replace(/^\[|\]$/g, ''),
+            // SNI carries host names only (RFC 6066 §3); an IP address is checked against the
+            // certificate's IP SANs without it.
+            ...(isIP(url.hostname.replace(/^\[|\]$/g, '')) === 0
+              ? { servername: url.hostname }
+              : {}),
             ...(settings.tlsCaFile === undefined ? {} : { ca: readFileSync(settings.tlsCaFile) }),
           },
         }

@@ -179,13 +179,13 @@ export async function startRedisCluster(): Promise<RedisCluster> {
 let prefixes = 0;
 export function testSettings(
   url: string,
-  overrides: { cluster?: boolean; keyPrefix?: string } = {},
+  overrides: { cluster?: boolean; keyPrefix?: string; commandTimeoutMs?: number } = {},
 ) {
   return {
     url,
     keyPrefix: overrides.keyPrefix ?? `t${process.pid}-${++prefixes}:`,
     connectTimeoutMs: 2000,
-    commandTimeoutMs: 2000,
+    commandTimeoutMs: overrides.commandTimeoutMs ?? 2000,
     cluster: overrides.cluster ?? false,
   };
 }
