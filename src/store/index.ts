@@ -7,6 +7,8 @@ export { MemoryStore } from './memory.ts';
 export { openStore, redisSettings } from './open.ts';
 export { RedisStore } from './redis.ts';
 export { describeRedisUrl, type RedisSettings } from './redis-connection.ts';
+export { RedisRateLimiter } from './redis-rate-limit.ts';
+export { RedisRevocationCache } from './redis-revocation-cache.ts';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.ts';
 export {
   type AccessTokenRecord,

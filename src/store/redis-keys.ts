@@ -109,6 +109,11 @@ export class RedisKeys {
     return `${this.prefix}{keys}:all`;
   }
 
+  /** A gateway rate-limit window (per address, subject or session). */
+  rateLimit(key: string): string {
+    return `${this.prefix}rl:${key}`;
+  }
+
   counter(key: string, windowStart: number): string {
     return `${this.prefix}ctr:${windowStart}:${key}`;
   }

@@ -247,6 +247,23 @@ if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return count`,
   },
 
+  /**
+   * KEYS: rate-limit window. ARGV: window ms. One request counted: {count, ms left}. The window
+   * starts at the key's first request and ends with the key (a fixed window, like the in-memory
+   * limiter's), so one round trip decides.
+   */
+  rateLimit: {
+    numberOfKeys: 1,
+    lua: `
+local count = redis.call('INCR', KEYS[1])
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  left = tonumber(ARGV[1])
+end
+return { count, left }`,
+  },
+
   /** KEYS: meta. ARGV: the version this code writes. The version the data set holds. */
   schemaVersion: {
     numberOfKeys: 1,

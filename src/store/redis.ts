@@ -274,6 +274,14 @@ export class RedisStore implements Store {
     return this.client;
   }
 
+  /**
+   * Runs work on the connection with the store's failure rule (any failure to reach Redis is a
+   * StoreUnavailableError), for the gateway's shared state that lives beside the store.
+   */
+  run<T>(work: (client: RedisClient) => Promise<T>): Promise<T> {
+    return this.op(() => work(this.client));
+  }
+
   /** Runs one operation, turning any failure to reach Redis into StoreUnavailableError. */
   private async op<T>(work: () => Promise<T>): Promise<T> {
     if (this.closed) throw new Error('store is closed');
@@ -663,15 +671,21 @@ export class RedisStore implements Store {
   }
 
   async isAccessTokenRevoked(jti: string): Promise<boolean> {
+    return (await this.accessTokenState(jti)).revoked;
+  }
+
+  /** Whether a token is revoked, with its grant (for a replica's revocation cache). */
+  async accessTokenState(jti: string): Promise<{ grantId: string | undefined; revoked: boolean }> {
     return this.op(async () => {
       const [grantId, revokedAt] = await this.client.hmget(
         this.keys.accessToken(jti),
         'grant_id',
         'revoked_at',
       );
-      if (grantId === null || grantId === undefined) return false;
-      if (revokedAt !== null && revokedAt !== undefined) return true;
-      return (await this.client.hexists(this.keys.grant(grantId), 'revoked_at')) === 1;
+      if (grantId === null || grantId === undefined) return { grantId: undefined, revoked: false };
+      if (revokedAt !== null && revokedAt !== undefined) return { grantId, revoked: true };
+      const grantRevoked = await this.client.hexists(this.keys.grant(grantId), 'revoked_at');
+      return { grantId, revoked: grantRevoked === 1 };
     });
   }
 
