@@ -71,7 +71,7 @@ function baseOptions(settings: RedisSettings): RedisOptions {
     commandTimeout: settings.commandTimeoutMs,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: true,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
     // Commands issued in the same tick share one write: the hot path stays at one round trip
     // however many keys it touches.
     enableAutoPipelining: true,
@@ -93,7 +93,7 @@ export function connectRedis(settings: RedisSettings): RedisClient {
       redisOptions: options,
       enableOfflineQueue: true,
       enableAutoPipelining: true,
-      clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+      clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
       scaleReads: 'master',
     });
   }

@@ -189,3 +189,17 @@ export function testSettings(
     cluster: overrides.cluster ?? false,
   };
 }
+
+/** Resolves once the store answers again (its client reconnects by itself after an outage). */
+export async function waitUntilAnswering(store: {
+  schemaVersion(): Promise<number>;
+}): Promise<void> {
+  for (;;) {
+    try {
+      await store.schemaVersion();
+      return;
+    } catch {
+      // StoreUnavailableError while the client is still reconnecting.
+    }
+  }
+}

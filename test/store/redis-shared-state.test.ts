@@ -12,7 +12,13 @@ import {
   StoreUnavailableError,
 } from '../../src/store/index.ts';
 import { accessToken, grant } from './contract.ts';
-import { type RedisProcess, redisMissing, startRedis, testSettings } from './redis-harness.ts';
+import {
+  type RedisProcess,
+  redisMissing,
+  startRedis,
+  testSettings,
+  waitUntilAnswering,
+} from './redis-harness.ts';
 
 const missing = redisMissing();
 const NOW = Date.now();
@@ -120,6 +126,7 @@ describe('shared gateway state on Redis', { skip: missing }, () => {
     );
 
     await server.restart();
+    await waitUntilAnswering(store);
     await until(() => cache.live);
     assert.equal(await cache.isAccessTokenRevoked(token.jti), false);
     assert.equal((await limiter.consume('k')).allowed, true);

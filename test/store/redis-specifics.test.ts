@@ -29,6 +29,7 @@ import {
   redisMissing,
   startRedis,
   testSettings,
+  waitUntilAnswering,
 } from './redis-harness.ts';
 
 const missing = redisMissing();
@@ -238,6 +239,8 @@ describe('Redis store specifics', { skip: missing }, () => {
       });
     }
     await server.restart();
+    // The client reconnects by itself (backoff of at most a second); wait for it.
+    await waitUntilAnswering(store);
     // Positive control: the same store object serves again, and nothing acknowledged was lost.
     assert.equal((await store.getUser('survivor'))?.passwordHash, 'hash-of-survivor');
     assert.equal((await store.getClient('dyn-survivor'))?.metadata.client_name, 'Survivor');
