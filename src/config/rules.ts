@@ -2,6 +2,7 @@ import type { ConfigIssue } from '../errors/index.ts';
 import { isLoopbackHost } from '../lib/host.ts';
 import type { Derived } from './derive.ts';
 import type { Config } from './schema.ts';
+import { unavailableStoreBackends } from './store-backends.ts';
 
 /** The HMAC key for token ids must carry at least 256 bits (RFC 2104 §3: key ≥ hash output). */
 export const MIN_HMAC_SECRET_BYTES = 32;
@@ -385,31 +386,9 @@ const storeHasOneBackend: Rule = ({ config, add }) => {
   }
 };
 
-/** Redis connection options that cannot work together. */
-const redisOptionsConsistent: Rule = ({ config, add }) => {
-  const { redis, redis_options: options } = config.store;
-  if (redis === undefined || !URL.canParse(redis)) return;
-  const url = new URL(redis);
-  if (options.tls_ca_file !== undefined && url.protocol !== 'rediss:') {
-    add(
-      'store.redis_options.tls_ca_file',
-      'a CA file is only used over TLS, and the URL is redis://',
-      'use a rediss:// URL, or drop tls_ca_file',
-    );
-  }
-  if (options.cluster && options.sentinel !== undefined) {
-    add(
-      'store.redis_options',
-      'cluster and sentinel exclude each other',
-      'keep cluster: true for a Redis Cluster, or sentinel for a Sentinel-managed master',
-    );
-  }
-  if (options.cluster && url.pathname.length > 1 && url.pathname !== '/0') {
-    add(
-      'store.redis',
-      `names database ${url.pathname.slice(1)}, but a Redis Cluster has only database 0`,
-      'drop the /N from the URL',
-    );
+const storeBackendIsAvailable: Rule = ({ config, add }) => {
+  for (const issue of unavailableStoreBackends(config.store)) {
+    add(issue.path, issue.message, issue.fix ?? '');
   }
 };
 
@@ -507,7 +486,7 @@ const RULES: readonly Rule[] = [
   methodScopesAreAllowed,
   requestTimeoutCoversHeaders,
   storeHasOneBackend,
-  redisOptionsConsistent,
+  storeBackendIsAvailable,
   authorizationServerSettings,
   preRegisteredClientsValid,
 ];

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import type { LoadedConfig } from '../config/index.ts';
+import { type LoadedConfig, unavailableStoreBackends } from '../config/index.ts';
 import { ConfigError } from '../errors/index.ts';
 import { RedisStore } from './redis.ts';
 import type { RedisSettings } from './redis-connection.ts';
@@ -18,19 +18,35 @@ type StoreConfig = Pick<LoadedConfig, 'config' | 'source'> & {
  */
 export function openStore(loaded: StoreConfig, cwd: string): Store {
   const { sqlite, redis } = loaded.config.store;
-  if (sqlite !== undefined)
+  // The same rule loading applies (src/config/store-backends.ts), asked again here.
+  const unavailable = unavailableStoreBackends(loaded.config.store);
+  if (unavailable.length === 0 && sqlite !== undefined)
     return new SqliteStore(isAbsolute(sqlite) ? sqlite : resolve(cwd, sqlite));
-  if (redis !== undefined) return new RedisStore(redisSettings(loaded, cwd));
+  if (unavailable.length === 0 && redis !== undefined) {
+    return new RedisStore(redisSettings(loaded, cwd));
+  }
   throw new ConfigError(
     'ConfigRefused',
-    [{ path: 'store', message: 'names no backend', fix: 'set store.sqlite or store.redis' }],
+    unavailable.length > 0
+      ? unavailable
+      : [{ path: 'store', message: 'names no backend', fix: 'set store.sqlite or store.redis' }],
     { source: loaded.source },
   );
 }
 
 /** The Redis connection settings of a config, with its secrets; refuses a missing CA file. */
 export function redisSettings(loaded: StoreConfig, cwd: string): RedisSettings {
-  const { redis, redis_options: options } = loaded.config.store;
+  const { redis } = loaded.config.store;
+  // Defaults as the schema fills them, for a config built by hand (tests, the library API).
+  const given: Partial<LoadedConfig['config']['store']['redis_options']> =
+    loaded.config.store.redis_options ?? {};
+  const options = {
+    ...given,
+    key_prefix: given.key_prefix ?? 'portcullis:',
+    connect_timeout_ms: given.connect_timeout_ms ?? 2000,
+    command_timeout_ms: given.command_timeout_ms ?? 1000,
+    cluster: given.cluster ?? false,
+  };
   if (redis === undefined) {
     throw new ConfigError(
       'ConfigRefused',
