@@ -90,7 +90,18 @@ async function mcpStages(
       details: { allow: ALLOWED_METHODS },
     });
   }
-  // Before any token work, so a flood of bad tokens costs no signature checks (HT-15).
+  // A session this replica does not hold is 404 before anything is counted: behind a load
+  // balancer that tries the next replica on 404, only the replica that holds the session spends
+  // rate-limit budget on the request (MCP Streamable HTTP: 404 means start a new session).
+  const claimed = headers['mcp-session-id'];
+  if (
+    claimed !== undefined &&
+    SESSION_ID_PATTERN.test(claimed) &&
+    !deps.sessions.holds(claimed, route)
+  ) {
+    throw new RequestError('McpSessionNotFound', 'no such session; initialize a new one');
+  }
+  // Before any token work, so a flood of bad tokens costs no signature checks.
   await limit(deps.limiter, 'address', request.clientAddress);
   const principal = await deps.auth.authenticate(headers);
   facts.principal = principal;

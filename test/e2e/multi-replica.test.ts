@@ -38,6 +38,8 @@ import { freePort, type RedisProcess, redisMissing, startRedis } from '../store/
 
 const SKIP = SKIP_WITHOUT_CHROMIUM || SKIP_WITHOUT_NGINX || redisMissing() || false;
 const PASSWORD = 'replica-user-password-1';
+/** Requests per client address (and subject, and session) per minute, shared by the replicas. */
+const RATE_LIMIT = 60;
 
 interface Replica {
   readonly port: number;
@@ -133,6 +135,85 @@ const mcpHeaders = (token: string) => ({
   accept: 'application/json, text/event-stream',
 });
 
+/** POST to the MCP endpoint through nginx, as the client at `address` (X-Forwarded-For). */
+function viaNginx(
+  mcpUrl: string,
+  address: string,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return fetch(mcpUrl, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'x-forwarded-for': address,
+      ...headers,
+    },
+    body,
+  });
+}
+
+async function rateLimitAcrossReplicas(
+  t: { diagnostic(message: string): void },
+  nginx: RunningNginx,
+  mcpUrl: string,
+  token: string,
+): Promise<void> {
+  // a) One session, K requests: only the replica holding it counts them.
+  const sessionClient = '198.51.100.8';
+  const opened = await viaNginx(mcpUrl, sessionClient, INITIALIZE, {
+    authorization: `Bearer ${token}`,
+  });
+  assert.equal(opened.status, 200);
+  await opened.body?.cancel();
+  const session = opened.headers.get('mcp-session-id') ?? '';
+  assert.ok(session);
+  const logBefore = nginx.accessLog().length;
+  const K = 8;
+  for (let index = 0; index < K; index++) {
+    const listed = await viaNginx(
+      mcpUrl,
+      sessionClient,
+      JSON.stringify({ jsonrpc: '2.0', id: 10 + index, method: 'tools/list' }),
+      { authorization: `Bearer ${token}`, 'mcp-session-id': session },
+    );
+    assert.equal(listed.status, 200);
+    await listed.body?.cancel();
+  }
+  const hops = nginx
+    .accessLog()
+    .slice(logBefore)
+    .filter((line) => line.includes(session))
+    .reduce(
+      (sum, line) => sum + (/upstream=(.*?) session=/.exec(line)?.[1]?.split(', ').length ?? 1) - 1,
+      0,
+    );
+  const flood = async (address: string, count: number) => {
+    const answers = await Promise.all(
+      Array.from({ length: count }, () => viaNginx(mcpUrl, address, INITIALIZE)),
+    );
+    for (const answer of answers) await answer.body?.cancel();
+    return {
+      admitted: answers.filter((answer) => answer.status === 401).length,
+      limited: answers.filter((answer) => answer.status === 429).length,
+    };
+  };
+  const rest = await flood(sessionClient, RATE_LIMIT);
+  t.diagnostic(
+    `session requests: ${K}, passed on after a 404 ${hops} times; the address then had ${rest.admitted} of ${RATE_LIMIT} left`,
+  );
+  assert.equal(rest.admitted, RATE_LIMIT - 1 - K, 'the 404 hops spent no budget');
+
+  // b) One address, three times the limit in parallel, spread over the replicas.
+  const burst = await flood('198.51.100.9', 3 * RATE_LIMIT);
+  t.diagnostic(
+    `rate limit across replicas: ${burst.admitted} admitted of ${3 * RATE_LIMIT} sent (limit ${RATE_LIMIT}), ${burst.limited} refused with 429`,
+  );
+  assert.equal(burst.admitted, RATE_LIMIT);
+  assert.equal(burst.limited, 2 * RATE_LIMIT);
+}
+
 describe('three replicas on one Redis behind nginx round robin', { skip: SKIP }, () => {
   let redis: RedisProcess;
   let nginx: RunningNginx;
@@ -156,6 +237,8 @@ describe('three replicas on one Redis behind nginx round robin', { skip: SKIP },
           allowed_scopes: ['mcp:tools'],
           token_id_hmac_secret_env: 'TEST_HMAC_SECRET',
           trusted_proxies: ['127.0.0.1/32'],
+          rate_limit_max_requests: RATE_LIMIT,
+          rate_limit_window_seconds: 60,
         },
         safety: { remote_mcp_enabled: true },
         upstreams: [
@@ -390,7 +473,11 @@ describe('three replicas on one Redis behind nginx round robin', { skip: SKIP },
       assert.match(JSON.stringify(echoed.content), /after outage/);
       await client.close();
 
-      // 5. A revocation on one replica is refused on the others within one second.
+      // 5. Rate limits are counted once across the replicas, and a session request that lands
+      // on a replica not holding the session (404, passed on by nginx) costs that replica nothing.
+      await rateLimitAcrossReplicas(t, nginx, mcpUrl, recovered.access_token);
+
+      // 6. A revocation on one replica is refused on the others within one second.
       const revoked = await direct(
         live[0]?.port ?? 0,
         host,
