@@ -307,7 +307,9 @@ async function openAuthorizationServer(
 async function tokenAuthentication(
   loaded: LoadedConfig,
   logger: Logger,
-  authorizationServer: Pick<AuthorizationServer, 'publicKeySet' | 'isAccessTokenRevoked'> | undefined,
+  authorizationServer:
+    | Pick<AuthorizationServer, 'publicKeySet' | 'isAccessTokenRevoked'>
+    | undefined,
 ): Promise<AuthStage | undefined> {
   const verification = tokenVerificationFor(loaded, { logger, authorizationServer });
   if (verification === undefined) return undefined;

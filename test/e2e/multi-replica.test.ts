@@ -154,6 +154,72 @@ function viaNginx(
   });
 }
 
+/** Revokes on the first replica; measures until the second refuses the token. */
+async function revocationSeenElsewhere(
+  t: { diagnostic(message: string): void },
+  live: readonly Replica[],
+  host: string,
+  token: string,
+  clientId: string,
+): Promise<void> {
+  const [one, other] = live;
+  assert.ok(one && other);
+  const revoked = await direct(
+    one.port,
+    host,
+    'POST',
+    '/oauth/revoke',
+    { 'content-type': 'application/x-www-form-urlencoded' },
+    new URLSearchParams({ token, client_id: clientId }).toString(),
+  );
+  assert.equal(revoked.status, 200, revoked.body);
+  const revokedAt = performance.now();
+  let refusedAfter = Number.POSITIVE_INFINITY;
+  while (performance.now() - revokedAt <= 1000) {
+    const answer = await direct(other.port, host, 'POST', '/mcp', mcpHeaders(token), INITIALIZE);
+    if (answer.status === 401) {
+      refusedAfter = performance.now() - revokedAt;
+      assert.match(answer.body, /AuthTokenRevoked/);
+      break;
+    }
+  }
+  t.diagnostic(`revocation refused on another replica after ${refusedAfter.toFixed(1)} ms`);
+  assert.ok(refusedAfter <= 1000, `refused within 1 s (took ${refusedAfter} ms)`);
+}
+
+/** 401 → discovery → registration → login and consent in Chromium → code → tokens. */
+async function signIn(
+  browser: Awaited<ReturnType<typeof launchChromium>>,
+  mcpUrl: string,
+  provider: TestProvider,
+  callback: Awaited<ReturnType<typeof callbackServer>>,
+): Promise<void> {
+  const first = new Client({ name: 'multi-replica-e2e', version: '1.0.0' });
+  await assert.rejects(
+    first.connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider })),
+    UnauthorizedError,
+  );
+  const authorizationUrl = provider.authorizationUrl;
+  assert.ok(authorizationUrl);
+  await browser.context.clearCookies();
+  const page = await browser.context.newPage();
+  await page.goto(authorizationUrl.href);
+  await page.getByLabel('Username').fill('alice');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/oauth\/consent\?/);
+  await Promise.all([
+    page.waitForURL(`${callback.url}?**`),
+    page.getByRole('button', { name: 'Allow' }).click(),
+  ]);
+  await page.close();
+  const landed = callback.received.find((url) => url.pathname === '/callback');
+  assert.ok(landed);
+  await new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }).finishAuth(
+    landed.searchParams.get('code') ?? '',
+  );
+}
+
 async function rateLimitAcrossReplicas(
   t: { diagnostic(message: string): void },
   nginx: RunningNginx,
@@ -300,32 +366,7 @@ describe('three replicas on one Redis behind nginx round robin', { skip: SKIP },
     };
     try {
       // 1. The whole flow, every request through nginx.
-      const first = new Client({ name: 'multi-replica-e2e', version: '1.0.0' });
-      await assert.rejects(
-        first.connect(
-          new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }),
-        ),
-        UnauthorizedError,
-      );
-      const authorizationUrl = provider.authorizationUrl;
-      assert.ok(authorizationUrl);
-      await browser.context.clearCookies();
-      const page = await browser.context.newPage();
-      await page.goto(authorizationUrl.href);
-      await page.getByLabel('Username').fill('alice');
-      await page.getByLabel('Password').fill(PASSWORD);
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.waitForURL(/\/oauth\/consent\?/);
-      await Promise.all([
-        page.waitForURL(`${callback.url}?**`),
-        page.getByRole('button', { name: 'Allow' }).click(),
-      ]);
-      await page.close();
-      const landed = callback.received.find((url) => url.pathname === '/callback');
-      assert.ok(landed);
-      await new StreamableHTTPClientTransport(new URL(mcpUrl), {
-        authProvider: provider,
-      }).finishAuth(landed.searchParams.get('code') ?? '');
+      await signIn(browser, mcpUrl, provider, callback);
       const tokens = provider.tokens();
       assert.ok(tokens?.access_token && tokens.refresh_token);
       let client = await connect();
@@ -478,40 +519,7 @@ describe('three replicas on one Redis behind nginx round robin', { skip: SKIP },
       await rateLimitAcrossReplicas(t, nginx, mcpUrl, recovered.access_token);
 
       // 6. A revocation on one replica is refused on the others within one second.
-      const revoked = await direct(
-        live[0]?.port ?? 0,
-        host,
-        'POST',
-        '/oauth/revoke',
-        formHeaders,
-        new URLSearchParams({
-          token: recovered.access_token,
-          client_id: information.client_id,
-        }).toString(),
-      );
-      assert.equal(revoked.status, 200, revoked.body);
-      const revokedAt = performance.now();
-      const other = live[1];
-      assert.ok(other);
-      let refusedAfter = Number.POSITIVE_INFINITY;
-      for (;;) {
-        const answer = await direct(
-          other.port,
-          host,
-          'POST',
-          '/mcp',
-          mcpHeaders(recovered.access_token),
-          INITIALIZE,
-        );
-        if (answer.status === 401) {
-          refusedAfter = performance.now() - revokedAt;
-          assert.match(answer.body, /AuthTokenRevoked/);
-          break;
-        }
-        if (performance.now() - revokedAt > 1000) break;
-      }
-      t.diagnostic(`revocation refused on another replica after ${refusedAfter.toFixed(1)} ms`);
-      assert.ok(refusedAfter <= 1000, `refused within 1 s (took ${refusedAfter} ms)`);
+      await revocationSeenElsewhere(t, live, host, recovered.access_token, information.client_id);
     } finally {
       await callback.close();
     }
