@@ -99,6 +99,7 @@ async function mcpStages(
     SESSION_ID_PATTERN.test(claimed) &&
     !deps.sessions.holds(claimed, route)
   ) {
+    facts.sessionId = claimed;
     throw new RequestError('McpSessionNotFound', 'no such session; initialize a new one');
   }
   // Before any token work, so a flood of bad tokens costs no signature checks.
