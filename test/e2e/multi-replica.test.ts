@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -293,37 +293,42 @@ describe('three replicas on one Redis behind nginx round robin', { skip: SKIP },
     cwd = tempDir();
     const ports = [await freePort(), await freePort(), await freePort()];
     const lbPort = await freePort();
-    config = join(cwd, 'gateway.yaml');
-    writeFileSync(
-      config,
-      stringify({
-        remote_mcp: {
-          enabled: true,
-          public_url: `http://127.0.0.1:${lbPort}`,
-          allowed_scopes: ['mcp:tools'],
-          token_id_hmac_secret_env: 'TEST_HMAC_SECRET',
-          trusted_proxies: ['127.0.0.1/32'],
-          rate_limit_max_requests: RATE_LIMIT,
-          rate_limit_window_seconds: 60,
-        },
-        safety: { remote_mcp_enabled: true },
-        upstreams: [
-          {
-            name: 'everything',
-            path: '/mcp',
-            command: process.execPath,
-            args: [EVERYTHING_ENTRY, 'stdio'],
-            tool_scopes: { '*': 'mcp:tools' },
+    // The same file for every replica but for its own audit trail (one hash chain per writer).
+    const configFor = (replica: string) => {
+      const path = join(cwd, `gateway-${replica}.yaml`);
+      writeFileSync(
+        path,
+        stringify({
+          remote_mcp: {
+            enabled: true,
+            public_url: `http://127.0.0.1:${lbPort}`,
+            allowed_scopes: ['mcp:tools'],
+            token_id_hmac_secret_env: 'TEST_HMAC_SECRET',
+            trusted_proxies: ['127.0.0.1/32'],
+            rate_limit_max_requests: RATE_LIMIT,
+            rate_limit_window_seconds: 60,
           },
-        ],
-        authorization_server: { enabled: true },
-        store: {
-          redis: `${redis.url}/0`,
-          redis_options: { key_prefix: 'e2e:', command_timeout_ms: 500 },
-        },
-        audit: { path: join(cwd, 'audit.jsonl') },
-      }),
-    );
+          safety: { remote_mcp_enabled: true },
+          upstreams: [
+            {
+              name: 'everything',
+              path: '/mcp',
+              command: process.execPath,
+              args: [EVERYTHING_ENTRY, 'stdio'],
+              tool_scopes: { '*': 'mcp:tools' },
+            },
+          ],
+          authorization_server: { enabled: true },
+          store: {
+            redis: `${redis.url}/0`,
+            redis_options: { key_prefix: 'e2e:', command_timeout_ms: 500 },
+          },
+          audit: { path: join(cwd, `audit-${replica}.jsonl`) },
+        }),
+      );
+      return path;
+    };
+    config = configFor('cli');
     const added = spawn(
       process.execPath,
       [CLI_ENTRY, 'users', 'add', 'alice', '--config', config, '--password-stdin'],
@@ -337,7 +342,9 @@ describe('three replicas on one Redis behind nginx round robin', { skip: SKIP },
     added.stdin?.end(`${PASSWORD}\n`);
     assert.equal((await addedExit)[0], 0);
     // One after the other: the first creates the signing key, the others find it.
-    for (const port of ports) replicas.push(await startReplica(config, port, cwd));
+    for (const [index, port] of ports.entries()) {
+      replicas.push(await startReplica(configFor(String(index)), port, cwd));
+    }
     nginx = await startNginx({ listen: lbPort, replicas: ports });
     browser = await launchChromium();
   });
@@ -484,6 +491,10 @@ describe('three replicas on one Redis behind nginx round robin', { skip: SKIP },
           503,
           `replica ${replica.port} token endpoint: ${refresh.body}`,
         );
+      }
+      for (const index of [0, 1]) {
+        const trail = readFileSync(join(cwd, `audit-${index}.jsonl`), 'utf8');
+        assert.match(trail, /StoreUnavailable/, `replica ${index} audited the refusals`);
       }
       // Redis back: recovery without restarting a replica; nothing issued before is lost.
       await redis.restart();

@@ -25,8 +25,11 @@ export const SKIP_WITHOUT_NGINX = existsSync(NGINX)
  * replica failure by nginx.
  */
 export function nginxConfig(options: {
-  readonly listen: number;
-  readonly replicas: readonly number[];
+  /** host:port the load balancer listens on. */
+  readonly listen: string;
+  /** host:port of each replica. */
+  readonly replicas: readonly string[];
+  /** Where the pid file, logs and temp files go. */
   readonly dir: string;
 }): string {
   const { dir } = options;
@@ -45,12 +48,12 @@ http {
   scgi_temp_path ${dir}/scgi;
 
   upstream portcullis {
-${options.replicas.map((port) => `    server 127.0.0.1:${port} max_fails=1 fail_timeout=10s;`).join('\n')}
+${options.replicas.map((replica) => `    server ${replica} max_fails=1 fail_timeout=10s;`).join('\n')}
     keepalive 32;
   }
 
   server {
-    listen 127.0.0.1:${options.listen};
+    listen ${options.listen};
     location / {
       proxy_pass http://portcullis;
       proxy_http_version 1.1;
@@ -87,7 +90,14 @@ export async function startNginx(options: {
   // Workers may run as another user (nginx drops root): let them into the temp paths.
   chmodSync(dir, 0o755);
   const config = join(dir, 'nginx.conf');
-  writeFileSync(config, nginxConfig({ ...options, dir }));
+  writeFileSync(
+    config,
+    nginxConfig({
+      listen: `127.0.0.1:${options.listen}`,
+      replicas: options.replicas.map((port) => `127.0.0.1:${port}`),
+      dir,
+    }),
+  );
   const check = spawnSync(NGINX, ['-t', '-c', config, '-p', dir, '-e', join(dir, 'error.log')], {
     encoding: 'utf8',
   });
