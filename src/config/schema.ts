@@ -236,7 +236,7 @@ const remoteMcpSchema = z
       300,
     ),
     rate_limit_max_requests: positiveInt(
-      'Requests allowed per client address, session and subject in each window (counted in memory, per process).',
+      'Requests allowed per client address, session and subject in each window (in memory per process with store.sqlite; shared by every replica with store.redis).',
       120,
     ),
     rate_limit_window_seconds: positiveInt('Rate-limit window, in seconds.', 60),
@@ -504,7 +504,7 @@ const storeSchema = z
   })
   .meta({
     description:
-      "Where the co-located authorization server keeps its state: users, clients, consents, sign-in sessions, codes, grants, tokens, signing keys, and its sign-in and registration throttles. The gateway's MCP sessions and rate-limit counters are not here: they are in memory, per process. Exactly one of sqlite or redis.",
+      "Where the co-located authorization server keeps its state: users, clients, consents, sign-in sessions, codes, grants, tokens, signing keys, and its sign-in and registration throttles. With redis, the gateway's rate-limit counters and revocation checks are shared through it too, so several replicas act as one (docs/deployment.md); MCP sessions stay with the process that opened them. Exactly one of sqlite or redis.",
   });
 
 const auditSchema = z
