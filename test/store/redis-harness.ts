@@ -73,11 +73,22 @@ function stopChild(child: ChildProcess): Promise<void> {
 
 /** Starts one redis-server. Extra arguments are passed as they are. */
 export async function startRedis(
-  options: { extraArgs?: readonly string[]; port?: number; dir?: string; aof?: boolean } = {},
+  options: {
+    extraArgs?: readonly string[];
+    port?: number;
+    dir?: string;
+    aof?: boolean;
+    /** Arguments before the options (a config file, `--sentinel`). */
+    leading?: readonly string[];
+    /** What the log says when it is ready (default: a server's "Ready to accept connections"). */
+    ready?: RegExp;
+  } = {},
 ): Promise<RedisProcess> {
   const port = options.port ?? (await freePort());
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'portcullis-redis-'));
+  const ready = options.ready ?? /Ready to accept connections/;
   const args = [
+    ...(options.leading ?? []),
     '--port',
     String(port),
     '--bind',
@@ -96,7 +107,7 @@ export async function startRedis(
     ...(options.extraArgs ?? []),
   ];
   let child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  await waitForLine(child, /Ready to accept connections/, `redis-server on ${port}`);
+  await waitForLine(child, ready, `redis-server on ${port}`);
   const handle: RedisProcess = {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -108,7 +119,7 @@ export async function startRedis(
     async restart() {
       await stopChild(child);
       child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-      await waitForLine(child, /Ready to accept connections/, `redis-server on ${port}`);
+      await waitForLine(child, ready, `redis-server on ${port}`);
     },
   };
   return handle;
