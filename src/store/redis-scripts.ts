@@ -250,11 +250,15 @@ return count`,
   /**
    * KEYS: rate-limit window. ARGV: window ms. One request counted: {count, ms left}. The window
    * starts at the key's first request and ends with the key (a fixed window, like the in-memory
-   * limiter's), so one round trip decides.
+   * limiter's), so one round trip decides. The counter is not written to the AOF nor sent to
+   * replicas (redis.set_repl, effects replication): a window lives a minute, so losing it in a
+   * restart or failover costs one fresh window, while writing it would cost an fsync per request
+   * under appendfsync always.
    */
   rateLimit: {
     numberOfKeys: 1,
     lua: `
+redis.set_repl(redis.REPL_NONE)
 local count = redis.call('INCR', KEYS[1])
 local left = redis.call('PTTL', KEYS[1])
 if left < 0 then
