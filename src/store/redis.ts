@@ -39,6 +39,8 @@ const TOMBSTONE_MS = CODE_REPLAY_MEMORY_MS * 2;
  * `purgeExpired` deletes on logical time. The margin absorbs clock differences between replicas.
  */
 const TTL_MARGIN_MS = 60 * 60 * 1000;
+/** Most keys one purgeExpired run deletes. */
+const PURGE_BATCH = 5000;
 
 /** Field pairs of the defined values, for HSET. */
 function fields(record: Record<string, string | number | boolean | undefined>): Fields {
@@ -830,7 +832,16 @@ export class RedisStore implements Store {
 
   async purgeExpired(now: number): Promise<number> {
     return this.op(async () => {
-      const due = await this.client.zrangebyscore(this.keys.purgeIndex, '-inf', `(${now}`);
+      // Bounded per run (the authorization server purges every few minutes), so one run never
+      // holds thousands of commands in flight.
+      const due = await this.client.zrangebyscore(
+        this.keys.purgeIndex,
+        '-inf',
+        `(${now}`,
+        'LIMIT',
+        0,
+        PURGE_BATCH,
+      );
       let removed = 0;
       // One key per command: on a cluster the keys live in different slots.
       const deleted = await Promise.all(due.map((key) => this.client.del(key)));
