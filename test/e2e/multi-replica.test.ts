@@ -353,7 +353,7 @@ describe('three replicas on one Redis behind nginx round robin', { skip: SKIP },
     await browser?.close();
     await nginx?.stop();
     for (const replica of replicas) await replica.stop();
-    await redis?.stop();
+    await redis?.remove();
   });
 
   it('whole flow through nginx; concurrent refresh; kill -9; Redis outage and recovery; revocation', {

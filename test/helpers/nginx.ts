@@ -4,7 +4,7 @@
  * loopback port, stopped by PID. The config is the one docs/deployment.md shows.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -128,11 +128,13 @@ export async function startNginx(options: {
       existsSync(join(dir, 'access.log'))
         ? readFileSync(join(dir, 'access.log'), 'utf8').split('\n').filter(Boolean)
         : [],
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
         process.kill(child.pid as number, 'SIGQUIT');
-      }),
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

@@ -4,13 +4,18 @@
  * holding other data without --force, and is harmless to run twice.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { verifyPassword } from '../../src/authorization-server/index.ts';
 import { RedisStore, SqliteStore, type Store } from '../../src/store/index.ts';
 import { runCli, tempDir, tempFile } from '../helpers/cli.ts';
-import { type RedisProcess, redisMissing, startRedis, testSettings } from './redis-harness.ts';
+import {
+  freePort,
+  type RedisProcess,
+  redisMissing,
+  startRedis,
+  testSettings,
+} from './redis-harness.ts';
 
 const missing = redisMissing();
 
@@ -48,8 +53,7 @@ describe('store commands on Redis', { skip: missing }, () => {
     server = await startRedis();
   });
   after(async () => {
-    await server.stop();
-    rmSync(server.dir, { recursive: true, force: true });
+    await server.remove();
   });
 
   const redisConfig = (prefix: string) =>
@@ -163,6 +167,25 @@ describe('store commands on Redis', { skip: missing }, () => {
       assert.ok(await store.getUser('bob'));
       assert.equal((await store.listSigningKeys()).length, 1);
     });
+  });
+
+  it('fails closed when Redis cannot be reached, without showing the password', async () => {
+    const closed = await freePort();
+    const path = config(`redis: redis://:pw-not-shown-123@127.0.0.1:${closed}/0`, [
+      '  redis_options: { command_timeout_ms: 300 }',
+    ]);
+    for (const argv of [
+      ['users', 'add', 'nobody', '--config', path],
+      ['keys', 'rotate', '--config', path],
+    ]) {
+      const result = await runCli(argv);
+      assert.equal(result.code, 1, result.stdout + result.stderr);
+      assert.match(
+        result.stderr,
+        /StoreUnavailable: the Redis store at redis:\/\/127\.0\.0\.1:\d+\/0 did not answer/,
+      );
+      assert.doesNotMatch(result.stderr + result.stdout, /pw-not-shown-123/);
+    }
   });
 
   it('refuses malformed invocations with usage errors', async () => {

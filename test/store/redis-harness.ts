@@ -41,6 +41,8 @@ export interface RedisProcess {
   readonly dir: string;
   /** SIGTERM by PID, and waits for the exit. */
   stop(): Promise<void>;
+  /** Stops it and deletes its directory (its data with it). */
+  remove(): Promise<void>;
   /** Starts the same server again (same port, same directory, so AOF data comes back). */
   restart(): Promise<void>;
 }
@@ -116,6 +118,10 @@ export async function startRedis(
     },
     dir,
     stop: () => stopChild(child),
+    async remove() {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
     async restart() {
       await stopChild(child);
       child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'inherit'] });

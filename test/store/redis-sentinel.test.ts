@@ -44,9 +44,8 @@ describe('Redis store through Sentinel', { skip: missing }, () => {
   });
   after(async () => {
     await sentinel.stop();
-    await master.stop();
+    await master.remove();
     rmSync(sentinelDir, { recursive: true, force: true });
-    rmSync(master.dir, { recursive: true, force: true });
   });
 
   describeStoreContract('redis (sentinel)', {

@@ -3,7 +3,6 @@
  * revocations reaching every replica's cache by pub/sub — failing closed when Redis is gone.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import {
   RedisRateLimiter,
@@ -42,8 +41,7 @@ describe('shared gateway state on Redis', { skip: missing }, () => {
   });
   after(async () => {
     for (const store of stores) await store.close();
-    await server.stop();
-    rmSync(server.dir, { recursive: true, force: true });
+    await server.remove();
   });
 
   it('three replicas sharing a limit of 10 admit exactly 10 of 30 concurrent requests', async () => {

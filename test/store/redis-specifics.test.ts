@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
@@ -57,8 +57,7 @@ describe('Redis store specifics', { skip: missing }, () => {
   });
   after(async () => {
     for (const store of opened) await store.close();
-    await server.stop();
-    rmSync(server.dir, { recursive: true, force: true });
+    await server.remove();
   });
 
   it('two replicas racing over 200 codes and 200 refresh tokens: each is won exactly once', async () => {
@@ -282,8 +281,7 @@ describe('Redis connection options', { skip: missing }, () => {
       assert.equal((await good.getUser('acl-user'))?.username, 'acl-user');
       await good.close();
     } finally {
-      await server.stop();
-      rmSync(server.dir, { recursive: true, force: true });
+      await server.remove();
     }
   });
 
@@ -387,8 +385,7 @@ describe('Redis connection options', { skip: missing }, () => {
       assert.equal((await store.getUser('tls-user'))?.username, 'tls-user');
       await store.close();
     } finally {
-      await server.stop();
-      rmSync(server.dir, { recursive: true, force: true });
+      await server.remove();
     }
   });
 });

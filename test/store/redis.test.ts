@@ -14,7 +14,7 @@ describe('Redis store (single redis-server)', { skip: missing }, () => {
     server = await startRedis();
   });
   after(async () => {
-    await server.stop();
+    await server.remove();
   });
 
   describeStoreContract('redis (single server)', {
