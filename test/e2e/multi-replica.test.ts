@@ -491,6 +491,8 @@ describe('three replicas on one Redis behind nginx round robin', { skip: SKIP },
           503,
           `replica ${replica.port} token endpoint: ${refresh.body}`,
         );
+        assert.ok(refresh.headers['retry-after'], 'Retry-After on the token endpoint 503');
+        assert.match(refresh.body, /temporarily_unavailable/);
       }
       for (const index of [0, 1]) {
         const trail = readFileSync(join(cwd, `audit-${index}.jsonl`), 'utf8');
