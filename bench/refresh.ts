@@ -25,7 +25,7 @@ import { generateKeyPair, SignJWT } from 'jose';
 import { stringify } from 'yaml';
 import { createAuthorizationServer } from '../src/authorization-server/index.ts';
 import { loadConfigText } from '../src/config/index.ts';
-import { SqliteStore } from '../src/store/index.ts';
+import { SqliteStore, type Store } from '../src/store/index.ts';
 
 const RESULTS = new URL('./results/latest.json', import.meta.url);
 const ORIGIN = 'http://127.0.0.1:8080';
@@ -58,7 +58,7 @@ async function baselineSigning(durationMs: number): Promise<number> {
 }
 
 export interface RefreshFigures {
-  readonly store: 'sqlite';
+  readonly store: string;
   readonly sequential: { tokensPerSecond: number; p50Ms: number; p99Ms: number; count: number };
   readonly concurrent: {
     families: number;
@@ -75,7 +75,14 @@ export interface RefreshFigures {
   readonly measuredAt: string;
 }
 
-export async function benchRefresh(durationMs = DURATION_MS): Promise<RefreshFigures> {
+/**
+ * `openStore` gives the store to measure (default: a SQLite file in a temp directory; the Redis
+ * benchmark passes a Redis store to compare the two in one run).
+ */
+export async function benchRefresh(
+  durationMs = DURATION_MS,
+  openStore?: () => Store,
+): Promise<RefreshFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   const loaded = loadConfigText(
     stringify({
@@ -87,7 +94,7 @@ export async function benchRefresh(durationMs = DURATION_MS): Promise<RefreshFig
       },
     }),
   );
-  const store = new SqliteStore(join(dir, 'bench.db'));
+  const store = openStore?.() ?? new SqliteStore(join(dir, 'bench.db'));
   const server = await createAuthorizationServer(loaded, { store });
   await store.putUser({
     username: 'bench',
@@ -169,7 +176,7 @@ export async function benchRefresh(durationMs = DURATION_MS): Promise<RefreshFig
     const seqRate = (sequential.length * 1000) / seqElapsed;
     const round = (value: number, digits = 1) => Number(value.toFixed(digits));
     return {
-      store: 'sqlite',
+      store: store.backend,
       sequential: {
         tokensPerSecond: round(seqRate),
         p50Ms: round(percentile(sequential, 50), 3),

@@ -11,6 +11,8 @@
  *   maxConnections  remote_mcp.max_connections (default 1024)
  *   audit           false: the same gateway without the audit trail, to measure the audit
  *                   overhead in the same run
+ *   redis           a redis:// URL: store.redis, so the rate limits are counted in Redis (the
+ *                   shared limiter of several replicas) instead of in memory
  *   memoryHook      serve GET /bench/memory (forces GC when node runs with --expose-gc, answers
  *                   process.memoryUsage()) and GET /bench/heap-snapshot on the JWKS server, and
  *                   print `HOOK <port>`. Bench-only: the hook lives in this script, not the product.
@@ -32,6 +34,7 @@ interface TargetOptions {
   readonly maxConnections?: number;
   readonly memoryHook?: boolean;
   readonly audit?: boolean;
+  readonly redis?: string;
 }
 
 const [upstreamPort = '0', jwksJson = '{}', issuer = '', audience = '', optionsJson = '{}'] =
@@ -116,6 +119,9 @@ writeFileSync(
     safety: { remote_mcp_enabled: true },
     upstreams: [...httpRoutes, ...stdioRoutes],
     audit: { path: join(dir, 'audit.jsonl') },
+    ...(options.redis === undefined
+      ? {}
+      : { store: { redis: options.redis, redis_options: { key_prefix: `bench-${port}:` } } }),
     development: { allow_loopback_urls: true },
   }),
 );

@@ -20,7 +20,14 @@ import {
   type ReadinessProbe,
   RequestObserver,
 } from '../proxy/index.ts';
-import { openStore, type Store } from '../store/index.ts';
+import {
+  openStore,
+  RedisRateLimiter,
+  RedisRevocationCache,
+  RedisStore,
+  redisSettings,
+  type Store,
+} from '../store/index.ts';
 import { openAuditSink } from './audit.ts';
 import { tokenVerificationFor } from './authentication.ts';
 
@@ -107,8 +114,10 @@ export async function startPortcullis(
       { logger, audit },
       undo,
     );
+    const shared = openSharedState(loaded, options, store, undo);
     const authentication =
-      options.authentication ?? (await tokenAuthentication(loaded, logger, authorizationServer));
+      options.authentication ??
+      (await tokenAuthentication(loaded, logger, withRevocationCache(authorizationServer, shared)));
 
     const observer = new RequestObserver({
       sink: audit,
@@ -123,12 +132,17 @@ export async function startPortcullis(
     undo.push(() => front.close());
     const probes = [
       ...(store === undefined ? [] : [storeProbe(store)]),
+      ...(shared !== undefined && shared.store !== store ? [storeProbe(shared.store)] : []),
       ...(options.readinessProbes ?? []),
     ];
     const gateway = createGateway(loaded, {
       logger,
       auth: authentication,
-      ...(options.rateLimiter === undefined ? {} : { rateLimiter: options.rateLimiter }),
+      ...(options.rateLimiter !== undefined
+        ? { rateLimiter: options.rateLimiter }
+        : shared !== undefined
+          ? { rateLimiter: shared.rateLimiter }
+          : {}),
       actualPort: front.port,
       observer,
       // Metrics on the public listener only when nothing but this machine can reach it.
@@ -196,6 +210,62 @@ export async function startPortcullis(
 
 type Undo = (() => Promise<void> | void)[];
 
+/** What replicas on one Redis share besides the authorization server's state. */
+interface SharedState {
+  readonly store: RedisStore;
+  /** Rate limits counted once across every replica. */
+  readonly rateLimiter: RedisRateLimiter;
+  /** Revocations from every replica, answered from memory while the subscription is live. */
+  readonly revocations: RedisRevocationCache;
+}
+
+/**
+ * With `store.redis`, the gateway's rate limits and revocation checks go through Redis too, so
+ * several replicas behind a load balancer act as one: the authorization server's store when it
+ * is a Redis store, else a connection opened for the gateway alone.
+ */
+function openSharedState(
+  loaded: LoadedConfig,
+  options: PortcullisOptions,
+  store: Store | undefined,
+  undo: Undo,
+): SharedState | undefined {
+  let redis: RedisStore | undefined;
+  if (store instanceof RedisStore) {
+    redis = store;
+  } else if (store === undefined && loaded.config.store.redis !== undefined) {
+    const opened = new RedisStore(redisSettings(loaded, options.cwd ?? process.cwd()));
+    undo.push(() => opened.close());
+    redis = opened;
+  }
+  if (redis === undefined) return undefined;
+  const rm = loaded.config.remote_mcp;
+  const revocations = new RedisRevocationCache(redis);
+  // Subscribed in the background: until it is, every check reads Redis (never a stale answer).
+  void revocations.start().catch(() => {});
+  undo.push(() => revocations.close());
+  return {
+    store: redis,
+    rateLimiter: new RedisRateLimiter(redis, {
+      maxRequests: rm.rate_limit_max_requests,
+      windowSeconds: rm.rate_limit_window_seconds,
+    }),
+    revocations,
+  };
+}
+
+/** The co-located server's revocation check, answered through the replica's cache. */
+function withRevocationCache(
+  server: AuthorizationServer | undefined,
+  shared: SharedState | undefined,
+): Pick<AuthorizationServer, 'publicKeySet' | 'isAccessTokenRevoked'> | undefined {
+  if (server === undefined || shared === undefined) return server;
+  return {
+    publicKeySet: () => server.publicKeySet(),
+    isAccessTokenRevoked: (jti) => shared.revocations.isAccessTokenRevoked(jti),
+  };
+}
+
 /** The audit trail: the one passed in (left open), none, or the config's (closed on undo). */
 function openAudit(
   loaded: LoadedConfig,
@@ -237,7 +307,9 @@ async function openAuthorizationServer(
 async function tokenAuthentication(
   loaded: LoadedConfig,
   logger: Logger,
-  authorizationServer: AuthorizationServer | undefined,
+  authorizationServer:
+    | Pick<AuthorizationServer, 'publicKeySet' | 'isAccessTokenRevoked'>
+    | undefined,
 ): Promise<AuthStage | undefined> {
   const verification = tokenVerificationFor(loaded, { logger, authorizationServer });
   if (verification === undefined) return undefined;

@@ -13,6 +13,7 @@ import { auditCommand } from './commands/audit.ts';
 import { configCommand } from './commands/config-check.ts';
 import { keysCommand } from './commands/keys.ts';
 import { serveCommand } from './commands/serve.ts';
+import { storeCommand } from './commands/store.ts';
 import { usersCommand } from './commands/users.ts';
 import { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo } from './io.ts';
 import { usageError } from './parse-flags.ts';
@@ -35,6 +36,8 @@ Commands:
   users add        Create a local user of the co-located authorization server, or reset
                    a password (users add NAME --config FILE [--password-stdin]).
   keys rotate      Rotate the authorization server's signing key (keys rotate --config FILE).
+  store migrate    Copy users, clients, grants and keys between stores
+                   (store migrate --from sqlite:PATH --to redis://HOST:6379/0, or back).
 
 Options:
   -h, --help       Show help (also after any command: portcullis serve --help).
@@ -54,6 +57,7 @@ const COMMANDS: Record<string, (args: readonly string[], io: CliIo) => Promise<n
   logout: async (args, io) => (await import('./commands/logout.ts')).logoutCommand(args, io),
   users: usersCommand,
   keys: keysCommand,
+  store: storeCommand,
 };
 
 /** Runs one command line; returns the exit code. Never throws. */

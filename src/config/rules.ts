@@ -17,6 +17,9 @@ export interface Secrets {
   readonly initialAccessToken: string | undefined;
   /** By client_id, for pre-registered confidential clients. */
   readonly clientSecrets: Readonly<Record<string, string>>;
+  /** Redis ACL user name and password (store.redis_options.*_env). */
+  readonly redisUsername?: string | undefined;
+  readonly redisPassword?: string | undefined;
 }
 
 export interface RuleResult {
@@ -92,6 +95,14 @@ function readSecrets({ config, add }: RuleContext, env: NodeJS.ProcessEnv): Secr
       as.initial_access_token_env,
     ),
     clientSecrets: Object.freeze(clientSecrets),
+    redisUsername: readEnv(
+      'store.redis_options.username_env',
+      config.store.redis_options.username_env,
+    ),
+    redisPassword: readEnv(
+      'store.redis_options.password_env',
+      config.store.redis_options.password_env,
+    ),
   });
 }
 

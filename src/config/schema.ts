@@ -236,7 +236,7 @@ const remoteMcpSchema = z
       300,
     ),
     rate_limit_max_requests: positiveInt(
-      'Requests allowed per client address, session and subject in each window (counted in memory, per process).',
+      'Requests allowed per client address, session and subject in each window (in memory per process with store.sqlite; shared by every replica with store.redis).',
       120,
     ),
     rate_limit_window_seconds: positiveInt('Rate-limit window, in seconds.', 60),
@@ -460,12 +460,59 @@ const storeSchema = z
       .optional()
       .meta({
         description:
-          'Redis URL (distributed store), redis:// or rediss://. Not available in this version: config check and serve refuse it.',
+          'Redis URL (distributed store), redis:// or rediss:// (TLS). Put the ACL user name and password in redis_options, not in the URL.',
       }),
+    redis_options: z
+      .strictObject({
+        username_env: envName('Environment variable holding the Redis ACL user name.').optional(),
+        password_env: envName('Environment variable holding the Redis password.').optional(),
+        tls_ca_file: z.string().min(1).optional().meta({
+          description:
+            'PEM file of the CA that signed the Redis server certificate (rediss:// only; default: the system CAs).',
+        }),
+        key_prefix: z
+          .string()
+          .regex(/^[^{}]*$/, { message: 'may not contain { or } (they mark Redis hash tags)' })
+          .default('portcullis:')
+          .meta({
+            description: 'Every key starts with it, so several deployments can share one Redis.',
+          }),
+        connect_timeout_ms: positiveInt('How long one connection attempt may take.', 2000),
+        command_timeout_ms: positiveInt(
+          'A Redis command with no answer within this time fails, and its request gets 503.',
+          1000,
+        ),
+        cluster: z.boolean().default(false).meta({
+          description:
+            'The URL names one node of a Redis Cluster; the other nodes are discovered from it.',
+        }),
+        sentinel: z
+          .strictObject({
+            master_name: z
+              .string()
+              .min(1)
+              .meta({ description: 'The name the Sentinels monitor the master under.' }),
+            nodes: z
+              .array(
+                z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+)(:\d+)?$/, {
+                  message: 'must be host or host:port',
+                }),
+              )
+              .min(1)
+              .meta({ description: 'Sentinel addresses, host:port (default port 26379).' }),
+          })
+          .optional()
+          .meta({
+            description:
+              'Ask these Sentinels for the current master instead of connecting to the URL host.',
+          }),
+      })
+      .prefault({})
+      .meta({ description: 'How to connect to Redis (used with store.redis).' }),
   })
   .meta({
     description:
-      "Where the co-located authorization server keeps its state: users, clients, consents, sign-in sessions, codes, grants, tokens, signing keys, and its sign-in and registration throttles. The gateway's MCP sessions and rate-limit counters are not here: they are in memory, per process. Exactly one of sqlite or redis.",
+      "Where the co-located authorization server keeps its state: users, clients, consents, sign-in sessions, codes, grants, tokens, signing keys, and its sign-in and registration throttles. With redis, the gateway's rate-limit counters and revocation checks are shared through it too, so several replicas act as one (docs/deployment.md); MCP sessions stay with the process that opened them. Exactly one of sqlite or redis.",
   });
 
 const auditSchema = z

@@ -125,6 +125,12 @@ export const REQUEST_ERRORS = {
     oauth: undefined,
     summary: 'Too many concurrent connections or sessions.',
   },
+  StoreUnavailable: {
+    status: 503,
+    oauth: 'temporarily_unavailable',
+    summary:
+      'The shared store (Redis) cannot be reached, so a check that needs it (revocation, rate limit, code or refresh token) is refused rather than skipped; retry after Retry-After.',
+  },
   AuditUnavailable: {
     status: 503,
     oauth: undefined,

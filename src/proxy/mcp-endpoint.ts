@@ -90,14 +90,36 @@ async function mcpStages(
       details: { allow: ALLOWED_METHODS },
     });
   }
+  // A session this replica does not hold is 404 before anything is counted: behind a load
+  // balancer that tries the next replica on 404, only the replica that holds the session spends
+  // rate-limit budget on the request (MCP Streamable HTTP: 404 means start a new session).
+  const claimed = headers['mcp-session-id'];
+  if (
+    claimed !== undefined &&
+    SESSION_ID_PATTERN.test(claimed) &&
+    !deps.sessions.holds(claimed, route)
+  ) {
+    facts.sessionId = claimed;
+    throw new RequestError('McpSessionNotFound', 'no such session; initialize a new one');
+  }
   // Before any token work, so a flood of bad tokens costs no signature checks
   // (HT-15 in docs/security-cases.md).
   await limit(deps.limiter, 'address', request.clientAddress);
   const principal = await deps.auth.authenticate(headers);
   facts.principal = principal;
-  if (deps.auth.mode === 'oauth') await limit(deps.limiter, 'subject', principal.subject);
   const sessionId = sessionIdOf(headers);
   facts.sessionId = sessionId;
+  // The subject's and the session's counters, asked together (one round trip to a shared
+  // limiter). The session is counted only when it is this subject's, here: a session that is
+  // not is answered 404 below and spends nothing.
+  const named =
+    sessionId === undefined ? undefined : deps.sessions.lookup(sessionId, route, principal);
+  await limitAll(deps.limiter, [
+    ...(deps.auth.mode === 'oauth'
+      ? [{ scope: 'subject' as const, value: principal.subject }]
+      : []),
+    ...(named === undefined ? [] : [{ scope: 'session' as const, value: named.id }]),
+  ]);
   const context: ExchangeContext = {
     principal,
     requestId: request.requestId,
@@ -195,9 +217,8 @@ async function findSession(
   if (sessionId === undefined) {
     throw new RequestError('RequestMalformed', 'Mcp-Session-Id is required after initialize');
   }
-  const session = deps.sessions.find(sessionId, route, principal);
-  await limit(deps.limiter, 'session', session.id);
-  return session;
+  // Counted already, with the subject (mcpStages).
+  return deps.sessions.find(sessionId, route, principal);
 }
 
 /** The gateway issues the session ids, so anything not shaped like one is refused outright. */
@@ -208,6 +229,18 @@ function sessionIdOf(headers: RequestHeaders): string | undefined {
     throw new RequestError('RequestMalformed', 'Mcp-Session-Id is malformed');
   }
   return value;
+}
+
+/** Several counters at once; every one is counted, and the first refusal is the answer. */
+async function limitAll(
+  limiter: RateLimiter,
+  checks: readonly { scope: 'session' | 'subject'; value: string }[],
+): Promise<void> {
+  const outcomes = await Promise.allSettled(
+    checks.map((check) => limit(limiter, check.scope, check.value)),
+  );
+  const refused = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (refused !== undefined) throw refused.reason;
 }
 
 async function limit(

@@ -124,6 +124,27 @@ export class SessionRegistry {
     throw new RequestError('McpSessionNotFound', 'no such session; initialize a new one');
   }
 
+  /** The live session for an id on a route if it is this subject's; undefined otherwise. Changes nothing. */
+  lookup(id: string, route: McpRoute, principal: Principal): UpstreamSession | undefined {
+    const session = this.#sessions.get(id);
+    return session !== undefined &&
+      !session.closed &&
+      session.route === route &&
+      session.subject === principal.subject
+      ? session
+      : undefined;
+  }
+
+  /**
+   * Whether this process holds a live session with this id on this route, whoever owns it. Asked
+   * before any rate limit is counted: behind a load balancer that passes a 404 on to the next
+   * replica, a session held elsewhere must not spend this replica's (shared) budget.
+   */
+  holds(id: string, route: McpRoute): boolean {
+    const session = this.#sessions.get(id);
+    return session !== undefined && !session.closed && session.route === route;
+  }
+
   #evictInactive(route: McpRoute, subject: string, now: number): void {
     let oldest: UpstreamSession | undefined;
     for (const session of this.#sessions.values()) {

@@ -1,10 +1,15 @@
 /**
- * Persistent state behind one interface: memory and SQLite backends, each run
- * against the same contract suite (test/store/contract.ts).
+ * Persistent state behind one interface: memory, SQLite and Redis backends, each
+ * run against the same contract suite (test/store/contract.ts).
  */
+export { isStoreUnavailable, StoreSchemaError, StoreUnavailableError } from './errors.ts';
 export { MemoryStore } from './memory.ts';
-export { openStore } from './open.ts';
-export { SqliteStore, type SqliteStoreOptions, StoreSchemaError } from './sqlite.ts';
+export { openStore, redisSettings } from './open.ts';
+export { RedisStore } from './redis.ts';
+export { describeRedisUrl, type RedisSettings } from './redis-connection.ts';
+export { RedisRateLimiter } from './redis-rate-limit.ts';
+export { RedisRevocationCache } from './redis-revocation-cache.ts';
+export { SqliteStore, type SqliteStoreOptions } from './sqlite.ts';
 export {
   type AccessTokenRecord,
   type ClientRecord,
@@ -23,5 +28,6 @@ export {
   type SigningKeyRecord,
   STORE_SCHEMA_VERSION,
   type Store,
+  type StoreSnapshot,
   type UserRecord,
 } from './types.ts';

@@ -14,6 +14,7 @@ import {
   type SigningKeyRecord,
   STORE_SCHEMA_VERSION,
   type Store,
+  type StoreSnapshot,
   type UserRecord,
 } from './types.ts';
 
@@ -349,6 +350,33 @@ export class MemoryStore implements Store {
     sweep(this.keys, (key) => key.expiresAt !== undefined && key.expiresAt < now);
     sweep(this.counters, (counter) => counter.windowEnd <= now);
     return removed;
+  }
+
+  async exportSnapshot(): Promise<StoreSnapshot> {
+    this.check();
+    return {
+      users: [...this.users.values()],
+      clients: [...this.clients.values()],
+      consents: [...this.consents.values()],
+      grants: [...this.grants.values()],
+      refreshTokens: [...this.refreshTokens.values()],
+      accessTokens: [...this.accessTokens.values()],
+      signingKeys: [...this.keys.values()],
+    };
+  }
+
+  async importSnapshot(data: StoreSnapshot): Promise<void> {
+    this.check();
+    for (const user of data.users) this.users.set(user.username, snapshot(user));
+    for (const client of data.clients) this.clients.set(client.clientId, snapshot(client));
+    for (const consent of data.consents) {
+      this.consents.set(consentKey(consent.subject, consent.clientId), snapshot(consent));
+    }
+    for (const grant of data.grants) await this.putGrant(grant);
+    for (const token of data.refreshTokens)
+      this.refreshTokens.set(token.tokenHash, snapshot(token));
+    for (const token of data.accessTokens) this.accessTokens.set(token.jti, snapshot(token));
+    for (const key of data.signingKeys) this.keys.set(key.kid, snapshot(key));
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { StoreSchemaError } from './errors.ts';
 import { MIGRATIONS } from './sqlite-schema.ts';
 import {
   type AccessTokenRecord,
@@ -19,15 +20,13 @@ import {
   type SigningKeyRecord,
   STORE_SCHEMA_VERSION,
   type Store,
+  type StoreSnapshot,
   type UserRecord,
 } from './types.ts';
 
 type Row = Record<string, SQLInputValue>;
 
-/** Thrown when the database file holds a schema this version does not know. */
-export class StoreSchemaError extends Error {
-  override readonly name = 'StoreSchemaError';
-}
+export { StoreSchemaError };
 
 const TOMBSTONE_MS = CODE_REPLAY_MEMORY_MS * 2;
 
@@ -627,6 +626,99 @@ export class SqliteStore implements Store {
       );
       removed += this.run('DELETE FROM counters WHERE window_end <= ?', now);
       return removed;
+    });
+  }
+
+  async exportSnapshot(): Promise<StoreSnapshot> {
+    return {
+      users: this.all('SELECT * FROM users ORDER BY username').map(toUser),
+      clients: this.all('SELECT * FROM clients ORDER BY client_id').map(toClient),
+      consents: this.all('SELECT * FROM consents ORDER BY subject, client_id').map(toConsent),
+      grants: this.all('SELECT * FROM grants ORDER BY grant_id').map(toGrant),
+      refreshTokens: this.all('SELECT * FROM refresh_tokens ORDER BY token_hash').map(
+        toRefreshToken,
+      ),
+      accessTokens: this.all('SELECT * FROM access_tokens ORDER BY jti').map(toAccessToken),
+      signingKeys: await this.listSigningKeys(),
+    };
+  }
+
+  async importSnapshot(data: StoreSnapshot): Promise<void> {
+    // One transaction: a failed import leaves the file as it was.
+    this.transaction(() => {
+      for (const user of data.users) {
+        this.run(
+          `INSERT OR REPLACE INTO users (username, password_hash, disabled, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?)`,
+          user.username,
+          user.passwordHash,
+          user.disabled ? 1 : 0,
+          user.createdAt,
+          user.updatedAt,
+        );
+      }
+      for (const client of data.clients) {
+        this.run(
+          `INSERT OR REPLACE INTO clients (client_id, secret_hash, metadata, created_at, last_used_at)
+           VALUES (?, ?, ?, ?, ?)`,
+          client.clientId,
+          nullable(client.secretHash),
+          JSON.stringify(client.metadata),
+          client.createdAt,
+          nullable(client.lastUsedAt),
+        );
+      }
+      for (const consent of data.consents) {
+        this.run(
+          `INSERT OR REPLACE INTO consents (subject, client_id, scopes, resources, granted_at)
+           VALUES (?, ?, ?, ?, ?)`,
+          consent.subject,
+          consent.clientId,
+          JSON.stringify(consent.scopes),
+          JSON.stringify(consent.resources),
+          consent.grantedAt,
+        );
+      }
+      for (const grant of data.grants) {
+        this.run(
+          `INSERT INTO grants (grant_id, kind, subject, client_id, resource, scopes, created_at,
+             expires_at, revoked_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (grant_id) DO UPDATE SET kind = excluded.kind, subject = excluded.subject,
+             client_id = excluded.client_id, resource = excluded.resource, scopes = excluded.scopes,
+             created_at = excluded.created_at, expires_at = excluded.expires_at,
+             revoked_at = coalesce(grants.revoked_at, excluded.revoked_at)`,
+          grant.grantId,
+          grant.kind,
+          grant.subject,
+          grant.clientId,
+          grant.resource,
+          JSON.stringify(grant.scopes),
+          grant.createdAt,
+          grant.expiresAt,
+          nullable(grant.revokedAt),
+        );
+      }
+      for (const token of data.refreshTokens) {
+        this.run('DELETE FROM refresh_tokens WHERE token_hash = ?', token.tokenHash);
+        this.insertRefreshToken(token);
+      }
+      for (const token of data.accessTokens) this.insertAccessToken(token);
+      for (const key of data.signingKeys) {
+        this.run(
+          `INSERT OR REPLACE INTO signing_keys (kid, alg, private_jwk, public_jwk, created_at,
+             activates_at, retires_at, expires_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          key.kid,
+          key.alg,
+          JSON.stringify(key.privateJwk),
+          JSON.stringify(key.publicJwk),
+          key.createdAt,
+          key.activatesAt,
+          nullable(key.retiresAt),
+          nullable(key.expiresAt),
+        );
+      }
     });
   }
 

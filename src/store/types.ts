@@ -1,6 +1,6 @@
 /**
  * The Store: everything the co-located authorization server keeps between requests. One
- * interface, several backends (memory, SQLite; Redis later), one contract test suite that every
+ * interface, several backends (memory, SQLite, Redis), one contract test suite that every
  * backend runs (test/store/contract.ts).
  *
  * Rules every backend keeps:
@@ -172,6 +172,21 @@ export interface SigningKeyRecord {
   readonly expiresAt: number | undefined;
 }
 
+/**
+ * What `portcullis store migrate` carries from one backend to another: the long-lived state.
+ * Codes, sessions, pending authorizations and counters live minutes, so they are left behind
+ * (a sign-in in progress during a migration starts again).
+ */
+export interface StoreSnapshot {
+  readonly users: readonly UserRecord[];
+  readonly clients: readonly ClientRecord[];
+  readonly consents: readonly ConsentRecord[];
+  readonly grants: readonly GrantRecord[];
+  readonly refreshTokens: readonly RefreshTokenRecord[];
+  readonly accessTokens: readonly AccessTokenRecord[];
+  readonly signingKeys: readonly SigningKeyRecord[];
+}
+
 export interface Store {
   readonly backend: string;
   /** The schema version of the data this store holds. */
@@ -244,6 +259,14 @@ export interface Store {
 
   /** Deletes what can no longer matter (expired codes, sessions, tokens, keys). Returns how many rows. */
   purgeExpired(now: number): Promise<number>;
+
+  /** Every long-lived record, for migration (an offline operation: it may scan everything). */
+  exportSnapshot(): Promise<StoreSnapshot>;
+  /**
+   * Writes every record of a snapshot, replacing records with the same key, so importing the same
+   * snapshot twice leaves the same state. A grant revoked here stays revoked.
+   */
+  importSnapshot(snapshot: StoreSnapshot): Promise<void>;
   close(): Promise<void>;
 }
 

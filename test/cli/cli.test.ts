@@ -14,6 +14,8 @@ const EXAMPLE_ENV: NodeJS.ProcessEnv = {
   PORTCULLIS_INITIAL_ACCESS_TOKEN: 'initial-access-token-SECRET-VALUE',
   PORTCULLIS_CI_BOT_SECRET: 'ci-bot-client-secret-SECRET-VALUE',
   REDIS_URL: 'redis://:redis-password-SECRET-VALUE@127.0.0.1:6379/0',
+  REDIS_USERNAME: 'portcullis',
+  REDIS_PASSWORD: 'redis-acl-password-SECRET-VALUE',
   FILES_API_TOKEN: 'files-api-token-SECRET-VALUE',
   TICKETS_CLIENT_SECRET: 'tickets-client-secret-SECRET-VALUE',
 };
@@ -23,6 +25,7 @@ const SECRET_VALUES = [
   'initial-access-token-SECRET-VALUE',
   'ci-bot-client-secret-SECRET-VALUE',
   'redis-password-SECRET-VALUE',
+  'redis-acl-password-SECRET-VALUE',
 ];
 
 const examples = readdirSync(join(REPO_ROOT, 'examples')).filter((name) => name.endsWith('.yaml'));

@@ -1,8 +1,8 @@
 /**
- * One rule decides which store backends this version can open, and every command obeys it:
+ * One rule decides which store settings this version can open, and every command obeys it:
  * `config check` never calls valid a config that `serve`, `users add` or `keys rotate` refuses.
- * Each command runs as a real process; each refusal must name `store.redis`. The positive
- * control (the same config on SQLite) comes last.
+ * Each command runs as a real process; each refusal must name the key. The positive controls
+ * (the same config with Redis settings that can work, and on SQLite) come last.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -13,15 +13,19 @@ import { openStore } from '../../src/store/index.ts';
 import { spawnCliAsync, tempDir, tempFile } from '../helpers/cli.ts';
 import { mutate, VALID_ENV } from '../helpers/configs.ts';
 
-const withStore = (store: Record<string, string>) =>
+const withStore = (store: Record<string, unknown>) =>
   mutate((d) => {
     d.remote_mcp.bind_address = '127.0.0.1:0';
     d.authorization_server = { enabled: true };
     d.store = store;
   });
 
-const REDIS = withStore({ redis: 'redis://127.0.0.1:6379/0' });
-const REFUSAL = ['store.redis', 'the Redis store is not available in this version'];
+const IMPOSSIBLE_STORE = {
+  redis: 'redis://127.0.0.1:6379/0',
+  redis_options: { cluster: true, sentinel: { master_name: 'm', nodes: ['127.0.0.1:26379'] } },
+};
+const REDIS = withStore(IMPOSSIBLE_STORE);
+const REFUSAL = ['store.redis_options', 'cluster and sentinel exclude each other'];
 
 describe('store backends: one rule for every command', () => {
   const redisConfig = tempFile('redis.yaml', REDIS);
@@ -39,7 +43,7 @@ describe('store backends: one rule for every command', () => {
     { name: 'keys rotate', argv: ['keys', 'rotate', '--config', redisConfig] },
   ];
   for (const command of commands) {
-    it(`${command.name} refuses store.redis, naming it`, async () => {
+    it(`${command.name} refuses an impossible Redis setting, naming it`, async () => {
       const result = await spawnCliAsync(command.argv, VALID_ENV, tempDir());
       assert.equal(result.code, 2, result.stdout + result.stderr);
       for (const text of REFUSAL) assert.ok(result.stderr.includes(text), result.stderr);
@@ -47,10 +51,10 @@ describe('store backends: one rule for every command', () => {
   }
 
   it('loading applies the rule that openStore applies (same issues)', () => {
-    const issues = unavailableStoreBackends({ redis: 'redis://127.0.0.1:6379/0' });
+    const issues = unavailableStoreBackends(IMPOSSIBLE_STORE);
     assert.deepEqual(
       issues.map((issue) => issue.path),
-      ['store.redis'],
+      ['store.redis_options'],
     );
     assert.throws(
       () => loadConfigText(REDIS, { env: VALID_ENV }),
@@ -60,12 +64,26 @@ describe('store backends: one rule for every command', () => {
     );
     const handBuilt = {
       source: 'hand-built',
-      config: { store: { redis: 'redis://127.0.0.1:6379/0' } },
+      config: { store: IMPOSSIBLE_STORE },
     } as unknown as Parameters<typeof openStore>[0];
     assert.throws(
       () => openStore(handBuilt, tempDir()),
       (error: unknown) => isConfigError(error) && error.issues[0]?.message === issues[0]?.message,
     );
+  });
+
+  it('positive control: Redis settings that can work pass config check and serve --describe', async () => {
+    const redis = tempFile(
+      'redis-ok.yaml',
+      withStore({ redis: 'redis://127.0.0.1:6379/0', redis_options: { cluster: true } }),
+    );
+    for (const argv of [
+      ['config', 'check', '--config', redis],
+      ['serve', '--describe', '--config', redis],
+    ]) {
+      const result = await spawnCliAsync(argv, VALID_ENV, tempDir());
+      assert.equal(result.code, 0, result.stderr);
+    }
   });
 
   it('positive control: the same config on SQLite passes config check', async () => {
