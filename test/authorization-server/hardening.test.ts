@@ -111,3 +111,192 @@ describe('cookies never reach a loopback callback', () => {
     assert.equal(registered.status, 201);
   });
 });
+
+/** Drives the login form through `handle` directly, so each attempt can come from any address. */
+async function signInFrom(address: string, username: string, password: string): Promise<Response> {
+  const context = { clientAddress: address };
+  const form = await h.as.handle(new Request(`${h.url}/oauth/login`), context);
+  const cookie = (form?.headers.getSetCookie()[0] ?? '').split(';')[0] ?? '';
+  const csrf = /name="csrf" value="([^"]+)"/.exec((await form?.text()) ?? '')?.[1] ?? '';
+  const response = await h.as.handle(
+    new Request(`${h.url}/oauth/login`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf, username, password }),
+    }),
+    context,
+  );
+  if (response === undefined) throw new Error('no answer');
+  return response;
+}
+
+describe('sign-in throttle: atomic, per (person, address), growing delays', () => {
+  it('12 parallel wrong attempts for one person: at most 6 reach the password check', async () => {
+    h.clock.advance(15 * 60_000);
+    const before = h.eventsNamed('oauth.login.failed').length;
+    const statuses = await Promise.all(
+      Array.from({ length: 12 }, () => signInFrom('192.0.2.10', 'hank', 'wrong')),
+    ).then((responses) => responses.map((response) => response.status));
+    const checked = statuses.filter((status) => status === 400).length;
+    assert.ok(checked <= 6, `${checked} attempts were checked: ${statuses.join(',')}`);
+    assert.equal(statuses.filter((status) => status === 429).length, 12 - checked);
+    assert.equal(h.eventsNamed('oauth.login.failed').length - before, checked);
+  });
+
+  it('failures from one address do not lock the person out from another (no stranger lockout)', async () => {
+    h.clock.advance(15 * 60_000);
+    for (let index = 0; index < 8; index++) await signInFrom('198.51.100.7', 'ivy', 'wrong');
+    const stranger = await signInFrom('198.51.100.7', 'ivy', PASSWORD);
+    assert.equal(stranger.status, 429, 'the guessing address waits');
+    assert.ok(Number(stranger.headers.get('retry-after')) >= 1);
+    const owner = await signInFrom('203.0.113.5', 'ivy', PASSWORD);
+    assert.equal(owner.status, 303, 'the person signs in from elsewhere');
+    const neighbour = await signInFrom('198.51.100.7', 'jon', PASSWORD);
+    assert.equal(neighbour.status, 303, 'positive control: another person at that address too');
+  });
+
+  it('the delays grow: over one window a guesser gets a handful of tries, the last ones minutes apart', async () => {
+    const { LoginThrottle, THROTTLE } = await import(
+      '../../src/authorization-server/login-throttle.ts'
+    );
+    const store = new MemoryStore();
+    const throttle = new LoginThrottle(store);
+    const start = 1_800_000_000_000 - (1_800_000_000_000 % THROTTLE.windowMs);
+    const admitted: number[] = [];
+    for (let now = start; now < start + THROTTLE.windowMs; now += 250) {
+      const decision = await throttle.admit('kim', '192.0.2.99', now);
+      if (!decision.allowed) continue;
+      admitted.push(now);
+      await throttle.failed('kim', '192.0.2.99', decision.attempt, now);
+    }
+    const gaps = admitted.slice(1).map((at, index) => at - (admitted[index] ?? at));
+    assert.ok(admitted.length <= 16, `${admitted.length} attempts in 15 minutes`);
+    assert.ok(admitted.length >= 8, 'the free attempts and some delayed ones');
+    assert.equal(gaps[4] !== undefined && gaps[4] > 0, true, 'the 6th waits after the 5th failure');
+    assert.ok((gaps.at(-1) ?? 0) >= 60_000, `the last gap is ${gaps.at(-1)} ms`);
+    const fresh = await throttle.admit('kim', '192.0.2.100', start + 1000);
+    assert.equal(fresh.allowed, true, 'positive control: another address starts free');
+    await store.close();
+  });
+});
+
+describe('pending authorization requests are bounded', () => {
+  it('the 61st pending request from one address in the window is a 429 page; another address goes on', async () => {
+    h.clock.advance(10 * 60_000);
+    const ask = (address: string) =>
+      h.as.handle(
+        new Request(`${h.url}/oauth/authorize?${authorizeQuery(h, { state: 'x'.repeat(4096) })}`),
+        { clientAddress: address },
+      );
+    for (let index = 0; index < 60; index++) {
+      assert.equal((await ask('192.0.2.50'))?.status, 303);
+    }
+    const refused = await ask('192.0.2.50');
+    assert.equal(refused?.status, 429);
+    assert.ok(Number(refused?.headers.get('retry-after')) >= 1);
+    assert.equal(refused?.headers.get('location'), null);
+    assert.equal(refused?.headers.getSetCookie().length, 0, 'nothing stored for it');
+    assert.equal((await ask('192.0.2.51'))?.status, 303, 'positive control');
+  });
+
+  it('a global ceiling holds however many addresses ask', async () => {
+    const { admitPendingAuthorization, PENDING_LIMITS } = await import(
+      '../../src/authorization-server/pending-limits.ts'
+    );
+    const store = new MemoryStore();
+    const now = 1_800_000_000_000;
+    let admitted = 0;
+    for (let index = 0; index < PENDING_LIMITS.total + 50; index++) {
+      const wait = await admitPendingAuthorization(store, `10.0.${index >> 8}.${index & 255}`, now);
+      if (wait === undefined) admitted++;
+    }
+    assert.equal(admitted, PENDING_LIMITS.total);
+    await store.close();
+  });
+});
+
+describe('consent for public clients whose identity is not assured (RFC 8252 §8.6)', () => {
+  it('a public client with a loopback redirect gets the consent page every time, on any port', async () => {
+    const registered = await register(h, {
+      client_name: 'Loopback app',
+      redirect_uris: ['http://127.0.0.1/cb'],
+      token_endpoint_auth_method: 'none',
+    });
+    const clientId = String(registered.body.client_id);
+    const browser = h.browser();
+    const first = await h.authorize({
+      browser,
+      clientId,
+      redirectUri: 'http://127.0.0.1:4100/cb',
+      username: 'jon',
+    });
+    assert.ok(first.searchParams.get('code'));
+    const again = await browser.get(
+      `/oauth/authorize?${authorizeQuery(h, { clientId, redirectUri: 'http://127.0.0.1:4200/cb' })}`,
+    );
+    const consent = await browser.get(again.headers.get('location') ?? '');
+    assert.equal(consent.status, 200, 'the consent page, not a code');
+    assert.match(await consent.text(), /Loopback app/);
+  });
+
+  it('positive control: a confidential client with a remembered consent goes straight back', async () => {
+    const browser = h.browser();
+    await h.authorize({
+      browser,
+      clientId: 'pre-confidential',
+      redirectUri: 'https://app.example/cb',
+      username: 'jon',
+    });
+    const again = await browser.get(
+      `/oauth/authorize?${authorizeQuery(h, { clientId: 'pre-confidential', redirectUri: 'https://app.example/cb' })}`,
+    );
+    const consent = await browser.get(again.headers.get('location') ?? '');
+    assert.equal(consent.status, 303);
+    assert.ok(new URL(consent.headers.get('location') ?? '').searchParams.get('code'));
+  });
+});
+
+describe('client names that hide or reorder text are refused', () => {
+  const cases: [string, string][] = [
+    ['right-to-left override', 'Safe \u202Egnp.exe'],
+    ['isolate', 'Bank \u2067Evil\u2069'],
+    ['zero-width space', 'Go\u200Bogle'],
+    ['zero-width joiner', 'Claude\u200D'],
+    ['no-break space padding', 'Claude\u00A0\u00A0\u00A0(official)'],
+    ['line separator', 'Claude\u2028Evil'],
+    ['BOM', '\uFEFFClaude'],
+    ['variation selector', 'Claude\uFE0F'],
+    ['Hangul filler', 'Claude\u3164'],
+    ['tag character', 'Claude\u{E0041}'],
+  ];
+  for (const [name, value] of cases) {
+    it(`${name}: 400 invalid_client_metadata, nothing registered`, async () => {
+      h.clock.advance(3600_000);
+      const refused = await register(h, {
+        client_name: value,
+        redirect_uris: ['https://names.example/cb'],
+        token_endpoint_auth_method: 'none',
+      });
+      assert.equal(refused.status, 400);
+      assert.equal(refused.body.error, 'invalid_client_metadata');
+      assert.equal(refused.body.client_id, undefined);
+    });
+  }
+
+  it('positive control: letters of any script, accents and ordinary spaces register', async () => {
+    const accepted = await register(h, {
+      client_name: 'Café Müller — 日本語 עברית العربية',
+      redirect_uris: ['https://names.example/cb'],
+      token_endpoint_auth_method: 'none',
+    });
+    assert.equal(accepted.status, 201);
+  });
+
+  it('names registered before the rule are neutralized when shown', async () => {
+    const { neutralizeForDisplay } = await import(
+      '../../src/authorization-server/checks/display-text.ts'
+    );
+    assert.equal(neutralizeForDisplay('Safe \u202Egnp.exe'), 'Safe \uFFFDgnp.exe');
+    assert.equal(neutralizeForDisplay('Café 日本'), 'Café 日本');
+  });
+});

@@ -7,10 +7,12 @@ import { checkResponseType } from '../checks/response-type.ts';
 import { checkScopesWithin, parseScope } from '../checks/scope.ts';
 import { checkState } from '../checks/state.ts';
 import type { Client } from '../clients/client.ts';
+import { errorRedirectTrusted } from '../clients/trusted-redirect.ts';
 import { randomToken, sha256 } from '../crypto.ts';
 import { asRequestError, pageError, redirectError } from '../errors.ts';
 import { seeOther } from '../http.ts';
 import { type PendingAuthorization, pendingToJson } from '../pending-authorization.ts';
+import { admitPendingAuthorization } from '../pending-limits.ts';
 import { runSteps, type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { currentSession, ensureBrowserId } from '../session.ts';
@@ -105,11 +107,22 @@ const STEPS: readonly Step<State>[] = [
   }),
   step('continue to sign-in or consent', async (state) => {
     const pending = need(state.pending, 'pending');
+    await checkRoomForPending(state);
     const id = await startInteraction(state, pending);
     const next = (await currentSession(state)) === undefined ? PATHS.login : PATHS.consent;
     return seeOther(`${next}?interaction=${id}`, state.headers);
   }),
 ];
+
+async function checkRoomForPending(state: State): Promise<void> {
+  const { store, now } = state.services;
+  const wait = await admitPendingAuthorization(store, state.context.clientAddress, now());
+  if (wait !== undefined) {
+    throw new RequestError('RateLimited', 'too many pending sign-in requests; try again later', {
+      details: { retryAfter: String(wait) },
+    });
+  }
+}
 
 /** Stores the pending request, bound to this browser, and returns its id. */
 async function startInteraction(state: State, pending: PendingAuthorization): Promise<string> {
@@ -142,9 +155,22 @@ async function onError(state: State, error: unknown): Promise<Response> {
   if (client === undefined || redirect === undefined || known.status >= 500) {
     return pageError(known, state.headers);
   }
+  // Over a pending-request limit: a page, never a redirect (the client would only retry).
+  if (known.code === 'RateLimited') return pageError(known, state.headers);
   // A client anyone can register (dynamic or metadata document) gets its error only after the
-  // user has signed in, so an unauthenticated link cannot bounce visitors to it (RFC 9700 §4.11.2).
-  if (client.kind !== 'pre-registered' && (await currentSession(state)) === undefined) {
+  // user has signed in, and only if that person granted it access before; otherwise the error
+  // is shown on a page (RFC 9700 §4.11.2: no open redirector to an unverified redirect URI).
+  const session = client.kind === 'pre-registered' ? undefined : await currentSession(state);
+  if (client.kind !== 'pre-registered' && session === undefined) {
+    if (
+      (await admitPendingAuthorization(
+        state.services.store,
+        state.context.clientAddress,
+        state.services.now(),
+      )) !== undefined
+    ) {
+      return pageError(known, state.headers);
+    }
     const id = await startInteraction(state, {
       clientId: client.clientId,
       redirectUri: redirect.uri,
@@ -155,6 +181,9 @@ async function onError(state: State, error: unknown): Promise<Response> {
       error: { code: known.code, message: known.message },
     });
     return seeOther(`${PATHS.login}?interaction=${id}`, state.headers);
+  }
+  if (!(await errorRedirectTrusted(state.services.store, client, session?.subject))) {
+    return pageError(known, state.headers);
   }
   return seeOther(
     redirectError(redirect.uri, redirect.state, state.services.settings.issuer, known),

@@ -1,4 +1,5 @@
 import type { ConsentRecord } from '../../store/index.ts';
+import { neutralizeForDisplay } from '../checks/display-text.ts';
 import { html, type SafeHtml } from './html.ts';
 import { page } from './layout.ts';
 
@@ -17,7 +18,7 @@ export interface LoginView {
 /** The login page (design.md §5: inputs labelled Username and Password, a Sign in button). */
 export function loginPage(view: LoginView): Response {
   const body = html`<h1>Sign in</h1>
-${view.clientName === undefined ? '' : html`<p>to continue to <strong>${view.clientName}</strong></p>`}
+${view.clientName === undefined ? '' : html`<p>to continue to <strong>${neutralizeForDisplay(view.clientName)}</strong></p>`}
 ${view.error === undefined ? '' : html`<p class="error" role="alert">${view.error}</p>`}
 <form method="post" action="${view.action}">
 <input type="hidden" name="csrf" value="${view.csrf}">
@@ -60,7 +61,7 @@ export interface ConsentView {
  * it (MCP authorization, "Localhost Redirect URI Risks").
  */
 export function consentPage(view: ConsentView): Response {
-  const name = view.clientName ?? 'An unnamed application';
+  const name = neutralizeForDisplay(view.clientName ?? 'An unnamed application');
   const body = html`<h1>Authorize access</h1>
 <p><strong>${name}</strong> asks to act on your behalf at <code>${view.resource}</code>.</p>
 <dl>
