@@ -21,6 +21,7 @@ import { type CliIo, EXIT_OK, processIo } from '../io.ts';
 import { parseFlags, usageError } from '../parse-flags.ts';
 import { prepareQuickstart, putPackageBinOnPath, QUICKSTART_CONFIG } from '../quickstart.ts';
 import { tokenAuthenticationFor } from '../token-authentication.ts';
+import { lockServedFiles } from '../writer-locks.ts';
 
 export const SERVE_HELP = `Usage: portcullis serve [--config FILE] [--transport http|stdio] [--bind HOST:PORT]
                        [--enable-remote-mcp] [--describe]
@@ -155,6 +156,7 @@ async function serveHttp(
 ): Promise<number> {
   const logger = createLogger();
   if (options.quickstart) putPackageBinOnPath(process.env);
+  const writerLocks = lockServedFiles(loaded, io.cwd);
   const audit = openAuditSink(loaded, logger, options.configPath);
   let store: Store | undefined;
   let authorizationServer: AuthorizationServer | undefined;
@@ -180,6 +182,7 @@ async function serveHttp(
     await authorizationServer?.close();
     await store?.close();
     await audit.close();
+    writerLocks.release();
   };
   const running = await startHttpGateway(loaded, {
     logger,
@@ -253,11 +256,13 @@ async function serveStdio(loaded: LoadedConfig, io: CliIo, configPath: string): 
   const streams = io.streams ?? processIo().streams;
   if (streams === undefined) throw new Error('no stdio streams');
   const logger = createLogger();
+  const writerLocks = lockServedFiles(loaded, io.cwd);
   const audit = openAuditSink(loaded, logger, configPath);
   try {
     return await runStdioFront(loaded, { ...streams, logger, audit });
   } finally {
     await audit.close();
+    writerLocks.release();
   }
 }
 
