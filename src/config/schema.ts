@@ -368,6 +368,10 @@ const upstreamSchema = z
       'An MCP session with no request and no open stream for this long is closed (its child process stopped).',
       1800,
     ),
+    audiences: z.array(z.string().min(1)).optional().meta({
+      description:
+        "Token audiences accepted at this route besides its own resource URI (a token is otherwise accepted only at the route whose resource it names). Widening is deliberate and has a cost: a token issued for any audience listed here (another upstream's resource, say) works at this route too, so a token leaked from or meant for that resource reaches this upstream. Default: none.",
+    }),
   })
   .meta({ description: 'An MCP server behind the gateway.' });
 

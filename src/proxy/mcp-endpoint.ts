@@ -92,7 +92,7 @@ async function mcpStages(
   }
   // Before any token work, so a flood of bad tokens costs no signature checks (HT-15).
   await limit(deps.limiter, 'address', request.clientAddress);
-  const principal = await deps.auth.authenticate(headers);
+  const principal = await deps.auth.authenticate(headers, route);
   facts.principal = principal;
   if (deps.auth.mode === 'oauth') await limit(deps.limiter, 'subject', principal.subject);
   const sessionId = sessionIdOf(headers);
