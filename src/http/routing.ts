@@ -13,6 +13,7 @@ import { checkDeclaredLength, declaredLength } from './body.ts';
 import { addCorsHeaders, checkHostAndOrigin, preflight } from './cors.ts';
 import { checkMethodImplemented, checkTransferCoding } from './framing.ts';
 import { checkRequestTarget, type HostPolicy } from './front-checks.ts';
+import { readinessFor } from './readiness-exposure.ts';
 import type { Exchange } from './request-front.ts';
 
 /**
@@ -91,7 +92,7 @@ export function createRouter(options: RouterOptions): Router {
       case 'healthz':
         return gateway.healthz();
       case 'readyz':
-        return gateway.readyz();
+        return readinessFor(gateway, hostPolicy, headers.host);
       case 'metrics':
         return gateway.metrics(gatewayRequest);
     }

@@ -1,7 +1,7 @@
 /**
  * Methods nothing here implements and transfer codings the front cannot decode get their
  * precise status (501) before routing, on MCP and authorization-server paths alike, with no
- * error-level log line; the upstream sees nothing.
+ * error-level log line; the upstream sees nothing. /readyz tells a foreign Host only its status.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -113,6 +113,36 @@ describe('front framing: unimplemented methods and transfer codings', () => {
     );
     assert.equal(reply.status, 200, reply.text);
     assert.equal(upstream.requests.length, seen + 1);
+  });
+
+  it('/readyz for a foreign Host name (DNS rebinding) gives the status alone, no upstream names', async () => {
+    for (const foreign of [
+      'rebind.attacker.example',
+      `rebind.attacker.example:${port}`,
+      `localhost.attacker.example:${port}`,
+    ]) {
+      const reply = await rawExchange(
+        port,
+        `GET /readyz HTTP/1.1\r\nHost: ${foreign}\r\nConnection: close\r\n\r\n`,
+      );
+      assert.equal(reply.status, 200, foreign);
+      const body = reply.text.slice(reply.text.indexOf('\r\n\r\n') + 4);
+      assert.deepEqual(JSON.parse(body.replace(/^[0-9a-f]+\r\n|\r\n0\r\n\r\n$/g, '')), {
+        status: 'ready',
+      });
+      assert.doesNotMatch(reply.text, /upstream|files|audit|token_keys/);
+    }
+  });
+
+  it('positive control: /readyz for the served host or the pod address names its checks', async () => {
+    for (const served of [host(), `127.0.0.1`]) {
+      const reply = await rawExchange(
+        port,
+        `GET /readyz HTTP/1.1\r\nHost: ${served}\r\nConnection: close\r\n\r\n`,
+      );
+      assert.equal(reply.status, 200);
+      assert.match(reply.text, /"upstream:files":"reachable"/);
+    }
   });
 
   it('positive control: GET of the authorization server metadata is served', async () => {
