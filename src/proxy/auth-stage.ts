@@ -36,6 +36,14 @@ export interface Principal {
   readonly tokenIdHash: string | undefined;
   /** The token's `aud` values; undefined under local trust. */
   readonly audiences?: readonly string[];
+  /** The token's `exp`, in seconds; undefined under local trust. */
+  readonly expiresAt?: number;
+  /**
+   * Verifies the same token again (revocation, a disabled client); false only on a definite
+   * refusal, true while verification is merely unavailable. Streams held open use it
+   * (stream-leases.ts).
+   */
+  readonly stillValid?: () => Promise<boolean>;
 }
 
 /** What the authentication stage needs of the route a request is for. */
@@ -126,6 +134,12 @@ export async function verifyClosed(
         ? aud
         : [verified.audience]
     ).filter((entry): entry is string => typeof entry === 'string'),
+    expiresAt: verified.expiresAt,
+    stillValid: () =>
+      verifier.verify(token).then(
+        () => true,
+        (error: unknown) => error instanceof RequestError && error.code === 'AuthUnavailable',
+      ),
   };
 }
 

@@ -22,6 +22,7 @@ import {
   type UpstreamConnector,
   type UpstreamSession,
 } from './sessions.ts';
+import type { StreamLeases } from './stream-leases.ts';
 
 /**
  * One MCP endpoint (an upstream's path), as an ordered list of stages:
@@ -53,6 +54,8 @@ export interface EndpointDeps {
   readonly sessions: SessionRegistry;
   readonly connectorFor: (route: McpRoute) => UpstreamConnector;
   readonly logger: Logger;
+  /** Ends server-to-client streams whose credential lapsed (stream-leases.ts). */
+  readonly streams?: StreamLeases;
 }
 
 const ALLOWED_METHODS = 'GET, POST, DELETE';
@@ -140,7 +143,10 @@ async function mcpStages(
       );
     }
     const session = await findSession(deps, route, principal, sessionId);
-    return await timed(facts, () => session.get(context));
+    const stream = await timed(facts, () => session.get(context));
+    // The stream ends with its credential (or after the idle limit under local trust).
+    const maxLifetimeMs = route.upstream.session_idle_timeout_seconds * 1000;
+    return deps.streams?.hold(stream, principal, maxLifetimeMs) ?? stream;
   }
 
   const session = await findSession(deps, route, principal, sessionId);
