@@ -364,6 +364,10 @@ const upstreamSchema = z
       'Concurrent MCP sessions through this upstream (for a stdio upstream, child processes); beyond it a new session gets 503.',
       32,
     ),
+    max_sessions_per_subject: z.number().int().positive().optional().meta({
+      description:
+        "Sessions one subject (token `sub`) may hold on this upstream; at its share, the subject's own least recently used inactive session makes room, else a new one gets 503. Keeps a few subjects' idle sessions from taking every slot. Default: a quarter of max_sessions, rounded up. Not applied under auth: none (one local subject).",
+    }),
     session_idle_timeout_seconds: positiveInt(
       'An MCP session with no request and no open stream for this long is closed (its child process stopped).',
       1800,
