@@ -315,6 +315,8 @@ async function main(): Promise<number> {
           args: [EVERYTHING, 'stdio'],
           tool_scopes: { '*': 'mcp:tools' },
           max_sessions: 12,
+          // One subject runs every worker: its share must fit them all.
+          max_sessions_per_subject: 10,
           session_idle_timeout_seconds: 30,
         },
       ],

@@ -300,3 +300,72 @@ describe('client names that hide or reorder text are refused', () => {
     assert.equal(neutralizeForDisplay('Café 日本'), 'Café 日本');
   });
 });
+
+describe('client metadata refusals (registration and metadata documents)', () => {
+  const base = { redirect_uris: ['https://meta.example/cb'], token_endpoint_auth_method: 'none' };
+  const refusals: [string, Record<string, unknown>][] = [
+    ['logo_uri over plain http', { logo_uri: 'http://meta.example/logo.png' }],
+    ['client_uri not a URL', { client_uri: 'not a url' }],
+    ['policy_uri overlong', { policy_uri: `https://meta.example/${'p'.repeat(2100)}` }],
+    ['jwks_uri not a string', { jwks_uri: 7 }],
+    ['scope not a string', { scope: ['files:read'] }],
+    ['scope with double spaces', { scope: 'files:read  files:write' }],
+    ['scope outside what the gateway offers', { scope: 'files:read root' }],
+    ['application_type other than native/web', { application_type: 'desktop' }],
+    ['an unknown auth method', { token_endpoint_auth_method: 'private_key_jwt' }],
+    ['jwks that is not a set', { token_endpoint_auth_method: 'client_secret_basic', jwks: [] }],
+    ['jwks holding a non-object', { jwks: { keys: ['x'] } }],
+    ['jwks with a private key', { jwks: { keys: [{ kty: 'EC', d: 'secret' }] } }],
+    ['grant_types not strings', { grant_types: [1] }],
+    ['a software statement', { software_statement: 'eyJ...' }],
+  ];
+  for (const [name, extra] of refusals) {
+    it(`${name}: 400 invalid_client_metadata, nothing registered`, async () => {
+      h.clock.advance(3600_000);
+      const before = await h.store.countClients();
+      const refused = await register(h, { ...base, ...extra });
+      assert.equal(refused.status, 400, JSON.stringify(refused.body));
+      assert.equal(refused.body.error, 'invalid_client_metadata');
+      // Never more clients (the registration step may prune stale ones meanwhile).
+      assert.ok((await h.store.countClients()) <= before);
+    });
+  }
+
+  it('metadata documents: no shared secret, no secret auth method, no other method', async () => {
+    const { validateClientMetadata } = await import(
+      '../../src/authorization-server/checks/client-metadata.ts'
+    );
+    const document = { redirect_uris: ['https://meta.example/cb'] };
+    for (const extra of [
+      { client_secret: 's' },
+      { client_secret_expires_at: 0 },
+      { token_endpoint_auth_method: 'client_secret_post' },
+      { token_endpoint_auth_method: 'private_key_jwt' },
+      { jwks: { keys: [{ kty: 'RSA', p: 'x' }] } },
+    ]) {
+      assert.throws(
+        () => validateClientMetadata({ ...document, ...extra }, 'document', ['files:read']),
+        /invalid_client_metadata|must not|only token_endpoint_auth_method|jwks/,
+        JSON.stringify(extra),
+      );
+    }
+    const kept = validateClientMetadata(
+      { ...document, token_endpoint_auth_method: 'none', scope: 'files:read' },
+      'document',
+      ['files:read'],
+    );
+    assert.equal(kept.token_endpoint_auth_method, 'none', 'positive control');
+  });
+
+  it('positive control: https informational URIs, a known scope and application_type register', async () => {
+    h.clock.advance(3600_000);
+    const accepted = await register(h, {
+      ...base,
+      logo_uri: 'https://meta.example/logo.png',
+      client_uri: 'https://meta.example/',
+      scope: 'files:read',
+      application_type: 'native',
+    });
+    assert.equal(accepted.status, 201, JSON.stringify(accepted.body));
+  });
+});
