@@ -23,7 +23,7 @@ import { LIMITS, PATHS } from '../settings.ts';
 interface State extends Exchange {
   params?: Params;
   client?: Client;
-  /** Set once the redirect URI is validated: from then on errors go back to the client. */
+  /** Set once the redirect URI is validated: from then on errors may go back to the client. */
   redirect?: { readonly uri: string; readonly state: string | undefined };
   pending?: Omit<PendingAuthorization, 'error'>;
 }
@@ -162,6 +162,7 @@ async function refused(state: State, error: RequestError): Promise<HttpAnswer | 
   // is shown on a page (RFC 9700 §4.11.2: no open redirector to an unverified redirect URI).
   const session = client.kind === 'pre-registered' ? undefined : await currentSession(state);
   if (client.kind !== 'pre-registered' && session === undefined) {
+    // No room to keep the request until sign-in: the error is shown now instead.
     if (
       (await admitPendingAuthorization(
         state.services.store,
