@@ -19,6 +19,7 @@ import {
   baseDocument,
   createHarness,
   type Harness,
+  hiddenFields,
   newPkce,
   PASSWORD,
   register,
@@ -367,5 +368,71 @@ describe('client metadata refusals (registration and metadata documents)', () =>
       application_type: 'native',
     });
     assert.equal(accepted.status, 201, JSON.stringify(accepted.body));
+  });
+});
+
+describe('edges of the sign-in and consent forms', () => {
+  it('a deferred error for a client the person granted before goes back once they sign in', async () => {
+    h.clock.advance(3600_000);
+    const registered = await register(h, {
+      redirect_uris: ['https://granted.example/cb'],
+      token_endpoint_auth_method: 'none',
+    });
+    const clientId = String(registered.body.client_id);
+    const granted = await h.authorize({
+      clientId,
+      redirectUri: 'https://granted.example/cb',
+      username: 'kim',
+    });
+    assert.ok(granted.searchParams.get('code'));
+    // A fresh browser, not signed in: the error waits for the sign-in, then goes back.
+    const browser = h.browser();
+    const first = await browser.get(
+      `/oauth/authorize?${authorizeQuery(h, { clientId, redirectUri: 'https://granted.example/cb', scope: 'nope' })}`,
+    );
+    assert.match(first.headers.get('location') ?? '', /^\/oauth\/login\?/);
+    const landed = await browser.completeFlow(first, 'kim', PASSWORD, 'allow');
+    assert.equal(landed.origin, 'https://granted.example');
+    assert.equal(landed.searchParams.get('error'), 'invalid_scope');
+    assert.equal(landed.searchParams.get('iss'), h.issuer);
+  });
+
+  it('a consent decision other than allow or deny: 400, no code', async () => {
+    const browser = h.browser();
+    const first = await browser.get(`/oauth/authorize?${authorizeQuery(h, {})}`);
+    const login = await browser.get(first.headers.get('location') ?? '');
+    const signedIn = await browser.postForm('/oauth/login', {
+      ...hiddenFields(await login.text()),
+      username: 'kim',
+      password: PASSWORD,
+    });
+    const consent = await browser.get(signedIn.headers.get('location') ?? '');
+    const fields = hiddenFields(await consent.text());
+    const refused = await browser.postForm('/oauth/consent', { ...fields, decision: 'maybe' });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.headers.get('location'), null);
+    const allowed = await browser.postForm('/oauth/consent', { ...fields, decision: 'allow' });
+    assert.ok(
+      new URL(allowed.headers.get('location') ?? '').searchParams.get('code'),
+      'positive control',
+    );
+  });
+
+  it('a sign-in form without username or password is refused like a wrong password', async () => {
+    h.clock.advance(15 * 60_000);
+    const context = { clientAddress: '192.0.2.77' };
+    const form = await h.as.handle(new Request(`${h.url}/oauth/login`), context);
+    const cookie = (form?.headers.getSetCookie()[0] ?? '').split(';')[0] ?? '';
+    const csrf = /name="csrf" value="([^"]+)"/.exec((await form?.text()) ?? '')?.[1] ?? '';
+    const response = await h.as.handle(
+      new Request(`${h.url}/oauth/login`, {
+        method: 'POST',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf }),
+      }),
+      context,
+    );
+    assert.equal(response?.status, 400);
+    assert.match((await response?.text()) ?? '', /Wrong username or password/);
   });
 });
