@@ -30,10 +30,15 @@ before(async () => {
   h = await createHarness({
     edit: (document) => {
       const as = document.authorization_server as { clients: Record<string, unknown>[] };
-      as.clients.push({
-        client_id: 'pre-cookie-path',
-        redirect_uris: ['http://127.0.0.1/oauth/cb'],
-      });
+      as.clients.push(
+        { client_id: 'pre-cookie-path', redirect_uris: ['http://127.0.0.1/oauth/cb'] },
+        {
+          client_id: 'device-cli',
+          redirect_uris: ['http://127.0.0.1/cb'],
+          grant_types: ['urn:ietf:params:oauth:grant-type:device_code'],
+          scope: ['files:read'],
+        },
+      );
     },
   });
   for (const name of ['hank', 'ivy', 'jon', 'kim']) {
@@ -198,6 +203,26 @@ describe('pending authorization requests are bounded', () => {
     assert.equal(refused?.headers.get('location'), null);
     assert.equal(refused?.headers.getSetCookie().length, 0, 'nothing stored for it');
     assert.equal((await ask('192.0.2.51'))?.status, 303, 'positive control');
+  });
+
+  it('device authorization requests count against the same bound per address', async () => {
+    h.clock.advance(10 * 60_000);
+    const ask = (address: string) =>
+      h.as.handle(
+        new Request(`${h.url}/oauth/device_authorization`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ client_id: 'device-cli', resource: h.resource }),
+        }),
+        { clientAddress: address },
+      );
+    for (let index = 0; index < 60; index++) {
+      assert.equal((await ask('192.0.2.60'))?.status, 200);
+    }
+    const refused = await ask('192.0.2.60');
+    assert.equal(refused?.status, 429);
+    assert.ok(Number(refused?.headers.get('retry-after')) >= 1);
+    assert.equal((await ask('192.0.2.61'))?.status, 200, 'positive control');
   });
 
   it('a global ceiling holds however many addresses ask', async () => {
