@@ -241,6 +241,49 @@ describe('pending authorization requests are bounded', () => {
   });
 });
 
+describe('user code entry is rate-limited (RFC 8628 §5.1)', () => {
+  /** Enters a user code on the device page from `address`; returns the answer. */
+  async function enter(address: string, userCode: string): Promise<Response> {
+    const context = { clientAddress: address };
+    const form = await h.as.handle(new Request(`${h.url}/oauth/device`), context);
+    const cookie = (form?.headers.getSetCookie()[0] ?? '').split(';')[0] ?? '';
+    const csrf = /name="csrf" value="([^"]+)"/.exec((await form?.text()) ?? '')?.[1] ?? '';
+    const response = await h.as.handle(
+      new Request(`${h.url}/oauth/device`, {
+        method: 'POST',
+        headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ csrf, user_code: userCode }),
+      }),
+      context,
+    );
+    if (response === undefined) throw new Error('no answer');
+    return response;
+  }
+
+  it('after 20 codes from one address in the window, even a right one is refused with 429', async () => {
+    h.clock.advance(15 * 60_000);
+    for (let index = 0; index < 20; index++) {
+      const wrong = await enter('192.0.2.90', 'BCDF-GHJK');
+      assert.equal(wrong.status, 400);
+    }
+    const issued = await h.as.handle(
+      new Request(`${h.url}/oauth/device_authorization`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ client_id: 'device-cli', resource: h.resource }),
+      }),
+      { clientAddress: '192.0.2.91' },
+    );
+    assert.equal(issued?.status, 200);
+    const { user_code: userCode } = (await (issued as Response).json()) as { user_code: string };
+    const refused = await enter('192.0.2.90', userCode);
+    assert.equal(refused.status, 429);
+    assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+    const elsewhere = await enter('192.0.2.92', userCode);
+    assert.equal(elsewhere.status, 303, 'positive control: the code itself still works');
+  });
+});
+
 describe('consent for public clients whose identity is not assured (RFC 8252 §8.6)', () => {
   it('a public client with a loopback redirect gets the consent page every time, on any port', async () => {
     const registered = await register(h, {
