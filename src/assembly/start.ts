@@ -30,6 +30,7 @@ import {
 } from '../store/index.ts';
 import { openAuditSink } from './audit.ts';
 import { tokenVerificationFor } from './authentication.ts';
+import { lockAuditTrail, lockSqliteStore } from './writer-locks.ts';
 
 /**
  * The one assembler: builds the whole server from a loaded configuration — audit trail, store,
@@ -275,6 +276,8 @@ function openAudit(
 ): AuditSink | undefined {
   if (options.audit === false) return undefined;
   if (options.audit !== undefined) return options.audit;
+  const lock = lockAuditTrail(loaded);
+  if (lock !== undefined) undo.push(() => lock.release());
   const opened = openAuditSink(loaded, logger);
   undo.push(() => opened.close());
   return opened;
@@ -290,6 +293,8 @@ async function openAuthorizationServer(
   if (!loaded.config.authorization_server.enabled) return {};
   let store = options.store;
   if (store === undefined) {
+    const lock = lockSqliteStore(loaded, options.cwd ?? process.cwd());
+    if (lock !== undefined) undo.push(() => lock.release());
     const opened = openStore(loaded, options.cwd ?? process.cwd());
     undo.push(() => opened.close());
     store = opened;

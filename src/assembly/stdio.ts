@@ -4,6 +4,7 @@ import { ConfigError } from '../errors/index.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
 import { runStdioFront } from '../proxy/index.ts';
 import { openAuditSink } from './audit.ts';
+import { lockAuditTrail } from './writer-locks.ts';
 
 /**
  * Portcullis over stdio (`serve --transport stdio`): the default upstream served to one local
@@ -28,8 +29,10 @@ export async function runPortcullisStdio(
     );
   }
   const logger = options.logger ?? createLogger();
-  const audit = openAuditSink(loaded, logger);
+  const lock = lockAuditTrail(loaded);
+  let audit: ReturnType<typeof openAuditSink> | undefined;
   try {
+    audit = openAuditSink(loaded, logger);
     return await runStdioFront(loaded, {
       input: options.input,
       output: options.output,
@@ -37,6 +40,7 @@ export async function runPortcullisStdio(
       audit,
     });
   } finally {
-    await audit.close();
+    await audit?.close();
+    lock?.release();
   }
 }

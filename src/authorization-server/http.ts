@@ -86,6 +86,8 @@ export interface CookieOptions {
   readonly secure: boolean;
   /** Seconds; omitted: a session cookie. 0 deletes. */
   readonly maxAge?: number;
+  /** Default `/`; narrower for a loopback issuer (cookie-scope.ts). */
+  readonly path?: string;
 }
 
 /** The name a cookie gets: `__Host-` prefixed when it is Secure (RFC 6265bis §4.1.3.2). */
@@ -95,7 +97,7 @@ export function cookieName(base: string, secure: boolean): string {
 
 /** HttpOnly, SameSite=Lax, Path=/; Secure and `__Host-` unless on plain-http loopback. */
 export function serializeCookie(name: string, value: string, options: CookieOptions): string {
-  const parts = [`${name}=${value}`, 'Path=/', 'HttpOnly', 'SameSite=Lax'];
+  const parts = [`${name}=${value}`, `Path=${options.path ?? '/'}`, 'HttpOnly', 'SameSite=Lax'];
   if (options.secure) parts.push('Secure');
   if (options.maxAge !== undefined) parts.push(`Max-Age=${options.maxAge}`);
   return parts.join('; ');

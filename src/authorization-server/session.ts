@@ -1,14 +1,17 @@
 import { RequestError } from '../errors/index.ts';
 import type { SessionRecord } from '../store/index.ts';
 import type { Params } from './checks/parameters.ts';
+import { cookieScopeFor } from './cookie-scope.ts';
 import { hmacSha256, randomToken, safeEqual, sha256 } from './crypto.ts';
-import { cookieName, readCookie, serializeCookie } from './http.ts';
+import { readCookie, serializeCookie } from './http.ts';
 import type { Exchange } from './services.ts';
 import { LIMITS } from './settings.ts';
 
 /**
  * Browser state of the login and consent pages, in two HttpOnly, SameSite=Lax cookies
- * (`__Host-` prefixed and Secure except on plain-http loopback):
+ * (Secure except on plain-http loopback; `__Host-` prefixed, or confined to the server's own
+ * paths on a loopback issuer so native clients' loopback callbacks never get them:
+ * cookie-scope.ts):
  * - the browser cookie: a random id that binds pending authorization requests to the browser
  *   that started them, and keys the CSRF tokens of its forms;
  * - the session cookie: a random id for a signed-in user, stored only as a hash.
@@ -17,11 +20,13 @@ const BROWSER_COOKIE = 'portcullis-browser';
 const SESSION_COOKIE = 'portcullis-session';
 
 function names(exchange: Exchange) {
-  const secure = exchange.services.settings.secureCookies;
+  const { issuer, secureCookies } = exchange.services.settings;
+  const { secure, path, prefix } = cookieScopeFor(issuer, secureCookies);
   return {
     secure,
-    browser: cookieName(BROWSER_COOKIE, secure),
-    session: cookieName(SESSION_COOKIE, secure),
+    path,
+    browser: `${prefix}${BROWSER_COOKIE}`,
+    session: `${prefix}${SESSION_COOKIE}`,
   };
 }
 
@@ -33,9 +38,9 @@ export function browserId(exchange: Exchange): string | undefined {
 export function ensureBrowserId(exchange: Exchange, headers: Headers): string {
   const existing = browserId(exchange);
   if (existing !== undefined) return existing;
-  const { browser, secure } = names(exchange);
+  const { browser, secure, path } = names(exchange);
   const created = randomToken(32);
-  headers.append('set-cookie', serializeCookie(browser, created, { secure }));
+  headers.append('set-cookie', serializeCookie(browser, created, { secure, path }));
   return created;
 }
 
@@ -79,7 +84,7 @@ export async function startSession(
   subject: string,
   headers: Headers,
 ): Promise<void> {
-  const { session, secure } = names(exchange);
+  const { session, secure, path } = names(exchange);
   const id = randomToken(32);
   const now = exchange.services.now();
   await exchange.services.store.putSession({
@@ -90,6 +95,6 @@ export async function startSession(
   });
   headers.append(
     'set-cookie',
-    serializeCookie(session, id, { secure, maxAge: Math.floor(LIMITS.sessionTtlMs / 1000) }),
+    serializeCookie(session, id, { secure, path, maxAge: Math.floor(LIMITS.sessionTtlMs / 1000) }),
   );
 }

@@ -30,10 +30,9 @@ export const LIMITS = {
   sessionTtlMs: 8 * 3600_000,
   formMaxBytes: 16 * 1024,
   registrationMaxBytes: 16 * 1024,
-  /** Failed sign-ins before refusing, per user and per address, in the window. */
-  loginFailuresPerUser: 5,
-  loginFailuresPerAddress: 20,
-  loginWindowMs: 15 * 60_000,
+  /** User codes entered on the device page per address per window (RFC 8628 §5.1). */
+  userCodeEntriesPerAddress: 20,
+  userCodeWindowMs: 15 * 60_000,
   /** Dynamic registrations per address per window, and in total. */
   registrationsPerAddress: 20,
   registrationWindowMs: 3600_000,

@@ -99,7 +99,13 @@ export function derive(config: Config): Derived {
     publicUrl,
     issuer: config.remote_mcp.issuer ?? authorizationServerIssuer,
     authorizationServerIssuer,
-    audiences: config.remote_mcp.audiences ?? upstreams.map((upstream) => upstream.resource),
+    // Every audience some route accepts; each route then accepts only its own (routes.ts).
+    audiences: config.remote_mcp.audiences ?? [
+      ...new Set([
+        ...upstreams.map((upstream) => upstream.resource),
+        ...config.upstreams.flatMap((upstream) => upstream.audiences ?? []),
+      ]),
+    ],
     upstreams,
   };
 }

@@ -76,7 +76,23 @@ export function loadConfigText(text: string, options: LoadOptions = {}): LoadedC
       { source },
     );
   }
-  const raw: unknown = document.toJS({ maxAliasCount: 100 }) ?? {};
+  let raw: unknown;
+  try {
+    raw = document.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (error) {
+    // The yaml library refuses alias expansion past maxAliasCount ("billion laughs").
+    throw new ConfigError(
+      'ConfigSyntax',
+      [
+        {
+          path: '',
+          message: error instanceof Error ? error.message : String(error),
+          fix: 'write the values out instead of expanding YAML aliases this many times',
+        },
+      ],
+      { source },
+    );
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(
       'ConfigInvalid',

@@ -364,10 +364,18 @@ const upstreamSchema = z
       'Concurrent MCP sessions through this upstream (for a stdio upstream, child processes); beyond it a new session gets 503.',
       32,
     ),
+    max_sessions_per_subject: z.number().int().positive().optional().meta({
+      description:
+        "Sessions one subject (token `sub`) may hold on this upstream; at its share, the subject's own least recently used inactive session makes room, else a new one gets 503. Keeps a few subjects' idle sessions from taking every slot. Default: a quarter of max_sessions, rounded up. Not applied under auth: none (one local subject).",
+    }),
     session_idle_timeout_seconds: positiveInt(
       'An MCP session with no request and no open stream for this long is closed (its child process stopped).',
       1800,
     ),
+    audiences: z.array(z.string().min(1)).optional().meta({
+      description:
+        "Token audiences accepted at this route besides its own resource URI (a token is otherwise accepted only at the route whose resource it names). Widening is deliberate and has a cost: a token issued for any audience listed here (another upstream's resource, say) works at this route too, so a token leaked from or meant for that resource reaches this upstream. Default: none.",
+    }),
   })
   .meta({ description: 'An MCP server behind the gateway.' });
 

@@ -87,6 +87,18 @@ export const REQUEST_ERRORS = {
     oauth: undefined,
     summary: 'The HTTP method is not supported at this path.',
   },
+  MethodNotImplemented: {
+    status: 501,
+    oauth: undefined,
+    summary:
+      'The HTTP method (CONNECT, TRACE, TRACK) is not implemented here (RFC 9110 §9.1); an MCP route answers 405 with its Allow list instead.',
+  },
+  TransferCodingNotImplemented: {
+    status: 501,
+    oauth: undefined,
+    summary:
+      'The request uses a transfer coding other than chunked (RFC 9112 §6.1); send the body uncoded or chunked.',
+  },
   RequestUnsupportedMediaType: {
     status: 415,
     oauth: undefined,

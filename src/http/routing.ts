@@ -11,7 +11,9 @@ import {
 } from '../proxy/index.ts';
 import { checkDeclaredLength, declaredLength } from './body.ts';
 import { addCorsHeaders, checkHostAndOrigin, preflight } from './cors.ts';
+import { checkMethodImplemented, checkTransferCoding } from './framing.ts';
 import { checkRequestTarget, type HostPolicy } from './front-checks.ts';
+import { readinessFor } from './readiness-exposure.ts';
 import type { Exchange } from './request-front.ts';
 
 /**
@@ -42,9 +44,11 @@ export function createRouter(options: RouterOptions): Router {
   const { gateway, hostPolicy, maxBodyBytes, mounted } = options;
   return async (exchange) => {
     const { request, headers, facts } = exchange;
+    checkTransferCoding(headers['transfer-encoding']);
     const path = normalizeRequestPath(checkRequestTarget(request.url));
     facts.path = path.length > 256 ? `${path.slice(0, 256)}…` : path;
     const entry = gateway.routes.lookup(path);
+    if (entry?.kind !== 'mcp') checkMethodImplemented(request.method);
     if (entry === undefined) {
       if (mounted === undefined) throw new RequestError('RouteNotFound', 'no such endpoint');
       // Authorization-server endpoints are meant to be called cross-origin (token,
@@ -88,7 +92,7 @@ export function createRouter(options: RouterOptions): Router {
       case 'healthz':
         return gateway.healthz();
       case 'readyz':
-        return gateway.readyz();
+        return readinessFor(gateway, hostPolicy, headers.host);
       case 'metrics':
         return gateway.metrics(gatewayRequest);
     }

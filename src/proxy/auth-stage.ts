@@ -34,14 +34,32 @@ export interface Principal {
   readonly scopes: ReadonlySet<string>;
   /** HMAC of the token id, for logs and audit; never the token. */
   readonly tokenIdHash: string | undefined;
+  /** The token's `aud` values; undefined under local trust. */
+  readonly audiences?: readonly string[];
+  /** The token's `exp`, in seconds; undefined under local trust. */
+  readonly expiresAt?: number;
+  /**
+   * Verifies the same token again (revocation, a disabled client); false only on a definite
+   * refusal, true while verification is merely unavailable. Streams held open use it
+   * (stream-leases.ts).
+   */
+  readonly stillValid?: () => Promise<boolean>;
+}
+
+/** What the authentication stage needs of the route a request is for. */
+export interface AudienceRoute {
+  readonly acceptedAudiences: readonly string[];
 }
 
 export const LOCAL_SUBJECT = 'local';
 
 export interface AuthStage {
   readonly mode: 'oauth' | 'none';
-  /** Authenticates a request. Throws RequestError with an Auth* code. */
-  authenticate(headers: RequestHeaders): Promise<Principal>;
+  /**
+   * Authenticates a request for `route` (its token must name the route's resource, or an
+   * audience the route was widened to). Throws RequestError with an Auth* code.
+   */
+  authenticate(headers: RequestHeaders, route?: AudienceRoute): Promise<Principal>;
   /** `WWW-Authenticate` for an error on a route, when one applies. */
   challenge(
     error: RequestError,
@@ -104,12 +122,37 @@ export async function verifyClosed(
       cause: error,
     });
   }
+  const aud = verified.claims.aud;
   return {
     subject: verified.subject,
     clientId: verified.clientId,
     scopes: new Set(verified.scopes),
     tokenIdHash: verified.tokenIdHash,
+    audiences: (typeof aud === 'string'
+      ? [aud]
+      : Array.isArray(aud)
+        ? aud
+        : [verified.audience]
+    ).filter((entry): entry is string => typeof entry === 'string'),
+    expiresAt: verified.expiresAt,
+    stillValid: () =>
+      verifier.verify(token).then(
+        () => true,
+        (error: unknown) => error instanceof RequestError && error.code === 'AuthUnavailable',
+      ),
   };
+}
+
+/**
+ * A token is accepted only at the route(s) whose resource it names (MCP authorization, "Token
+ * Audience Binding": a server must only accept tokens issued for itself; RFC 8707 §2). The
+ * verifier checks `aud` against every configured audience; this narrows it to the route called.
+ */
+export function checkRouteAudience(principal: Principal, route: AudienceRoute): void {
+  if (principal.audiences?.some((audience) => route.acceptedAudiences.includes(audience))) return;
+  throw new RequestError('AuthInvalidAudience', 'the token was issued for another resource', {
+    expose: true,
+  });
 }
 
 /**
@@ -126,12 +169,14 @@ export function bearerAuthentication(loaded: LoadedConfig, verifier: StageVerifi
     );
   return {
     mode: 'oauth',
-    async authenticate(headers) {
+    async authenticate(headers, route) {
       const value = headers.authorization;
       if (value === undefined) {
         throw new RequestError('AuthTokenMissing', 'this resource needs a bearer token');
       }
-      return verifyClosed(verifier, extractBearerToken(value));
+      const principal = await verifyClosed(verifier, extractBearerToken(value));
+      if (route !== undefined) checkRouteAudience(principal, route);
+      return principal;
     },
     challenge(error, route) {
       if (!CHALLENGED_CODES.has(error.code)) return undefined;

@@ -9,6 +9,7 @@ import { RequestObserver } from './request-facts.ts';
 import { errorToResponse, jsonResponse } from './responses.ts';
 import { buildRouteTable, type McpRoute, type RouteTable } from './routes.ts';
 import { SessionRegistry, type UpstreamConnector } from './sessions.ts';
+import { StreamLeases } from './stream-leases.ts';
 import { StdioConnector } from './upstreams/stdio-session.ts';
 import { HttpConnector } from './upstreams/streamable-http.ts';
 
@@ -46,6 +47,8 @@ export interface Readiness {
 export interface Gateway {
   readonly routes: RouteTable;
   readonly sessions: SessionRegistry;
+  /** Server-to-client streams held open, each ended when its credential lapses. */
+  readonly streams: StreamLeases;
   readonly auth: AuthStage;
   /** True once shutdown has begun: readiness fails, new sessions are refused. */
   readonly draining: boolean;
@@ -91,6 +94,7 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
       windowSeconds: config.remote_mcp.rate_limit_window_seconds,
     });
   const sessions = new SessionRegistry();
+  const streams = new StreamLeases();
   const logger = options.logger;
   const connectors = new Map<McpRoute, UpstreamConnector>();
   for (const route of routes.routes) {
@@ -127,6 +131,7 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
   return {
     routes,
     sessions,
+    streams,
     auth,
     observer,
     get draining() {
@@ -156,13 +161,21 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
       }
       // Rather refuse than serve unaudited (audit.on_write_failure: refuse).
       observer.checkAuditWritable();
-      return handleMcpRequest(route, request, { auth, limiter, sessions, connectorFor, logger });
+      return handleMcpRequest(route, request, {
+        auth,
+        limiter,
+        sessions,
+        connectorFor,
+        logger,
+        streams,
+      });
     },
     drain() {
       draining = true;
     },
     async close() {
       draining = true;
+      streams.close();
       await sessions.closeAll('gateway shutting down');
       await Promise.allSettled([...connectors.values()].map((connector) => connector.close()));
       await limiter.close();

@@ -22,6 +22,7 @@ import {
   type UpstreamConnector,
   type UpstreamSession,
 } from './sessions.ts';
+import type { StreamLeases } from './stream-leases.ts';
 
 /**
  * One MCP endpoint (an upstream's path), as an ordered list of stages:
@@ -53,6 +54,8 @@ export interface EndpointDeps {
   readonly sessions: SessionRegistry;
   readonly connectorFor: (route: McpRoute) => UpstreamConnector;
   readonly logger: Logger;
+  /** Ends server-to-client streams whose credential lapsed (stream-leases.ts). */
+  readonly streams?: StreamLeases;
 }
 
 const ALLOWED_METHODS = 'GET, POST, DELETE';
@@ -105,7 +108,7 @@ async function mcpStages(
   // Before any token work, so a flood of bad tokens costs no signature checks
   // (HT-15 in docs/security-cases.md).
   await limit(deps.limiter, 'address', request.clientAddress);
-  const principal = await deps.auth.authenticate(headers);
+  const principal = await deps.auth.authenticate(headers, route);
   facts.principal = principal;
   const sessionId = sessionIdOf(headers);
   facts.sessionId = sessionId;
@@ -163,7 +166,10 @@ async function mcpStages(
       );
     }
     const session = await findSession(deps, route, principal, sessionId);
-    return await timed(facts, () => session.get(context));
+    const stream = await timed(facts, () => session.get(context));
+    // The stream ends with its credential (or after the idle limit under local trust).
+    const maxLifetimeMs = route.upstream.session_idle_timeout_seconds * 1000;
+    return deps.streams?.hold(stream, principal, maxLifetimeMs) ?? stream;
   }
 
   const session = await findSession(deps, route, principal, sessionId);

@@ -22,6 +22,12 @@ export interface McpRoute {
   readonly metadataUrls: readonly string[];
   readonly isDefault: boolean;
   readonly policy: McpPolicy;
+  /**
+   * Token audiences accepted here: the route's own resource (MCP authorization: a token must
+   * be issued for this resource, RFC 8707 §2), plus what the operator widened it to
+   * (upstreams[].audiences, and remote_mcp.audiences when set, which applies to every route).
+   */
+  readonly acceptedAudiences: readonly string[];
 }
 
 export interface MetadataRouteEntry {
@@ -58,8 +64,13 @@ export function buildRouteTable(
   options: { actualPort?: number; metadataServed?: boolean; metricsServed?: boolean } = {},
 ): RouteTable {
   const derived = deriveLive(loaded, options.actualPort);
+  const everyRoute = loaded.config.remote_mcp.audiences ?? [];
   const routes = derived.upstreams.map((upstream, index) =>
-    mcpRoute(upstream, loaded.config.upstreams[index] as UpstreamSettings),
+    mcpRoute(upstream, loaded.config.upstreams[index] as UpstreamSettings, [
+      // On an ephemeral port the resource as configured (port 0) names the same route.
+      loaded.derived.upstreams[index]?.resource ?? upstream.resource,
+      ...everyRoute,
+    ]),
   );
   const entries = new Map<string, RouteEntry>();
   const metadataServed = options.metadataServed ?? false;
@@ -130,7 +141,11 @@ function policyConfig(upstream: UpstreamSettings) {
   return { toolScopes: upstream.tool_scopes, methodScopes: upstream.method_scopes };
 }
 
-function mcpRoute(derived: DerivedUpstream, upstream: UpstreamSettings): McpRoute {
+function mcpRoute(
+  derived: DerivedUpstream,
+  upstream: UpstreamSettings,
+  alsoAccepted: readonly string[],
+): McpRoute {
   return Object.freeze({
     kind: 'mcp' as const,
     path: derived.path,
@@ -142,6 +157,9 @@ function mcpRoute(derived: DerivedUpstream, upstream: UpstreamSettings): McpRout
     metadataUrls: derived.metadataUrls,
     isDefault: derived.isDefault,
     policy: new McpPolicy(policyConfig(upstream)),
+    acceptedAudiences: [
+      ...new Set([derived.resource, ...(upstream.audiences ?? []), ...alsoAccepted]),
+    ],
   });
 }
 

@@ -3,6 +3,7 @@ import { RequestError } from '../errors/index.ts';
 import type { ParsedMessage, ResponseFilter } from '../mcp/index.ts';
 import type { Principal, RequestHeaders } from './auth-stage.ts';
 import type { McpRoute } from './routes.ts';
+import { checkSubjectShare } from './subject-share.ts';
 
 /**
  * MCP sessions the gateway issued. Session ids are 192-bit random values (MCP security best
@@ -72,11 +73,12 @@ export class SessionRegistry {
     this.#sweeper.unref();
   }
 
-  /** Sessions currently open on a route. */
-  countFor(route: McpRoute): number {
+  /** Sessions currently open on a route (of one subject, when given). */
+  countFor(route: McpRoute, subject?: string): number {
     let count = 0;
     for (const session of this.#sessions.values()) {
-      if (session.route === route && !session.closed) count += 1;
+      if (session.route !== route || session.closed) continue;
+      if (subject === undefined || session.subject === subject) count += 1;
     }
     return count;
   }
@@ -103,6 +105,9 @@ export class SessionRegistry {
         );
       }
     }
+    checkSubjectShare(this, route, principal.subject, (now) =>
+      this.#evictInactive(route, principal.subject, now),
+    );
     const session = connector.open(newSessionId(), principal);
     this.#sessions.set(session.id, session);
     return session;

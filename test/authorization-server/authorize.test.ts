@@ -6,7 +6,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setUserPassword } from '../../src/authorization-server/index.ts';
-import { createHarness, type Harness, newPkce, PASSWORD, register } from './harness.ts';
+import {
+  createHarness,
+  type Harness,
+  hiddenFields,
+  newPkce,
+  PASSWORD,
+  register,
+} from './harness.ts';
 
 let h: Harness;
 before(async () => {
@@ -406,14 +413,22 @@ describe('AZ: authorization endpoint behaviour', () => {
       /^\/oauth\/login\?/,
       'not sent to the client yet',
     );
-    const landed = await browser.completeFlow(first, 'alice', PASSWORD, 'allow');
-    assert.equal(`${landed.origin}${landed.pathname}`, 'https://dyn.example/cb');
-    assert.equal(landed.searchParams.get('error'), 'invalid_target');
-    assert.equal(landed.searchParams.get('state'), 's1');
-    assert.equal(landed.searchParams.get('iss'), h.issuer);
+    // After sign-in the person has never granted this client anything: its redirect URI is
+    // not trusted, so the error is shown on a page (RFC 9700 §4.11.2), never redirected.
+    const login = await browser.get(first.headers.get('location') ?? '');
+    const signedIn = await browser.postForm('/oauth/login', {
+      ...hiddenFields(await login.text()),
+      username: 'alice',
+      password: PASSWORD,
+    });
+    assert.match(signedIn.headers.get('location') ?? '', /^\/oauth\/consent\?/);
+    const shown = await browser.get(signedIn.headers.get('location') ?? '');
+    assert.equal(shown.status, 400);
+    assert.equal(shown.headers.get('location'), null, 'not sent to an unverified URI');
+    assert.match(await shown.text(), /invalid_target/);
   });
 
-  it('AZ-10 the same error for a signed-in user goes back at once', async () => {
+  it('AZ-10 the same error for a signed-in user is a page when the person never granted that client anything', async () => {
     const browser = h.browser();
     await h.authorize({ browser, redirectUri: LOOPBACK });
     const registered = await register(h, {
@@ -432,8 +447,37 @@ describe('AZ: authorization endpoint behaviour', () => {
         scope: 'nope',
       }).toString()}`,
     );
+    assert.equal(response.status, 400);
+    assert.equal(response.headers.get('location'), null, 'not sent to an unverified URI');
+    assert.match(await response.text(), /invalid_scope/);
+  });
+
+  it('AZ-10 positive control: once the person granted the client access, its errors go back at once', async () => {
+    const registered = await register(h, {
+      redirect_uris: ['https://dyn3.example/cb'],
+      token_endpoint_auth_method: 'none',
+    });
+    const clientId = String(registered.body.client_id);
+    const browser = h.browser();
+    const granted = await h.authorize({
+      browser,
+      clientId,
+      redirectUri: 'https://dyn3.example/cb',
+    });
+    assert.ok(granted.searchParams.get('code'));
+    const response = await browser.get(
+      `/oauth/authorize?${new URLSearchParams({
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: 'https://dyn3.example/cb',
+        code_challenge: newPkce().challenge,
+        code_challenge_method: 'S256',
+        resource: h.resource,
+        scope: 'nope',
+      }).toString()}`,
+    );
     const target = new URL(response.headers.get('location') ?? '');
-    assert.equal(target.origin, 'https://dyn2.example');
+    assert.equal(target.origin, 'https://dyn3.example');
     assert.equal(target.searchParams.get('error'), 'invalid_scope');
   });
 
@@ -453,14 +497,16 @@ describe('AZ: authorization endpoint behaviour', () => {
   });
 
   it('a signed-in user with remembered consent goes straight back to the client', async () => {
+    // A claimed https redirect assures the client's identity (RFC 8252 §8.6); a loopback one
+    // does not, so that case is asked again (hardening.test.ts).
     const browser = h.browser();
-    await h.authorize({ browser, redirectUri: LOOPBACK, scope: 'files:read' });
+    await h.authorize({ browser, redirectUri: 'https://app.example/cb', scope: 'files:read' });
     const pkce = newPkce();
     const again = await browser.get(
       `/oauth/authorize?${new URLSearchParams({
         response_type: 'code',
         client_id: 'pre-public',
-        redirect_uri: LOOPBACK,
+        redirect_uri: 'https://app.example/cb',
         code_challenge: pkce.challenge,
         code_challenge_method: 'S256',
         resource: h.resource,

@@ -179,7 +179,7 @@ describe('CSRF and browser binding (AZ-12)', () => {
 });
 
 describe('cookies', () => {
-  it('on plain-http loopback: HttpOnly, SameSite=Lax, Path=/, without Secure or __Host-', async () => {
+  it('on plain-http loopback: HttpOnly, SameSite=Lax, Path=/oauth (never a loopback callback), without Secure or __Host-', async () => {
     const response = await fetch(
       `${h.url}/oauth/authorize?${authorizeQuery(h, { redirectUri: LOOPBACK }).toString()}`,
       { redirect: 'manual' },
@@ -187,7 +187,7 @@ describe('cookies', () => {
     const [cookie] = response.headers.getSetCookie();
     assert.match(
       cookie ?? '',
-      /^portcullis-browser=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Lax$/,
+      /^portcullis-browser=[A-Za-z0-9_-]{43}; Path=\/oauth; HttpOnly; SameSite=Lax$/,
     );
   });
 

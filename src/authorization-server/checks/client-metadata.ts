@@ -1,6 +1,7 @@
 import { RequestError } from '../../errors/index.ts';
 import type { JsonObject } from '../../store/index.ts';
 import { DEVICE_CODE_GRANT } from '../device.ts';
+import { hasDeceptiveCharacters } from './display-text.ts';
 import { redirectUriProblem } from './redirect-uri.ts';
 import { parseScope } from './scope.ts';
 
@@ -132,10 +133,10 @@ function checkClientName(name: unknown): { client_name?: string } {
     typeof name !== 'string' ||
     name.trim() === '' ||
     name.length > MAX_CLIENT_NAME_LENGTH ||
-    /\p{Cc}/u.test(name)
+    hasDeceptiveCharacters(name)
   ) {
     throw invalid(
-      `client_name must be 1 to ${MAX_CLIENT_NAME_LENGTH} characters without control characters`,
+      `client_name must be 1 to ${MAX_CLIENT_NAME_LENGTH} characters without control, bidirectional or invisible characters`,
     );
   }
   return { client_name: name };

@@ -1,5 +1,6 @@
 import { RequestError } from '../../errors/index.ts';
 import { isLoopbackHost } from '../../lib/host.ts';
+import { LOOPBACK_COOKIE_PATH, loopbackRedirectUnderCookiePath } from '../cookie-scope.ts';
 
 export const MAX_REDIRECT_URI_LENGTH = 2048;
 
@@ -30,6 +31,8 @@ export function redirectUriProblem(value: unknown): string | undefined {
     return `scheme ${url.protocol} is not allowed; use https (or http to loopback)`;
   }
   if (url.href !== value) return `must be written in normalized form (${url.href})`;
+  if (loopbackRedirectUnderCookiePath(url))
+    return `on a loopback host must not be under ${LOOPBACK_COOKIE_PATH} (the sign-in cookies' path)`;
   return undefined;
 }
 
@@ -68,6 +71,13 @@ export function matchRedirectUri(
 
 /** Throws when the requested redirect URI is not one the client registered. */
 export function checkRedirectUri(registered: readonly string[], requested: string): string {
+  // Checked first and for every client: a pre-registered client's URIs skip redirectUriProblem.
+  if (URL.canParse(requested) && loopbackRedirectUnderCookiePath(new URL(requested))) {
+    throw new RequestError(
+      'OAuthInvalidRequest',
+      `a loopback redirect_uri must not be under ${LOOPBACK_COOKIE_PATH}, where the sign-in cookies are sent`,
+    );
+  }
   const match = matchRedirectUri(registered, requested);
   if (match === undefined) {
     throw new RequestError(

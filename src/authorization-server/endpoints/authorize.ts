@@ -9,10 +9,12 @@ import { checkResponseType } from '../checks/response-type.ts';
 import { checkScopesWithin, parseScope } from '../checks/scope.ts';
 import { checkState } from '../checks/state.ts';
 import type { Client } from '../clients/client.ts';
+import { errorRedirectTrusted } from '../clients/trusted-redirect.ts';
 import { randomToken, sha256 } from '../crypto.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { seeOther } from '../http.ts';
 import { type PendingAuthorization, pendingToJson } from '../pending-authorization.ts';
+import { admitPendingAuthorization } from '../pending-limits.ts';
 import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { currentSession, ensureBrowserId } from '../session.ts';
@@ -21,7 +23,7 @@ import { LIMITS, PATHS } from '../settings.ts';
 interface State extends Exchange {
   params?: Params;
   client?: Client;
-  /** Set once the redirect URI is validated: from then on errors go back to the client. */
+  /** Set once the redirect URI is validated: from then on errors may go back to the client. */
   redirect?: { readonly uri: string; readonly state: string | undefined };
   pending?: Omit<PendingAuthorization, 'error'>;
 }
@@ -106,11 +108,22 @@ const STEPS: readonly Step<State>[] = [
   }),
   step('continue to sign-in or consent', async (state) => {
     const pending = need(state.pending, 'pending');
+    await checkRoomForPending(state);
     const id = await startInteraction(state, pending);
     const next = (await currentSession(state)) === undefined ? PATHS.login : PATHS.consent;
     return seeOther(`${next}?interaction=${id}`);
   }),
 ];
+
+async function checkRoomForPending(state: State): Promise<void> {
+  const { store, now } = state.services;
+  const wait = await admitPendingAuthorization(store, state.context.clientAddress, now());
+  if (wait !== undefined) {
+    throw new RequestError('RateLimited', 'too many pending sign-in requests; try again later', {
+      details: { retryAfter: String(wait) },
+    });
+  }
+}
 
 /** Stores the pending request, bound to this browser, and returns its id. */
 async function startInteraction(state: State, pending: PendingAuthorization): Promise<string> {
@@ -142,9 +155,23 @@ async function refused(state: State, error: RequestError): Promise<HttpAnswer | 
     client_id: client?.clientId,
   });
   if (client === undefined || redirect === undefined || error.status >= 500) return undefined;
+  // Over a pending-request limit: a page, never a redirect (the client would only retry).
+  if (error.code === 'RateLimited') return undefined;
   // A client anyone can register (dynamic or metadata document) gets its error only after the
-  // user has signed in, so an unauthenticated link cannot bounce visitors to it (RFC 9700 §4.11.2).
-  if (client.kind !== 'pre-registered' && (await currentSession(state)) === undefined) {
+  // user has signed in, and only if that person granted it access before; otherwise the error
+  // is shown on a page (RFC 9700 §4.11.2: no open redirector to an unverified redirect URI).
+  const session = client.kind === 'pre-registered' ? undefined : await currentSession(state);
+  if (client.kind !== 'pre-registered' && session === undefined) {
+    // No room to keep the request until sign-in: the error is shown now instead.
+    if (
+      (await admitPendingAuthorization(
+        state.services.store,
+        state.context.clientAddress,
+        state.services.now(),
+      )) !== undefined
+    ) {
+      return undefined;
+    }
     const id = await startInteraction(state, {
       clientId: client.clientId,
       redirectUri: redirect.uri,
@@ -155,6 +182,9 @@ async function refused(state: State, error: RequestError): Promise<HttpAnswer | 
       error: { code: error.code, message: error.message },
     });
     return seeOther(`${PATHS.login}?interaction=${id}`);
+  }
+  if (!(await errorRedirectTrusted(state.services.store, client, session?.subject))) {
+    return undefined;
   }
   return renderError(error, {
     form: {

@@ -3,6 +3,8 @@ import { renderError } from '../../errors/render.ts';
 import { isLoopbackHost } from '../../lib/host.ts';
 import type { HttpAnswer } from '../../lib/http-answer.ts';
 import { type Params, readForm } from '../checks/parameters.ts';
+import { clientIdentityAssured } from '../clients/identity.ts';
+import { errorRedirectTrusted } from '../clients/trusted-redirect.ts';
 import { DEVICE_CODE_GRANT, deviceStateFrom, putDeviceState } from '../device.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { issueAuthorizationCode } from '../grants/authorization-code.ts';
@@ -115,11 +117,17 @@ const loadSteps = (idFrom: (state: State) => string | undefined): Step<State>[] 
     state.subject = session.subject;
     return undefined;
   }),
-  step('a deferred error goes back now', (state) =>
-    need(state.interaction, 'interaction').pending.error === undefined
-      ? undefined
-      : finish(state, 'error'),
-  ),
+  step('a deferred error goes back now, if its redirect URI is trusted', async (state) => {
+    const { pending, client } = need(state.interaction, 'interaction');
+    if (pending.error === undefined) return undefined;
+    if (
+      client === undefined ||
+      !(await errorRedirectTrusted(state.services.store, client, state.subject))
+    ) {
+      throw pendingError(pending) ?? new RequestError('OAuthInvalidRequest', 'invalid request');
+    }
+    return finish(state, 'error');
+  }),
   step('client still valid', (state) => {
     if (need(state.interaction, 'interaction').client === undefined) {
       throw new RequestError('OAuthInvalidClient', 'the client is no longer known');
@@ -131,10 +139,11 @@ const loadSteps = (idFrom: (state: State) => string | undefined): Step<State>[] 
 const SHOW: readonly Step<State>[] = [
   ...loadSteps((state) => state.url.searchParams.get('interaction') ?? undefined),
   step('remembered consent covers the request', async (state) => {
-    const { pending } = need(state.interaction, 'interaction');
+    const { pending, client } = need(state.interaction, 'interaction');
     // A device request is always shown (RFC 8628 §5.4, remote phishing): a code someone else
     // sent the user must not be approved just by being entered.
     if (pending.deviceId !== undefined) return undefined;
+    if (!clientIdentityAssured(need(client, 'client'), pending.redirectUri)) return undefined;
     const consent = await state.services.store.getConsent(
       need(state.subject, 'subject'),
       pending.clientId,

@@ -18,6 +18,7 @@ import {
 } from '../device.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { jsonReply, NO_STORE } from '../http.ts';
+import { admitPendingAuthorization } from '../pending-limits.ts';
 import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { LIMITS } from '../settings.ts';
@@ -66,6 +67,17 @@ const STEPS: readonly Step<State>[] = [
       client.scopes,
       "the client's scopes",
     );
+    // Pending device requests count against the same bounds as pending authorizations.
+    const wait = await admitPendingAuthorization(
+      services.store,
+      state.context.clientAddress,
+      services.now(),
+    );
+    if (wait !== undefined) {
+      throw new RequestError('RateLimited', 'too many pending requests; try again later', {
+        details: { retryAfter: String(wait) },
+      });
+    }
     const deviceCode = randomToken(32);
     const userCode = newUserCode();
     const now = services.now();

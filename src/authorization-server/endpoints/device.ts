@@ -48,6 +48,24 @@ const SUBMIT: readonly Step<State>[] = [
     checkCsrf(state, state.form ?? new Map(), PURPOSE);
     return undefined;
   }),
+  step('not guessing codes', async (state) => {
+    // RFC 8628 §5.1: user codes are short enough to guess, so entries are rate-limited per
+    // address (reserved before the lookup, so parallel guesses cannot slip past).
+    const { store, now } = state.services;
+    const windowMs = LIMITS.userCodeWindowMs;
+    const address = JSON.stringify(state.context.clientAddress ?? '');
+    const count = await store.incrementCounter(`device:entries:${address}`, windowMs, now());
+    if (count <= LIMITS.userCodeEntriesPerAddress) return undefined;
+    audit(state, { event: 'oauth.authorization.denied', decision: 'deny', reason: 'RateLimited' });
+    state.responseHeaders.set(
+      'retry-after',
+      String(Math.max(1, Math.ceil((windowMs - (now() % windowMs)) / 1000))),
+    );
+    return page(state, {
+      error: 'Too many codes entered. Wait a few minutes and try again.',
+      status: 429,
+    });
+  }),
   step('the code names a waiting request', async (state) => {
     const typed = state.form?.get('user_code') ?? '';
     const { store } = state.services;

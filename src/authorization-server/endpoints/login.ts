@@ -2,6 +2,7 @@ import type { HttpAnswer } from '../../lib/http-answer.ts';
 import { type Params, readForm } from '../checks/parameters.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { seeOther } from '../http.ts';
+import { LoginThrottle } from '../login-throttle.ts';
 import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { checkCsrf, csrfToken, currentSession, ensureBrowserId, startSession } from '../session.ts';
@@ -15,6 +16,8 @@ interface State extends Exchange {
   interaction?: LoadedInteraction;
   form?: Params;
   username?: string;
+  /** This attempt's rank in the throttle window (login-throttle.ts). */
+  attempt?: number;
 }
 
 const purpose = (interactionId: string | undefined) =>
@@ -54,13 +57,6 @@ const SHOW: readonly Step<State>[] = [
   step('show the form', (state) => renderForm(state)),
 ];
 
-const throttleKeys = (state: State, username: string): string[] => {
-  const keys = [`login:user:${username}`];
-  if (state.context.clientAddress !== undefined)
-    keys.push(`login:address:${state.context.clientAddress}`);
-  return keys;
-};
-
 const SUBMIT: readonly Step<State>[] = [
   step('read the form', async (state) => {
     state.form = await readForm(state.request, LIMITS.formMaxBytes);
@@ -80,42 +76,38 @@ const SUBMIT: readonly Step<State>[] = [
   step('not throttled', async (state) => {
     const username = state.form?.get('username') ?? '';
     state.username = username;
-    const now = state.services.now();
-    const [userCount, addressCount] = await Promise.all(
-      throttleKeys(state, username).map((key) =>
-        state.services.store.readCounter(key, LIMITS.loginWindowMs, now),
-      ),
+    const decision = await new LoginThrottle(state.services.store).admit(
+      username,
+      state.context.clientAddress,
+      state.services.now(),
     );
-    if (
-      (userCount ?? 0) >= LIMITS.loginFailuresPerUser ||
-      (addressCount ?? 0) >= LIMITS.loginFailuresPerAddress
-    ) {
-      audit(state, {
-        event: 'oauth.login.throttled',
-        decision: 'deny',
-        reason: 'LoginThrottled',
-        subject: username,
-      });
-      const retryAfter = Math.ceil((LIMITS.loginWindowMs - (now % LIMITS.loginWindowMs)) / 1000);
-      state.responseHeaders.set('retry-after', String(retryAfter));
-      return renderForm(state, {
-        error: 'Too many failed sign-ins. Wait a few minutes and try again.',
-        status: 429,
-      });
+    if (decision.allowed) {
+      state.attempt = decision.attempt;
+      return undefined;
     }
-    return undefined;
+    audit(state, {
+      event: 'oauth.login.throttled',
+      decision: 'deny',
+      reason: 'LoginThrottled',
+      subject: username,
+    });
+    state.responseHeaders.set('retry-after', String(decision.retryAfterSeconds));
+    return renderForm(state, {
+      error: 'Too many failed sign-ins. Wait a few minutes and try again.',
+      status: 429,
+    });
   }),
   step('check the password', async (state) => {
     const username = state.username ?? '';
     const password = state.form?.get('password') ?? '';
     const user = await checkLogin(state.services.store, username, password);
-    if (user !== undefined) return undefined;
-    const now = state.services.now();
-    await Promise.all(
-      throttleKeys(state, username).map((key) =>
-        state.services.store.incrementCounter(key, LIMITS.loginWindowMs, now),
-      ),
-    );
+    const throttle = new LoginThrottle(state.services.store);
+    const { clientAddress } = state.context;
+    if (user !== undefined) {
+      await throttle.succeeded(username, clientAddress, state.services.now());
+      return undefined;
+    }
+    await throttle.failed(username, clientAddress, state.attempt ?? 0, state.services.now());
     audit(state, {
       event: 'oauth.login.failed',
       decision: 'deny',

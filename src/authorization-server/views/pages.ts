@@ -2,6 +2,7 @@ import { html, type SafeHtml } from '../../lib/html.ts';
 import { htmlPage } from '../../lib/html-page.ts';
 import type { HttpAnswer } from '../../lib/http-answer.ts';
 import type { ConsentRecord } from '../../store/index.ts';
+import { neutralizeForDisplay } from '../checks/display-text.ts';
 
 export interface LoginView {
   readonly action: string;
@@ -17,7 +18,7 @@ export interface LoginView {
 /** The login page (docs/authorization-server.md): Username, Password and a Sign in button. */
 export function loginPage(view: LoginView): HttpAnswer {
   const body = html`<h1>Sign in</h1>
-${view.clientName === undefined ? '' : html`<p>to continue to <strong>${view.clientName}</strong></p>`}
+${view.clientName === undefined ? '' : html`<p>to continue to <strong>${neutralizeForDisplay(view.clientName)}</strong></p>`}
 ${view.error === undefined ? '' : html`<p class="error" role="alert">${view.error}</p>`}
 <form method="post" action="${view.action}">
 <input type="hidden" name="csrf" value="${view.csrf}">
@@ -58,7 +59,7 @@ export interface ConsentView {
  * behind it (MCP authorization, "Localhost Redirect URI Risks").
  */
 export function consentPage(view: ConsentView): HttpAnswer {
-  const name = view.clientName ?? 'An unnamed application';
+  const name = neutralizeForDisplay(view.clientName ?? 'An unnamed application');
   const body = html`<h1>Authorize access</h1>
 <p><strong>${name}</strong> asks to act on your behalf at <code>${view.resource}</code>.</p>
 <dl>
