@@ -24,7 +24,8 @@ export function tokenVerificationFor(
   options: {
     readonly logger?: Logger;
     readonly authorizationServer?:
-      | Pick<AuthorizationServer, 'publicKeySet' | 'isAccessTokenRevoked'>
+      | (Pick<AuthorizationServer, 'publicKeySet' | 'isAccessTokenRevoked'> &
+          Partial<Pick<AuthorizationServer, 'reloadKeys'>>)
       | undefined;
   } = {},
 ): TokenVerification | undefined {

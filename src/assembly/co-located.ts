@@ -9,6 +9,9 @@ import {
   type VerifiedToken,
 } from '../resource-server/index.ts';
 
+/** Least time between two store reads caused by tokens naming an unknown key. */
+const UNKNOWN_KEY_RELOAD_COOLDOWN_MS = 5000;
+
 /**
  * The co-located authorization server's public keys as the gateway's key source: read from the
  * server directly, never fetched over HTTP (issue: co-located authorization server, Keys). The
@@ -16,10 +19,12 @@ import {
  * store), so the verifier's KeySet is rebuilt only then.
  */
 export function coLocatedKeySource(
-  server: Pick<AuthorizationServer, 'publicKeySet'>,
+  server: Pick<AuthorizationServer, 'publicKeySet'> &
+    Partial<Pick<AuthorizationServer, 'reloadKeys'>>,
   algorithms: readonly string[],
   logger?: Logger,
 ): KeySource {
+  let reloadedAt = Number.NEGATIVE_INFINITY;
   let document: unknown;
   let current: KeySet | undefined;
   let building: Promise<KeySet> | undefined;
@@ -49,7 +54,17 @@ export function coLocatedKeySource(
       return current;
     },
     get,
-    refreshForUnknownKey: get,
+    // A key this process has not loaded may be new in the shared store (another replica made
+    // it): read the store again, at most once per cool-down, so tokens naming made-up keys
+    // cannot turn into a store read each.
+    refreshForUnknownKey: () => {
+      const now = Date.now();
+      if (now - reloadedAt >= UNKNOWN_KEY_RELOAD_COOLDOWN_MS) {
+        reloadedAt = now;
+        server.reloadKeys?.();
+      }
+      return get();
+    },
   };
 }
 

@@ -259,10 +259,11 @@ function openSharedState(
 function withRevocationCache(
   server: AuthorizationServer | undefined,
   shared: SharedState | undefined,
-): Pick<AuthorizationServer, 'publicKeySet' | 'isAccessTokenRevoked'> | undefined {
+): Pick<AuthorizationServer, 'publicKeySet' | 'reloadKeys' | 'isAccessTokenRevoked'> | undefined {
   if (server === undefined || shared === undefined) return server;
   return {
     publicKeySet: () => server.publicKeySet(),
+    reloadKeys: () => server.reloadKeys(),
     isAccessTokenRevoked: (jti) => shared.revocations.isAccessTokenRevoked(jti),
   };
 }
@@ -313,7 +314,8 @@ async function tokenAuthentication(
   loaded: LoadedConfig,
   logger: Logger,
   authorizationServer:
-    | Pick<AuthorizationServer, 'publicKeySet' | 'isAccessTokenRevoked'>
+    | (Pick<AuthorizationServer, 'publicKeySet' | 'isAccessTokenRevoked'> &
+        Partial<Pick<AuthorizationServer, 'reloadKeys'>>)
     | undefined,
 ): Promise<AuthStage | undefined> {
   const verification = tokenVerificationFor(loaded, { logger, authorizationServer });

@@ -37,6 +37,11 @@ export interface AuthorizationServer {
   handle(request: Request, context?: RequestContext): Promise<Response | undefined>;
   /** The public signing keys (the JWKS); the gateway verifies local tokens with these directly. */
   publicKeySet(): Promise<JSONWebKeySet>;
+  /**
+   * Makes the next key read go to the store: a token named a key this process has not loaded,
+   * which another process sharing the store (a replica, `keys rotate`) may have just created.
+   */
+  reloadKeys(): void;
   /** True when the access token with this `jti` was revoked (itself or its grant). */
   isAccessTokenRevoked(jti: string): Promise<boolean>;
   /** Stops background work (the periodic purge). Does not close the store. */
@@ -97,6 +102,7 @@ export async function createAuthorizationServer(
       return dispatch(routes, { request, url, context, services, responseHeaders: new Headers() });
     },
     publicKeySet: () => services.keys.publicKeySet(),
+    reloadKeys: () => services.keys.invalidate(),
     isAccessTokenRevoked: (jti) => store.isAccessTokenRevoked(jti),
     async close() {
       clearInterval(purge);

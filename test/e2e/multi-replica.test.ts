@@ -25,6 +25,7 @@ import {
   OAuthMetadataSchema,
 } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { stringify } from 'yaml';
+import { RedisStore } from '../../src/store/index.ts';
 import {
   callbackServer,
   launchChromium,
@@ -34,7 +35,13 @@ import {
 import { CLI_ENTRY, HMAC_SECRET, tempDir } from '../helpers/cli.ts';
 import { EVERYTHING_ENTRY } from '../helpers/gateway.ts';
 import { type RunningNginx, SKIP_WITHOUT_NGINX, startNginx } from '../helpers/nginx.ts';
-import { freePort, type RedisProcess, redisMissing, startRedis } from '../store/redis-harness.ts';
+import {
+  freePort,
+  type RedisProcess,
+  redisMissing,
+  startRedis,
+  testSettings,
+} from '../store/redis-harness.ts';
 
 const SKIP = SKIP_WITHOUT_CHROMIUM || SKIP_WITHOUT_NGINX || redisMissing() || false;
 const PASSWORD = 'replica-user-password-1';
@@ -341,10 +348,14 @@ describe('three replicas on one Redis behind nginx round robin', { skip: SKIP },
     const addedExit = once(added, 'exit');
     added.stdin?.end(`${PASSWORD}\n`);
     assert.equal((await addedExit)[0], 0);
-    // One after the other: the first creates the signing key, the others find it.
-    for (const [index, port] of ports.entries()) {
-      replicas.push(await startReplica(configFor(String(index)), port, cwd));
-    }
+    // All at once on an empty store, as an orchestrator would start them: each may create a
+    // signing key; a token signed with a key another replica has not loaded yet makes it read
+    // the keys again.
+    replicas.push(
+      ...(await Promise.all(
+        ports.map((port, index) => startReplica(configFor(String(index)), port, cwd)),
+      )),
+    );
     nginx = await startNginx({ listen: lbPort, replicas: ports });
     browser = await launchChromium();
   });
@@ -372,6 +383,11 @@ describe('three replicas on one Redis behind nginx round robin', { skip: SKIP },
       return client;
     };
     try {
+      const keyStore = new RedisStore(testSettings(`${redis.url}/0`, { keyPrefix: 'e2e:' }));
+      const startKeys = (await keyStore.listSigningKeys()).length;
+      await keyStore.close();
+      t.diagnostic(`signing keys after three replicas started at once: ${startKeys}`);
+
       // 1. The whole flow, every request through nginx.
       await signIn(browser, mcpUrl, provider, callback);
       const tokens = provider.tokens();
