@@ -248,7 +248,7 @@ export async function requestDeviceAuthorization(
   const body = (await response.json().catch(() => undefined)) as
     | Partial<DeviceAuthorization & { error: string; error_description: string }>
     | undefined;
-  if (response.status !== 200 || body === undefined) {
+  if (response.status !== 200 || body === undefined || body === null || typeof body !== 'object') {
     throw new ClientError(
       'ClientAuthorizationFailed',
       `device authorization at ${context.discovery.issuer} answered ${response.status}${body?.error ? ` ${printable(body.error)}` : ''}${body?.error_description ? ` (${printable(body.error_description)})` : ''}`,
@@ -466,6 +466,9 @@ function wrap(what: string, context: TokenContext, error: unknown): Error {
   );
 }
 
-function printable(text: string): string {
-  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 300);
+/** Server-chosen text for a message: any JSON value a hostile server sent, made printable. */
+function printable(text: unknown): string {
+  return String(text)
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 300);
 }

@@ -59,7 +59,7 @@ export interface AuthStage {
    * Authenticates a request for `route` (its token must name the route's resource, or an
    * audience the route was widened to). Throws RequestError with an Auth* code.
    */
-  authenticate(headers: RequestHeaders, route?: AudienceRoute): Promise<Principal>;
+  authenticate(headers: RequestHeaders, route: AudienceRoute): Promise<Principal>;
   /** `WWW-Authenticate` for an error on a route, when one applies. */
   challenge(
     error: RequestError,
@@ -175,7 +175,7 @@ export function bearerAuthentication(loaded: LoadedConfig, verifier: StageVerifi
         throw new RequestError('AuthTokenMissing', 'this resource needs a bearer token');
       }
       const principal = await verifyClosed(verifier, extractBearerToken(value));
-      if (route !== undefined) checkRouteAudience(principal, route);
+      checkRouteAudience(principal, route);
       return principal;
     },
     challenge(error, route) {

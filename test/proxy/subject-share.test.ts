@@ -18,6 +18,8 @@ describe('per-subject session share', () => {
   const verifier = new TestDoubleVerifier();
   let gateway: TestGateway;
   const streams: AbortController[] = [];
+  // Held so that no stream is collected (and closed) while the test relies on it being open.
+  const held: Response[] = [];
 
   before(async () => {
     gateway = await startTestGateway(
@@ -47,6 +49,7 @@ describe('per-subject session share', () => {
       signal: stream.signal,
     });
     assert.equal(response.status, 200);
+    held.push(response);
   }
 
   it('at its share, a subject whose sessions are all active is refused with 503; another subject gets in', async () => {
