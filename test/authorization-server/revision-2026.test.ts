@@ -6,7 +6,8 @@
  * - a metadata document's multi-valued `token_endpoint_auth_methods_supported` (client ID metadata
  *   document draft §6) needs a method in common with ours;
  * - a dead refresh token is invalid_grant, whatever else the request asks (RFC 6749 §5.2).
- * Every table ends with a positive control.
+ * Every table ends with a positive control. Cases AZ-17, RG-09, CM-13 and RT-12 in
+ * docs/security-cases.md.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -23,7 +24,7 @@ import {
   type TokenBody,
 } from './harness.ts';
 
-describe('RFC 9207: iss on every authorization response', () => {
+describe('AZ-17 RFC 9207: iss on every authorization response', () => {
   let h: Harness;
   before(async () => {
     h = await createHarness();
@@ -170,7 +171,7 @@ describe('RFC 9207: iss on every authorization response', () => {
   });
 });
 
-describe('application_type in registration', () => {
+describe('RG-09 application_type in registration', () => {
   let h: Harness;
   before(async () => {
     h = await createHarness();
@@ -273,7 +274,7 @@ describe('application_type in registration', () => {
   }
 });
 
-describe('client ID metadata documents: application_type and token endpoint auth methods', () => {
+describe('CM-13 client ID metadata documents: token endpoint auth methods (and RG-09 application_type)', () => {
   let docs: DocumentServer;
   let h: Harness;
   before(async () => {
@@ -397,7 +398,7 @@ describe('client ID metadata documents: application_type and token endpoint auth
   });
 });
 
-describe('a dead refresh token is invalid_grant on every path', () => {
+describe('RT-12 a dead refresh token is invalid_grant on every path', () => {
   let h: Harness;
   before(async () => {
     h = await createHarness({

@@ -8,7 +8,7 @@ import {
 import { HMAC_SECRET } from '../helpers/cli.ts';
 
 /*
- * MCP 2026-07-28 authorization, "Refresh Tokens": a protected resource never advertises
+ * RS-09 (docs/security-cases.md), MCP 2026-07-28 authorization, "Refresh Tokens": a protected resource never advertises
  * `offline_access`, neither in its metadata's scopes_supported nor in a challenge's scope, however
  * it is configured. Each case configures it somewhere; the last is the positive control.
  */
