@@ -437,7 +437,7 @@ const authorizationServerSchema = z
     }),
     dynamic_registration: z.enum(['open', 'token', 'off']).default('open').meta({
       description:
-        'Dynamic client registration (RFC 7591): open, token (needs an initial access token) or off.',
+        'Dynamic client registration (RFC 7591), the legacy path (deprecated by MCP 2026-07-28 in favour of client ID metadata documents): open, token (needs an initial access token) or off.',
     }),
     initial_access_token_env: envName(
       'Environment variable holding the initial access token for dynamic_registration: token.',

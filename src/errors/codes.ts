@@ -191,7 +191,7 @@ export const REQUEST_ERRORS = {
     status: 400,
     oauth: 'unauthorized_client',
     summary:
-      'The client may not use this grant type, or the token it names belongs to another client.',
+      'The client may not use this grant type, the token it names belongs to another client, or its client ID metadata document names no token endpoint authentication method this server supports.',
   },
   OAuthUnsupportedGrantType: {
     status: 400,

@@ -21,12 +21,22 @@ function findUpstream(loaded: LoadedConfig, upstream: string | number): DerivedU
 }
 
 /**
+ * Never advertised by a resource, even when configured, neither in `scopes_supported` nor in a
+ * challenge's `scope`: refresh tokens are not a resource requirement, and whether to issue them
+ * is the authorization server's to say in its own metadata (MCP 2026-07-28 authorization,
+ * "Refresh Tokens").
+ */
+const NOT_ADVERTISED = 'offline_access';
+
+/**
  * The scopes a resource uses: the scopes its route can require (the one derivation, shared with
  * the gateway's policy) that the gateway can grant at all, in order; when it requires none,
- * every allowed scope.
+ * every allowed scope. `offline_access` is left out of both.
  */
 function scopesOf(loaded: LoadedConfig, name: string): readonly string[] {
-  const allowed = loaded.config.remote_mcp.allowed_scopes;
+  const allowed = loaded.config.remote_mcp.allowed_scopes.filter(
+    (scope) => scope !== NOT_ADVERTISED,
+  );
   const config = loaded.config.upstreams.find((upstream) => upstream.name === name);
   const used =
     config === undefined

@@ -433,7 +433,8 @@ describe('client metadata refusals (registration and metadata documents)', () =>
       logo_uri: 'https://meta.example/logo.png',
       client_uri: 'https://meta.example/',
       scope: 'files:read',
-      application_type: 'native',
+      // An https redirect URI to a public host is a web client's (native allows only loopback).
+      application_type: 'web',
     });
     assert.equal(accepted.status, 201, JSON.stringify(accepted.body));
   });

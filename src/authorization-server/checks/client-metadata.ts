@@ -1,4 +1,5 @@
 import { RequestError } from '../../errors/index.ts';
+import { isLoopbackHost } from '../../lib/host.ts';
 import type { JsonObject } from '../../store/index.ts';
 import { DEVICE_CODE_GRANT } from '../device.ts';
 import { hasDeceptiveCharacters } from './display-text.ts';
@@ -66,9 +67,10 @@ export function validateClientMetadata(
   const grantTypes = checkGrantTypes(doc.grant_types);
   // RFC 8628: a client of the device grant alone has no redirect URI and no response type.
   const deviceOnly = !grantTypes.includes('authorization_code');
+  const redirectUris =
+    deviceOnly && isEmptyList(doc.redirect_uris) ? [] : checkRedirectUris(doc.redirect_uris);
   return {
-    redirect_uris:
-      deviceOnly && isEmptyList(doc.redirect_uris) ? [] : checkRedirectUris(doc.redirect_uris),
+    redirect_uris: redirectUris,
     grant_types: grantTypes,
     response_types:
       deviceOnly && isEmptyList(doc.response_types) ? [] : checkResponseTypes(doc.response_types),
@@ -76,7 +78,7 @@ export function validateClientMetadata(
     ...checkClientName(doc.client_name),
     ...checkInformationalUris(doc),
     ...checkScope(doc.scope, allowedScopes),
-    ...checkApplicationType(doc.application_type),
+    ...checkApplicationType(doc.application_type, redirectUris),
   };
 }
 
@@ -177,10 +179,40 @@ function checkScope(value: unknown, allowedScopes: readonly string[]): { scope?:
   return { scope: (scopes ?? []).join(' ') };
 }
 
-function checkApplicationType(value: unknown): { application_type?: 'native' | 'web' } {
-  if (value === undefined) return {};
+/**
+ * `application_type` (OpenID Connect Dynamic Client Registration §2, which MCP 2026-07-28
+ * "Client Registration" requires clients to send) constrains the redirect URIs:
+ * - `native`: loopback redirect URIs only (RFC 8252 §7.3). Private-use schemes (RFC 8252 §7.1)
+ *   are refused for every client by redirectUriProblem, so none reaches here;
+ * - `web`: https to a host other than loopback only.
+ * When it is absent the server does not apply OpenID Connect's `web` default: it issues no ID
+ * tokens, RFC 7591 has no such member, and clients of the 2025 revisions omit it while
+ * registering loopback redirect URIs (MCP 2026-07-28 notes that servers outside OpenID Connect
+ * ignore it). The type is then inferred from the redirect URIs when they are all of one kind,
+ * and left unset when they mix both (such a client keeps the rules that applied before).
+ */
+function checkApplicationType(
+  value: unknown,
+  redirectUris: readonly string[],
+): { application_type?: 'native' | 'web' } {
+  const loopback = redirectUris.map((uri) => isLoopbackHost(new URL(uri).hostname));
+  if (value === undefined) {
+    if (loopback.length === 0) return {};
+    if (loopback.every(Boolean)) return { application_type: 'native' };
+    if (!loopback.some(Boolean)) return { application_type: 'web' };
+    return {};
+  }
   if (value !== 'native' && value !== 'web') {
     throw invalid('application_type must be native or web');
+  }
+  const misfit = loopback.findIndex((isLoopback) => isLoopback !== (value === 'native'));
+  if (misfit !== -1) {
+    throw new RequestError(
+      'OAuthInvalidRedirectUri',
+      value === 'native'
+        ? `application_type native allows only loopback redirect URIs (RFC 8252 §7.3); redirect_uris[${misfit}] is not one`
+        : `application_type web allows only https redirect URIs to a host other than loopback; redirect_uris[${misfit}] is loopback`,
+    );
   }
   return { application_type: value };
 }
@@ -192,6 +224,9 @@ function checkAuthMethod(doc: Record<string, unknown>, source: MetadataSource): 
       throw invalid('a client metadata document must not contain a client secret');
     }
     checkNoPrivateKeys(doc.jwks);
+    if (doc.token_endpoint_auth_methods_supported !== undefined) {
+      return chooseDocumentAuthMethod(doc.token_endpoint_auth_methods_supported, declared);
+    }
     if (declared === undefined || declared === 'none') return 'none';
     if (typeof declared === 'string' && /secret/.test(declared)) {
       throw invalid('a client metadata document must not use a shared-secret auth method');
@@ -207,6 +242,37 @@ function checkAuthMethod(doc: Record<string, unknown>, source: MetadataSource): 
   }
   if (doc.jwks !== undefined) checkNoPrivateKeys(doc.jwks);
   return method;
+}
+
+/** What a client ID metadata document's client may authenticate with here: no secret can exist. */
+const DOCUMENT_AUTH_METHODS: readonly AuthMethod[] = ['none'];
+
+/**
+ * A metadata document may list every method its client can use in the multi-valued
+ * `token_endpoint_auth_methods_supported` (OpenID Connect RP Metadata Choices §2), which the
+ * client ID metadata document draft (§6, "Client Authentication") lets it carry beside or instead
+ * of `token_endpoint_auth_method`. Methods this server does not offer are skipped, not errors
+ * (RP Metadata Choices §4); the single-valued member, if present, must be one of the list; and no
+ * method in common aborts the request with unauthorized_client, as the draft says.
+ */
+function chooseDocumentAuthMethod(listed: unknown, declared: unknown): AuthMethod {
+  const methods = stringList(listed, 'token_endpoint_auth_methods_supported') ?? [];
+  if (methods.length === 0)
+    throw invalid('token_endpoint_auth_methods_supported must not be empty');
+  if (declared !== undefined && (typeof declared !== 'string' || !methods.includes(declared))) {
+    throw invalid(
+      'token_endpoint_auth_method must be one of token_endpoint_auth_methods_supported',
+    );
+  }
+  const common = DOCUMENT_AUTH_METHODS.find((method) => methods.includes(method));
+  if (common === undefined) {
+    const shown = methods.slice(0, 5).map((method) => method.slice(0, 40));
+    throw new RequestError(
+      'OAuthUnauthorizedClient',
+      `no token endpoint authentication method in common: the client metadata document lists ${shown.join(', ')}; this server accepts ${DOCUMENT_AUTH_METHODS.join(', ')} for such clients`,
+    );
+  }
+  return common;
 }
 
 function checkNoPrivateKeys(jwks: unknown): void {

@@ -38,8 +38,22 @@ export async function refreshTokens(
   const grant = await services.store.getGrant(old.grantId);
   if (grant === undefined || grant.revokedAt !== undefined)
     throw invalidGrant('refresh token revoked');
-  const scopes = checkScopesWithin(requestedScopes, old.scopes, 'the scope of the grant');
-  checkSameResource(requestedResource, old.resource);
+  // A dead token is invalid_grant whatever else the request asks (RFC 6749 §5.2): its expiry is
+  // decided before the scope or resource are looked at. A rotated token goes on to the store,
+  // which tells a retry within the grace window from a reuse that revokes the family; a scope or
+  // resource it cannot have is refused only after that.
+  if (old.rotatedAt === undefined && (old.expiresAt <= now || grant.expiresAt <= now)) {
+    throw invalidGrant('refresh token expired');
+  }
+  let scopes: readonly string[] = old.scopes;
+  let refusal: unknown;
+  try {
+    scopes = checkScopesWithin(requestedScopes, old.scopes, 'the scope of the grant');
+    checkSameResource(requestedResource, old.resource);
+  } catch (error) {
+    if (old.rotatedAt === undefined) throw error;
+    refusal = error;
+  }
   const user =
     grant.kind === 'authorization_code' ? await services.store.getUser(grant.subject) : undefined;
   if (grant.kind === 'authorization_code' && (user === undefined || user.disabled)) {
@@ -75,6 +89,7 @@ export async function refreshTokens(
       });
       return response;
     case 'grace': {
+      if (refusal !== undefined) throw refusal;
       const earlier = openGraceBlob(presented, result.graceBlob);
       if (earlier === undefined) throw invalidGrant('refresh token already used');
       services.logger?.info(
