@@ -44,6 +44,18 @@ const INPUT_METHODS: Readonly<Record<string, string>> = {
   'roots/list': 'roots',
 };
 
+/** Listen filter keys → the capability whose listChanged says the server sends them. */
+const LISTEN_FAMILIES: Readonly<Record<string, string>> = {
+  toolsListChanged: 'tools',
+  promptsListChanged: 'prompts',
+  resourcesListChanged: 'resources',
+};
+const LISTEN_METHODS: Readonly<Record<string, string>> = {
+  toolsListChanged: 'notifications/tools/list_changed',
+  promptsListChanged: 'notifications/prompts/list_changed',
+  resourcesListChanged: 'notifications/resources/list_changed',
+};
+
 /** What the gateway declares when it initializes a held session for modern clients. */
 const BRIDGE_CAPABILITIES = { elicitation: {}, sampling: {} };
 
@@ -143,6 +155,65 @@ export class ModernToLegacyBridge {
       this.#context(held, call.principal, call.requestId, call.signal),
     );
     return this.#relay(held, call, new MessageReader(response), legacyId);
+  }
+
+  /**
+   * `subscriptions/listen` on a 2025 server: the held session's GET stream, acknowledged with the
+   * notification types the server can send (its listChanged capabilities), then those change
+   * notifications as they come, stamped with the subscription id (the listen request's id).
+   * Resource subscriptions are not honoured through the bridge (not acknowledged).
+   */
+  async listen(call: BridgeCall): Promise<Response> {
+    const { request } = call;
+    const held = await this.#sessionFor(call.principal);
+    const wanted = isRecord(request.params.notifications) ? request.params.notifications : {};
+    const capabilities = isRecord(held.initialize.capabilities) ? held.initialize.capabilities : {};
+    const honored: Record<string, boolean> = {};
+    for (const [key, family] of Object.entries(LISTEN_FAMILIES)) {
+      const capability = capabilities[family];
+      if (wanted[key] === true && isRecord(capability) && capability.listChanged === true) {
+        honored[key] = true;
+      }
+    }
+    const subscriptionId = request.id;
+    const stamp = (method: string, params: Record<string, unknown>) =>
+      event(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          method,
+          params: { ...params, _meta: { [META.subscriptionId]: subscriptionId } },
+        }),
+      );
+    const upstream = new AbortController();
+    const stream = new PushStream({ onCancel: () => upstream.abort() });
+    stream.write(stamp('notifications/subscriptions/acknowledged', { notifications: honored }));
+    const methods = new Set(Object.keys(honored).map((key) => LISTEN_METHODS[key] ?? ''));
+    held.active += 1;
+    const response = await held.session.get(
+      this.#context(held, call.principal, call.requestId, upstream.signal),
+    );
+    const reader = new MessageReader(response);
+    upstream.signal.addEventListener('abort', () => reader.cancel(), { once: true });
+    void (async () => {
+      for (
+        let message = await reader.next();
+        message !== undefined;
+        message = await reader.next()
+      ) {
+        const method = message.method;
+        if (typeof method !== 'string' || Object.hasOwn(message, 'id') || !methods.has(method))
+          continue;
+        const params = isRecord(message.params) ? message.params : {};
+        if (!stream.write(stamp(method, params))) break;
+      }
+    })()
+      .catch(() => {})
+      .finally(() => {
+        held.active -= 1;
+        held.lastUsed = Date.now();
+        stream.close();
+      });
+    return new Response(stream.stream, { status: 200, headers: sseHeaders() });
   }
 
   /** Closes sessions idle for longer than the timeout, and those whose upstream ended. */
