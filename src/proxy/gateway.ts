@@ -8,6 +8,7 @@ import {
   tokenAuthentication,
 } from './auth-stage.ts';
 import { type GatewayRequest, handleMcpRequest } from './mcp-endpoint.ts';
+import { ModernRuntime } from './modern/runtime.ts';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limit.ts';
 import { type ReadinessCheck, type ReadinessProbe, readinessOf } from './readiness.ts';
 import { RequestObserver } from './request-facts.ts';
@@ -93,11 +94,19 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
         : new HttpConnector(route, logger),
     );
   }
-  const connectorFor = (route: McpRoute): UpstreamConnector => {
+  const legacyConnectorFor = (route: McpRoute): UpstreamConnector => {
     const connector = connectors.get(route);
     if (connector === undefined) throw new Error(`no connector for ${route.path}`);
     return connector;
   };
+  // Protocol eras (docs/protocol-eras.md): an upstream's era is resolved on first use, so that
+  // nothing reaches an upstream before a client asks for it.
+  const modern = new ModernRuntime({
+    logger,
+    legacyConnectorFor,
+    protocolOf: (route) => route.upstream.protocol,
+  });
+  const connectorFor = (route: McpRoute): UpstreamConnector => modern.connectorFor(route);
   let draining = false;
   const keysReady = options.auth?.readiness;
   const probes: ReadinessProbe[] = [
@@ -108,6 +117,15 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
         ? []
         : [cachedProbe(`upstream:${connector.route.name}`, () => connector.probe?.())],
     ),
+    ...routes.routes.map((route) => () => {
+      // Reported, never probed from here: /readyz must not become traffic to the upstreams.
+      const described = modern.describe(route);
+      return {
+        name: `protocol:${route.name}`,
+        ok: !(described.probed && described.era === 'undecided'),
+        detail: `${described.era} (protocol ${described.protocol}): ${described.detail}`,
+      };
+    }),
     ...(options.readinessProbes ?? []),
   ];
   const readiness = async (): Promise<Readiness> => {
@@ -161,6 +179,7 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
             sessions,
             connectorFor,
             logger,
+            modern,
           });
       }
     },
@@ -170,6 +189,7 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
     async close() {
       draining = true;
       await sessions.closeAll('gateway shutting down');
+      await modern.close();
       await Promise.allSettled([...connectors.values()].map((connector) => connector.close()));
       await limiter.close();
     },

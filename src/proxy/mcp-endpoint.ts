@@ -10,7 +10,10 @@ import {
   type ResponseFilter,
   responseFilterFor,
 } from '../mcp/index.ts';
+import { classifyInbound } from '../mcp/modern/inbound.ts';
 import type { AuthStage, Principal, RequestHeaders } from './auth-stage.ts';
+import type { ModernRuntime } from './modern/runtime.ts';
+import { modernStage } from './modern/stage.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { authorizeNoting, noteMessage, type RequestFacts, reasonOf } from './request-facts.ts';
 import { accepts, errorToResponse } from './responses.ts';
@@ -53,6 +56,8 @@ export interface EndpointDeps {
   readonly sessions: SessionRegistry;
   readonly connectorFor: (route: McpRoute) => UpstreamConnector;
   readonly logger: Logger;
+  /** Protocol eras: the 2026-07-28 path and the bridges (docs/protocol-eras.md). */
+  readonly modern: ModernRuntime;
 }
 
 const ALLOWED_METHODS = 'GET, POST, DELETE';
@@ -95,7 +100,9 @@ async function mcpStages(
   const principal = await deps.auth.authenticate(headers);
   facts.principal = principal;
   if (deps.auth.mode === 'oauth') await limit(deps.limiter, 'subject', principal.subject);
-  const sessionId = sessionIdOf(headers);
+  // A 2026-07-28 POST carries no session: a stray Mcp-Session-Id on it is ignored, so the
+  // header is read only once the request is known to be 2025 traffic.
+  const sessionId = method === 'POST' ? undefined : sessionIdOf(headers);
   facts.sessionId = sessionId;
   const context: ExchangeContext = {
     principal,
@@ -108,6 +115,24 @@ async function mcpStages(
     checkPostHeaders(headers);
     const parsed = parseClientMessage(await request.readBody());
     noteMessage(facts, route, parsed.message);
+    const era = classifyInbound({ httpMethod: method, headers, body: parsed.raw });
+    if (era.kind !== 'legacy') {
+      return await modernStage({
+        route,
+        outcome: era,
+        parsed,
+        principal,
+        headers,
+        requestId: request.requestId,
+        signal: request.signal,
+        facts,
+        runtime: deps.modern,
+        auth: deps.auth,
+        logger,
+      });
+    }
+    const sessionId = sessionIdOf(headers);
+    facts.sessionId = sessionId;
     checkMirroredHeaders(headers, parsed.message);
     const decision = authorizeNoting(route, parsed.message, principal, facts);
     const isInitialize =
@@ -129,9 +154,25 @@ async function mcpStages(
     }
     const filter = responseFilterFor(parsed.message, decision, route.policy, principal.scopes);
     logDecision(logger, principal, parsed.message);
+    const answer = await forward(session, parsed, filter, context, deps, isInitialize, facts);
+    // An upstream that refuses initialize with 400 may speak only 2026-07-28: once the probe
+    // says so, the bridge answers initialize instead (docs/protocol-eras.md).
+    if (!isInitialize || answer.status !== 400 || !(await deps.modern.turnedModern(route))) {
+      return answer;
+    }
+    await answer.body?.cancel();
+    session = deps.sessions.open(deps.connectorFor(route), principal);
+    facts.sessionId = session.id;
     return await forward(session, parsed, filter, context, deps, isInitialize, facts);
   }
 
+  if (sessionId === undefined) {
+    // GET and DELETE belong to 2025 sessions; the stateless revision has neither
+    // (streamable-http "Earlier Streamable HTTP Revisions": 405).
+    throw new RequestError('MethodNotAllowed', `${method} needs an MCP session`, {
+      details: { allow: 'POST' },
+    });
+  }
   if (method === 'GET') {
     if (!accepts(headers.accept, 'text/event-stream')) {
       throw new RequestError(

@@ -56,7 +56,7 @@ describe('modern runtime: eras per upstream', () => {
     assert.ok(modern && legacy);
     assert.deepEqual(
       { ...runtime.describe(modern), detail: undefined },
-      { protocol: 'auto', era: 'modern', detail: undefined },
+      { protocol: 'auto', era: 'modern', detail: undefined, probed: true },
     );
     assert.equal(runtime.describe(legacy).era, 'legacy');
   });

@@ -34,10 +34,13 @@ export interface EraDescription {
   readonly protocol: ProtocolSetting;
   readonly era: 'modern' | 'legacy' | 'undecided';
   readonly detail: string;
+  /** True once a probe ran (an undecided era after a probe is a readiness failure). */
+  readonly probed: boolean;
 }
 
 interface RouteState {
   result: EraProbeResult;
+  probed?: boolean;
   forwarder?: ModernHttpForwarder;
   bridge?: ModernToLegacyBridge;
   modernConnector?: ModernUpstreamConnector;
@@ -76,6 +79,7 @@ export class ModernRuntime {
     const probing = this.#probe(route).then((result) => {
       state.result = result;
       state.probing = undefined;
+      state.probed = true;
       this.#options.logger.info(
         { upstream: route.name, era: result.era, detail: result.detail },
         'upstream protocol era',
@@ -86,10 +90,41 @@ export class ModernRuntime {
     return probing;
   }
 
+  /**
+   * After a 2025 initialize was refused with 400: probes an `auto` HTTP upstream whose era is
+   * not known yet, and says whether it turned out to speak only 2026-07-28. 2025 clients thus
+   * cost a probe only when their initialize fails; pinned settings never change.
+   */
+  async turnedModern(route: McpRoute): Promise<boolean> {
+    if (route.transport !== 'http' || this.#options.protocolOf(route) !== 'auto') return false;
+    const known = this.#states.get(route)?.result.era;
+    if (known === 'legacy' || known === 'modern') return false;
+    return (await this.resolve(route)).era === 'modern';
+  }
+
+  /** The era if already known, without probing. */
+  known(route: McpRoute): EraProbeResult | undefined {
+    return this.#states.get(route)?.result;
+  }
+
   describe(route: McpRoute): EraDescription {
+    const protocol = this.#options.protocolOf(route);
     const state = this.#states.get(route);
-    const result = state?.result ?? { era: 'undecided' as const, detail: 'not probed yet' };
-    return { protocol: this.#options.protocolOf(route), era: result.era, detail: result.detail };
+    if (state !== undefined) {
+      const { era, detail } = state.result;
+      return { protocol, era, detail, probed: state.probed === true };
+    }
+    if (route.transport === 'stdio') {
+      return {
+        protocol,
+        era: 'legacy',
+        detail: 'stdio child (2025 session per client)',
+        probed: false,
+      };
+    }
+    if (protocol === '2025-11-25')
+      return { protocol, era: 'legacy', detail: 'pinned', probed: false };
+    return { protocol, era: 'undecided', detail: 'resolved on first use', probed: false };
   }
 
   /** How a 2026-07-28 client reaches the route's upstream. */
@@ -126,8 +161,13 @@ export class ModernRuntime {
    * bridge for a modern one. Synchronous: it uses the era already resolved (start()).
    */
   connectorFor(route: McpRoute): UpstreamConnector {
-    const state = this.#states.get(route);
-    if (state?.result.era !== 'modern') return this.#options.legacyConnectorFor(route);
+    const pinned = route.transport === 'http' && this.#options.protocolOf(route) === '2026-07-28';
+    let state = this.#states.get(route);
+    if (!pinned && state?.result.era !== 'modern') return this.#options.legacyConnectorFor(route);
+    if (state === undefined) {
+      state = { result: { era: 'undecided', detail: 'pinned 2026-07-28; not probed yet' } };
+      this.#states.set(route, state);
+    }
     state.forwarder ??= this.#forwarderFor(route);
     state.modernConnector ??= new ModernUpstreamConnector(
       route,
