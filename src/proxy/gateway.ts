@@ -117,20 +117,11 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
         ? []
         : [cachedProbe(`upstream:${connector.route.name}`, () => connector.probe?.())],
     ),
-    ...routes.routes.map((route) => () => {
-      // Reported, never probed from here: /readyz must not become traffic to the upstreams.
-      const described = modern.describe(route);
-      return {
-        name: `protocol:${route.name}`,
-        ok: !(described.probed && described.era === 'undecided'),
-        detail: `${described.era} (protocol ${described.protocol}): ${described.detail}`,
-      };
-    }),
     ...(options.readinessProbes ?? []),
   ];
   const readiness = async (): Promise<Readiness> => {
     if (draining) return { status: 'draining', checks: [] };
-    const checks = await readinessOf(probes);
+    const checks = [...(await readinessOf(probes)), ...protocolChecks(routes.routes, modern)];
     return { status: checks.every((check) => check.ok) ? 'ready' : 'not_ready', checks };
   };
 
@@ -292,5 +283,23 @@ function metadataResponse(
   return jsonResponse(JSON.stringify(document), 200, {
     'cache-control': 'public, max-age=300',
     'access-control-allow-origin': '*',
+  });
+}
+
+/**
+ * The era of each upstream whose era says something: a probe has run, or `protocol` pins it.
+ * Reported, never probed from here: /readyz must not become traffic to the upstreams.
+ */
+function protocolChecks(routes: readonly McpRoute[], modern: ModernRuntime): ReadinessCheck[] {
+  return routes.flatMap((route) => {
+    const described = modern.describe(route);
+    if (!described.probed && described.protocol === 'auto') return [];
+    return [
+      {
+        name: `protocol:${route.name}`,
+        ok: !(described.probed && described.era === 'undecided'),
+        detail: `${described.era} (protocol ${described.protocol})`,
+      },
+    ];
   });
 }
