@@ -160,7 +160,7 @@ async function mcpStages(
     if (!isInitialize || answer.status !== 400 || !(await deps.modern.turnedModern(route))) {
       return answer;
     }
-    await answer.body?.cancel();
+    await answer.body?.cancel().catch(() => {});
     session = deps.sessions.open(deps.connectorFor(route), principal);
     facts.sessionId = session.id;
     return await forward(session, parsed, filter, context, deps, isInitialize, facts);
