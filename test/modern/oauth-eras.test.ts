@@ -12,6 +12,7 @@ import {
 } from '@modelcontextprotocol/client';
 import { UnauthorizedError as UnauthorizedV1 } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { stringify } from 'yaml';
@@ -21,7 +22,7 @@ import {
   SKIP_WITHOUT_CHROMIUM,
   TestProvider,
 } from '../helpers/browser-oauth.ts';
-import { CLI_ENTRY, HMAC_SECRET, tempDir } from '../helpers/cli.ts';
+import { CLI_ENTRY, HMAC_SECRET, REPO_ROOT, tempDir } from '../helpers/cli.ts';
 import { EVERYTHING_ENTRY } from '../helpers/gateway.ts';
 import { type ModernUpstream, startModernUpstream } from '../helpers/modern-upstream.ts';
 
@@ -242,6 +243,64 @@ describe('real OAuth and real clients of both eras through the gateway', {
         client.callTool({ name, arguments: args }),
       close: () => client.close(),
     };
+  }
+
+  /** Login and consent in Chromium for a client whose own callback server takes the code. */
+  async function authorizeFor(url: URL, callbackPrefix: string): Promise<void> {
+    await browser.context.clearCookies();
+    const page = await browser.context.newPage();
+    await page.goto(url.href);
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/oauth\/consent\?/);
+    await Promise.all([
+      page.waitForURL(`${callbackPrefix}**`),
+      page.getByRole('button', { name: 'Allow' }).click(),
+    ]);
+    await page.close();
+  }
+
+  for (const path of ['/mcp', '/modern']) {
+    it(`mcp-remote --protocol auto against ${path === '/mcp' ? 'server-everything (2025, stdio)' : 'a 2026-07-28-only upstream'}`, {
+      timeout: 120_000,
+    }, async () => {
+      const callbackPort = await freePort();
+      const transport = new StdioClientTransport({
+        command: process.execPath,
+        args: [
+          join(REPO_ROOT, 'node_modules', 'mcp-remote', 'dist', 'proxy.js'),
+          `${origin}${path}`,
+          String(callbackPort),
+          '--protocol',
+          'auto',
+          '--host',
+          '127.0.0.1',
+        ],
+        // No PATH: mcp-remote must not find a browser to open; the test drives Chromium.
+        env: { MCP_REMOTE_CONFIG_DIR: tempDir(), PATH: '' },
+        stderr: 'pipe',
+      });
+      let log = '';
+      const authorizing = new Promise<URL>((resolve) => {
+        transport.stderr?.on('data', (chunk: Buffer) => {
+          log += chunk.toString('utf8');
+          const match = /Please authorize this client by visiting:\s+(\S+)/.exec(log);
+          if (match?.[1]) resolve(new URL(match[1]));
+        });
+      });
+      const client = new ClientV1({ name: 'via-mcp-remote', version: '1.0.0' });
+      const connecting = client.connect(transport);
+      const url = await authorizing;
+      await authorizeFor(url, `http://127.0.0.1:${callbackPort}/`);
+      await connecting;
+      try {
+        const result = await client.callTool({ name: 'echo', arguments: echoArgs(path, 'remote') });
+        assert.match(JSON.stringify(result.content), /remote/, log);
+      } finally {
+        await client.close();
+      }
+    });
   }
 
   for (const kind of ['v2-pinned', 'v2-auto', 'v2-legacy', 'v1'] as const) {
