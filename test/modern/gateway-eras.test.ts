@@ -85,7 +85,7 @@ describe('protocol eras through the gateway', () => {
             name: 'modern',
             path: '/modern',
             tool_scopes: { '*': 'files:read' },
-            method_scopes: { listen: 'mcp:listen' },
+            method_scopes: { listen: 'mcp:listen', resources: 'mcp:resources' },
           }),
         ],
       }),
@@ -348,6 +348,26 @@ describe('protocol eras through the gateway', () => {
       assert.match(await ok.text(), /"resultType":"complete"/);
     });
   }
+
+  it("relays the upstream's 404 / -32601 for a method it lacks; a method the policy refuses stays 403", async () => {
+    const list = (method: string) =>
+      modernPost(
+        '/modern',
+        { jsonrpc: '2.0', id: 4, method, params: { _meta: META } },
+        {
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': method,
+        },
+      );
+    const before = modern.requests.length;
+    const denied = await list('prompts/list');
+    assert.equal(denied.status, 403);
+    assert.equal(((await denied.json()) as { code: string }).code, 'McpMethodDenied');
+    assert.equal(modern.requests.length, before, 'the upstream saw nothing');
+    const unknown = await list('resources/list');
+    assert.equal(unknown.status, 404);
+    assert.equal(((await unknown.json()) as { error: { code: number } }).error.code, -32601);
+  });
 
   it('refuses a tampered, foreign or replayed requestState on the bridge (positive control last)', async () => {
     const first = await modernPost('/everything', call('trigger-elicitation-request'), {
