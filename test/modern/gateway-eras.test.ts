@@ -22,6 +22,7 @@ import {
   type TestGateway,
 } from '../helpers/gateway.ts';
 import { type ModernUpstream, startModernUpstream } from '../helpers/modern-upstream.ts';
+import { type RecordingUpstream, startRecordingUpstream } from '../helpers/recording-upstream.ts';
 import { TestDoubleVerifier, testDoubleAuth } from '../helpers/test-double-auth.ts';
 
 /**
@@ -55,6 +56,7 @@ describe('protocol eras through the gateway', () => {
   const dir = tempDir();
   const record = join(dir, 'everything.jsonl');
   let modern: ModernUpstream;
+  let legacyHttp: RecordingUpstream;
   let gateway: TestGateway;
   const scopes = [...TEST_SCOPES, 'mcp:listen'];
   const alice = verifier.issue('alice', scopes);
@@ -68,6 +70,7 @@ describe('protocol eras through the gateway', () => {
 
   before(async () => {
     modern = await startModernUpstream();
+    legacyHttp = await startRecordingUpstream();
     gateway = await startTestGateway(
       gatewayDocument({
         auth: 'oauth',
@@ -87,6 +90,11 @@ describe('protocol eras through the gateway', () => {
             tool_scopes: { '*': 'files:read' },
             method_scopes: { listen: 'mcp:listen', resources: 'mcp:resources' },
           }),
+          httpUpstream(legacyHttp.url, {
+            name: 'legacy-http',
+            path: '/legacy-http',
+            tool_scopes: { '*': 'files:read' },
+          }),
         ],
       }),
       { auth: testDoubleAuth(verifier) },
@@ -95,6 +103,7 @@ describe('protocol eras through the gateway', () => {
   after(async () => {
     await gateway?.close();
     await modern?.close();
+    await legacyHttp?.close();
   });
 
   const auth = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -138,6 +147,23 @@ describe('protocol eras through the gateway', () => {
       }
     });
   }
+
+  it('v2 pinned client reaches a 2025 HTTP upstream through the held-session bridge', async () => {
+    const client = await v2Client('/legacy-http', { pin: '2026-07-28' });
+    try {
+      const result = await client.callTool({ name: 'read_file', arguments: { path: 'a.txt' } });
+      assert.deepEqual(result.content, [{ type: 'text', text: 'contents of a.txt' }]);
+    } finally {
+      await client.close();
+    }
+    const methods = legacyHttp.methods();
+    assert.equal(methods.filter((method) => method === 'initialize').length, 1);
+    assert.deepEqual(legacyHttp.toolCalls(), ['read_file']);
+    const ready = (await (await fetch(gateway.url('/readyz'))).json()) as {
+      checks: Record<string, string>;
+    };
+    assert.match(ready.checks['protocol:legacy-http'] ?? '', /^legacy/);
+  });
 
   it('v2 pinned client answers elicitations through both bridges', async () => {
     const direct = await v2Client('/modern', { pin: '2026-07-28' });
