@@ -65,9 +65,22 @@ export type InboundOutcome =
   | { readonly kind: 'modern-notification'; readonly method: string }
   | ModernRejection;
 
+const LEGACY: InboundOutcome = Object.freeze({ kind: 'legacy' });
+
 export function classifyInbound(request: InboundRequest): InboundOutcome {
   const { headers } = request;
-  const versionHeader = trimmed(headers[HEADERS.protocolVersion]);
+  const rawVersion = headers[HEADERS.protocolVersion];
+  // 2025 traffic in one look (the hot path of every session request): no per-request envelope
+  // claim in the body and no stateless-era revision in the header is legacy by the SDK's own
+  // rule, and the gateway's parser has already refused what is not a JSON-RPC message.
+  if (
+    request.httpMethod === 'POST' &&
+    !claimsEnvelope(request.body) &&
+    (rawVersion === undefined || !isModernVersion(rawVersion.trim()))
+  ) {
+    return LEGACY;
+  }
+  const versionHeader = trimmed(rawVersion);
   const methodHeader = trimmed(headers[HEADERS.method]);
   const nameHeader = trimmed(headers[HEADERS.name]);
   const id = idOf(request.body);
@@ -85,7 +98,7 @@ export function classifyInbound(request: InboundRequest): InboundOutcome {
       const unsupported = unsupportedVersion(versionHeader, id);
       if (unsupported !== undefined) return unsupported;
     }
-    if (routed.kind === 'legacy') return { kind: 'legacy' };
+    if (routed.kind === 'legacy') return LEGACY;
     return reject(routed.httpStatus, routed.code, routed.message, id, routed.data);
   }
   return validateModern(routed, { headers, versionHeader, methodHeader, nameHeader, id });
@@ -219,6 +232,15 @@ function reject(
 /** RFC 9110 §5.5: optional whitespace around a field value is not part of it. */
 function trimmed(value: string | undefined): string | undefined {
   return value === undefined ? undefined : value.replace(/^[ \t]+|[ \t]+$/g, '');
+}
+
+/** Does the body carry `params._meta["io.modelcontextprotocol/protocolVersion"]`? */
+function claimsEnvelope(body: unknown): boolean {
+  if (!isRecord(body)) return false;
+  const params = body.params;
+  if (!isRecord(params)) return false;
+  const meta = params._meta;
+  return isRecord(meta) && Object.hasOwn(meta, META.protocolVersion);
 }
 
 function idOf(body: unknown): JsonRpcId | null {
