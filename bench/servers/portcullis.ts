@@ -11,6 +11,7 @@
  *   maxConnections  remote_mcp.max_connections (default 1024)
  *   audit           false: the same gateway without the audit trail, to measure the audit
  *                   overhead in the same run
+ *   modern          true: adds /modern, the same HTTP upstream pinned to MCP 2026-07-28
  *   memoryHook      serve GET /bench/memory (forces GC when node runs with --expose-gc, answers
  *                   process.memoryUsage()) and GET /bench/heap-snapshot on the JWKS server, and
  *                   print `HOOK <port>`. Bench-only: the hook lives in this script, not the product.
@@ -32,6 +33,7 @@ interface TargetOptions {
   readonly maxConnections?: number;
   readonly memoryHook?: boolean;
   readonly audit?: boolean;
+  readonly modern?: boolean;
 }
 
 const [upstreamPort = '0', jwksJson = '{}', issuer = '', audience = '', optionsJson = '{}'] =
@@ -83,6 +85,19 @@ const httpRoutes = Array.from({ length: options.routes ?? 1 }, (_, index) => ({
   tool_scopes: { echo: 'bench:echo' },
   ...limits,
 }));
+// The same upstream as a 2026-07-28 route: stateless requests forwarded as they come.
+const modernRoutes = options.modern
+  ? [
+      {
+        name: 'echo-modern',
+        path: '/modern',
+        url: `http://127.0.0.1:${upstreamPort}/mcp`,
+        protocol: '2026-07-28',
+        tool_scopes: { echo: 'bench:echo' },
+        ...limits,
+      },
+    ]
+  : [];
 const stdioRoutes =
   options.stdio === undefined
     ? []
@@ -114,7 +129,7 @@ writeFileSync(
       max_connections: options.maxConnections ?? 1024,
     },
     safety: { remote_mcp_enabled: true },
-    upstreams: [...httpRoutes, ...stdioRoutes],
+    upstreams: [...httpRoutes, ...modernRoutes, ...stdioRoutes],
     audit: { path: join(dir, 'audit.jsonl') },
     development: { allow_loopback_urls: true },
   }),

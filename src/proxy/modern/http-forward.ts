@@ -25,6 +25,8 @@ import { encodeSseEvent, parseSseEvent, SseSplitter } from '../sse.ts';
 const RESPONSE_HEADERS_TIMEOUT_MS = 300_000;
 /** Largest answer buffered to be rewritten. */
 const MAX_FILTERED_BYTES = 8 * 1024 * 1024;
+/** Largest upstream answer of declared length that is buffered rather than streamed. */
+const BUFFERED_MAX = 256 * 1024;
 /** Upstream response headers passed to the client. */
 const FORWARDED_RESPONSE_HEADERS = ['content-type', 'retry-after'];
 
@@ -134,8 +136,21 @@ export class ModernHttpForwarder {
       answer.body.resume();
       return new Response(null, { status, headers });
     }
-    const source = Readable.toWeb(answer.body) as ReadableStream<Uint8Array>;
     const filter = status >= 200 && status < 300 ? input.filter : undefined;
+    const declared = Number(answer.headers['content-length']);
+    if (
+      !isSse &&
+      filter === undefined &&
+      Number.isSafeInteger(declared) &&
+      declared <= BUFFERED_MAX
+    ) {
+      // A small answer of known length is read whole and sent in one write with its length:
+      // cheaper than a stream of chunks.
+      const whole = Buffer.from(await answer.body.arrayBuffer());
+      headers.set('content-length', String(whole.length));
+      return new Response(whole, { status, headers });
+    }
+    const source = Readable.toWeb(answer.body) as ReadableStream<Uint8Array>;
     if (isSse) {
       return new Response(source.pipeThrough(sseRewriter(request.id, filter)), { status, headers });
     }

@@ -5,6 +5,7 @@ import {
   errorResponse,
   isRecord,
   type JsonRpcId,
+  type ParsedMessage,
   parseMessageText,
   type ResponseFilter,
 } from '../../mcp/index.ts';
@@ -142,15 +143,18 @@ export class ModernToLegacyBridge {
     const held = await this.#sessionFor(call.principal);
     held.lastUsed = Date.now();
     this.#counter += 1;
-    const legacyId = `portcullis-${this.#counter.toString(36)}-${randomBytes(6).toString('hex')}`;
-    const text = JSON.stringify({
-      jsonrpc: '2.0',
-      id: legacyId,
-      method: request.method,
-      params: legacyParams(request.params),
-    });
+    // Only this bridge writes to the held session, so a counter keeps its ids unique.
+    const legacyId = `portcullis-${this.#counter.toString(36)}`;
+    const params = legacyParams(request.params);
+    const raw = { jsonrpc: '2.0', id: legacyId, method: request.method, params };
+    // Built here, not parsed: the gateway's own message needs no second reading.
+    const parsed: ParsedMessage = {
+      message: { kind: 'request', id: legacyId, method: request.method, params },
+      text: JSON.stringify(raw),
+      raw,
+    };
     const response = await held.session.post(
-      parseMessageText(text),
+      parsed,
       undefined,
       this.#context(held, call.principal, call.requestId, call.signal),
     );
@@ -410,8 +414,35 @@ export class ModernToLegacyBridge {
    * Relays a 2025 exchange to the modern client as an SSE stream: the request's notifications,
    * then its response — or an InputRequiredResult when the server asks the client something.
    */
-  #relay(held: HeldSession, call: BridgeCall, reader: MessageReader, legacyId: string): Response {
+  async #relay(
+    held: HeldSession,
+    call: BridgeCall,
+    reader: MessageReader,
+    legacyId: string,
+  ): Promise<Response> {
     const { request } = call;
+    held.active += 1;
+    const finish = () => {
+      held.active -= 1;
+      held.lastUsed = Date.now();
+    };
+    // The first message decides the shape: an answer that comes alone goes back as one JSON
+    // body; anything before it (progress, a log line, a question) makes the answer a stream.
+    const onClientGone = () => {
+      reader.cancel();
+      void this.#cancelUpstream(held, call, legacyId);
+    };
+    call.signal.addEventListener('abort', onClientGone, { once: true });
+    let first: Readonly<Record<string, unknown>> | undefined;
+    try {
+      first = await reader.next();
+    } finally {
+      call.signal.removeEventListener('abort', onClientGone);
+    }
+    if (first !== undefined && messageKind(first) === 'response' && first.id === legacyId) {
+      finish();
+      return jsonResponse(this.#finalResponse(request, first, call.filter));
+    }
     let settled = false;
     const stream = new PushStream({
       onCancel: () => {
@@ -421,18 +452,9 @@ export class ModernToLegacyBridge {
         void this.#cancelUpstream(held, call, legacyId);
       },
     });
-    held.active += 1;
-    const finish = () => {
-      held.active -= 1;
-      held.lastUsed = Date.now();
-    };
     const pump = async (): Promise<void> => {
       const inputs = new Map<string, JsonRpcId>();
-      for (
-        let message = await reader.next();
-        message !== undefined;
-        message = await reader.next()
-      ) {
+      for (let message = first; message !== undefined; message = await reader.next()) {
         if (settled) return;
         const kind = messageKind(message);
         if (kind === 'response' && message.id === legacyId) {
