@@ -102,11 +102,6 @@ export class ModernRuntime {
     return (await this.resolve(route)).era === 'modern';
   }
 
-  /** The era if already known, without probing. */
-  known(route: McpRoute): EraProbeResult | undefined {
-    return this.#states.get(route)?.result;
-  }
-
   describe(route: McpRoute): EraDescription {
     const protocol = this.#options.protocolOf(route);
     const state = this.#states.get(route);
