@@ -7,6 +7,15 @@ import { parseSseEvent, SseSplitter } from '../sse.ts';
  * that a bridge can react to each message as it arrives. Events whose data is not a JSON object
  * are skipped.
  */
+/**
+ * An answer whose body is already in memory (status, plain headers, text or bytes), as the
+ * gateway's own bounded answers are; a Web Response is read as a stream.
+ */
+export interface InMemoryAnswer {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string | Uint8Array | undefined;
+}
+
 export class MessageReader {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   readonly #isSse: boolean;
@@ -16,12 +25,23 @@ export class MessageReader {
   #text = '';
   #done = false;
 
-  constructor(response: Response) {
-    this.#isSse = (response.headers.get('content-type') ?? '')
-      .toLowerCase()
-      .startsWith('text/event-stream');
-    this.#reader = response.body?.getReader();
-    if (this.#reader === undefined) this.#done = true;
+  constructor(answer: Response | InMemoryAnswer) {
+    const contentType =
+      answer instanceof Response
+        ? (answer.headers.get('content-type') ?? '')
+        : (answer.headers['content-type'] ?? '');
+    this.#isSse = contentType.toLowerCase().startsWith('text/event-stream');
+    if (answer instanceof Response) {
+      this.#reader = answer.body?.getReader();
+      if (this.#reader === undefined) this.#done = true;
+      return;
+    }
+    this.#reader = undefined;
+    this.#done = true;
+    const body = answer.body;
+    if (body !== undefined) {
+      this.#take(typeof body === 'string' ? body : this.#decoder.decode(body), true);
+    }
   }
 
   /** The next message, or undefined when the answer has ended. */
