@@ -214,7 +214,11 @@ async function forward(
     const response = await timed(facts, () => session.post(parsed, filter, context));
     if (isInitialize && (response.status < 200 || response.status >= 300)) {
       deps.sessions.remove(session);
+      // The refusal is read whole before the session closes: closing first would abort the
+      // body on its way and drop the client's connection instead of relaying why.
+      const body = await response.arrayBuffer().catch(() => undefined);
       void session.close('initialize failed');
+      return new Response(body ?? null, { status: response.status, headers: response.headers });
     }
     return response;
   } catch (error) {

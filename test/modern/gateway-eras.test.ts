@@ -95,6 +95,13 @@ describe('protocol eras through the gateway', () => {
             path: '/legacy-http',
             tool_scopes: { '*': 'files:read' },
           }),
+          // Misdeclared on purpose: a modern-only server pinned to the 2025 wire.
+          httpUpstream(modern.url, {
+            name: 'misdeclared',
+            path: '/misdeclared',
+            protocol: '2025-11-25',
+            tool_scopes: { '*': 'files:read' },
+          }),
         ],
       }),
       { auth: testDoubleAuth(verifier) },
@@ -163,6 +170,33 @@ describe('protocol eras through the gateway', () => {
       checks: Record<string, string>;
     };
     assert.match(ready.checks['protocol:legacy-http'] ?? '', /^legacy/);
+  });
+
+  it("relays an upstream's refusal of initialize instead of dropping the connection", async () => {
+    const response = await fetch(gateway.url('/misdeclared'), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        ...auth(alice),
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-11-25',
+          capabilities: {},
+          clientInfo: { name: 'x', version: '1' },
+        },
+      }),
+    });
+    assert.equal(response.status, 400);
+    const body = (await response.json()) as {
+      error: { code: number; data: { supported: string[] } };
+    };
+    assert.equal(body.error.code, -32022);
+    assert.equal(response.headers.get('mcp-session-id'), null);
   });
 
   it('v2 pinned client answers elicitations through both bridges', async () => {
