@@ -389,12 +389,18 @@ describe('protocol eras through the gateway', () => {
         const response = await attempt();
         assert.equal(response.status, status, name);
         const body = (await response.json()) as {
-          error?: { code: number } | string;
+          error?: { code: number; data?: { code: string } } | string;
           code?: string;
         };
-        if (typeof code === 'number')
+        if (typeof code === 'number') {
           assert.equal((body.error as { code: number }).code, code, name);
-        else assert.equal(body.code, code, name);
+        } else if (typeof body.error === 'object') {
+          // A refusal after the body was read: a JSON-RPC error carrying the catalogue code.
+          assert.equal(body.error.code, -31000, name);
+          assert.equal(body.error.data?.code, code, name);
+        } else {
+          assert.equal(body.code, code, name);
+        }
       }
       assert.equal(seen(), before, 'the upstream saw nothing');
       // Positive control: the same request, well-formed (base64 Mcp-Name and a stray session id).
@@ -422,7 +428,18 @@ describe('protocol eras through the gateway', () => {
     const before = modern.requests.length;
     const denied = await list('prompts/list');
     assert.equal(denied.status, 403);
-    assert.equal(((await denied.json()) as { code: string }).code, 'McpMethodDenied');
+    const refusal = (await denied.json()) as {
+      jsonrpc: string;
+      id: number;
+      error: { code: number; data: { code: string } };
+    };
+    assert.deepEqual(
+      [refusal.jsonrpc, refusal.id, refusal.error.code, refusal.error.data.code],
+      ['2.0', 4, -31000, 'McpMethodDenied'],
+    );
+    const removed = await list('tasks/list');
+    assert.equal(removed.status, 404, 'a method the revision does not define');
+    assert.equal(((await removed.json()) as { error: { code: number } }).error.code, -32601);
     assert.equal(modern.requests.length, before, 'the upstream saw nothing');
     const unknown = await list('resources/list');
     assert.equal(unknown.status, 404);

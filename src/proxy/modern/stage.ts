@@ -2,7 +2,17 @@ import { performance } from 'node:perf_hooks';
 import { RequestError } from '../../errors/index.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { ParsedMessage } from '../../mcp/index.ts';
-import { type InboundOutcome, rejectionBody } from '../../mcp/modern/inbound.ts';
+import {
+  type InboundOutcome,
+  type ModernRequest,
+  rejectionBody,
+} from '../../mcp/modern/inbound.ts';
+import {
+  isModernMethod,
+  methodNotFound,
+  type RenderedRefusal,
+  renderRefusal,
+} from '../../mcp/modern/refusal.ts';
 import type { AuthStage, Principal, RequestHeaders } from '../auth-stage.ts';
 import type { RequestFacts } from '../request-facts.ts';
 import { accepted, jsonResponse } from '../responses.ts';
@@ -43,55 +53,81 @@ export async function modernStage(input: ModernStageInput): Promise<Response> {
     return jsonResponse(rejectionBody(outcome), outcome.status);
   }
   if (outcome.kind === 'modern-notification') return accepted();
+  const { request } = outcome;
+  if (!isModernMethod(request.method)) {
+    facts.reason = 'McpMethodDenied';
+    return answer(methodNotFound(request.id, request.method));
+  }
+  const started = performance.now();
+  try {
+    return await serve(input, request);
+  } catch (error) {
+    if (!(error instanceof RequestError)) throw error;
+    // Refused after the body was read: the answer is a JSON-RPC error (with the catalogue's
+    // status, headers and code), as every answer to a modern client's POST is.
+    facts.reason = error.code;
+    const scope = error.details.scope;
+    if (scope !== undefined) facts.requiredScopes = [scope];
+    if (error.status < 500) facts.upstreamAttempted = false;
+    else input.logger.warn({ code: error.code, upstream: route.name }, error.message);
+    const challenge = input.auth.challenge(error, route);
+    return answer(
+      renderRefusal(
+        error,
+        request.id,
+        challenge === undefined ? {} : { 'www-authenticate': challenge },
+      ),
+    );
+  } finally {
+    facts.upstreamMs += performance.now() - started;
+  }
+}
+
+async function serve(input: ModernStageInput, request: ModernRequest): Promise<Response> {
+  const { facts, route } = input;
   const upstream = await input.runtime.upstreamFor(route);
   const trace = traceContextOf(input.headers);
   const headers = input.headers;
   const auth = input.auth;
   facts.upstreamAttempted = true;
-  const started = performance.now();
-  try {
-    return await serveModern({
-      policy: route.policy,
-      upstream,
-      listen: {
-        scope: route.upstream.method_scopes.listen,
-        keepAliveMs: LISTEN_KEEP_ALIVE_MS,
-        checkEveryMs: LISTEN_CHECK_MS,
-        // The token is verified again as a whole: revocation and expiry both end the stream.
-        stillAuthorized: () =>
-          auth.authenticate(headers).then(
-            () => true,
-            () => false,
-          ),
-        expiresAt: () => undefined,
-        onEnd: (principal, reason) =>
-          input.logger.info(
-            { upstream: route.name, subject: principal.subject, reason },
-            'subscriptions/listen stream ended',
-          ),
-      },
-      request: outcome.request,
-      text: input.parsed.text,
-      principal: input.principal,
-      requestId: input.requestId,
-      signal: input.signal,
-      trace:
-        trace === undefined
-          ? undefined
-          : {
-              traceparent: trace.traceparent,
-              ...(trace.tracestate === undefined ? {} : { tracestate: trace.tracestate }),
-            },
-      onAuthorized: (decision) => {
-        facts.requiredScopes = decision.scopes;
-      },
-    });
-  } catch (error) {
-    const scope = error instanceof RequestError ? error.details.scope : undefined;
-    if (scope !== undefined) facts.requiredScopes = [scope];
-    if (error instanceof RequestError && error.status < 500) facts.upstreamAttempted = false;
-    throw error;
-  } finally {
-    facts.upstreamMs += performance.now() - started;
-  }
+  return await serveModern({
+    policy: route.policy,
+    upstream,
+    listen: {
+      scope: route.upstream.method_scopes.listen,
+      keepAliveMs: LISTEN_KEEP_ALIVE_MS,
+      checkEveryMs: LISTEN_CHECK_MS,
+      // The token is verified again as a whole: revocation and expiry both end the stream.
+      stillAuthorized: () =>
+        auth.authenticate(headers).then(
+          () => true,
+          () => false,
+        ),
+      expiresAt: () => undefined,
+      onEnd: (principal, reason) =>
+        input.logger.info(
+          { upstream: route.name, subject: principal.subject, reason },
+          'subscriptions/listen stream ended',
+        ),
+    },
+    request,
+    text: input.parsed.text,
+    principal: input.principal,
+    requestId: input.requestId,
+    signal: input.signal,
+    trace:
+      trace === undefined
+        ? undefined
+        : {
+            traceparent: trace.traceparent,
+            ...(trace.tracestate === undefined ? {} : { tracestate: trace.tracestate }),
+          },
+    onAuthorized: (decision) => {
+      facts.requiredScopes = decision.scopes;
+    },
+  });
+}
+
+function answer(refusal: RenderedRefusal): Response {
+  return new Response(refusal.body, { status: refusal.status, headers: refusal.headers });
 }
