@@ -222,7 +222,28 @@ describe('modern client → legacy stdio upstream (server-everything)', () => {
     await again.body?.cancel();
   });
 
+  it('answers 400 / -32021 when the 2025 server asks for a capability the client did not declare', async () => {
+    const request = modern('tools/call', {
+      name: 'trigger-elicitation-request',
+      arguments: {},
+      _meta: { 'io.modelcontextprotocol/clientCapabilities': {} },
+    });
+    const response = await bridge.call({
+      request,
+      principal: principal('alice'),
+      requestId: 'r',
+      signal: new AbortController().signal,
+    });
+    assert.equal(response.status, 400);
+    const body = (await response.json()) as {
+      error: { code: number; data: { requiredCapabilities: Record<string, unknown> } };
+    };
+    assert.equal(body.error.code, -32021);
+    assert.deepEqual(body.error.data.requiredCapabilities, { elicitation: {} });
+  });
+
   it('cancels the 2025 request when the client closes its stream', async () => {
+    const cancelledBefore = recorded().filter((m) => m.method === 'notifications/cancelled').length;
     const client = new AbortController();
     const response = await bridge.call({
       request: modern('tools/call', {
@@ -237,10 +258,10 @@ describe('modern client → legacy stdio upstream (server-everything)', () => {
     const reader = response.body?.getReader();
     await reader?.read();
     await reader?.cancel();
-    while (!recorded().some((m) => m.method === 'notifications/cancelled')) {
+    const cancellations = () => recorded().filter((m) => m.method === 'notifications/cancelled');
+    while (cancellations().length === cancelledBefore) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    const cancelled = recorded().find((m) => m.method === 'notifications/cancelled');
-    assert.match(JSON.stringify(cancelled?.params), /"requestId":"portcullis-/);
+    assert.match(JSON.stringify(cancellations().at(-1)?.params), /"requestId":"portcullis-/);
   });
 });

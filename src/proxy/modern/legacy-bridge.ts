@@ -443,6 +443,23 @@ export class ModernToLegacyBridge {
       finish();
       return jsonResponse(this.#finalResponse(request, first, call.filter));
     }
+    const capability =
+      first !== undefined && messageKind(first) === 'request'
+        ? INPUT_METHODS[String(first.method)]
+        : undefined;
+    if (capability !== undefined && !isRecord(request.clientCapabilities[capability])) {
+      // Nothing sent yet: the refusal gets its own status (400, MissingRequiredClientCapability).
+      const refusal = await this.#onServerRequest(
+        held,
+        call,
+        reader,
+        legacyId,
+        first ?? {},
+        new Map(),
+      );
+      finish();
+      return jsonResponse(refusal ?? errorResponse(request.id, -32603, 'the bridge failed'), 400);
+    }
     let settled = false;
     const stream = new PushStream({
       onCancel: () => {
@@ -515,11 +532,18 @@ export class ModernToLegacyBridge {
   ): Promise<string | undefined> {
     const method = String(message.method);
     const capability = INPUT_METHODS[method];
-    const declared =
-      capability !== undefined && isRecord(call.request.clientCapabilities[capability]);
-    if (!declared) {
+    if (capability === undefined) {
+      // ping, or a request no modern client can take: answered here, the exchange goes on.
       await this.#answerServer(held, call, message.id as JsonRpcId, method);
       return undefined;
+    }
+    if (!isRecord(call.request.clientCapabilities[capability])) {
+      // The revision's answer to a request that needs what the client did not declare
+      // (basic/patterns/mrtr: never send an input request the client cannot take).
+      await this.#answerServer(held, call, message.id as JsonRpcId, method);
+      reader.cancel();
+      await this.#cancelUpstream(held, call, legacyId);
+      return missingCapability(call.request.id, capability);
     }
     const key = `${capability}-${inputs.size + 1}`;
     inputs.set(key, message.id as JsonRpcId);
@@ -670,4 +694,14 @@ function modernInputParams(method: string, params: unknown): Record<string, unkn
   }
   delete out._meta;
   return out;
+}
+
+/** MissingRequiredClientCapability (-32021) naming the capability the request needs. */
+function missingCapability(id: JsonRpcId, capability: string): string {
+  return errorResponse(
+    id,
+    MODERN_ERRORS.missingClientCapability,
+    `Missing required client capabilities: ${capability}`,
+    { requiredCapabilities: { [capability]: {} } },
+  );
 }
