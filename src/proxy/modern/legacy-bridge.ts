@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { RequestError } from '../../errors/index.ts';
 import type { Logger } from '../../lib/log.ts';
 import {
   errorResponse,
@@ -10,14 +9,28 @@ import {
   type ResponseFilter,
 } from '../../mcp/index.ts';
 import type { ModernRequest } from '../../mcp/modern/inbound.ts';
-import { LEGACY_PROTOCOL_VERSIONS, META, MODERN_ERRORS } from '../../mcp/modern/protocol.ts';
+import { MODERN_ERRORS } from '../../mcp/modern/protocol.ts';
 import type { RequestStateSealer } from '../../mcp/modern/request-state.ts';
 import { toModernResult } from '../../mcp/modern/results.ts';
 import type { Principal } from '../auth-stage.ts';
 import { PushStream } from '../push-stream.ts';
 import { jsonResponse, sseHeaders } from '../responses.ts';
-import { type ExchangeContext, newSessionId, type UpstreamSession } from '../sessions.ts';
-import { encodeSseEvent } from '../sse.ts';
+import {
+  event,
+  INPUT_METHODS,
+  legacyParams,
+  messageKind,
+  missingCapability,
+  modernInputParams,
+  relatesTo,
+} from './bridge-messages.ts';
+import { bridgedListen } from './bridged-listen.ts';
+import {
+  type HeldSession,
+  HeldSessions,
+  type HeldSessionsOptions,
+  heldContext,
+} from './held-sessions.ts';
 import { MessageReader } from './message-reader.ts';
 
 /**
@@ -38,43 +51,13 @@ import { MessageReader } from './message-reader.ts';
  * basic/utilities/cancellation).
  */
 
-/** Server-to-client requests that become input requests (mrtr "Core Types"). */
-const INPUT_METHODS: Readonly<Record<string, string>> = {
-  'elicitation/create': 'elicitation',
-  'sampling/createMessage': 'sampling',
-  'roots/list': 'roots',
-};
-
-/** Listen filter keys → the capability whose listChanged says the server sends them. */
-const LISTEN_FAMILIES: Readonly<Record<string, string>> = {
-  toolsListChanged: 'tools',
-  promptsListChanged: 'prompts',
-  resourcesListChanged: 'resources',
-};
-const LISTEN_METHODS: Readonly<Record<string, string>> = {
-  toolsListChanged: 'notifications/tools/list_changed',
-  promptsListChanged: 'notifications/prompts/list_changed',
-  resourcesListChanged: 'notifications/resources/list_changed',
-};
-
-/** What the gateway declares when it initializes a held session for modern clients. */
-const BRIDGE_CAPABILITIES = { elicitation: {}, sampling: {} };
-
-export interface LegacyBridgeOptions {
+export interface LegacyBridgeOptions extends HeldSessionsOptions {
   /** The upstream's name (bound into every requestState). */
   readonly upstream: string;
-  /** Opens a 2025 session on the upstream (the route's connector). */
-  readonly open: (id: string, principal: Principal) => UpstreamSession;
   readonly sealer: RequestStateSealer;
   readonly logger: Logger;
-  /** Held sessions at most, all subjects together. */
-  readonly maxSessions: number;
-  /** A held session unused this long is closed. */
-  readonly idleTimeoutMs: number;
   /** How long a parked exchange waits for the client's retry (the requestState lifetime). */
   readonly parkTimeoutMs: number;
-  /** The gateway's own identity, sent in initialize. */
-  readonly clientInfo?: { name: string; version: string };
 }
 
 export interface BridgeCall {
@@ -87,51 +70,39 @@ export interface BridgeCall {
   readonly filter?: ResponseFilter | undefined;
 }
 
-interface HeldSession {
-  readonly subject: string;
-  readonly session: UpstreamSession;
-  readonly initialize: Readonly<Record<string, unknown>>;
-  readonly version: string;
-  /** Exchanges waiting for a client's answers, by handle. */
-  readonly parked: Map<string, Parked>;
-  lastUsed: number;
-  active: number;
-}
-
-interface Parked {
-  readonly handle: string;
-  readonly reader: MessageReader;
-  readonly legacyId: string;
-  /** Input key → the 2025 server's request id. */
-  readonly inputs: ReadonlyMap<string, JsonRpcId>;
-  readonly inputRequests: Readonly<Record<string, unknown>>;
-  readonly method: string;
-  readonly timer: NodeJS.Timeout;
-}
-
 export class ModernToLegacyBridge {
   readonly #options: LegacyBridgeOptions;
-  readonly #held = new Map<string, Promise<HeldSession>>();
-  readonly #sweeper: NodeJS.Timeout;
+  readonly #sessions: HeldSessions;
   #counter = 0;
-  #closing = false;
 
   constructor(options: LegacyBridgeOptions) {
     this.#options = options;
-    const sweepEvery = Math.max(1000, Math.min(15_000, Math.floor(options.idleTimeoutMs / 2)));
-    this.#sweeper = setInterval(() => void this.sweep(Date.now()), sweepEvery);
-    this.#sweeper.unref();
+    this.#sessions = new HeldSessions(options);
   }
 
   /** Held sessions now (for readiness and tests). */
   get size(): number {
-    return this.#held.size;
+    return this.#sessions.size;
   }
 
   /** The 2025 server's initialize result, for a modern client's server/discover. */
   async initializeResult(principal: Principal): Promise<Readonly<Record<string, unknown>>> {
-    const held = await this.#sessionFor(principal);
-    return held.initialize;
+    return (await this.#sessions.get(principal)).initialize;
+  }
+
+  /** `subscriptions/listen` served from the subject's held session (bridged-listen.ts). */
+  async listen(call: BridgeCall): Promise<Response> {
+    const held = await this.#sessions.get(call.principal);
+    return bridgedListen(held, call.request, call.principal, call.requestId);
+  }
+
+  /** Closes sessions idle for longer than the timeout, and those whose upstream ended. */
+  sweep(now: number): Promise<void> {
+    return this.#sessions.sweep(now);
+  }
+
+  close(): Promise<void> {
+    return this.#sessions.close();
   }
 
   /** Serves one modern request on the subject's held session. */
@@ -140,7 +111,7 @@ export class ModernToLegacyBridge {
     // A retry is checked before anything else: a bad state reaches no upstream, not even an
     // initialize for a subject that holds no session yet.
     if (Object.hasOwn(request.params, 'requestState')) return this.#resume(call);
-    const held = await this.#sessionFor(call.principal);
+    const held = await this.#sessions.get(call.principal);
     held.lastUsed = Date.now();
     this.#counter += 1;
     // Only this bridge writes to the held session, so a counter keeps its ids unique.
@@ -156,208 +127,9 @@ export class ModernToLegacyBridge {
     const response = await held.session.post(
       parsed,
       undefined,
-      this.#context(held, call.principal, call.requestId, call.signal),
+      heldContext(held, call.principal, call.requestId, call.signal),
     );
     return this.#relay(held, call, new MessageReader(response), legacyId);
-  }
-
-  /**
-   * `subscriptions/listen` on a 2025 server: the held session's GET stream, acknowledged with the
-   * notification types the server can send (its listChanged capabilities), then those change
-   * notifications as they come, stamped with the subscription id (the listen request's id).
-   * Resource subscriptions are not honoured through the bridge (not acknowledged).
-   */
-  async listen(call: BridgeCall): Promise<Response> {
-    const { request } = call;
-    const held = await this.#sessionFor(call.principal);
-    const wanted = isRecord(request.params.notifications) ? request.params.notifications : {};
-    const capabilities = isRecord(held.initialize.capabilities) ? held.initialize.capabilities : {};
-    const honored: Record<string, boolean> = {};
-    for (const [key, family] of Object.entries(LISTEN_FAMILIES)) {
-      const capability = capabilities[family];
-      if (wanted[key] === true && isRecord(capability) && capability.listChanged === true) {
-        honored[key] = true;
-      }
-    }
-    const subscriptionId = request.id;
-    const stamp = (method: string, params: Record<string, unknown>) =>
-      event(
-        JSON.stringify({
-          jsonrpc: '2.0',
-          method,
-          params: { ...params, _meta: { [META.subscriptionId]: subscriptionId } },
-        }),
-      );
-    const upstream = new AbortController();
-    const stream = new PushStream({ onCancel: () => upstream.abort() });
-    stream.write(stamp('notifications/subscriptions/acknowledged', { notifications: honored }));
-    const methods = new Set(Object.keys(honored).map((key) => LISTEN_METHODS[key] ?? ''));
-    held.active += 1;
-    const response = await held.session.get(
-      this.#context(held, call.principal, call.requestId, upstream.signal),
-    );
-    const reader = new MessageReader(response);
-    upstream.signal.addEventListener('abort', () => reader.cancel(), { once: true });
-    void (async () => {
-      for (
-        let message = await reader.next();
-        message !== undefined;
-        message = await reader.next()
-      ) {
-        const method = message.method;
-        if (typeof method !== 'string' || Object.hasOwn(message, 'id') || !methods.has(method))
-          continue;
-        const params = isRecord(message.params) ? message.params : {};
-        if (!stream.write(stamp(method, params))) break;
-      }
-    })()
-      .catch(() => {})
-      .finally(() => {
-        held.active -= 1;
-        held.lastUsed = Date.now();
-        stream.close();
-      });
-    return new Response(stream.stream, { status: 200, headers: sseHeaders() });
-  }
-
-  /** Closes sessions idle for longer than the timeout, and those whose upstream ended. */
-  async sweep(now: number): Promise<void> {
-    for (const [key, pending] of this.#held) {
-      const held = await pending.catch(() => undefined);
-      if (held === undefined) continue;
-      const idle = held.active === 0 && held.parked.size === 0;
-      if (held.session.closed || (idle && now - held.lastUsed >= this.#options.idleTimeoutMs)) {
-        this.#held.delete(key);
-        await held.session.close(held.session.closed ? 'upstream ended' : 'idle');
-      }
-    }
-  }
-
-  async close(): Promise<void> {
-    this.#closing = true;
-    clearInterval(this.#sweeper);
-    const all = [...this.#held.values()];
-    this.#held.clear();
-    for (const pending of all) {
-      const held = await pending.catch(() => undefined);
-      if (held === undefined) continue;
-      for (const parked of held.parked.values()) {
-        clearTimeout(parked.timer);
-        parked.reader.cancel();
-      }
-      await held.session.close('gateway closing');
-    }
-  }
-
-  async #sessionFor(principal: Principal): Promise<HeldSession> {
-    if (this.#closing) throw new RequestError('UpstreamUnavailable', 'the gateway is closing');
-    const key = principal.subject;
-    const existing = this.#held.get(key);
-    if (existing !== undefined) {
-      const held = await existing.catch(() => undefined);
-      if (held !== undefined && !held.session.closed) return held;
-      if (this.#held.get(key) === existing) this.#held.delete(key);
-    }
-    if (this.#held.size >= this.#options.maxSessions) {
-      await this.sweep(Date.now());
-      if (this.#held.size >= this.#options.maxSessions) {
-        throw new RequestError('CapacityExceeded', 'too many held sessions on this upstream', {
-          details: { retryAfter: '1' },
-        });
-      }
-    }
-    const opening = this.#openSession(principal);
-    this.#held.set(key, opening);
-    opening.catch(() => {
-      if (this.#held.get(key) === opening) this.#held.delete(key);
-    });
-    return opening;
-  }
-
-  async #openSession(principal: Principal): Promise<HeldSession> {
-    const session = this.#options.open(newSessionId(), principal);
-    const version = LEGACY_PROTOCOL_VERSIONS[0];
-    const fresh = { parked: new Map<string, Parked>(), lastUsed: Date.now(), active: 0 };
-    const context = (accept: string): ExchangeContext => ({
-      principal,
-      requestId: 'bridge-initialize',
-      headers: { accept, 'content-type': 'application/json' },
-      signal: new AbortController().signal,
-    });
-    try {
-      const answer = await session.post(
-        parseMessageText(
-          JSON.stringify({
-            jsonrpc: '2.0',
-            id: 'portcullis-initialize',
-            method: 'initialize',
-            params: {
-              protocolVersion: version,
-              capabilities: BRIDGE_CAPABILITIES,
-              clientInfo: this.#options.clientInfo ?? { name: 'portcullis', version: '0' },
-            },
-          }),
-        ),
-        undefined,
-        context('application/json, text/event-stream'),
-      );
-      const reader = new MessageReader(answer);
-      let result: Readonly<Record<string, unknown>> | undefined;
-      for (
-        let message = await reader.next();
-        message !== undefined;
-        message = await reader.next()
-      ) {
-        if (message.id === 'portcullis-initialize') {
-          if (isRecord(message.result)) result = message.result;
-          break;
-        }
-      }
-      reader.cancel();
-      if (result === undefined) {
-        throw new RequestError('UpstreamFailed', 'the upstream did not accept initialize');
-      }
-      const negotiated =
-        typeof result.protocolVersion === 'string' ? result.protocolVersion : version;
-      const headers = {
-        accept: 'application/json, text/event-stream',
-        'content-type': 'application/json',
-        'mcp-protocol-version': negotiated,
-      };
-      await session.post(
-        parseMessageText('{"jsonrpc":"2.0","method":"notifications/initialized"}'),
-        undefined,
-        { ...context(headers.accept), headers },
-      );
-      return {
-        subject: principal.subject,
-        session,
-        initialize: result,
-        version: negotiated,
-        ...fresh,
-      };
-    } catch (error) {
-      await session.close('initialize failed');
-      throw error;
-    }
-  }
-
-  #context(
-    held: HeldSession,
-    principal: Principal,
-    requestId: string,
-    signal: AbortSignal,
-  ): ExchangeContext {
-    return {
-      principal,
-      requestId,
-      headers: {
-        accept: 'application/json, text/event-stream',
-        'content-type': 'application/json',
-        'mcp-protocol-version': held.version,
-      },
-      signal,
-    };
   }
 
   /** Continues a parked exchange with the client's answers. */
@@ -370,8 +142,7 @@ export class ModernToLegacyBridge {
       params: request.params,
     });
     const handle = opened.ok ? opened.state.handle : undefined;
-    const existing = this.#held.get(call.principal.subject);
-    const held = existing === undefined ? undefined : await existing.catch(() => undefined);
+    const held = await this.#sessions.existing(call.principal.subject);
     const parked = typeof handle === 'string' ? held?.parked.get(handle) : undefined;
     if (!opened.ok || held === undefined || parked === undefined) {
       const reason = opened.ok ? 'unknown-or-used' : opened.reason;
@@ -402,7 +173,7 @@ export class ModernToLegacyBridge {
         parked.inputRequests,
       );
     }
-    const context = this.#context(held, call.principal, call.requestId, call.signal);
+    const context = heldContext(held, call.principal, call.requestId, call.signal);
     for (const [key, serverId] of parked.inputs) {
       const answer = JSON.stringify({ jsonrpc: '2.0', id: serverId, result: responses[key] });
       await held.session.post(parseMessageText(answer), undefined, context);
@@ -631,7 +402,7 @@ export class ModernToLegacyBridge {
     await held.session.post(
       parseMessageText(answer),
       undefined,
-      this.#context(held, call.principal, call.requestId, new AbortController().signal),
+      heldContext(held, call.principal, call.requestId, new AbortController().signal),
     );
   }
 
@@ -645,63 +416,10 @@ export class ModernToLegacyBridge {
       await held.session.post(
         parseMessageText(text),
         undefined,
-        this.#context(held, call.principal, call.requestId, new AbortController().signal),
+        heldContext(held, call.principal, call.requestId, new AbortController().signal),
       );
     } catch {
       // The session is gone already: nothing left to cancel.
     }
   }
-}
-
-function event(text: string): string {
-  return encodeSseEvent({ event: 'message', data: text });
-}
-
-function messageKind(message: Readonly<Record<string, unknown>>) {
-  if (typeof message.method === 'string') {
-    return Object.hasOwn(message, 'id') ? 'request' : 'notification';
-  }
-  return 'response';
-}
-
-/** Progress for this request's token, and log messages (the only session-wide kind relayed). */
-function relatesTo(message: Readonly<Record<string, unknown>>, request: ModernRequest): boolean {
-  if (message.method === 'notifications/message') return true;
-  if (message.method !== 'notifications/progress') return false;
-  const meta = isRecord(request.params._meta) ? request.params._meta : {};
-  const token = isRecord(message.params) ? message.params.progressToken : undefined;
-  return token !== undefined && token === meta.progressToken;
-}
-
-/** The 2025 params of a modern request: the per-request envelope and retry fields removed. */
-function legacyParams(params: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const { _meta, inputResponses: _responses, requestState: _state, ...rest } = params;
-  if (!isRecord(_meta)) return rest;
-  const meta: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(_meta)) {
-    if (!Object.values(META).includes(key as (typeof META)[keyof typeof META])) meta[key] = value;
-  }
-  return Object.keys(meta).length === 0 ? rest : { ...rest, _meta: meta };
-}
-
-/** A 2025 server request's params in their 2026-07-28 input-request shape. */
-function modernInputParams(method: string, params: unknown): Record<string, unknown> {
-  const out: Record<string, unknown> = isRecord(params) ? { ...params } : {};
-  if (method === 'elicitation/create') {
-    // 2026-07-28 names the mode always; URL mode correlates through requestState instead.
-    if (out.mode === undefined) out.mode = 'form';
-    delete out.elicitationId;
-  }
-  delete out._meta;
-  return out;
-}
-
-/** MissingRequiredClientCapability (-32021) naming the capability the request needs. */
-function missingCapability(id: JsonRpcId, capability: string): string {
-  return errorResponse(
-    id,
-    MODERN_ERRORS.missingClientCapability,
-    `Missing required client capabilities: ${capability}`,
-    { requiredCapabilities: { [capability]: {} } },
-  );
 }

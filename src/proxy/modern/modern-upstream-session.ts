@@ -8,10 +8,9 @@ import {
   type ParsedMessage,
   type ResponseFilter,
 } from '../../mcp/index.ts';
-import { encodeHeaderValue } from '../../mcp/modern/header-value.ts';
 import type { ModernRequest } from '../../mcp/modern/inbound.ts';
+import { ParamHeaderMirror } from '../../mcp/modern/param-headers.ts';
 import {
-  HEADERS,
   LEGACY_PROTOCOL_VERSIONS,
   META,
   MODERN_PROTOCOL_VERSION,
@@ -92,8 +91,8 @@ export class ModernUpstreamSession implements UpstreamSession {
   readonly #exchanges = new Map<string, Exchange>();
   /** Server-to-client request id → the exchange waiting for its answer. */
   readonly #inputs = new Map<string, Exchange>();
-  /** x-mcp-header declarations per tool, learned from tools/list (for Mcp-Param-* mirroring). */
-  readonly #paramHeaders = new Map<string, readonly { path: string[]; header: string }[]>();
+  /** x-mcp-header declarations learned from tools/list (for Mcp-Param-* mirroring). */
+  readonly #paramHeaders = new ParamHeaderMirror();
   #clientCapabilities: Readonly<Record<string, unknown>> = {};
   #clientInfo: Readonly<Record<string, unknown>> | undefined;
   #initialized = false;
@@ -284,7 +283,7 @@ export class ModernUpstreamSession implements UpstreamSession {
       this.#finish(exchange, JSON.stringify(error));
       return;
     }
-    if (exchange.method === 'tools/list') this.#learnParamHeaders(result);
+    if (exchange.method === 'tools/list') this.#paramHeaders.learn(result);
     const legacy = { jsonrpc: '2.0', id: exchange.clientId, result: toLegacyResult(result) };
     this.#finish(
       exchange,
@@ -408,7 +407,7 @@ export class ModernUpstreamSession implements UpstreamSession {
       name: typeof nameValue === 'string' ? nameValue : undefined,
       clientCapabilities: this.#clientCapabilities,
       clientInfo: this.#clientInfo,
-      paramHeaders: method === 'tools/call' ? this.#mirroredParams(params) : {},
+      paramHeaders: method === 'tools/call' ? this.#paramHeaders.headersFor(params) : {},
     };
     return this.#forwarder.forward({
       request,
@@ -441,56 +440,6 @@ export class ModernUpstreamSession implements UpstreamSession {
       if (!stream.write(event(JSON.stringify(out)))) break;
     }
     stream.close();
-  }
-
-  /** Remembers which tool arguments the upstream wants mirrored in Mcp-Param-* headers. */
-  #learnParamHeaders(result: Readonly<Record<string, unknown>>): void {
-    if (!Array.isArray(result.tools)) return;
-    for (const tool of result.tools) {
-      if (!isRecord(tool) || typeof tool.name !== 'string') continue;
-      const found: { path: string[]; header: string }[] = [];
-      collectHeaders(tool.inputSchema, [], found, 0);
-      if (found.length > 0) this.#paramHeaders.set(tool.name, found);
-      else this.#paramHeaders.delete(tool.name);
-    }
-  }
-
-  /** Mcp-Param-{Name} headers for a tools/call (streamable-http "Custom Headers"). */
-  #mirroredParams(params: Readonly<Record<string, unknown>>): Record<string, string> {
-    const name = params.name;
-    const declared = typeof name === 'string' ? this.#paramHeaders.get(name) : undefined;
-    if (declared === undefined) return {};
-    const headers: Record<string, string> = {};
-    for (const { path, header } of declared) {
-      let value: unknown = params.arguments;
-      for (const key of path) value = isRecord(value) ? value[key] : undefined;
-      const text =
-        typeof value === 'string'
-          ? value
-          : typeof value === 'boolean' || (typeof value === 'number' && Number.isSafeInteger(value))
-            ? String(value)
-            : undefined;
-      if (text !== undefined)
-        headers[`${HEADERS.paramPrefix}${header.toLowerCase()}`] = encodeHeaderValue(text);
-    }
-    return headers;
-  }
-}
-
-/** x-mcp-header annotations reachable through `properties` chains only (streamable-http). */
-function collectHeaders(
-  schema: unknown,
-  path: string[],
-  found: { path: string[]; header: string }[],
-  depth: number,
-): void {
-  if (!isRecord(schema) || depth > 16) return;
-  if (typeof schema['x-mcp-header'] === 'string' && path.length > 0) {
-    found.push({ path, header: schema['x-mcp-header'] });
-  }
-  if (!isRecord(schema.properties)) return;
-  for (const [key, child] of Object.entries(schema.properties)) {
-    collectHeaders(child, [...path, key], found, depth + 1);
   }
 }
 
