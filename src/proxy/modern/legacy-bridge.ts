@@ -51,6 +51,9 @@ import { MessageReader } from './message-reader.ts';
  * basic/utilities/cancellation).
  */
 
+/** Exchanges one subject may have waiting for its answers on one upstream. */
+const MAX_PARKED = 16;
+
 export interface LegacyBridgeOptions extends HeldSessionsOptions {
   /** The upstream's name (bound into every requestState). */
   readonly upstream: string;
@@ -345,11 +348,20 @@ export class ModernToLegacyBridge {
   ): Promise<string> {
     const { request } = call;
     const handle = randomBytes(16).toString('base64url');
+    const drop = (parked: { handle: string; reader: MessageReader; legacyId: string }) => {
+      held.parked.delete(parked.handle);
+      parked.reader.cancel();
+      void this.#cancelUpstream(held, call, parked.legacyId);
+    };
+    // Each parked exchange holds a request open upstream: a subject keeps a bounded number, the
+    // oldest giving way (its retry then gets 400, as an expired one does).
+    const oldest = held.parked.values().next();
+    if (held.parked.size >= MAX_PARKED && !oldest.done) {
+      clearTimeout(oldest.value.timer);
+      drop(oldest.value);
+    }
     const timer = setTimeout(() => {
-      if (held.parked.get(handle) === undefined) return;
-      held.parked.delete(handle);
-      reader.cancel();
-      void this.#cancelUpstream(held, call, legacyId);
+      if (held.parked.get(handle) !== undefined) drop({ handle, reader, legacyId });
     }, this.#options.parkTimeoutMs);
     timer.unref();
     held.parked.set(handle, {
