@@ -160,7 +160,7 @@ async function mcpStages(
     if (!isInitialize || answer.status !== 400 || !(await deps.modern.turnedModern(route))) {
       return answer;
     }
-    await answer.body?.cancel().catch(() => {});
+    if (answer instanceof Response) await answer.body?.cancel().catch(() => {});
     session = deps.sessions.open(deps.connectorFor(route), principal);
     facts.sessionId = session.id;
     return await forward(session, parsed, filter, context, deps, isInitialize, facts);
@@ -214,6 +214,10 @@ async function forward(
     const response = await timed(facts, () => session.post(parsed, filter, context));
     if (isInitialize && (response.status < 200 || response.status >= 300)) {
       deps.sessions.remove(session);
+      if (!(response instanceof Response)) {
+        void session.close('initialize failed');
+        return response;
+      }
       // The refusal is read whole before the session closes: closing first would abort the
       // body on its way and drop the client's connection instead of relaying why.
       const body = await response.arrayBuffer().catch(() => undefined);

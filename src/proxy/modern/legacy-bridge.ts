@@ -14,7 +14,7 @@ import type { RequestStateSealer } from '../../mcp/modern/request-state.ts';
 import { toModernResult } from '../../mcp/modern/results.ts';
 import type { Principal } from '../auth-stage.ts';
 import { PushStream } from '../push-stream.ts';
-import { jsonResponse, sseHeaders } from '../responses.ts';
+import { sseHeaders } from '../responses.ts';
 import {
   event,
   INPUT_METHODS,
@@ -32,6 +32,7 @@ import {
   heldContext,
 } from './held-sessions.ts';
 import { MessageReader } from './message-reader.ts';
+import { jsonAnswer } from './web-answers.ts';
 
 /**
  * A 2026-07-28 client in front of a 2025 server (a stdio child, or an HTTP server that only
@@ -153,7 +154,7 @@ export class ModernToLegacyBridge {
         { upstream: this.#options.upstream, reason, requestId: call.requestId },
         'refused a requestState',
       );
-      return jsonResponse(
+      return jsonAnswer(
         errorResponse(request.id, MODERN_ERRORS.invalidParams, 'Invalid or expired requestState', {
           reason,
         }),
@@ -215,7 +216,7 @@ export class ModernToLegacyBridge {
     }
     if (first !== undefined && messageKind(first) === 'response' && first.id === legacyId) {
       finish();
-      return jsonResponse(this.#finalResponse(request, first, call.filter));
+      return jsonAnswer(this.#finalResponse(request, first, call.filter));
     }
     const capability =
       first !== undefined && messageKind(first) === 'request'
@@ -232,7 +233,7 @@ export class ModernToLegacyBridge {
         new Map(),
       );
       finish();
-      return jsonResponse(refusal ?? errorResponse(request.id, -32603, 'the bridge failed'), 400);
+      return jsonAnswer(refusal ?? errorResponse(request.id, -32603, 'the bridge failed'), 400);
     }
     let settled = false;
     const stream = new PushStream({
@@ -334,7 +335,7 @@ export class ModernToLegacyBridge {
     inputRequests: Readonly<Record<string, unknown>>,
   ): Promise<Response> {
     const text = await this.#inputRequiredText(held, call, reader, legacyId, inputs, inputRequests);
-    return jsonResponse(text);
+    return jsonAnswer(text);
   }
 
   /** Parks the exchange and builds the InputRequiredResult whose state names it. */

@@ -7,10 +7,10 @@ import {
 } from '../../mcp/modern/policy.ts';
 import { discoverFromInitialize } from '../../mcp/modern/results.ts';
 import type { Principal } from '../auth-stage.ts';
-import { jsonResponse } from '../responses.ts';
 import type { ModernHttpForwarder } from './http-forward.ts';
 import type { ModernToLegacyBridge } from './legacy-bridge.ts';
 import { guardListenStream, type ListenEnd } from './listen-guard.ts';
+import { jsonAnswer } from './web-answers.ts';
 
 /**
  * The 2026-07-28 path of one MCP endpoint, after authentication and inbound validation: the
@@ -76,7 +76,7 @@ export async function serveModern(call: ModernCall): Promise<Response> {
   if (request.method === 'server/discover') {
     const initialize = await bridge.initializeResult(principal);
     const result = discoverFromInitialize(initialize, policy);
-    return jsonResponse(JSON.stringify({ jsonrpc: '2.0', id: request.id, result }));
+    return jsonAnswer(JSON.stringify({ jsonrpc: '2.0', id: request.id, result }));
   }
   const bridgeCall = {
     request,

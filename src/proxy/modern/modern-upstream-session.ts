@@ -19,12 +19,13 @@ import {
 import { initializeFromDiscover, toLegacyResult } from '../../mcp/modern/results.ts';
 import type { Principal } from '../auth-stage.ts';
 import { PushStream } from '../push-stream.ts';
-import { accepted, accepts, jsonResponse, SESSION_HEADER, sseHeaders } from '../responses.ts';
+import { accepts, SESSION_HEADER, sseHeaders } from '../responses.ts';
 import type { McpRoute } from '../routes.ts';
 import type { ExchangeContext, UpstreamConnector, UpstreamSession } from '../sessions.ts';
 import { encodeSseEvent } from '../sse.ts';
 import type { ModernHttpForwarder } from './http-forward.ts';
 import { MessageReader } from './message-reader.ts';
+import { acceptedAnswer, jsonAnswer } from './web-answers.ts';
 
 /**
  * A 2025 client in front of a server that speaks only 2026-07-28. The gateway plays the 2025
@@ -136,7 +137,7 @@ export class ModernUpstreamSession implements UpstreamSession {
     if (message.kind === 'response') return this.#answer(message.id, message.result, message.error);
     if (message.kind === 'notification') {
       if (message.method === 'notifications/cancelled') this.#cancel(message.params?.requestId);
-      return accepted();
+      return acceptedAnswer();
     }
     if (message.method === 'initialize')
       return this.#initialize(message.id, message.params, filter, context);
@@ -144,7 +145,7 @@ export class ModernUpstreamSession implements UpstreamSession {
       throw new RequestError('RequestMalformed', 'the session is not initialized');
     }
     if (message.method === 'ping') {
-      return jsonResponse(JSON.stringify({ jsonrpc: '2.0', id: message.id, result: {} }));
+      return jsonAnswer(JSON.stringify({ jsonrpc: '2.0', id: message.id, result: {} }));
     }
     const exchange: Exchange = {
       clientId: message.id,
@@ -177,7 +178,7 @@ export class ModernUpstreamSession implements UpstreamSession {
       .split('\n')
       .filter((line) => line.startsWith('data: '))
       .at(-1);
-    return jsonResponse(last === undefined ? '' : last.slice(6));
+    return jsonAnswer(last === undefined ? '' : last.slice(6));
   }
 
   async get(_context: ExchangeContext): Promise<Response> {
@@ -232,7 +233,7 @@ export class ModernUpstreamSession implements UpstreamSession {
     this.#initialized = true;
     const response = { jsonrpc: '2.0', id, result };
     const text = filter === undefined ? JSON.stringify(response) : filter(response);
-    return jsonResponse(text, 200, { [SESSION_HEADER]: this.id });
+    return jsonAnswer(text, 200, { [SESSION_HEADER]: this.id });
   }
 
   /** Runs one exchange (and its retries) until its final answer is on the client's stream. */
@@ -349,22 +350,22 @@ export class ModernUpstreamSession implements UpstreamSession {
   #answer(id: JsonRpcId | null, result: unknown, error: unknown): Response {
     const serverId = typeof id === 'string' ? id : undefined;
     const exchange = serverId === undefined ? undefined : this.#inputs.get(serverId);
-    if (serverId === undefined || exchange === undefined) return accepted();
+    if (serverId === undefined || exchange === undefined) return acceptedAnswer();
     this.#inputs.delete(serverId);
     const key = exchange.waiting.get(serverId);
     exchange.waiting.delete(serverId);
-    if (key === undefined) return accepted();
+    if (key === undefined) return acceptedAnswer();
     if (error !== undefined || !isRecord(result)) {
       exchange.abort.abort();
       this.#finish(
         exchange,
         errorResponse(exchange.clientId, -32603, 'the client refused the server request'),
       );
-      return accepted();
+      return acceptedAnswer();
     }
     exchange.answers[key] = result;
     if (exchange.waiting.size === 0) exchange.resolveAnswers?.();
-    return accepted();
+    return acceptedAnswer();
   }
 
   #cancel(requestId: unknown): void {

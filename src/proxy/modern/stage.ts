@@ -15,11 +15,11 @@ import {
 } from '../../mcp/modern/refusal.ts';
 import type { AuthStage, Principal, RequestHeaders } from '../auth-stage.ts';
 import type { RequestFacts } from '../request-facts.ts';
-import { accepted, jsonResponse } from '../responses.ts';
 import type { McpRoute } from '../routes.ts';
 import { traceContextOf } from '../trace-context.ts';
 import { serveModern } from './modern-endpoint.ts';
 import type { ModernRuntime } from './runtime.ts';
+import { acceptedAnswer, jsonAnswer } from './web-answers.ts';
 
 /**
  * The endpoint stage for a POST the inbound classifier did not call 2025 traffic: a rejection
@@ -50,9 +50,9 @@ export async function modernStage(input: ModernStageInput): Promise<Response> {
   const { outcome, facts, route } = input;
   if (outcome.kind === 'reject') {
     facts.reason = 'RequestMalformed';
-    return jsonResponse(rejectionBody(outcome), outcome.status);
+    return jsonAnswer(rejectionBody(outcome), outcome.status);
   }
-  if (outcome.kind === 'modern-notification') return accepted();
+  if (outcome.kind === 'modern-notification') return acceptedAnswer();
   const { request } = outcome;
   if (!isModernMethod(request.method)) {
     facts.reason = 'McpMethodDenied';
