@@ -124,7 +124,7 @@ async function mcpStages(
         principal,
         headers,
         requestId: request.requestId,
-        signal: request.signal,
+        client: request,
         facts,
         runtime: deps.modern,
         auth: deps.auth,

@@ -3,6 +3,7 @@ import { isRecord, type JsonRpcId, parseMessageText } from '../../mcp/index.ts';
 import { LEGACY_PROTOCOL_VERSIONS } from '../../mcp/modern/protocol.ts';
 import type { Principal } from '../auth-stage.ts';
 import { type ExchangeContext, newSessionId, type UpstreamSession } from '../sessions.ts';
+import { exchangeContext } from './client-gone.ts';
 import { MessageReader } from './message-reader.ts';
 
 /**
@@ -131,12 +132,13 @@ export class HeldSessions {
   async #open(principal: Principal): Promise<HeldSession> {
     const session = this.#options.open(newSessionId(), principal);
     const version = LEGACY_PROTOCOL_VERSIONS[0];
-    const context = (headers: Record<string, string>): ExchangeContext => ({
-      principal,
-      requestId: 'bridge-initialize',
-      headers: { accept: 'application/json, text/event-stream', ...headers },
-      signal: new AbortController().signal,
-    });
+    const context = (headers: Record<string, string>): ExchangeContext =>
+      exchangeContext(
+        principal,
+        'bridge-initialize',
+        { accept: 'application/json, text/event-stream', ...headers },
+        new AbortController().signal,
+      );
     try {
       const answer = await session.post(
         parseMessageText(
@@ -204,14 +206,14 @@ export function heldContext(
   requestId: string,
   signal: AbortSignal,
 ): ExchangeContext {
-  return {
+  return exchangeContext(
     principal,
     requestId,
-    headers: {
+    {
       accept: 'application/json, text/event-stream',
       'content-type': 'application/json',
       'mcp-protocol-version': held.version,
     },
     signal,
-  };
+  );
 }

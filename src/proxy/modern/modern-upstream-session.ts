@@ -23,6 +23,7 @@ import { accepts, SESSION_HEADER, sseHeaders } from '../responses.ts';
 import type { McpRoute } from '../routes.ts';
 import type { ExchangeContext, UpstreamConnector, UpstreamSession } from '../sessions.ts';
 import { encodeSseEvent } from '../sse.ts';
+import { clientSignalOf, whenClientGone } from './client-gone.ts';
 import type { ModernHttpForwarder } from './http-forward.ts';
 import { MessageReader } from './message-reader.ts';
 import { acceptedAnswer, jsonAnswer } from './web-answers.ts';
@@ -159,12 +160,11 @@ export class ModernUpstreamSession implements UpstreamSession {
       requestState: undefined,
       resolveAnswers: undefined,
     };
-    const onClientGone = () => exchange.abort.abort();
-    context.signal.addEventListener('abort', onClientGone, { once: true });
+    const stopWatching = whenClientGone(context, () => exchange.abort.abort());
     this.#exchanges.set(idKey(message.id), exchange);
     const wantsSse = accepts(context.headers.accept, 'text/event-stream');
     const done = this.#run(exchange, context).finally(() => {
-      context.signal.removeEventListener('abort', onClientGone);
+      stopWatching();
       this.#exchanges.delete(idKey(exchange.clientId));
       this.#lastActive = Date.now();
     });
@@ -219,7 +219,7 @@ export class ModernUpstreamSession implements UpstreamSession {
       throw new RequestError('RequestMalformed', 'this session is already initialized');
     this.#clientCapabilities = isRecord(params?.capabilities) ? params.capabilities : {};
     this.#clientInfo = isRecord(params?.clientInfo) ? params.clientInfo : undefined;
-    const discover = await this.#call('server/discover', {}, context.signal);
+    const discover = await this.#call('server/discover', {}, clientSignalOf(context));
     const message = await new MessageReader(discover).next();
     if (message === undefined || !isRecord(message.result)) {
       this.#closed = true;

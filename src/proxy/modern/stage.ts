@@ -17,6 +17,7 @@ import type { AuthStage, Principal, RequestHeaders } from '../auth-stage.ts';
 import type { RequestFacts } from '../request-facts.ts';
 import type { McpRoute } from '../routes.ts';
 import { traceContextOf } from '../trace-context.ts';
+import { clientSignalOf } from './client-gone.ts';
 import { serveModern } from './modern-endpoint.ts';
 import type { ModernRuntime } from './runtime.ts';
 import { acceptedAnswer, jsonAnswer } from './web-answers.ts';
@@ -39,7 +40,8 @@ export interface ModernStageInput {
   readonly principal: Principal;
   readonly headers: RequestHeaders;
   readonly requestId: string;
-  readonly signal: AbortSignal;
+  /** The gateway request (tells when the client goes away, as a signal or a listener). */
+  readonly client: object;
   readonly facts: RequestFacts;
   readonly runtime: ModernRuntime;
   readonly auth: AuthStage;
@@ -114,7 +116,7 @@ async function serve(input: ModernStageInput, request: ModernRequest): Promise<R
     text: input.parsed.text,
     principal: input.principal,
     requestId: input.requestId,
-    signal: input.signal,
+    signal: clientSignalOf(input.client),
     trace:
       trace === undefined
         ? undefined
