@@ -11,6 +11,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { createLogger } from '../../src/lib/log.ts';
 import { parseClientMessage } from '../../src/mcp/index.ts';
+import { exchangeContext } from '../../src/proxy/modern/client-gone.ts';
 import { ModernHttpForwarder } from '../../src/proxy/modern/http-forward.ts';
 import { ModernUpstreamConnector } from '../../src/proxy/modern/modern-upstream-session.ts';
 import { buildRouteTable } from '../../src/proxy/routes.ts';
@@ -55,11 +56,13 @@ describe('legacy client → modern-only upstream (ModernUpstreamSession)', () =>
       const known = sessionId === undefined ? undefined : sessions.get(sessionId);
       if (method !== 'POST') {
         if (known === undefined) return new Response(null, { status: 404 });
-        return method === 'GET' ? known.get(context) : known.delete(context);
+        return asResponse(
+          method === 'GET' ? await known.get(context) : await known.delete(context),
+        );
       }
       const session = known ?? connector.open(newSessionId(), principal);
       sessions.set(session.id, session);
-      return session.post(parseClientMessage(body), undefined, context);
+      return asResponse(await session.post(parseClientMessage(body), undefined, context));
     };
     front = http.createServer(async (req, res) => {
       const chunks: Buffer[] = [];
@@ -69,7 +72,7 @@ describe('legacy client → modern-only upstream (ModernUpstreamSession)', () =>
       const headers = Object.fromEntries(
         Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v]),
       );
-      const context = { principal, requestId: 'r', headers, signal: abort.signal };
+      const context = exchangeContext(principal, 'r', headers, abort.signal);
       const response = await dispatch(req.method ?? '', Buffer.concat(chunks), context);
       res.writeHead(response.status, Object.fromEntries(response.headers));
       if (response.body === null) res.end();
@@ -132,3 +135,14 @@ describe('legacy client → modern-only upstream (ModernUpstreamSession)', () =>
     assert.equal(upstream.toolCalls().filter((name) => name === 'confirm').length, 2, 'one retry');
   });
 });
+
+/** Any answer a session gives, as a Web Response (bounded answers carry their body whole). */
+function asResponse(answer: Awaited<ReturnType<UpstreamSession['post']>>): Response {
+  if (answer instanceof Response) return answer;
+  const bounded = answer as {
+    status: number;
+    headers: Record<string, string>;
+    body?: string | Uint8Array<ArrayBuffer>;
+  };
+  return new Response(bounded.body ?? null, { status: bounded.status, headers: bounded.headers });
+}
