@@ -238,6 +238,45 @@ describe('classifyInbound: modern requests', () => {
   });
 });
 
+describe('classifyInbound: remembered envelope classifications', () => {
+  it('never let a later mismatch through after the same envelope passed', () => {
+    for (let round = 0; round < 3; round += 1) {
+      assert.equal(classifyInbound(post(call('echo'), GOOD_HEADERS)).kind, 'modern');
+      const method = classifyInbound(
+        post(call('echo'), { ...GOOD_HEADERS, 'mcp-method': 'tools/list' }),
+      );
+      assert.equal(method.kind === 'reject' && method.code, -32020);
+      const version = classifyInbound(
+        post(call('echo'), { ...GOOD_HEADERS, 'mcp-protocol-version': '2025-06-18' }),
+      );
+      assert.equal(version.kind === 'reject' && version.code, -32020);
+      const name = classifyInbound(post(call('echo'), { ...GOOD_HEADERS, 'mcp-name': 'other' }));
+      assert.equal(name.kind === 'reject' && name.code, -32020);
+      const broken = classifyInbound(
+        post(
+          call('echo', { ...META, 'io.modelcontextprotocol/clientCapabilities': 5 }),
+          GOOD_HEADERS,
+        ),
+      );
+      assert.equal(broken.kind === 'reject' && broken.code, -32602);
+    }
+  });
+
+  it('reads the id, name and params of each request, not of the remembered one', () => {
+    const first = classifyInbound(post({ ...call('echo'), id: 1 }, GOOD_HEADERS));
+    const second = classifyInbound(
+      post(
+        { ...call('echo'), id: 'b', params: { ...call('echo').params, arguments: { n: 2 } } },
+        GOOD_HEADERS,
+      ),
+    );
+    assert.ok(first.kind === 'modern' && second.kind === 'modern');
+    assert.equal(first.request.id, 1);
+    assert.equal(second.request.id, 'b');
+    assert.deepEqual(second.request.params.arguments, { n: 2 });
+  });
+});
+
 describe('classifyInbound: the legacy era and other methods', () => {
   it('an initialize without envelope is legacy', () => {
     const outcome = classifyInbound(

@@ -1,4 +1,8 @@
-import { classifyInboundRequest, type InboundModernRoute } from '@modelcontextprotocol/server';
+import {
+  classifyInboundRequest,
+  type InboundClassificationOutcome,
+  type InboundModernRoute,
+} from '@modelcontextprotocol/server';
 import { isRecord, type JsonRpcId } from '../json-rpc.ts';
 import { decodeHeaderValue } from './header-value.ts';
 import {
@@ -84,13 +88,7 @@ export function classifyInbound(request: InboundRequest): InboundOutcome {
   const methodHeader = trimmed(headers[HEADERS.method]);
   const nameHeader = trimmed(headers[HEADERS.name]);
   const id = idOf(request.body);
-  const routed = classifyInboundRequest({
-    httpMethod: request.httpMethod,
-    body: request.body,
-    ...(versionHeader === undefined ? {} : { protocolVersionHeader: versionHeader }),
-    ...(methodHeader === undefined ? {} : { mcpMethodHeader: methodHeader }),
-    ...(nameHeader === undefined ? {} : { mcpNameHeader: nameHeader }),
-  });
+  const routed = sdkRoute(request.httpMethod, request.body, versionHeader, methodHeader);
   if (routed.kind !== 'modern') {
     // A header naming a stateless-era revision nobody speaks is answered with the list of those
     // we do (streamable-http "Protocol Version Header"), before what it implies about the body.
@@ -101,7 +99,78 @@ export function classifyInbound(request: InboundRequest): InboundOutcome {
     if (routed.kind === 'legacy') return LEGACY;
     return reject(routed.httpStatus, routed.code, routed.message, id, routed.data);
   }
-  return validateModern(routed, { headers, versionHeader, methodHeader, nameHeader, id });
+  return validateModern(routed, request.body as JsonRpcBody, {
+    headers,
+    versionHeader,
+    methodHeader,
+    nameHeader,
+    id,
+  });
+}
+
+/** The fields of a request body the modern half reads (the parser has checked their types). */
+interface JsonRpcBody {
+  readonly id?: JsonRpcId;
+  readonly method: string;
+  readonly params?: unknown;
+}
+
+/**
+ * The SDK's classification of what decides the era — the JSON-RPC frame, the method, the
+ * reserved `_meta` keys and the two headers — remembered for a while: a client sends the same
+ * envelope on every request, and validating it (zod) is most of the cost of a modern request.
+ * The rest of the body (arguments, progress tokens) never changes the classification.
+ */
+const ROUTES = new Map<string, InboundClassificationOutcome>();
+const MAX_ROUTES = 512;
+const MAX_KEY_LENGTH = 2048;
+const RESERVED_META: readonly string[] = Object.values(META);
+
+function sdkRoute(
+  httpMethod: string,
+  body: unknown,
+  versionHeader: string | undefined,
+  methodHeader: string | undefined,
+): InboundClassificationOutcome {
+  const headers = {
+    ...(versionHeader === undefined ? {} : { protocolVersionHeader: versionHeader }),
+    ...(methodHeader === undefined ? {} : { mcpMethodHeader: methodHeader }),
+  };
+  if (!isRecord(body) || typeof body.method !== 'string' || httpMethod !== 'POST') {
+    return classifyInboundRequest({ httpMethod, body, ...headers });
+  }
+  const params = isRecord(body.params) ? body.params : {};
+  const meta = isRecord(params._meta) ? params._meta : undefined;
+  const reserved: Record<string, unknown> = {};
+  for (const key of RESERVED_META) {
+    if (meta !== undefined && Object.hasOwn(meta, key)) reserved[key] = meta[key];
+  }
+  const hasId = Object.hasOwn(body, 'id');
+  const frame = {
+    jsonrpc: body.jsonrpc,
+    ...(hasId ? { id: body.id } : {}),
+    method: body.method,
+    params: meta === undefined ? {} : { _meta: reserved },
+  };
+  const key = JSON.stringify([
+    versionHeader,
+    methodHeader,
+    hasId,
+    frame.jsonrpc,
+    frame.method,
+    frame.params,
+  ]);
+  const known = ROUTES.get(key);
+  if (known !== undefined) return known;
+  const routed = classifyInboundRequest({ httpMethod, body: frame, ...headers });
+  // Only ordinary envelopes are remembered: a client cannot fill memory with large ones.
+  if (key.length > MAX_KEY_LENGTH) return routed;
+  if (ROUTES.size >= MAX_ROUTES) {
+    const oldest = ROUTES.keys().next();
+    if (!oldest.done) ROUTES.delete(oldest.value);
+  }
+  ROUTES.set(key, routed);
+  return routed;
 }
 
 interface HeaderFacts {
@@ -115,6 +184,7 @@ interface HeaderFacts {
 /** The modern half: supported revision, then the standard headers against the body. */
 function validateModern(
   routed: InboundModernRoute,
+  message: JsonRpcBody,
   { headers, versionHeader, methodHeader, nameHeader, id }: HeaderFacts,
 ): InboundOutcome {
   const claimed = routed.classification.revision ?? versionHeader;
@@ -128,9 +198,8 @@ function validateModern(
   const unsupported = unsupportedVersion(claimed, id);
   if (unsupported !== undefined) return unsupported;
   if (routed.messageKind === 'notification') {
-    return { kind: 'modern-notification', method: routed.message.method };
+    return { kind: 'modern-notification', method: message.method };
   }
-  const message = routed.message;
   const params = isRecord(message.params) ? message.params : {};
   // Presence of the standard headers, in the order the specification names them.
   if (versionHeader === undefined) {
@@ -147,7 +216,8 @@ function validateModern(
   return {
     kind: 'modern',
     request: {
-      id: message.id,
+      // A request (the SDK's classification said so) always has its id.
+      id: message.id as JsonRpcId,
       method: message.method,
       params,
       protocolVersion: claimed,
