@@ -12,6 +12,7 @@ import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextproto
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { RequestError } from '../../src/errors/index.ts';
 import type { VerifiedToken } from '../../src/resource-server/verifier.ts';
+import { type ChildServer, startEverythingHttp } from '../helpers/child-servers.ts';
 import { tempDir } from '../helpers/cli.ts';
 import {
   EVERYTHING_ENTRY,
@@ -57,6 +58,7 @@ describe('protocol eras through the gateway', () => {
   const record = join(dir, 'everything.jsonl');
   let modern: ModernUpstream;
   let legacyHttp: RecordingUpstream;
+  let everythingHttp: ChildServer;
   let gateway: TestGateway;
   const scopes = [...TEST_SCOPES, 'mcp:listen'];
   const alice = verifier.issue('alice', scopes);
@@ -71,6 +73,7 @@ describe('protocol eras through the gateway', () => {
   before(async () => {
     modern = await startModernUpstream();
     legacyHttp = await startRecordingUpstream();
+    everythingHttp = await startEverythingHttp();
     gateway = await startTestGateway(
       gatewayDocument({
         auth: 'oauth',
@@ -95,6 +98,11 @@ describe('protocol eras through the gateway', () => {
             path: '/legacy-http',
             tool_scopes: { '*': 'files:read' },
           }),
+          httpUpstream(everythingHttp.url, {
+            name: 'everything-http',
+            path: '/everything-http',
+            tool_scopes: { '*': 'files:read' },
+          }),
           // Misdeclared on purpose: a modern-only server pinned to the 2025 wire.
           httpUpstream(modern.url, {
             name: 'misdeclared',
@@ -111,6 +119,7 @@ describe('protocol eras through the gateway', () => {
     await gateway?.close();
     await modern?.close();
     await legacyHttp?.close();
+    await everythingHttp?.stop();
   });
 
   const auth = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -207,12 +216,19 @@ describe('protocol eras through the gateway', () => {
     } finally {
       await direct.close();
     }
-    const bridged = await v2Client('/everything', { pin: '2026-07-28' });
-    try {
-      const result = await bridged.callTool({ name: 'trigger-elicitation-request', arguments: {} });
-      assert.match(JSON.stringify(result.content), /Ada/);
-    } finally {
-      await bridged.close();
+    // The held 2025 session over stdio, and over Streamable HTTP (the parked exchange is an
+    // open upstream request there).
+    for (const path of ['/everything', '/everything-http']) {
+      const bridged = await v2Client(path, { pin: '2026-07-28' });
+      try {
+        const result = await bridged.callTool({
+          name: 'trigger-elicitation-request',
+          arguments: {},
+        });
+        assert.match(JSON.stringify(result.content), /Ada/, path);
+      } finally {
+        await bridged.close();
+      }
     }
   });
 
