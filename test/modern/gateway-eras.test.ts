@@ -424,10 +424,19 @@ describe('protocol eras through the gateway', () => {
         ...good,
         'mcp-name': b64('echo'),
         'mcp-session-id': 'stray',
+        'last-event-id': '7',
+        'mcp-param-region': 'eu-west',
       });
       assert.equal(ok.status, 200);
       assert.equal(ok.headers.get('mcp-session-id'), null, 'never minted or echoed');
       assert.match(await ok.text(), /"resultType":"complete"/);
+      if (path === '/modern') {
+        const seenHeaders = modern.requests.at(-1)?.headers ?? {};
+        assert.equal(seenHeaders['mcp-param-region'], 'eu-west', 'Mcp-Param-* forwarded');
+        assert.equal(seenHeaders['mcp-session-id'], undefined, 'no session id upstream');
+        assert.equal(seenHeaders['last-event-id'], undefined, 'no Last-Event-ID upstream');
+        assert.equal(seenHeaders.authorization, undefined, 'the client token stays at the gateway');
+      }
     });
   }
 
