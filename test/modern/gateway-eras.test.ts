@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -285,6 +286,39 @@ describe('protocol eras through the gateway', () => {
     });
   }
 
+  /** A POST whose headers may repeat a line (fetch would join repeated values into one). */
+  function postWithHeaderLines(
+    path: string,
+    body: Record<string, unknown>,
+    headers: Record<string, string | string[]>,
+  ): Promise<Response> {
+    const text = JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const outgoing = http.request(
+        gateway.url(path),
+        {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            'content-length': String(Buffer.byteLength(text)),
+            ...auth(alice),
+            ...headers,
+          },
+        },
+        (incoming) => {
+          const chunks: Buffer[] = [];
+          incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+          incoming.on('end', () =>
+            resolve(new Response(Buffer.concat(chunks), { status: incoming.statusCode ?? 0 })),
+          );
+        },
+      );
+      outgoing.on('error', reject);
+      outgoing.end(text);
+    });
+  }
+
   const call = (name: string, meta: Record<string, unknown> = META) => ({
     jsonrpc: '2.0',
     id: 9,
@@ -384,6 +418,22 @@ describe('protocol eras through the gateway', () => {
             ),
           403,
           'AuthMissingScope',
+        ],
+        [
+          'Mcp-Method sent twice (two header lines)',
+          () =>
+            postWithHeaderLines(path, call('echo'), {
+              ...good,
+              'mcp-method': ['tools/call', 'tools/call'],
+            }),
+          400,
+          'RequestMalformed',
+        ],
+        [
+          'Mcp-Name sent twice (two header lines)',
+          () => postWithHeaderLines(path, call('echo'), { ...good, 'mcp-name': ['echo', 'echo'] }),
+          400,
+          'RequestMalformed',
         ],
         [
           'GET without a session',
