@@ -101,7 +101,7 @@ async function serve(input: ModernStageInput, request: ModernRequest): Promise<R
       checkEveryMs: LISTEN_CHECK_MS,
       // The token is verified again as a whole: revocation and expiry both end the stream.
       stillAuthorized: () =>
-        auth.authenticate(headers).then(
+        auth.authenticate(headers, route).then(
           () => true,
           () => false,
         ),
