@@ -276,6 +276,10 @@ describe('real OAuth and real clients of both eras through the gateway', {
           'auto',
           '--host',
           '127.0.0.1',
+          // The default /oauth/callback is refused: a loopback callback under /oauth would
+          // receive a loopback issuer's sign-in cookies (docs/authorization-server.md).
+          '--callback-path',
+          '/callback',
         ],
         // No PATH: mcp-remote must not find a browser to open; the test drives Chromium.
         env: { MCP_REMOTE_CONFIG_DIR: tempDir(), PATH: '' },
