@@ -4,13 +4,14 @@
  * bench/results/latest.md (one marked section per benchmark). Figures come from one run on one
  * machine; ratios against a baseline measured in the same run are what to compare.
  *
- *   node bench/run.ts [--only http|verify|refresh|sessions|stdio-start|redis] [--quick]
+ *   node bench/run.ts [--only http|modern|verify|refresh|sessions|stdio-start|redis] [--quick]
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { benchHttp, httpMarkdown } from './http.ts';
+import { benchModern, modernMarkdown } from './modern.ts';
 import { benchRedis, redisMarkdown } from './redis.ts';
 import { benchRefresh, type RefreshFigures } from './refresh.ts';
 import { benchSessions, sessionsMarkdown } from './sessions.ts';
@@ -52,6 +53,16 @@ const BENCHMARKS: readonly Benchmark[] = [
           : { seconds: 5, rounds: 3, connections: 32, rate: 1000 },
       ),
     markdown: httpMarkdown as (result: never) => string,
+  },
+  {
+    name: 'modern',
+    run: () =>
+      benchModern(
+        quick
+          ? { seconds: 2, rounds: 1, connections: 32 }
+          : { seconds: 5, rounds: 3, connections: 32 },
+      ),
+    markdown: modernMarkdown as (result: never) => string,
   },
   {
     name: 'verify',

@@ -16,12 +16,15 @@ const server = createServer((request, response) => {
   request.on('end', () => {
     let id: unknown = null;
     let params: unknown = null;
+    let method: unknown;
     try {
       const message = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
         id?: unknown;
+        method?: unknown;
         params?: unknown;
       };
       id = message.id ?? null;
+      method = message.method;
       params = message.params ?? null;
     } catch {
       response.writeHead(400).end();
@@ -31,11 +34,13 @@ const server = createServer((request, response) => {
       response.writeHead(202).end();
       return;
     }
-    const body = JSON.stringify({
-      jsonrpc: '2.0',
-      id,
-      result: { content: [{ type: 'text', text: JSON.stringify(params) }] },
-    });
+    // MCP 2026-07-28 server/discover, so that a route with protocol auto or 2026-07-28 sees a
+    // stateless upstream; every other request (either era) is echoed.
+    const result =
+      method === 'server/discover'
+        ? { supportedVersions: ['2026-07-28'], capabilities: { tools: {} } }
+        : { content: [{ type: 'text', text: JSON.stringify(params) }] };
+    const body = JSON.stringify({ jsonrpc: '2.0', id, result });
     response.writeHead(200, {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),

@@ -11,6 +11,7 @@
  *   maxConnections  remote_mcp.max_connections (default 1024)
  *   audit           false: the same gateway without the audit trail, to measure the audit
  *                   overhead in the same run
+ *   modern          true: adds /modern, the same HTTP upstream pinned to MCP 2026-07-28
  *   redis           a redis:// URL: store.redis, so the rate limits are counted in Redis (the
  *                   shared limiter of several replicas) instead of in memory
  *   memoryHook      serve GET /bench/memory (forces GC when node runs with --expose-gc, answers
@@ -34,6 +35,7 @@ interface TargetOptions {
   readonly maxConnections?: number;
   readonly memoryHook?: boolean;
   readonly audit?: boolean;
+  readonly modern?: boolean;
   readonly redis?: string;
 }
 
@@ -86,6 +88,19 @@ const httpRoutes = Array.from({ length: options.routes ?? 1 }, (_, index) => ({
   tool_scopes: { echo: 'bench:echo' },
   ...limits,
 }));
+// The same upstream as a 2026-07-28 route: stateless requests forwarded as they come.
+const modernRoutes = options.modern
+  ? [
+      {
+        name: 'echo-modern',
+        path: '/modern',
+        url: `http://127.0.0.1:${upstreamPort}/mcp`,
+        protocol: '2026-07-28',
+        tool_scopes: { echo: 'bench:echo' },
+        ...limits,
+      },
+    ]
+  : [];
 const stdioRoutes =
   options.stdio === undefined
     ? []
@@ -117,7 +132,7 @@ writeFileSync(
       max_connections: options.maxConnections ?? 1024,
     },
     safety: { remote_mcp_enabled: true },
-    upstreams: [...httpRoutes, ...stdioRoutes],
+    upstreams: [...httpRoutes, ...modernRoutes, ...stdioRoutes],
     audit: { path: join(dir, 'audit.jsonl') },
     ...(options.redis === undefined
       ? {}

@@ -58,6 +58,7 @@ export function describeConfig(
             ? redactUrl(loaded, `upstreams[${index}].url`, source?.url ?? '')
             : redactValue(loaded, `upstreams[${index}].command`, source?.command ?? ''),
         resource: upstream.resource,
+        protocol: upstream.transport === 'stdio' ? '2025-11-25' : (source?.protocol ?? 'auto'),
         protected_resource_metadata: upstream.metadataUrls,
         default: upstream.isDefault,
         tool_scopes: source?.tool_scopes ?? {},

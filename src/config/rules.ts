@@ -363,6 +363,19 @@ const methodScopesAreAllowed: Rule = ({ config, add }) => {
   });
 };
 
+/** A stdio child is reached through a 2025 session; only HTTP upstreams can be stateless. */
+const stdioProtocolIsLegacy: Rule = ({ config, add }) => {
+  config.upstreams.forEach((upstream, index) => {
+    if (upstream.command !== undefined && upstream.protocol === '2026-07-28') {
+      add(
+        `upstreams[${index}].protocol`,
+        'a stdio upstream is reached with initialize (2025-11-25)',
+        'use protocol: auto or 2025-11-25 for a stdio upstream',
+      );
+    }
+  });
+};
+
 /** Node measures the whole request against requestTimeout, headers included. */
 const requestTimeoutCoversHeaders: Rule = ({ config, add }) => {
   const rm = config.remote_mcp;
@@ -484,6 +497,7 @@ const RULES: readonly Rule[] = [
   upstreamPathsAndNamesUnique,
   toolScopesAreAllowed,
   methodScopesAreAllowed,
+  stdioProtocolIsLegacy,
   requestTimeoutCoversHeaders,
   storeHasOneBackend,
   storeBackendIsAvailable,

@@ -300,6 +300,10 @@ const methodScopesSchema = z
     completion: scope.optional().meta({
       description: 'Scope for completion/complete. Default: not set, so it is refused.',
     }),
+    listen: scope.optional().meta({
+      description:
+        'Scope for subscriptions/listen (MCP 2026-07-28 change notifications); a listen with resource subscriptions also needs the resources scope. Default: not set, so it is refused.',
+    }),
   })
   .meta({
     description:
@@ -360,6 +364,10 @@ const upstreamSchema = z
         'Scope each tool needs. "*" sets a default; without it an unmapped tool is hidden and refused.',
     }),
     method_scopes: methodScopesSchema.prefault({}),
+    protocol: z.enum(['auto', '2026-07-28', '2025-11-25']).default('auto').meta({
+      description:
+        'MCP protocol era of the upstream: auto probes with server/discover and falls back to initialize; 2026-07-28 requires a stateless upstream; 2025-11-25 always uses initialize. stdio upstreams are 2025-11-25. Clients of either era are bridged (docs/protocol-eras.md).',
+    }),
     max_sessions: positiveInt(
       'Concurrent MCP sessions through this upstream (for a stdio upstream, child processes); beyond it a new session gets 503.',
       32,

@@ -15,6 +15,8 @@ export interface McpPolicyConfig {
     readonly resources?: string | undefined;
     readonly prompts?: string | undefined;
     readonly completion?: string | undefined;
+    /** subscriptions/listen (MCP 2026-07-28); decided by src/mcp/modern/policy.ts. */
+    readonly listen?: string | undefined;
   };
 }
 
@@ -58,6 +60,10 @@ export function describePolicy(config: McpPolicyConfig): Record<string, string> 
     const scope = config.methodScopes[family];
     out[method] = scope === undefined ? 'refused (no method_scopes entry)' : `scope ${scope}`;
   }
+  out['server/discover'] = 'valid token (2026-07-28); capabilities filtered like initialize';
+  const listen = config.methodScopes.listen;
+  out['subscriptions/listen'] =
+    listen === undefined ? 'refused (no method_scopes.listen)' : `scope ${listen} (2026-07-28)`;
   out['(any other method)'] = 'refused';
   return out;
 }

@@ -3,6 +3,7 @@ import { RequestError } from '../errors/index.ts';
 import type { Logger } from '../lib/log.ts';
 import { type AuthStage, localTrust } from './auth-stage.ts';
 import { type GatewayRequest, handleMcpRequest } from './mcp-endpoint.ts';
+import { ModernRuntime } from './modern/runtime.ts';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limit.ts';
 import { type ReadinessCheck, type ReadinessProbe, readinessOf } from './readiness.ts';
 import { RequestObserver } from './request-facts.ts';
@@ -105,11 +106,19 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
         : new HttpConnector(route, logger),
     );
   }
-  const connectorFor = (route: McpRoute): UpstreamConnector => {
+  const legacyConnectorFor = (route: McpRoute): UpstreamConnector => {
     const connector = connectors.get(route);
     if (connector === undefined) throw new Error(`no connector for ${route.path}`);
     return connector;
   };
+  // Protocol eras (docs/protocol-eras.md): an upstream's era is resolved on first use, so that
+  // nothing reaches an upstream before a client asks for it.
+  const modern = new ModernRuntime({
+    logger,
+    legacyConnectorFor,
+    protocolOf: (route) => route.upstream.protocol,
+  });
+  const connectorFor = (route: McpRoute): UpstreamConnector => modern.connectorFor(route);
   let draining = false;
   const keysReady = options.auth?.readiness;
   const probes: ReadinessProbe[] = [
@@ -124,7 +133,7 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
   ];
   const readiness = async (): Promise<Readiness> => {
     if (draining) return { status: 'draining', checks: [] };
-    const checks = await readinessOf(probes);
+    const checks = [...(await readinessOf(probes)), ...protocolChecks(routes.routes, modern)];
     return { status: checks.every((check) => check.ok) ? 'ready' : 'not_ready', checks };
   };
 
@@ -168,6 +177,7 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
         connectorFor,
         logger,
         streams,
+        modern,
       });
     },
     drain() {
@@ -177,6 +187,7 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
       draining = true;
       streams.close();
       await sessions.closeAll('gateway shutting down');
+      await modern.close();
       await Promise.allSettled([...connectors.values()].map((connector) => connector.close()));
       await limiter.close();
     },
@@ -279,5 +290,23 @@ function metadataResponse(
   return jsonResponse(JSON.stringify(document), 200, {
     'cache-control': 'public, max-age=300',
     'access-control-allow-origin': '*',
+  });
+}
+
+/**
+ * The era of each upstream whose era says something: a probe has run, or `protocol` pins it.
+ * Reported, never probed from here: /readyz must not become traffic to the upstreams.
+ */
+function protocolChecks(routes: readonly McpRoute[], modern: ModernRuntime): ReadinessCheck[] {
+  return routes.flatMap((route) => {
+    const described = modern.describe(route);
+    if (!described.probed && described.protocol === 'auto') return [];
+    return [
+      {
+        name: `protocol:${route.name}`,
+        ok: !(described.probed && described.era === 'undecided'),
+        detail: `${described.era} (protocol ${described.protocol})`,
+      },
+    ];
   });
 }

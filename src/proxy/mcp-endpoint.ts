@@ -10,7 +10,10 @@ import {
   type ResponseFilter,
   responseFilterFor,
 } from '../mcp/index.ts';
+import { classifyInbound, headersNameStatelessEra } from '../mcp/modern/inbound.ts';
 import type { AuthStage, Principal, RequestHeaders } from './auth-stage.ts';
+import type { ModernRuntime } from './modern/runtime.ts';
+import { modernStage } from './modern/stage.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { authorizeNoting, noteMessage, type RequestFacts, reasonOf } from './request-facts.ts';
 import { accepts, errorToResponse } from './responses.ts';
@@ -26,8 +29,10 @@ import type { StreamLeases } from './stream-leases.ts';
 
 /**
  * One MCP endpoint (an upstream's path), as an ordered list of stages:
- *   method → address limit → authenticate → read and parse the body once → authorize that parse
- *   → session (bound to the subject) → session and subject limits → forward the parsed text.
+ *   method → a 2025 session this replica does not hold: 404 → address limit → authenticate →
+ *   subject and session limits (one round trip) → read and parse the body once → its era: a
+ *   2026-07-28 request goes to the modern stage (src/proxy/modern/stage.ts); a 2025 one is
+ *   authorized on that parse → session (bound to the subject) → forward the parsed text.
  * A refusal at any stage means the upstream sees nothing.
  */
 
@@ -56,6 +61,8 @@ export interface EndpointDeps {
   readonly logger: Logger;
   /** Ends server-to-client streams whose credential lapsed (stream-leases.ts). */
   readonly streams?: StreamLeases;
+  /** Protocol eras: the 2026-07-28 path and the bridges (docs/protocol-eras.md). */
+  readonly modern: ModernRuntime;
 }
 
 const ALLOWED_METHODS = 'GET, POST, DELETE';
@@ -93,35 +100,30 @@ async function mcpStages(
       details: { allow: ALLOWED_METHODS },
     });
   }
-  // A session this replica does not hold is 404 before anything is counted: behind a load
-  // balancer that tries the next replica on 404, only the replica that holds the session spends
-  // rate-limit budget on the request (MCP Streamable HTTP: 404 means start a new session).
-  const claimed = headers['mcp-session-id'];
-  if (
-    claimed !== undefined &&
-    SESSION_ID_PATTERN.test(claimed) &&
-    !deps.sessions.holds(claimed, route)
-  ) {
-    facts.sessionId = claimed;
-    throw new RequestError('McpSessionNotFound', 'no such session; initialize a new one');
-  }
+  // A 2026-07-28 POST carries no session: a stray Mcp-Session-Id on it is ignored — never
+  // answered 404, never counted (streamable-http, stateless revision). The header says so before
+  // the body is read; the body's own classification below has the last word.
+  const stateless = method === 'POST' && headersNameStatelessEra(headers);
+  const claimed = stateless ? undefined : headers['mcp-session-id'];
+  refuseSessionHeldElsewhere(deps.sessions, route, claimed, facts);
   // Before any token work, so a flood of bad tokens costs no signature checks
   // (HT-15 in docs/security-cases.md).
   await limit(deps.limiter, 'address', request.clientAddress);
   const principal = await deps.auth.authenticate(headers, route);
   facts.principal = principal;
-  const sessionId = sessionIdOf(headers);
+  // GET and DELETE name their session outright; a POST's is read once its body is known to be
+  // 2025 traffic (a malformed id on a 2026-07-28 POST is as stray as any other).
+  const sessionId = method === 'POST' ? undefined : sessionIdOf(headers);
   facts.sessionId = sessionId;
   // The subject's and the session's counters, asked together (one round trip to a shared
   // limiter). The session is counted only when it is this subject's, here: a session that is
   // not is answered 404 below and spends nothing.
-  const named =
-    sessionId === undefined ? undefined : deps.sessions.lookup(sessionId, route, principal);
+  const counted = sessionCounted(deps, route, principal, sessionId ?? claimed);
   await limitAll(deps.limiter, [
     ...(deps.auth.mode === 'oauth'
       ? [{ scope: 'subject' as const, value: principal.subject }]
       : []),
-    ...(named === undefined ? [] : [{ scope: 'session' as const, value: named.id }]),
+    ...(counted === undefined ? [] : [{ scope: 'session' as const, value: counted.id }]),
   ]);
   const context: ExchangeContext = {
     principal,
@@ -134,30 +136,32 @@ async function mcpStages(
     checkPostHeaders(headers);
     const parsed = parseClientMessage(await request.readBody());
     noteMessage(facts, route, parsed.message);
-    checkMirroredHeaders(headers, parsed.message);
-    const decision = authorizeNoting(route, parsed.message, principal, facts);
-    const isInitialize =
-      parsed.message.kind === 'request' && parsed.message.method === 'initialize';
-    let session: UpstreamSession;
-    if (isInitialize) {
-      if (sessionId !== undefined) {
-        throw new RequestError(
-          'RequestMalformed',
-          'initialize starts a session; omit Mcp-Session-Id',
-        );
-      }
-      // Opening a session may start a child process: from here on, a failure is the upstream's.
-      facts.upstreamAttempted = true;
-      session = deps.sessions.open(deps.connectorFor(route), principal);
-      facts.sessionId = session.id;
-    } else {
-      session = await findSession(deps, route, principal, sessionId);
+    const era = classifyInbound({ httpMethod: method, headers, body: parsed.raw });
+    if (era.kind !== 'legacy') {
+      return await modernStage({
+        route,
+        outcome: era,
+        parsed,
+        principal,
+        headers,
+        requestId: request.requestId,
+        client: request,
+        facts,
+        runtime: deps.modern,
+        auth: deps.auth,
+        logger,
+      });
     }
-    const filter = responseFilterFor(parsed.message, decision, route.policy, principal.scopes);
-    logDecision(logger, principal, parsed.message);
-    return await forward(session, parsed, filter, context, deps, isInitialize, facts);
+    return await legacyPost({ route, deps, logger, principal, context, facts }, parsed, stateless);
   }
 
+  if (sessionId === undefined) {
+    // GET and DELETE belong to 2025 sessions; the stateless revision has neither
+    // (streamable-http "Earlier Streamable HTTP Revisions": 405).
+    throw new RequestError('MethodNotAllowed', `${method} needs an MCP session`, {
+      details: { allow: 'POST' },
+    });
+  }
   if (method === 'GET') {
     if (!accepts(headers.accept, 'text/event-stream')) {
       throw new RequestError(
@@ -176,6 +180,82 @@ async function mcpStages(
   deps.sessions.remove(session);
   logger.info({ subject: principal.subject }, 'session ended by the client');
   return await timed(facts, () => session.delete(context));
+}
+
+/** What the stages after authentication share. */
+interface Stage {
+  readonly route: McpRoute;
+  readonly deps: EndpointDeps;
+  readonly logger: Logger;
+  readonly principal: Principal;
+  readonly context: ExchangeContext;
+  readonly facts: RequestFacts;
+}
+
+/**
+ * A 2025 POST: authorized on its parse, then forwarded within its session (or opening one).
+ * `stateless`: its headers named the 2026-07-28 revision, so its session was not counted yet.
+ */
+async function legacyPost(
+  stage: Stage,
+  parsed: ParsedMessage,
+  stateless: boolean,
+): Promise<Response> {
+  const { route, deps, logger, principal, context, facts } = stage;
+  const { headers } = context;
+  const sessionId = sessionIdOf(headers);
+  facts.sessionId = sessionId;
+  // Headers that named the stateless era over a 2025 body: the session was not counted with
+  // the subject above, so it is counted now (the body decides the era).
+  const late = stateless ? sessionCounted(deps, route, principal, sessionId) : undefined;
+  if (late !== undefined) await limit(deps.limiter, 'session', late.id);
+  checkMirroredHeaders(headers, parsed.message);
+  const decision = authorizeNoting(route, parsed.message, principal, facts);
+  const isInitialize = parsed.message.kind === 'request' && parsed.message.method === 'initialize';
+  let session: UpstreamSession;
+  if (isInitialize) {
+    if (sessionId !== undefined) {
+      throw new RequestError(
+        'RequestMalformed',
+        'initialize starts a session; omit Mcp-Session-Id',
+      );
+    }
+    // Opening a session may start a child process: from here on, a failure is the upstream's.
+    facts.upstreamAttempted = true;
+    session = deps.sessions.open(deps.connectorFor(route), principal);
+    facts.sessionId = session.id;
+  } else {
+    session = await findSession(deps, route, principal, sessionId);
+  }
+  const filter = responseFilterFor(parsed.message, decision, route.policy, principal.scopes);
+  logDecision(logger, principal, parsed.message);
+  const answer = await forward(session, parsed, filter, context, deps, isInitialize, facts);
+  // An upstream that refuses initialize with 400 may speak only 2026-07-28: once the probe
+  // says so, the bridge answers initialize instead (docs/protocol-eras.md).
+  if (!isInitialize || answer.status !== 400 || !(await deps.modern.turnedModern(route))) {
+    return answer;
+  }
+  if (answer instanceof Response) await answer.body?.cancel().catch(() => {});
+  session = deps.sessions.open(deps.connectorFor(route), principal);
+  facts.sessionId = session.id;
+  return await forward(session, parsed, filter, context, deps, isInitialize, facts);
+}
+
+/**
+ * A 2025 session this replica does not hold is 404 before anything is counted: behind a load
+ * balancer that tries the next replica on 404, only the replica that holds the session spends
+ * rate-limit budget on the request (MCP Streamable HTTP: 404 means start a new session).
+ */
+function refuseSessionHeldElsewhere(
+  sessions: SessionRegistry,
+  route: McpRoute,
+  claimed: string | undefined,
+  facts: RequestFacts,
+): void {
+  if (claimed === undefined || !SESSION_ID_PATTERN.test(claimed)) return;
+  if (sessions.holds(claimed, route)) return;
+  facts.sessionId = claimed;
+  throw new RequestError('McpSessionNotFound', 'no such session; initialize a new one');
 }
 
 /** Calls the upstream, counting the wait as upstream time (metrics: gateway overhead excludes it). */
@@ -202,7 +282,15 @@ async function forward(
     const response = await timed(facts, () => session.post(parsed, filter, context));
     if (isInitialize && (response.status < 200 || response.status >= 300)) {
       deps.sessions.remove(session);
+      if (!(response instanceof Response)) {
+        void session.close('initialize failed');
+        return response;
+      }
+      // The refusal is read whole before the session closes: closing first would abort the
+      // body on its way and drop the client's connection instead of relaying why.
+      const body = await response.arrayBuffer().catch(() => undefined);
       void session.close('initialize failed');
+      return new Response(body ?? null, { status: response.status, headers: response.headers });
     }
     return response;
   } catch (error) {
@@ -225,6 +313,20 @@ async function findSession(
   }
   // Counted already, with the subject (mcpStages).
   return deps.sessions.find(sessionId, route, principal);
+}
+
+/**
+ * The session a request names, when it is a live one of this subject's on this route: the one
+ * counted against the session limit. Anything else is refused (404 or 400) later, uncounted.
+ */
+function sessionCounted(
+  deps: EndpointDeps,
+  route: McpRoute,
+  principal: Principal,
+  id: string | undefined,
+): UpstreamSession | undefined {
+  if (id === undefined || !SESSION_ID_PATTERN.test(id)) return undefined;
+  return deps.sessions.lookup(id, route, principal);
 }
 
 /** The gateway issues the session ids, so anything not shaped like one is refused outright. */

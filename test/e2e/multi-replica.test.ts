@@ -4,6 +4,8 @@
  * - the official MCP SDK client's whole flow through nginx (discovery, dynamic registration,
  *   login and consent in real Chromium, token, tool calls, refresh), every step free to land on
  *   another replica;
+ * - MCP 2026-07-28 requests, stateless: a client pinned to that revision is served by every
+ *   replica in turn with the same token, a stray Mcp-Session-Id on them never answered 404;
  * - two replicas redeeming one refresh token at the same moment: exactly one rotation;
  * - `kill -9` of a replica: the client carries on through the others;
  * - Redis stopped: 503 and /readyz 503 on every replica; Redis started: recovery without a
@@ -17,6 +19,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as TransportV2,
+} from '@modelcontextprotocol/client';
 import { refreshAuthorization, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -227,6 +233,54 @@ async function signIn(
   );
 }
 
+/**
+ * MCP 2026-07-28 requests carry no session (streamable-http, stateless revision), so any replica
+ * serves them: a client pinned to that revision, with the token of the flow, is served by all
+ * three replicas in turn, each request by the first replica nginx picked. The requests also
+ * carry a well-formed Mcp-Session-Id that no replica holds: on a 2026-07-28 request it is
+ * ignored, never the 404 that sends a 2025 session request on to the next replica.
+ */
+async function statelessAcrossReplicas(
+  t: { diagnostic(message: string): void },
+  nginx: RunningNginx,
+  mcpUrl: string,
+  provider: TestProvider,
+): Promise<void> {
+  const stray = 'S'.repeat(32);
+  const logBefore = nginx.accessLog().length;
+  const client = new ClientV2(
+    { name: 'multi-replica-modern', version: '1.0.0' },
+    { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+  );
+  await client.connect(
+    new TransportV2(new URL(mcpUrl), {
+      authProvider: provider,
+      requestInit: { headers: { 'mcp-session-id': stray } },
+    }),
+  );
+  try {
+    for (let call = 0; call < 6; call++) {
+      const echoed = await client.callTool({
+        name: 'echo',
+        arguments: { message: `modern ${call}` },
+      });
+      assert.match(JSON.stringify(echoed.content), new RegExp(`modern ${call}`));
+    }
+  } finally {
+    await client.close();
+  }
+  const lines = nginx.accessLog().slice(logBefore);
+  const servedBy = lines.map((line) => /upstream=(.*?) session=/.exec(line)?.[1] ?? '');
+  t.diagnostic(
+    `2026-07-28: ${lines.length} requests through nginx, served by ${new Set(servedBy).size} replicas`,
+  );
+  assert.ok(lines.length >= 6, lines.join('\n'));
+  for (const line of lines) {
+    assert.match(line, /^POST \/mcp 200 upstream=\S+ session=S{32}$/, 'one replica, stray id sent');
+  }
+  assert.equal(new Set(servedBy).size, 3, `every replica served:\n${lines.join('\n')}`);
+}
+
 async function rateLimitAcrossReplicas(
   t: { diagnostic(message: string): void },
   nginx: RunningNginx,
@@ -421,6 +475,7 @@ describe('three replicas on one Redis behind nginx round robin', { skip: SKIP },
         `flow: ${served.length} requests through nginx, served by ${spread.size} replicas; ${retried} session requests passed on after a 404`,
       );
       assert.equal(spread.size, 3, `every replica took part:\n${served.join('\n')}`);
+      await statelessAcrossReplicas(t, nginx, mcpUrl, provider);
 
       // 2. Two replicas redeem one refresh token at the same moment: one rotation.
       const form = (refreshToken: string) =>

@@ -1,0 +1,202 @@
+/**
+ * The MCP 2026-07-28 path beside the 2025 path, in one run, through one gateway (JWT
+ * verification, per-tool policy, rate limiting and audit on), on the same upstreams:
+ *   legacy-http    a 2025 client's tools/call inside its session, to the HTTP echo upstream
+ *   modern-http    a stateless 2026-07-28 tools/call to the same upstream (route pinned)
+ *   legacy-stdio   a 2025 client's tools/call inside its session, to a stdio echo server
+ *   modern-stdio   a stateless 2026-07-28 tools/call to the same stdio server, bridged onto the
+ *                  2025 session the gateway holds for the subject
+ * Targets alternate within each round; medians are reported. The issue's bars: modern-http at
+ * least 0.95× legacy-http in requests/s; modern-stdio at most 1.2× legacy-stdio in gateway CPU
+ * per request.
+ */
+import { fileURLToPath } from 'node:url';
+import { startChild } from './lib/child.ts';
+import {
+  AUDIENCE,
+  benchCredentials,
+  ISSUER,
+  median,
+  openSession,
+  postHeaders,
+} from './lib/gateway.ts';
+import { type LoadResult, runLoad } from './lib/load.ts';
+
+export interface ModernBenchOptions {
+  readonly seconds: number;
+  readonly rounds: number;
+  readonly connections: number;
+}
+
+export interface ModernTargetFigures {
+  readonly requestsPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** CPU time of the gateway process per request: steadier than req/s on a shared machine. */
+  readonly cpuMicrosPerRequest: number;
+  readonly errors: number;
+  readonly non2xx: number;
+}
+
+export interface ModernBenchResult {
+  readonly settings: ModernBenchOptions;
+  readonly targets: Readonly<Record<string, ModernTargetFigures>>;
+  readonly ratios: {
+    /** modern-http / legacy-http requests/s (bar: ≥ 0.95). */
+    readonly modernHttpThroughput: number;
+    /** modern-stdio / legacy-stdio gateway CPU per request (bar: ≤ 1.2). */
+    readonly bridgedStdioCpu: number;
+  };
+}
+
+const SERVER_CORES = '0';
+const LOAD_CORES = '1';
+const STDIO_ECHO = fileURLToPath(new URL('./servers/stdio-echo.ts', import.meta.url));
+const META = {
+  'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+  'io.modelcontextprotocol/clientCapabilities': {},
+  'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' },
+};
+
+export async function benchModern(options: ModernBenchOptions): Promise<ModernBenchResult> {
+  const { jwks, token } = await benchCredentials();
+  const upstream = await startChild('upstream', 'bench/servers/echo-upstream.ts', [], {
+    cores: SERVER_CORES,
+  });
+  const gateway = await startChild(
+    'portcullis',
+    'bench/servers/portcullis.ts',
+    [
+      String(upstream.port),
+      jwks,
+      ISSUER,
+      AUDIENCE,
+      JSON.stringify({
+        modern: true,
+        stdio: { command: process.execPath, args: ['--no-warnings', STDIO_ECHO] },
+      }),
+    ],
+    { cores: SERVER_CORES },
+  );
+  const base = `http://127.0.0.1:${gateway.port}`;
+  const headers = postHeaders(token);
+  const legacyBody = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'tools/call',
+    params: { name: 'echo', arguments: { text: 'hello' } },
+  });
+  const modernBody = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'tools/call',
+    params: { name: 'echo', arguments: { text: 'hello' }, _meta: META },
+  });
+  const modernHeaders = {
+    ...headers,
+    'mcp-protocol-version': '2026-07-28',
+    'mcp-method': 'tools/call',
+    'mcp-name': 'echo',
+  };
+  const targets: {
+    name: string;
+    url: string;
+    headers: Record<string, string>;
+    body: string;
+    connections?: number;
+  }[] = [
+    {
+      name: 'legacy-http',
+      url: `${base}/mcp`,
+      headers: { ...headers, ...(await openSession(`${base}/mcp`, headers)) },
+      body: legacyBody,
+    },
+    { name: 'modern-http', url: `${base}/modern`, headers: modernHeaders, body: modernBody },
+    // One connection on stdio: a 2025 session refuses a second request with an id in flight, and
+    // the load repeats one body.
+    {
+      name: 'legacy-stdio',
+      url: `${base}/stdio`,
+      headers: { ...headers, ...(await openSession(`${base}/stdio`, headers)) },
+      body: legacyBody,
+      connections: 1,
+    },
+    {
+      name: 'modern-stdio',
+      url: `${base}/stdio`,
+      headers: modernHeaders,
+      body: modernBody,
+      connections: 1,
+    },
+  ];
+  const figures = new Map<string, { load: LoadResult; cpuMicros: number }[]>(
+    targets.map((target) => [target.name, []]),
+  );
+  try {
+    for (let round = 0; round < options.rounds; round += 1) {
+      for (const target of targets) {
+        const cpuBefore = gateway.cpuSeconds();
+        const load = await runLoad({
+          url: target.url,
+          headers: target.headers,
+          body: target.body,
+          seconds: options.seconds,
+          connections: target.connections ?? options.connections,
+          cores: LOAD_CORES,
+        });
+        const cpuMicros =
+          load.total === 0 ? 0 : ((gateway.cpuSeconds() - cpuBefore) * 1e6) / load.total;
+        figures.get(target.name)?.push({ load, cpuMicros });
+      }
+    }
+  } finally {
+    await gateway.stop();
+    await upstream.stop();
+  }
+  const summary: Record<string, ModernTargetFigures> = {};
+  for (const [name, rounds] of figures) {
+    summary[name] = {
+      requestsPerSecond: Math.round(median(rounds.map((r) => r.load.requestsPerSecond))),
+      p50Ms: median(rounds.map((r) => r.load.p50Ms)),
+      p99Ms: median(rounds.map((r) => r.load.p99Ms)),
+      cpuMicrosPerRequest: Math.round(median(rounds.map((r) => r.cpuMicros))),
+      errors: rounds.reduce((sum, r) => sum + r.load.errors, 0),
+      non2xx: rounds.reduce((sum, r) => sum + r.load.non2xx, 0),
+    };
+  }
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined || b === 0 ? Number.NaN : Math.round((a / b) * 100) / 100;
+  return {
+    settings: options,
+    targets: summary,
+    ratios: {
+      modernHttpThroughput: ratio(
+        summary['modern-http']?.requestsPerSecond,
+        summary['legacy-http']?.requestsPerSecond,
+      ),
+      bridgedStdioCpu: ratio(
+        summary['modern-stdio']?.cpuMicrosPerRequest,
+        summary['legacy-stdio']?.cpuMicrosPerRequest,
+      ),
+    },
+  };
+}
+
+export function modernMarkdown(result: ModernBenchResult): string {
+  const rows = Object.entries(result.targets).map(
+    ([name, t]) =>
+      `| ${name} | ${t.requestsPerSecond} | ${t.p50Ms} | ${t.p99Ms} | ${t.cpuMicrosPerRequest} | ${t.errors + t.non2xx} |`,
+  );
+  return [
+    '## MCP 2026-07-28 path beside the 2025 path (same gateway, same upstreams)',
+    '',
+    `${result.settings.connections} connections on HTTP, 1 on stdio, ${result.settings.seconds} s × ${result.settings.rounds} rounds, medians.`,
+    '',
+    '| target | req/s | p50 ms | p99 ms | gateway CPU µs/req | failed |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+    `Stateless modern tools/call vs 2025 session tools/call (HTTP upstream), requests/s: ${result.ratios.modernHttpThroughput} (bar ≥ 0.95).`,
+    `Modern client bridged to a stdio upstream vs a 2025 client on it, gateway CPU per request: ${result.ratios.bridgedStdioCpu} (bar ≤ 1.2).`,
+  ].join('\n');
+}

@@ -1,0 +1,241 @@
+import { Readable } from 'node:stream';
+import { Pool, errors as undiciErrors } from 'undici';
+import { RequestError } from '../../errors/index.ts';
+import type { Logger } from '../../lib/log.ts';
+import { errorResponse, isRecord, type JsonRpcId, type ResponseFilter } from '../../mcp/index.ts';
+import { encodeHeaderValue } from '../../mcp/modern/header-value.ts';
+import type { ModernRequest } from '../../mcp/modern/inbound.ts';
+import { HEADERS } from '../../mcp/modern/protocol.ts';
+import { sseHeaders } from '../responses.ts';
+import { encodeSseEvent, parseSseEvent, SseSplitter } from '../sse.ts';
+
+/**
+ * Forwards one validated 2026-07-28 request to a modern Streamable HTTP upstream, statelessly
+ * (basic/transports/streamable-http): a POST with the standard headers rebuilt from the checked
+ * body, `Mcp-Param-*` passed through (intermediaries MUST forward what they do not recognize),
+ * no session id and no Last-Event-ID (the revision has neither), none of the client's
+ * credentials. The answer is relayed per request — JSON, or an SSE stream that carries only
+ * this request's notifications and its response — with `X-Accel-Buffering: no`; when the client
+ * closes its stream the upstream request is aborted, which is the revision's cancellation.
+ * A response the gateway rewrites (filtered lists, discover) is rewritten in place; an upstream
+ * error answer (400 / -32022, 404 / -32601, …) is relayed as the upstream gave it.
+ */
+
+/** How long the upstream has to start answering. */
+const RESPONSE_HEADERS_TIMEOUT_MS = 300_000;
+/** Largest answer buffered to be rewritten. */
+const MAX_FILTERED_BYTES = 8 * 1024 * 1024;
+/** Largest upstream answer of declared length that is buffered rather than streamed. */
+const BUFFERED_MAX = 256 * 1024;
+/** Upstream response headers passed to the client. */
+const FORWARDED_RESPONSE_HEADERS = ['content-type', 'retry-after'];
+
+export interface ModernForwardInput {
+  readonly request: ModernRequest;
+  /** The exact body text that was parsed and authorized. */
+  readonly text: string;
+  /** Rewrites the final response (a list filtered per caller, discover filtered by policy). */
+  readonly filter?: ResponseFilter | undefined;
+  /** Aborted when the client goes away: cancels the upstream request. */
+  readonly signal: AbortSignal;
+  /** W3C trace context to pass on. */
+  readonly trace?: Readonly<Record<string, string>> | undefined;
+  readonly requestId?: string | undefined;
+}
+
+export class ModernHttpForwarder {
+  readonly #url: URL;
+  readonly #pool: Pool;
+  readonly #configHeaders: Readonly<Record<string, string>>;
+  readonly #logger: Logger;
+
+  constructor(options: {
+    url: string;
+    headers: Readonly<Record<string, string>>;
+    logger: Logger;
+  }) {
+    this.#url = new URL(options.url);
+    this.#configHeaders = options.headers;
+    this.#logger = options.logger;
+    this.#pool = new Pool(this.#url.origin, {
+      connections: 256,
+      pipelining: 1,
+      headersTimeout: RESPONSE_HEADERS_TIMEOUT_MS,
+      // A listen stream lives as long as the client keeps it.
+      bodyTimeout: 0,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.destroy();
+  }
+
+  /** The headers sent upstream: rebuilt from the validated request, config headers last. */
+  headersFor(request: ModernRequest, trace?: Readonly<Record<string, string>>) {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      [HEADERS.protocolVersion]: request.protocolVersion,
+      [HEADERS.method]: request.method,
+    };
+    if (request.name !== undefined) headers[HEADERS.name] = encodeHeaderValue(request.name);
+    for (const [name, value] of Object.entries(request.paramHeaders)) headers[name] = value;
+    for (const [name, value] of Object.entries(trace ?? {})) headers[name] = value;
+    for (const [name, value] of Object.entries(this.#configHeaders)) {
+      headers[name.toLowerCase()] = value;
+    }
+    return headers;
+  }
+
+  async forward(input: ModernForwardInput): Promise<Response> {
+    const { request } = input;
+    const controller = new AbortController();
+    const onClientGone = () => controller.abort();
+    input.signal.addEventListener('abort', onClientGone, { once: true });
+    const release = () => input.signal.removeEventListener('abort', onClientGone);
+    let answer: Awaited<ReturnType<Pool['request']>>;
+    try {
+      answer = await this.#pool.request({
+        path: `${this.#url.pathname}${this.#url.search}`,
+        method: 'POST',
+        headers: this.headersFor(request, input.trace),
+        body: input.text,
+        signal: controller.signal,
+      });
+    } catch (error) {
+      release();
+      throw upstreamError(error, input.signal.aborted);
+    }
+    answer.body.on('error', () => {});
+    answer.body.once('close', release);
+    const status = answer.statusCode;
+    if (status === 401 || status === 407 || answer.headers['www-authenticate'] !== undefined) {
+      answer.body.destroy();
+      // The gateway's own upstream credentials failed; the client must not be sent to authorize
+      // against the upstream.
+      this.#logger.error(
+        { status, requestId: input.requestId },
+        'modern upstream refused the gateway (authentication challenge); check upstreams[].headers',
+      );
+      throw new RequestError('UpstreamFailed', 'the upstream refused the gateway');
+    }
+    if ((status >= 300 && status < 400) || status >= 500) {
+      answer.body.destroy();
+      this.#logger.warn({ status, requestId: input.requestId }, 'modern upstream failed');
+      throw new RequestError('UpstreamFailed', `the upstream failed (status ${status})`);
+    }
+    const contentType = String(answer.headers['content-type'] ?? '').toLowerCase();
+    const isSse = contentType.startsWith('text/event-stream');
+    const headers = isSse ? sseHeaders() : new Headers();
+    for (const name of FORWARDED_RESPONSE_HEADERS) {
+      const value = answer.headers[name];
+      if (typeof value === 'string' && !(isSse && name === 'content-type'))
+        headers.set(name, value);
+    }
+    if (status === 202 || status === 204 || answer.headers['content-length'] === '0') {
+      answer.body.resume();
+      return new Response(null, { status, headers });
+    }
+    const filter = status >= 200 && status < 300 ? input.filter : undefined;
+    const declared = Number(answer.headers['content-length']);
+    if (
+      !isSse &&
+      filter === undefined &&
+      Number.isSafeInteger(declared) &&
+      declared <= BUFFERED_MAX
+    ) {
+      // A small answer of known length is read whole and sent in one write with its length:
+      // cheaper than a stream of chunks.
+      const whole = Buffer.from(await answer.body.arrayBuffer());
+      headers.set('content-length', String(whole.length));
+      return new Response(whole, { status, headers });
+    }
+    const source = Readable.toWeb(answer.body) as ReadableStream<Uint8Array>;
+    if (isSse) {
+      return new Response(source.pipeThrough(sseRewriter(request.id, filter)), { status, headers });
+    }
+    if (filter === undefined) return new Response(source, { status, headers });
+    return new Response(await rewriteJson(source, request.id, filter, this.#logger), {
+      status,
+      headers,
+    });
+  }
+}
+
+function upstreamError(error: unknown, clientGone: boolean): RequestError {
+  if (error instanceof undiciErrors.HeadersTimeoutError) {
+    return new RequestError('UpstreamFailed', 'the upstream did not answer in time', {
+      cause: error,
+    });
+  }
+  if (clientGone)
+    return new RequestError('UpstreamFailed', 'the client went away', { cause: error });
+  return new RequestError('UpstreamUnavailable', 'the upstream cannot be reached', {
+    cause: error,
+  });
+}
+
+/**
+ * Applies `filter` to the response for `id`; anything else passes. A JSON-RPC error answer
+ * passes unchanged (the client must see why its request failed); an answer that is not JSON
+ * becomes a JSON-RPC internal error rather than a dropped connection.
+ */
+function rewrite(text: string, id: JsonRpcId, filter: ResponseFilter | undefined): string {
+  if (filter === undefined) return text;
+  let message: unknown;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    return errorResponse(id, -32603, 'the upstream sent an answer that is not JSON');
+  }
+  if (!isRecord(message) || Object.hasOwn(message, 'method') || message.id !== id) return text;
+  if (!Object.hasOwn(message, 'result')) return text;
+  return filter(message);
+}
+
+async function rewriteJson(
+  source: ReadableStream<Uint8Array>,
+  id: JsonRpcId,
+  filter: ResponseFilter,
+  logger: Logger,
+): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of source) {
+    size += chunk.byteLength;
+    if (size > MAX_FILTERED_BYTES) {
+      await source.cancel().catch(() => {});
+      logger.warn({ size }, 'modern upstream answer too large to filter');
+      return errorResponse(id, -32603, 'the upstream answer is too large to filter');
+    }
+    chunks.push(chunk);
+  }
+  return rewrite(new TextDecoder().decode(Buffer.concat(chunks)), id, filter);
+}
+
+/** Passes SSE events through byte for byte except the final response, which is rewritten. */
+function sseRewriter(
+  id: JsonRpcId,
+  filter: ResponseFilter | undefined,
+): TransformStream<Uint8Array, Uint8Array> {
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  const splitter = new SseSplitter();
+  const convert = (block: string): string => {
+    if (filter === undefined) return block;
+    const event = parseSseEvent(block);
+    if (event.data === undefined || (event.event ?? 'message') !== 'message') return block;
+    const rewritten = rewrite(event.data, id, filter);
+    return rewritten === event.data ? block : encodeSseEvent({ ...event, data: rewritten });
+  };
+  return new TransformStream({
+    transform(chunk, controller) {
+      const blocks = splitter.push(decoder.decode(chunk, { stream: true }));
+      if (blocks.length > 0) controller.enqueue(encoder.encode(blocks.map(convert).join('')));
+    },
+    flush(controller) {
+      const rest = splitter.push(decoder.decode());
+      if (rest.length > 0) controller.enqueue(encoder.encode(rest.map(convert).join('')));
+    },
+  });
+}
