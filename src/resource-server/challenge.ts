@@ -5,6 +5,11 @@ export interface ChallengeOptions {
   readonly resourceMetadataUrl: string;
   /** Scopes to suggest in a 401 (typically the resource's scopes_supported). */
   readonly scope?: string | readonly string[];
+  /**
+   * DPoP is on for this resource (RFC 9449 §7.1): a `DPoP algs="…"` challenge is added, and the
+   * Bearer one is kept only while Bearer is also accepted (`allowed`, not `required`).
+   */
+  readonly dpop?: { readonly algorithms: readonly string[]; readonly bearer: boolean };
 }
 
 /** Codes answered with a Bearer challenge, and the RFC 6750 §3.1 error each carries. */
@@ -17,7 +22,12 @@ const CHALLENGED: Readonly<Record<string, string | undefined>> = {
   AuthInvalidIssuer: 'invalid_token',
   AuthInvalidAudience: 'invalid_token',
   AuthMissingScope: 'insufficient_scope',
+  AuthDpopProofInvalid: 'invalid_dpop_proof',
+  AuthDpopNonceRequired: 'use_dpop_nonce',
 };
+
+/** Errors about the proof itself are DPoP's whatever scheme was used (RFC 9449 §7.1, §9). */
+const DPOP_ERRORS: ReadonlySet<string> = new Set(['AuthDpopProofInvalid', 'AuthDpopNonceRequired']);
 
 /** RFC 6750 §3: error_description and scope values use %x20-21 / %x23-5B / %x5D-7E only. */
 function sanitize(value: string, max = 200): string {
@@ -42,15 +52,39 @@ function scopeText(scope: string | readonly string[] | undefined): string {
 export function buildChallenge(error: unknown, options: ChallengeOptions): RenderedError {
   if (!isRequestError(error) || !(error.code in CHALLENGED)) return renderRequestError(error);
   const oauthError = CHALLENGED[error.code];
-  const params: string[] = [];
+  const errorParams: string[] = [];
   if (oauthError !== undefined) {
-    params.push(`error="${oauthError}"`);
+    errorParams.push(`error="${oauthError}"`);
     const description = sanitize(error.expose ? error.message : '');
-    if (description !== '') params.push(`error_description="${description}"`);
+    if (description !== '') errorParams.push(`error_description="${description}"`);
   }
+  const common: string[] = [];
   const scope =
     error.code === 'AuthMissingScope' ? scopeText(error.details.scope) : scopeText(options.scope);
-  if (scope !== '') params.push(`scope="${scope}"`);
-  params.push(`resource_metadata="${sanitize(options.resourceMetadataUrl, 2000)}"`);
-  return renderRequestError(error, { 'www-authenticate': `Bearer ${params.join(', ')}` });
+  if (scope !== '') common.push(`scope="${scope}"`);
+  common.push(`resource_metadata="${sanitize(options.resourceMetadataUrl, 2000)}"`);
+  const dpop = options.dpop;
+  if (dpop === undefined) {
+    return renderRequestError(error, {
+      'www-authenticate': `Bearer ${[...errorParams, ...common].join(', ')}`,
+    });
+  }
+  // The error goes on the scheme the client used; a proof error is always DPoP's.
+  const errorScheme =
+    DPOP_ERRORS.has(error.code) || !dpop.bearer ? 'DPoP' : (error.details.authScheme ?? 'Bearer');
+  const algs = sanitize(dpop.algorithms.join(' '));
+  const challenges: string[] = [];
+  if (dpop.bearer) {
+    challenges.push(
+      `Bearer ${[...(errorScheme === 'Bearer' ? errorParams : []), ...common].join(', ')}`,
+    );
+  }
+  challenges.push(
+    `DPoP ${[`algs="${algs}"`, ...(errorScheme === 'DPoP' ? errorParams : []), ...common].join(', ')}`,
+  );
+  const headers: Record<string, string> = { 'www-authenticate': challenges.join(', ') };
+  const nonce = error.details.dpopNonce;
+  // RFC 9449 §9: the nonce to use travels in DPoP-Nonce beside the use_dpop_nonce challenge.
+  if (nonce !== undefined && nonce !== '') headers['dpop-nonce'] = nonce;
+  return renderRequestError(error, headers);
 }

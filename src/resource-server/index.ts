@@ -1,6 +1,21 @@
 export { extractBearerToken } from './bearer.ts';
 export { buildChallenge, type ChallengeOptions } from './challenge.ts';
 export {
+  accessTokenHash,
+  createDpopProofVerifier,
+  DEFAULT_DPOP_SKEW_SECONDS,
+  DPOP_ALGORITHMS,
+  type DpopAlgorithm,
+  type DpopContext,
+  type DpopProofRequest,
+  type DpopProofVerifier,
+  type DpopProofVerifierOptions,
+  htuOf,
+  type VerifiedDpopProof,
+} from './dpop.ts';
+export { jwkThumbprint } from './dpop-key.ts';
+export { createDpopNonces, type DpopNonces } from './dpop-nonce.ts';
+export {
   type ConfiguredVerifier,
   createVerifierFromConfig,
   type VerifierFromConfigOptions,
@@ -30,6 +45,18 @@ export {
   type ProtectedResourceMetadata,
   protectedResourceMetadataForPath,
 } from './metadata.ts';
+export {
+  type AuthenticatedAccess,
+  type AuthScheme,
+  authenticateRequest,
+  DPOP_MODES,
+  type DpopMode,
+  extractAccessToken,
+  type PresentationPolicy,
+  type PresentationRequest,
+  type PresentedCredentials,
+} from './presentation.ts';
+export { createMemoryReplayCache, type ReplayCache, ReplayCacheFullError } from './replay-cache.ts';
 export { hasScope, requireScopes } from './scope.ts';
 export { tokenIdHash } from './token-id.ts';
 export type { AccessTokenVerifier, VerifiedToken } from './verifier.ts';
