@@ -4,6 +4,7 @@
  */
 export { MemoryStore } from './memory.ts';
 export { openStore } from './open.ts';
+export { createStoreReplayCache, type StoreReplayCache } from './replay.ts';
 export { SqliteStore, type SqliteStoreOptions, StoreSchemaError } from './sqlite.ts';
 export {
   type AccessTokenRecord,

@@ -8,6 +8,7 @@ import { checkScopesWithin, parseScope } from '../checks/scope.ts';
 import { checkState } from '../checks/state.ts';
 import type { Client } from '../clients/client.ts';
 import { randomToken, sha256 } from '../crypto.ts';
+import { authorizationRequestKey } from '../dpop-binding.ts';
 import { asRequestError, pageError, redirectError } from '../errors.ts';
 import { seeOther } from '../http.ts';
 import { type PendingAuthorization, pendingToJson } from '../pending-authorization.ts';
@@ -93,6 +94,7 @@ const STEPS: readonly Step<State>[] = [
       'what this client may request',
     );
     const redirect = need(state.redirect, 'redirect');
+    const dpopJkt = authorizationRequestKey(state.services, params.get('dpop_jkt'));
     state.pending = {
       clientId: client.clientId,
       redirectUri: redirect.uri,
@@ -100,6 +102,7 @@ const STEPS: readonly Step<State>[] = [
       scopes,
       resource: need(params.get('resource'), 'resource'),
       codeChallenge: need(params.get('code_challenge'), 'code_challenge'),
+      ...(dpopJkt === undefined ? {} : { dpopJkt }),
     };
     return undefined;
   }),

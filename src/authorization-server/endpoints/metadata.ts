@@ -1,3 +1,4 @@
+import { JWT_BEARER_GRANT } from '../grants/jwt-bearer.ts';
 import { CORS_HEADERS, jsonResponse } from '../http.ts';
 import type { Exchange, Services } from '../services.ts';
 
@@ -7,6 +8,7 @@ import type { Exchange, Services } from '../services.ts';
  */
 export function metadataDocument(services: Services): Record<string, unknown> {
   const { settings } = services;
+  const jwtBearer = services.assertions === undefined ? [] : [JWT_BEARER_GRANT];
   return {
     issuer: settings.issuer,
     authorization_endpoint: settings.urls.authorization,
@@ -20,7 +22,20 @@ export function metadataDocument(services: Services): Record<string, unknown> {
     scopes_supported: settings.allowedScopes,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    grant_types_supported: [
+      'authorization_code',
+      'refresh_token',
+      'client_credentials',
+      ...jwtBearer,
+    ],
+    // The identity assertion JWT authorization grant profile (ID-JAG), when a provider is trusted.
+    ...(services.assertions?.profiles.length
+      ? { authorization_grant_profiles_supported: services.assertions.profiles }
+      : {}),
+    // RFC 9449 §5.1.
+    ...(services.dpop === undefined
+      ? {}
+      : { dpop_signing_alg_values_supported: services.dpop.proofs.algorithms }),
     token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
     revocation_endpoint_auth_methods_supported: [
       'none',

@@ -6,9 +6,11 @@ import {
 } from '../checks/client-authentication.ts';
 import { type Params, readForm, required } from '../checks/parameters.ts';
 import type { Client } from '../clients/client.ts';
+import { type TokenExchange, tokenRequestKey } from '../dpop-binding.ts';
 import { asRequestError, jsonError } from '../errors.ts';
 import { redeemAuthorizationCode } from '../grants/authorization-code.ts';
 import { clientCredentials } from '../grants/client-credentials.ts';
+import { JWT_BEARER_GRANT, jwtBearer } from '../grants/jwt-bearer.ts';
 import { refreshTokens } from '../grants/refresh-token.ts';
 import { CORS_HEADERS, jsonResponse, NO_STORE } from '../http.ts';
 import { runSteps, type Step, step } from '../pipeline.ts';
@@ -17,6 +19,7 @@ import { LIMITS } from '../settings.ts';
 import type { TokenResponse } from '../tokens.ts';
 
 interface State extends Exchange {
+  dpopJkt?: string | undefined;
   form?: Params;
   presented?: PresentedClient;
   client?: Client;
@@ -28,12 +31,13 @@ const need = <T>(value: T | undefined, what: string): T => {
   return value;
 };
 
-type Grant = (exchange: Exchange, client: Client, form: Params) => Promise<TokenResponse>;
+type Grant = (exchange: TokenExchange, client: Client, form: Params) => Promise<TokenResponse>;
 
 const GRANTS: Readonly<Record<string, Grant>> = {
   authorization_code: redeemAuthorizationCode,
   refresh_token: refreshTokens,
   client_credentials: clientCredentials,
+  [JWT_BEARER_GRANT]: jwtBearer,
 };
 
 /** POST /oauth/token (RFC 6749 §3.2). */
@@ -51,12 +55,20 @@ const STEPS: readonly Step<State>[] = [
   step('grant type is supported and allowed', (state) => {
     const grantType = required(need(state.form, 'form'), 'grant_type');
     state.grantType = grantType;
-    if (GRANTS[grantType] === undefined) {
+    // The JWT bearer grant exists only while some identity provider is trusted.
+    const offered =
+      GRANTS[grantType] !== undefined &&
+      (grantType !== JWT_BEARER_GRANT || state.services.assertions !== undefined);
+    if (!offered) {
       throw new RequestError('OAuthUnsupportedGrantType', 'unsupported grant_type');
     }
     if (!need(state.client, 'client').grantTypes.includes(grantType)) {
       throw new RequestError('OAuthUnauthorizedClient', `this client may not use ${grantType}`);
     }
+    return undefined;
+  }),
+  step('DPoP proof, when sent', async (state) => {
+    state.dpopJkt = await tokenRequestKey(state);
     return undefined;
   }),
   step('issue', async (state) => {
@@ -82,9 +94,11 @@ export async function tokenEndpoint(exchange: Exchange): Promise<Response> {
       grant_type: state.grantType,
       client_id: state.client?.clientId ?? state.presented?.clientId,
     });
+    const nonce = known.details.dpopNonce;
     return jsonError(known, {
       realm: exchange.services.settings.issuer,
-      headers: CORS_HEADERS,
+      // RFC 9449 §8: the nonce to use comes with use_dpop_nonce.
+      headers: nonce ? { ...CORS_HEADERS, 'dpop-nonce': nonce } : CORS_HEADERS,
     });
   }
 }

@@ -5,7 +5,8 @@ import { checkResource } from '../checks/resource.ts';
 import { checkScopesWithin, parseScope } from '../checks/scope.ts';
 import { type Client, isConfidential } from '../clients/client.ts';
 import { randomToken } from '../crypto.ts';
-import { audit, type Exchange } from '../services.ts';
+import { bindingFor, type TokenExchange } from '../dpop-binding.ts';
+import { audit } from '../services.ts';
 import { mintAccessToken, type TokenResponse, tokenIdHash, tokenResponse } from '../tokens.ts';
 
 /**
@@ -14,7 +15,7 @@ import { mintAccessToken, type TokenResponse, tokenIdHash, tokenResponse } from 
  * the client itself; there is no refresh token.
  */
 export async function clientCredentials(
-  exchange: Exchange,
+  exchange: TokenExchange,
   client: Client,
   form: Params,
 ): Promise<TokenResponse> {
@@ -44,7 +45,8 @@ export async function clientCredentials(
     revokedAt: undefined,
   };
   await services.store.putGrant(grant);
-  const access = await mintAccessToken(services, grant, scopes, now);
+  const boundKey = bindingFor(services, resource, exchange.dpopJkt);
+  const access = await mintAccessToken(services, grant, scopes, now, boundKey);
   await services.store.putAccessToken(access.record);
   audit(exchange, {
     event: 'oauth.token.issued',
