@@ -13,7 +13,11 @@ import {
 import type { DpopNonces } from './dpop-nonce.ts';
 import { LruCache } from './lru-cache.ts';
 import type { ReplayCache } from './replay-cache.ts';
-import { decodeBase64urlStrict, parseStrictJsonObject } from './strict-json.ts';
+import {
+  decodeBase64urlStrict,
+  isCanonicalBase64url,
+  parseStrictJsonObject,
+} from './strict-json.ts';
 
 /*
  * DPoP proof checking (RFC 9449 §4.3), shared by the resource server (a proof with each request
@@ -187,8 +191,12 @@ export function createDpopProofVerifier(options: DpopProofVerifierOptions): Dpop
       throw invalid('the proof has no usable jti');
     }
     if (htm !== request.method) throw invalid('the proof is for another HTTP method (htm)');
-    const expected = htuOf(request.url);
-    if (typeof htu !== 'string' || expected === undefined || htuOf(htu) !== expected) {
+    const expected = expectedHtu(request.url);
+    if (
+      typeof htu !== 'string' ||
+      expected === undefined ||
+      (htu !== expected && htuOf(htu) !== expected)
+    ) {
       throw invalid('the proof is for another URL (htu)');
     }
     if (nonces !== undefined && !nonces.accepts(claims.nonce, nowMs)) {
@@ -231,18 +239,34 @@ export function createDpopProofVerifier(options: DpopProofVerifierOptions): Dpop
     if (!first) throw invalid('the proof was already used (jti)');
   }
 
+  // A route sees the same URL on every request: its normal form is computed once.
+  let lastUrl = '';
+  let lastHtu: string | undefined;
+  function expectedHtu(url: string): string | undefined {
+    if (url !== lastUrl) {
+      lastUrl = url;
+      lastHtu = htuOf(url);
+    }
+    return lastHtu;
+  }
+
   async function verify(request: DpopProofRequest): Promise<VerifiedDpopProof> {
     const proof = single(request.proof);
     const nowMs = now();
     const firstDot = proof.indexOf('.');
     const lastDot = proof.lastIndexOf('.');
     const key = keyOf(proof.slice(0, firstDot), nowMs);
-    const signature = decodeBase64urlStrict(proof.slice(lastDot + 1));
-    if (signature === undefined || !verifyJwsSignature(key, proof.slice(0, lastDot), signature)) {
+    // The alphabet was checked by the shape test; one spelling per proof (canonical segments).
+    const signatureSegment = proof.slice(lastDot + 1);
+    const payloadSegment = proof.slice(firstDot + 1, lastDot);
+    if (!isCanonicalBase64url(signatureSegment) || !isCanonicalBase64url(payloadSegment)) {
+      throw invalid('the proof is not canonical base64url');
+    }
+    const signature = Buffer.from(signatureSegment, 'base64url');
+    if (!verifyJwsSignature(key, proof.slice(0, lastDot), signature)) {
       throw invalid('the proof signature does not verify');
     }
-    const payloadBytes = decodeBase64urlStrict(proof.slice(firstDot + 1, lastDot));
-    const claims = payloadBytes && parseStrictJsonObject(payloadBytes);
+    const claims = parseStrictJsonObject(Buffer.from(payloadSegment, 'base64url'));
     if (!claims) throw invalid('the proof payload is not a strict JSON object');
     const { jti, iat } = checkClaims(claims, request, nowMs);
     await checkUnused(key.jkt, jti, iat, nowMs);
