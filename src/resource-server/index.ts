@@ -13,6 +13,11 @@ export {
   htuOf,
   type VerifiedDpopProof,
 } from './dpop.ts';
+export {
+  type ConfiguredDpop,
+  createDpopFromConfig,
+  type DpopFromConfigOptions,
+} from './dpop-from-config.ts';
 export { jwkThumbprint } from './dpop-key.ts';
 export { createDpopNonces, type DpopNonces } from './dpop-nonce.ts';
 export {
