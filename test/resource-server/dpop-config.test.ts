@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { loadConfigText } from '../../src/config/index.ts';
-import { createDpopFromConfig } from '../../src/resource-server/index.ts';
+import {
+  buildProtectedResourceMetadata,
+  challengeOptionsFor,
+  createDpopFromConfig,
+} from '../../src/resource-server/index.ts';
 import { HMAC_SECRET } from '../helpers/cli.ts';
 
 /* DPoP settings as the configuration gives them. */
@@ -70,5 +74,35 @@ describe('DPoP from the configuration', () => {
 
   test('an unknown mode is a config error naming the key', () => {
     assert.throws(() => load({ a: 'sometimes' }), /upstreams\[0\]\.dpop/);
+  });
+});
+
+describe('protected resource metadata and challenges of DPoP routes (RFC 9728 §2)', () => {
+  const loaded = load({ a: 'off', b: 'allowed', c: 'required' }, { dpop_algorithms: ['ES256'] });
+  test('off: no DPoP members', () => {
+    const document = buildProtectedResourceMetadata(loaded, 'a');
+    assert.equal(document.dpop_signing_alg_values_supported, undefined);
+    assert.equal(document.dpop_bound_access_tokens_required, undefined);
+    assert.equal(challengeOptionsFor(loaded, 'a').dpop, undefined);
+  });
+  test('allowed: algorithms; Bearer still challenged', () => {
+    assert.deepEqual(
+      buildProtectedResourceMetadata(loaded, 'b').dpop_signing_alg_values_supported,
+      ['ES256'],
+    );
+    assert.deepEqual(challengeOptionsFor(loaded, 'b').dpop, {
+      algorithms: ['ES256'],
+      bearer: true,
+    });
+  });
+  test('required: dpop_bound_access_tokens_required; DPoP challenge only', () => {
+    assert.equal(
+      buildProtectedResourceMetadata(loaded, 'c').dpop_bound_access_tokens_required,
+      true,
+    );
+    assert.deepEqual(challengeOptionsFor(loaded, 'c').dpop, {
+      algorithms: ['ES256'],
+      bearer: false,
+    });
   });
 });
