@@ -4,7 +4,7 @@
  * package's public entry points and sit above every layer.
  *
  *   lib ← errors ← config ← net, store, audit, metrics
- *       ← resource-server, authorization-server, client, mcp ← proxy ← http ← cli
+ *       ← resource-server, authorization-server, client, mcp ← proxy ← http ← assembly ← cli
  *
  * Usage: node scripts/check-imports.ts [SRC_DIR]   (exit 1 and one line per violation)
  */
@@ -19,6 +19,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['resource-server', 'authorization-server', 'client', 'mcp'],
   ['proxy'],
   ['http'],
+  ['assembly'],
   ['cli'],
 ];
 

@@ -1,5 +1,5 @@
 /**
- * Portcullis as a benchmark target, started through the real `serve` command: JWT verification
+ * Portcullis as a benchmark target, started by the assembler `serve` uses: JWT verification
  * against a JWKS (served here on loopback, under the development switch), per-tool policy,
  * rate limiting on (limits far above the load), audit on.
  *
@@ -9,9 +9,8 @@
  *   stdio           { command, args }: adds the stdio upstream route /stdio
  *   maxSessions     upstreams[].max_sessions (default: the product default)
  *   maxConnections  remote_mcp.max_connections (default 1024)
- *   audit           false: the same gateway without the audit trail, started in-process with
- *                   the functions `serve` uses (there is no switch to run `serve` unaudited), to
- *                   measure the audit overhead in the same run
+ *   audit           false: the same gateway without the audit trail, to measure the audit
+ *                   overhead in the same run
  *   memoryHook      serve GET /bench/memory (forces GC when node runs with --expose-gc, answers
  *                   process.memoryUsage()) and GET /bench/heap-snapshot on the JWKS server, and
  *                   print `HOOK <port>`. Bench-only: the hook lives in this script, not the product.
@@ -23,11 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { stringify } from 'yaml';
-import { run } from '../../src/cli/main.ts';
-import { tokenAuthenticationFor } from '../../src/cli/token-authentication.ts';
+import { startPortcullis } from '../../src/assembly/index.ts';
 import { loadConfigFile } from '../../src/config/index.ts';
-import { startHttpGateway } from '../../src/http/index.ts';
-import { createLogger } from '../../src/lib/log.ts';
 
 interface TargetOptions {
   readonly routes?: number;
@@ -124,35 +120,19 @@ writeFileSync(
   }),
 );
 
-let announced = false;
-const code =
-  options.audit === false
-    ? await serveWithoutAudit(config)
-    : await run(['serve', '--config', config, '--enable-remote-mcp'], {
-        stdout: (text) => process.stdout.write(`${text}\n`),
-        stderr: (text) => {
-          if (!announced && /serving http:\/\/127\.0\.0\.1:\d+\//.test(text)) {
-            announced = true;
-            process.stdout.write(`READY ${port}\n`);
-          }
-        },
-        env: { ...process.env, BENCH_HMAC_SECRET: 'bench-token-id-secret-0123456789abcdef' },
-        cwd: dir,
-      });
+// The server as `serve` starts it (the same assembler), with the audit trail on or off.
+process.env.BENCH_HMAC_SECRET = 'bench-token-id-secret-0123456789abcdef';
+const loaded = loadConfigFile(config, { env: process.env });
+const running = await startPortcullis(loaded, {
+  cwd: dir,
+  ...(options.audit === false ? { audit: false as const } : {}),
+});
+process.stdout.write(`READY ${running.port}\n`);
+await new Promise((resolve) => {
+  process.once('SIGTERM', resolve);
+  process.once('SIGINT', resolve);
+});
+await running.close();
 jwks.close();
 rmSync(dir, { recursive: true, force: true });
-process.exit(code);
-
-/** The gateway as `serve` builds it, minus the audit sink; until SIGTERM. */
-async function serveWithoutAudit(path: string): Promise<number> {
-  process.env.BENCH_HMAC_SECRET = 'bench-token-id-secret-0123456789abcdef';
-  const loaded = loadConfigFile(path, { env: process.env });
-  const logger = createLogger({ level: 'error' });
-  const auth = tokenAuthenticationFor(loaded, { logger });
-  await auth?.verifier.warm();
-  const running = await startHttpGateway(loaded, { logger, ...(auth ? { auth } : {}) });
-  process.stdout.write(`READY ${running.port}\n`);
-  await new Promise((resolve) => process.once('SIGTERM', resolve));
-  await running.close();
-  return 0;
-}
+process.exit(0);

@@ -1,58 +1,28 @@
+import type { LoadedConfig } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
-import type { AccessTokenVerifier, VerifiedToken } from '../resource-server/verifier.ts';
+import {
+  type AccessTokenVerifier,
+  buildChallenge,
+  buildProtectedResourceMetadata,
+  challengeOptionsFor,
+  extractBearerToken,
+  type KeySource,
+  type VerifiedToken,
+} from '../resource-server/index.ts';
 
 /**
- * The authentication stage of the gateway: who is calling, and with which scopes. Token
- * verification, the Authorization-header parser and the challenge builder come from the
- * token-verification work (src/resource-server); the gateway takes them as injected functions
- * so that it depends only on these types.
+ * The authentication stage of the gateway: who is calling, and with which scopes. Built once by
+ * the assembler (src/assembly) from the configuration and a verifier; the gateway only calls it.
  */
 
 /** Request headers, lower-cased, one value each (the HTTP front refuses duplicates). */
 export type RequestHeaders = Readonly<Record<string, string | undefined>>;
-
-/**
- * Reads the access token from the Authorization header, and from nowhere else (MCP
- * authorization, "Token Requirements"; RFC 6750 §2.1). Returns undefined when the request has no
- * Authorization header; throws RequestError `AuthInvalidRequest` when the header is malformed or
- * uses another scheme.
- */
-export type ReadBearerToken = (headers: RequestHeaders) => string | undefined;
-
-/** What a challenge is built from. */
-export interface ChallengeRequest {
-  /** The route's resource URI. */
-  readonly resource: string;
-  /** Its protected resource metadata URL (RFC 9728 §5.1 `resource_metadata`). */
-  readonly resourceMetadataUrl: string;
-  /** Why the request failed; its code says which RFC 6750 §3.1 error (if any) to name. */
-  readonly error: RequestError;
-  /** Scopes the request needs, for the `scope` parameter (all of them, MCP "Scope Challenge"). */
-  readonly scopes: readonly string[];
-}
-
-/**
- * Builds the `WWW-Authenticate` value for an authentication or authorization failure, or
- * undefined when the failure carries none.
- */
-export type BuildChallenge = (request: ChallengeRequest) => string | undefined;
 
 /** Route facts the protected resource metadata document is built from. */
 export interface MetadataRoute {
   readonly path: string;
   readonly resource: string;
   readonly scopes: readonly string[];
-}
-
-/** What `auth: oauth` needs. Supplied by the token-verification work. */
-export interface TokenAuthentication {
-  readonly verifier: AccessTokenVerifier;
-  readonly readBearerToken: ReadBearerToken;
-  readonly buildChallenge: BuildChallenge;
-  /** The RFC 9728 document for a route; without it the well-known paths answer 404. */
-  readonly protectedResourceMetadata?: (route: MetadataRoute) => Record<string, unknown>;
-  /** Readiness: is the key set loaded? (May start loading it.) Absent: always ready. */
-  readonly readiness?: () => { ok: boolean; detail: string };
 }
 
 /** Who is calling. */
@@ -76,6 +46,10 @@ export interface AuthStage {
     error: RequestError,
     route: { resource: string; resourceMetadataUrl: string },
   ): string | undefined;
+  /** The RFC 9728 document for a route; absent: the well-known paths answer 404. */
+  readonly protectedResourceMetadata?: (route: MetadataRoute) => Record<string, unknown>;
+  /** Readiness: is the key set loaded? (May start loading it.) Absent: always ready. */
+  readonly readiness?: () => { ok: boolean; detail: string };
 }
 
 /** Local trust (`auth: none` on loopback, or the stdio transport): every configured scope. */
@@ -93,7 +67,8 @@ export function localTrust(scopes: Iterable<string>): AuthStage {
   };
 }
 
-const CHALLENGED = new Set([
+/** Errors answered with a Bearer challenge (RFC 6750 §3); the others carry none. */
+export const CHALLENGED_CODES: ReadonlySet<string> = new Set([
   'AuthTokenMissing',
   'AuthInvalidRequest',
   'AuthTokenInvalid',
@@ -105,41 +80,85 @@ const CHALLENGED = new Set([
   'AuthUnavailable',
 ]);
 
-/** Bearer-token authentication on every request (POST, GET and DELETE alike). */
-export function tokenAuthentication(auth: TokenAuthentication): AuthStage {
+/** A verifier, and when it verifies JWTs, where its keys come from (for readiness). */
+export type StageVerifier = AccessTokenVerifier & {
+  readonly keySource?: KeySource | undefined;
+  warm?(): Promise<void>;
+};
+
+/**
+ * Verifies a token, failing closed: a verifier that breaks its contract (throws anything but a
+ * RequestError) denies with 503 AuthUnavailable, it never lets the request through.
+ */
+export async function verifyClosed(
+  verifier: AccessTokenVerifier,
+  token: string,
+): Promise<Principal> {
+  let verified: VerifiedToken;
+  try {
+    verified = await verifier.verify(token);
+  } catch (error) {
+    if (error instanceof RequestError) throw error;
+    throw new RequestError('AuthUnavailable', 'the token could not be verified', {
+      cause: error,
+    });
+  }
+  return {
+    subject: verified.subject,
+    clientId: verified.clientId,
+    scopes: new Set(verified.scopes),
+    tokenIdHash: verified.tokenIdHash,
+  };
+}
+
+/**
+ * Bearer-token authentication for `auth: oauth`, on every request (POST, GET and DELETE alike):
+ * the token from the Authorization header only (RFC 6750 §2.1; MCP authorization, "Token
+ * Requirements"), verified by `verifier`; failures challenged per RFC 6750 §3 with the
+ * route's metadata URL (RFC 9728 §5.1); the RFC 9728 §2 document per route.
+ */
+export function bearerAuthentication(loaded: LoadedConfig, verifier: StageVerifier): AuthStage {
+  const upstreamIndexOf = (resource: string) =>
+    Math.max(
+      0,
+      loaded.derived.upstreams.findIndex((upstream) => upstream.resource === resource),
+    );
   return {
     mode: 'oauth',
     async authenticate(headers) {
-      const token = auth.readBearerToken(headers);
-      if (token === undefined) {
+      const value = headers.authorization;
+      if (value === undefined) {
         throw new RequestError('AuthTokenMissing', 'this resource needs a bearer token');
       }
-      let verified: VerifiedToken;
-      try {
-        verified = await auth.verifier.verify(token);
-      } catch (error) {
-        if (error instanceof RequestError) throw error;
-        // Fail closed: a verifier that breaks its contract denies, it never lets through.
-        throw new RequestError('AuthUnavailable', 'the token could not be verified', {
-          cause: error,
-        });
-      }
-      return {
-        subject: verified.subject,
-        clientId: verified.clientId,
-        scopes: new Set(verified.scopes),
-        tokenIdHash: verified.tokenIdHash,
-      };
+      return verifyClosed(verifier, extractBearerToken(value));
     },
     challenge(error, route) {
-      if (!CHALLENGED.has(error.code)) return undefined;
+      if (!CHALLENGED_CODES.has(error.code)) return undefined;
+      // A 401 suggests the resource's scopes; a 403 names the scope the call needs (MCP
+      // "Scope Challenge Handling").
+      const defaults = challengeOptionsFor(loaded, upstreamIndexOf(route.resource));
       const scope = error.details.scope;
-      return auth.buildChallenge({
-        resource: route.resource,
+      const rendered = buildChallenge(error, {
         resourceMetadataUrl: route.resourceMetadataUrl,
-        error,
-        scopes: scope === undefined ? [] : [scope],
+        scope: scope !== undefined ? [scope] : (defaults.scope ?? []),
       });
+      return rendered.headers['www-authenticate'];
+    },
+    readiness() {
+      const keys = verifier.keySource;
+      if (keys === undefined) return { ok: true, detail: 'introspection' };
+      if (keys.snapshot() !== undefined) return { ok: true, detail: 'loaded' };
+      // Not loaded yet (the issuer was down at start, say): try again in the background; the
+      // key source spaces out attempts, so frequent probes do not become a fetch flood.
+      verifier.warm?.().catch(() => {});
+      return { ok: false, detail: 'key set not loaded' };
+    },
+    protectedResourceMetadata(route) {
+      const document = buildProtectedResourceMetadata(loaded, upstreamIndexOf(route.resource));
+      return {
+        ...document,
+        scopes_supported: route.scopes.length > 0 ? [...route.scopes] : document.scopes_supported,
+      };
     },
   };
 }

@@ -1,31 +1,30 @@
 import type { LoadedConfig } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
 import type { Logger } from '../lib/log.ts';
-import {
-  type AuthStage,
-  localTrust,
-  type TokenAuthentication,
-  tokenAuthentication,
-} from './auth-stage.ts';
+import { type AuthStage, localTrust } from './auth-stage.ts';
 import { type GatewayRequest, handleMcpRequest } from './mcp-endpoint.ts';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limit.ts';
 import { type ReadinessCheck, type ReadinessProbe, readinessOf } from './readiness.ts';
 import { RequestObserver } from './request-facts.ts';
 import { errorToResponse, jsonResponse } from './responses.ts';
-import { buildRouteTable, type McpRoute, type RouteEntry, type RouteTable } from './routes.ts';
+import { buildRouteTable, type McpRoute, type RouteTable } from './routes.ts';
 import { SessionRegistry, type UpstreamConnector } from './sessions.ts';
 import { StdioConnector } from './upstreams/stdio-session.ts';
 import { HttpConnector } from './upstreams/streamable-http.ts';
 
 /**
  * The gateway behind the HTTP front: routes, authentication, policy, sessions and upstreams.
- * Takes checked requests and returns Web Responses; it never touches a socket.
+ * Answers checked requests for the route the front's router found (src/http/routing.ts); it
+ * never touches a socket.
  */
 
 export interface GatewayOptions {
   readonly logger: Logger;
-  /** Token verification for `auth: oauth` (from src/resource-server). Required in that mode. */
-  readonly auth?: TokenAuthentication | undefined;
+  /**
+   * The authentication stage for `auth: oauth` (bearerAuthentication, built by the assembler).
+   * Required in that mode; under `auth: none` the gateway uses local trust.
+   */
+  readonly auth?: AuthStage | undefined;
   /** Defaults to in-memory counters with the configured window. */
   readonly rateLimiter?: RateLimiter;
   /** The port actually listened on, when the bind address says 0. */
@@ -51,7 +50,16 @@ export interface Gateway {
   /** True once shutdown has begun: readiness fails, new sessions are refused. */
   readonly draining: boolean;
   readonly observer: RequestObserver;
-  handle(request: GatewayRequest, entry: RouteEntry): Promise<Response>;
+  /** An MCP endpoint: the stages of src/proxy/mcp-endpoint.ts. */
+  mcp(request: GatewayRequest, route: McpRoute): Promise<Response>;
+  /** /healthz: the process answers. */
+  healthz(): Response;
+  /** /readyz: every readiness check, 503 when one fails. */
+  readyz(): Promise<Response>;
+  /** /metrics on this listener (loopback-only deployments). */
+  metrics(request: GatewayRequest): Promise<Response>;
+  /** A route's protected resource metadata document (RFC 9728 §3). */
+  metadata(request: GatewayRequest, route: McpRoute): Response;
   /** Key set loaded, upstreams reachable or startable, audit trail writable, not draining. */
   readiness(): Promise<Readiness>;
   /** Child processes of stdio upstreams running now. */
@@ -130,39 +138,25 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
       for (const connector of connectors.values()) count += connector.childProcesses ?? 0;
       return count;
     },
-    async handle(request, entry) {
-      switch (entry.kind) {
-        case 'healthz':
-          return jsonResponse(JSON.stringify({ status: 'ok' }), 200, {
-            'cache-control': 'no-store',
-          });
-        case 'readyz':
-          return readinessResponse(await readiness());
-        case 'metrics':
-          return metricsResponse(request, options.metrics);
-        case 'metadata':
-          return metadataResponse(request, entry.route, options.auth);
-        case 'mcp':
-          // While draining, only requests already in flight finish; nothing new starts.
-          if (draining && request.method !== 'DELETE') {
-            request.facts.reason = 'UpstreamUnavailable';
-            return errorToResponse(
-              new RequestError('UpstreamUnavailable', 'the gateway is shutting down', {
-                details: { retryAfter: '5' },
-              }),
-              { connection: 'close' },
-            );
-          }
-          // Rather refuse than serve unaudited (audit.on_write_failure: refuse).
-          observer.checkAuditWritable();
-          return handleMcpRequest(entry, request, {
-            auth,
-            limiter,
-            sessions,
-            connectorFor,
-            logger,
-          });
+    healthz: () =>
+      jsonResponse(JSON.stringify({ status: 'ok' }), 200, { 'cache-control': 'no-store' }),
+    readyz: async () => readinessResponse(await readiness()),
+    metrics: (request) => metricsResponse(request, options.metrics),
+    metadata: (request, route) => metadataResponse(request, route, options.auth),
+    async mcp(request, route) {
+      // While draining, only requests already in flight finish; nothing new starts.
+      if (draining && request.method !== 'DELETE') {
+        request.facts.reason = 'UpstreamUnavailable';
+        return errorToResponse(
+          new RequestError('UpstreamUnavailable', 'the gateway is shutting down', {
+            details: { retryAfter: '5' },
+          }),
+          { connection: 'close' },
+        );
       }
+      // Rather refuse than serve unaudited (audit.on_write_failure: refuse).
+      observer.checkAuditWritable();
+      return handleMcpRequest(route, request, { auth, limiter, sessions, connectorFor, logger });
     },
     drain() {
       draining = true;
@@ -179,7 +173,7 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
 function authStageFor(
   loaded: LoadedConfig,
   routes: RouteTable,
-  auth: TokenAuthentication | undefined,
+  auth: AuthStage | undefined,
 ): AuthStage {
   if (loaded.config.remote_mcp.auth === 'none') {
     // Local trust: every scope the configuration can require.
@@ -193,7 +187,7 @@ function authStageFor(
       'remote_mcp.auth is oauth but token verification is not available in this build; the gateway will not serve unauthenticated',
     );
   }
-  return tokenAuthentication(auth);
+  return auth;
 }
 
 /** /readyz: 200 when every check passes; the body names each check (no paths, no secrets). */
@@ -255,7 +249,7 @@ function cachedProbe(
 function metadataResponse(
   request: GatewayRequest,
   route: McpRoute,
-  auth: TokenAuthentication | undefined,
+  auth: AuthStage | undefined,
 ): Response {
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     throw new RequestError('MethodNotAllowed', `${request.method} is not supported here`, {

@@ -1,15 +1,14 @@
 export {
   type AuthStage,
-  type BuildChallenge,
-  type ChallengeRequest,
+  bearerAuthentication,
+  CHALLENGED_CODES,
   LOCAL_SUBJECT,
   localTrust,
   type MetadataRoute,
   type Principal,
-  type ReadBearerToken,
   type RequestHeaders,
-  type TokenAuthentication,
-  tokenAuthentication,
+  type StageVerifier,
+  verifyClosed,
 } from './auth-stage.ts';
 export {
   createGateway,

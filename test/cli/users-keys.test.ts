@@ -3,10 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { verifyPassword } from '../../src/authorization-server/index.ts';
-import { usersCommand } from '../../src/cli/commands/users.ts';
-import { run } from '../../src/cli/main.ts';
 import { SqliteStore } from '../../src/store/index.ts';
-import { CLI_ENTRY, REPO_ROOT, runCli, tempDir, tempFile } from '../helpers/cli.ts';
+import { CLI_ENTRY, cli, REPO_ROOT, runCli, tempDir, tempFile } from '../helpers/cli.ts';
 
 function configWithStore(enabled = true): { path: string; db: string } {
   const db = join(tempDir(), 'store.db');
@@ -40,7 +38,7 @@ function spawn(args: string[], input?: string) {
 async function runIn(args: string[], input = '') {
   let stdout = '';
   let stderr = '';
-  const code = await run(args, {
+  const code = await cli.run(args, {
     stdout: (text) => {
       stdout += `${text}\n`;
     },
@@ -50,7 +48,7 @@ async function runIn(args: string[], input = '') {
     env: {},
     cwd: REPO_ROOT,
     readStdin: async () => input,
-  } as Parameters<typeof run>[1]);
+  });
   return { code, stdout, stderr };
 }
 
@@ -101,7 +99,7 @@ describe('portcullis users add', () => {
   it('reads standard input through the injected reader in-process', async () => {
     const { path, db } = configWithStore();
     let out = '';
-    const code = await usersCommand(['add', 'carol', '--config', path, '--password-stdin'], {
+    const code = await cli.run(['users', 'add', 'carol', '--config', path, '--password-stdin'], {
       stdout: (text) => {
         out += text;
       },

@@ -7,9 +7,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { CLI_ENTRY } from '../helpers/cli.ts';
 import { scenarioFlags } from './scenario-flags.ts';
 
 const serverUrl = process.argv.at(-1);
@@ -17,7 +17,7 @@ if (serverUrl === undefined || !serverUrl.startsWith('http')) {
   process.stderr.write('usage: bridge-under-test.ts SERVER_URL\n');
   process.exit(2);
 }
-const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const cli = CLI_ENTRY;
 const store = mkdtempSync(join(tmpdir(), 'portcullis-bridge-'));
 const { flags, env } = scenarioFlags(
   process.env.MCP_CONFORMANCE_SCENARIO ?? '',

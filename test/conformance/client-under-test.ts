@@ -10,8 +10,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processIo } from '../../src/cli/io.ts';
-import { run } from '../../src/cli/main.ts';
+import { cli } from '../helpers/cli.ts';
 import { scenarioFlags } from './scenario-flags.ts';
 
 const serverUrl = process.argv.at(-1);
@@ -27,6 +26,6 @@ const { flags, env } = scenarioFlags(
 );
 const argv = ['call', serverUrl, 'test-tool', ...flags];
 process.stderr.write(`portcullis ${argv.join(' ')}\n`);
-const code = await run(argv, { ...processIo(), env: { ...process.env, ...env } });
+const code = await cli.run(argv, { ...cli.processIo(), env: { ...process.env, ...env } });
 rmSync(store, { recursive: true, force: true });
 process.exitCode = code;

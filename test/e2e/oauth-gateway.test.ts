@@ -6,8 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
-import { tokenAuthenticationFor } from '../../src/cli/token-authentication.ts';
-import { startHttpGateway } from '../../src/http/index.ts';
+import { startPortcullis } from '../../src/assembly/index.ts';
 import { tempDir } from '../helpers/cli.ts';
 import {
   EVERYTHING_ENTRY,
@@ -31,7 +30,7 @@ const TOOL_SCOPES = { echo: 'demo:read', 'get-sum': 'demo:read', 'get-env': 'dem
 let jwks: LoopbackServer;
 let privateKey: CryptoKey;
 let otherKey: CryptoKey;
-let gateway: Awaited<ReturnType<typeof startHttpGateway>>;
+let gateway: Awaited<ReturnType<typeof startPortcullis>>;
 let recordFile: string;
 let resource: string;
 
@@ -137,10 +136,8 @@ describe('gateway with auth: oauth and a real issuer key set', () => {
       development: { allow_loopback_urls: true },
     });
     const { logger } = memoryLogger();
-    const auth = tokenAuthenticationFor(loaded, { logger });
-    assert.ok(auth);
-    await auth.verifier.warm();
-    gateway = await startHttpGateway(loaded, { logger, auth });
+    // The assembler loads the key set before it listens.
+    gateway = await startPortcullis(loaded, { logger, audit: false });
     // Tokens carry the audience the gateway derived for the route (RFC 8707).
     resource = loaded.derived.upstreams[0]?.resource ?? '';
   });

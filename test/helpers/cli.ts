@@ -1,12 +1,46 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { run } from '../../src/cli/main.ts';
+import type { Readable, Writable } from 'node:stream';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const CLI_ENTRY = join(REPO_ROOT, 'src/cli/main.ts');
+
+/**
+ * The CLI as users get it: the `portcullis` bin that package.json declares, taken at its source
+ * (the build's dist/…/x.js is compiled from src/…/x.ts). CLI tests run it as a process, or call
+ * its entry function in this process; nothing else in the tests reaches into the CLI's modules.
+ */
+const PACKAGE = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+  bin: { portcullis: string };
+};
+export const CLI_ENTRY = join(
+  REPO_ROOT,
+  PACKAGE.bin.portcullis.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts'),
+);
+
+/** What the CLI's entry function takes: its output, environment and (optional) input. */
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  readonly streams?: { readonly input: Readable; readonly output: Writable };
+  readonly waitForShutdown?: () => Promise<string>;
+  readonly readStdin?: () => Promise<string>;
+}
+
+/** The bin's entry function `run(argv, io)` and its `processIo()`, loaded from the bin's source. */
+export const cli = {
+  ...((await import(pathToFileURL(CLI_ENTRY).href)) as {
+    run: (argv: readonly string[], io?: CliIo) => Promise<number>;
+  }),
+  ...((await import(new URL('./io.ts', pathToFileURL(CLI_ENTRY)).href)) as {
+    processIo: () => CliIo;
+  }),
+};
+const { run } = cli;
 
 /** A token-id secret long enough for the rules. */
 export const HMAC_SECRET = 'test-hmac-secret-0123456789abcdefghijklmnopqrstuvwxyz';

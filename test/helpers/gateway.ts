@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
+import { type RunningPortcullis, startPortcullis } from '../../src/assembly/index.ts';
 import type { AuditSink } from '../../src/audit/index.ts';
 import { type LoadedConfig, loadConfigText } from '../../src/config/index.ts';
-import { type RunningHttpGateway, startHttpGateway } from '../../src/http/index.ts';
 import { createLogger, type Logger } from '../../src/lib/log.ts';
-import type { RateLimiter, TokenAuthentication } from '../../src/proxy/index.ts';
+import type { AuthStage, RateLimiter } from '../../src/proxy/index.ts';
 import { HMAC_SECRET } from './cli.ts';
 import { toYaml } from './configs.ts';
 
@@ -95,7 +95,7 @@ export function loadTestConfig(
 }
 
 export interface TestGateway {
-  readonly running: RunningHttpGateway;
+  readonly running: RunningPortcullis;
   /** The MCP URL of a route. */
   url(path?: string): string;
   /** JSON log records written so far. */
@@ -120,7 +120,7 @@ export function memoryLogger(): { logger: Logger; logs: Record<string, unknown>[
 export async function startTestGateway(
   document: Record<string, unknown>,
   options: {
-    auth?: TokenAuthentication;
+    auth?: AuthStage;
     env?: NodeJS.ProcessEnv;
     audit?: AuditSink;
     rateLimiter?: RateLimiter;
@@ -128,10 +128,10 @@ export async function startTestGateway(
 ): Promise<TestGateway> {
   const loaded = loadTestConfig(document, options.env);
   const { logger, logs } = memoryLogger();
-  const running = await startHttpGateway(loaded, {
+  const running = await startPortcullis(loaded, {
     logger,
-    auth: options.auth,
-    audit: options.audit,
+    ...(options.auth === undefined ? {} : { authentication: options.auth }),
+    audit: options.audit ?? false,
     ...(options.rateLimiter === undefined ? {} : { rateLimiter: options.rateLimiter }),
   });
   return {

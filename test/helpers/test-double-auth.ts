@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { RequestError } from '../../src/errors/index.ts';
-import type {
-  BuildChallenge,
-  ReadBearerToken,
-  TokenAuthentication,
+import {
+  type AuthStage,
+  CHALLENGED_CODES,
+  type RequestHeaders,
+  verifyClosed,
 } from '../../src/proxy/index.ts';
 import type { AccessTokenVerifier, VerifiedToken } from '../../src/resource-server/verifier.ts';
 
@@ -42,7 +43,7 @@ export class TestDoubleVerifier implements AccessTokenVerifier {
 }
 
 /** Test double of the Authorization-header parser: `Bearer <token>` only. */
-export const testDoubleReadBearerToken: ReadBearerToken = (headers) => {
+export const testDoubleReadBearerToken = (headers: RequestHeaders): string | undefined => {
   const value = headers.authorization;
   if (value === undefined) return undefined;
   const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(value);
@@ -53,7 +54,15 @@ export const testDoubleReadBearerToken: ReadBearerToken = (headers) => {
 };
 
 /** Test double of the challenge builder (RFC 6750 §3 shape, enough to assert on). */
-export const testDoubleChallenge: BuildChallenge = ({ resourceMetadataUrl, error, scopes }) => {
+export const testDoubleChallenge = ({
+  resourceMetadataUrl,
+  error,
+  scopes,
+}: {
+  resourceMetadataUrl: string;
+  error: RequestError;
+  scopes: readonly string[];
+}): string => {
   const parts = [`resource_metadata="${resourceMetadataUrl}"`];
   const oauth =
     error.code === 'AuthMissingScope'
@@ -68,11 +77,29 @@ export const testDoubleChallenge: BuildChallenge = ({ resourceMetadataUrl, error
   return `Bearer ${parts.join(', ')}`;
 };
 
-export function testDoubleAuth(verifier: TestDoubleVerifier): TokenAuthentication {
+/**
+ * The gateway's authentication stage with the doubles above in place of the real header parser
+ * and challenge builder; verification fails closed like the real stage (verifyClosed).
+ */
+export function testDoubleAuth(verifier: TestDoubleVerifier): AuthStage {
   return {
-    verifier,
-    readBearerToken: testDoubleReadBearerToken,
-    buildChallenge: testDoubleChallenge,
+    mode: 'oauth',
+    async authenticate(headers) {
+      const token = testDoubleReadBearerToken(headers);
+      if (token === undefined) {
+        throw new RequestError('AuthTokenMissing', 'this resource needs a bearer token');
+      }
+      return verifyClosed(verifier, token);
+    },
+    challenge(error, route) {
+      if (!CHALLENGED_CODES.has(error.code)) return undefined;
+      const scope = error.details.scope;
+      return testDoubleChallenge({
+        resourceMetadataUrl: route.resourceMetadataUrl,
+        error,
+        scopes: scope === undefined ? [] : [scope],
+      });
+    },
     protectedResourceMetadata: (route) => ({
       resource: route.resource,
       authorization_servers: ['https://issuer.test/'],

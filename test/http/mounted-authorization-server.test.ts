@@ -10,12 +10,9 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { type RunningPortcullis, startPortcullis } from '../../src/assembly/index.ts';
 import { AuditSink, FileAuditBackend } from '../../src/audit/index.ts';
-import {
-  type AuthorizationServer,
-  createAuthorizationServer,
-} from '../../src/authorization-server/index.ts';
-import { type RunningHttpGateway, startHttpGateway } from '../../src/http/index.ts';
+import type { AuthorizationServer } from '../../src/authorization-server/index.ts';
 import { MemoryStore } from '../../src/store/index.ts';
 import { tempDir } from '../helpers/cli.ts';
 import {
@@ -33,7 +30,7 @@ async function eventually(check: () => boolean, what: string): Promise<void> {
 }
 
 describe('the authorization server mounted in the HTTP front', () => {
-  let gateway: RunningHttpGateway;
+  let gateway: RunningPortcullis;
   let server: AuthorizationServer;
   let sink: AuditSink;
   let auditDir: string;
@@ -48,12 +45,10 @@ describe('the authorization server mounted in the HTTP front', () => {
     sink = new AuditSink(new FileAuditBackend(join(auditDir, 'audit.jsonl'), 1_000_000), {
       retryMs: 25,
     });
-    server = await createAuthorizationServer(loaded, {
-      store: new MemoryStore(),
-      logger,
-      audit: sink,
-    });
-    gateway = await startHttpGateway(loaded, { logger, audit: sink, authorizationServer: server });
+    // The assembler builds the authorization server the config enables, on this store.
+    gateway = await startPortcullis(loaded, { logger, audit: sink, store: new MemoryStore() });
+    assert.ok(gateway.authorizationServer);
+    server = gateway.authorizationServer;
   });
 
   after(async () => {

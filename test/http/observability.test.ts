@@ -6,9 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { type RunningPortcullis, startPortcullis } from '../../src/assembly/index.ts';
 import { AuditSink, FileAuditBackend, verifyAuditTrail } from '../../src/audit/index.ts';
-import { tokenAuthenticationFor } from '../../src/cli/token-authentication.ts';
-import { type RunningHttpGateway, startHttpGateway } from '../../src/http/index.ts';
 import { traceContextOf } from '../../src/proxy/index.ts';
 import { tempDir } from '../helpers/cli.ts';
 import {
@@ -86,7 +85,7 @@ describe('/metrics and /readyz with auth: oauth and a real key set', () => {
   let jwksUp = false;
   let privateKey: CryptoKey;
   let upstream: RecordingUpstream;
-  let gateway: RunningHttpGateway;
+  let gateway: RunningPortcullis;
   let resource: string;
   let sink: AuditSink;
 
@@ -119,11 +118,9 @@ describe('/metrics and /readyz with auth: oauth and a real key set', () => {
       development: { allow_loopback_urls: true },
     });
     const { logger } = memoryLogger();
-    const auth = tokenAuthenticationFor(loaded, { logger });
-    assert.ok(auth);
     sink = new AuditSink(new FileAuditBackend(join(tempDir(), 'audit.jsonl'), 1_000_000));
     // The issuer is down at start: the gateway serves anyway, and is not ready.
-    gateway = await startHttpGateway(loaded, { logger, auth, audit: sink });
+    gateway = await startPortcullis(loaded, { logger, audit: sink });
     resource = loaded.derived.upstreams[0]?.resource ?? '';
   });
 

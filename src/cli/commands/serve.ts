@@ -1,9 +1,7 @@
-import { type AuditSink, createAuditSink } from '../../audit/index.ts';
+import { runPortcullisStdio, startPortcullis } from '../../assembly/index.ts';
 import {
   ADMIN_PASSWORD_ENV,
   type AdminBootstrap,
-  type AuthorizationServer,
-  createAuthorizationServer,
   ensureAdminUser,
 } from '../../authorization-server/index.ts';
 import {
@@ -13,14 +11,11 @@ import {
   missingHttpGates,
 } from '../../config/index.ts';
 import { ConfigError } from '../../errors/index.ts';
-import { startHttpGateway } from '../../http/index.ts';
-import { createLogger, type Logger } from '../../lib/log.ts';
-import { buildRouteTable, type ReadinessProbe, runStdioFront } from '../../proxy/index.ts';
-import { openStore, type Store } from '../../store/index.ts';
+import { createLogger } from '../../lib/log.ts';
+import { buildRouteTable } from '../../proxy/index.ts';
 import { type CliIo, EXIT_OK, processIo } from '../io.ts';
 import { parseFlags, usageError } from '../parse-flags.ts';
 import { prepareQuickstart, putPackageBinOnPath, QUICKSTART_CONFIG } from '../quickstart.ts';
-import { tokenAuthenticationFor } from '../token-authentication.ts';
 
 export const SERVE_HELP = `Usage: portcullis serve [--config FILE] [--transport http|stdio] [--bind HOST:PORT]
                        [--enable-remote-mcp] [--describe]
@@ -75,23 +70,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
     return EXIT_OK;
   }
 
-  if (transport === 'stdio') {
-    // Standard output is the MCP channel under stdio: audit records there would corrupt it.
-    if (loaded.config.audit.stdout) {
-      throw new ConfigError(
-        'ConfigRefused',
-        [
-          {
-            path: 'audit.stdout',
-            message: 'standard output carries the MCP protocol under --transport stdio',
-            fix: 'set audit.stdout: false (the audit trail goes to audit.path), or use --transport http',
-          },
-        ],
-        { source: configPath },
-      );
-    }
-    return await serveStdio(loaded, io, configPath);
-  }
+  if (transport === 'stdio') return await serveStdio(loaded, io);
 
   const missing = missingHttpGates(loaded, enableFlag);
   if (missing.length > 0) {
@@ -107,7 +86,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
       { source: configPath },
     );
   }
-  return await serveHttp(loaded, io, { quickstart: values.config === undefined, env, configPath });
+  return await serveHttp(loaded, io, { quickstart: values.config === undefined, env });
 }
 
 /** `serve --describe`: the config's description with the route table the server would use. */
@@ -129,78 +108,25 @@ function describeServe(
   };
 }
 
-/** The audit trail from the config; a path that cannot be opened is a config error, at start. */
-function openAuditSink(loaded: LoadedConfig, logger: Logger, configPath: string): AuditSink {
-  try {
-    return createAuditSink(loaded.config.audit, { logger });
-  } catch (error) {
-    throw new ConfigError(
-      'ConfigRefused',
-      [
-        {
-          path: 'audit.path',
-          message: `the audit trail cannot be opened (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-          fix: 'point audit.path at a writable file in a directory the gateway may create',
-        },
-      ],
-      { source: configPath, cause: error },
-    );
-  }
-}
-
 async function serveHttp(
   loaded: LoadedConfig,
   io: CliIo,
-  options: { quickstart: boolean; env: NodeJS.ProcessEnv; configPath: string },
+  options: { quickstart: boolean; env: NodeJS.ProcessEnv },
 ): Promise<number> {
   const logger = createLogger();
   if (options.quickstart) putPackageBinOnPath(process.env);
-  const audit = openAuditSink(loaded, logger, options.configPath);
-  let store: Store | undefined;
-  let authorizationServer: AuthorizationServer | undefined;
-  if (loaded.config.authorization_server.enabled) {
-    store = openStore(loaded, io.cwd);
-    authorizationServer = await createAuthorizationServer(loaded, { store, logger, audit });
-  }
-  const auth = tokenAuthenticationFor(loaded, {
-    logger,
-    ...(authorizationServer ? { authorizationServer } : {}),
-  });
-  if (auth !== undefined) {
-    // Load the key set before listening; if the issuer is unreachable now, serve anyway
-    // (requests get 503 AuthUnavailable until keys load) and say so.
-    await auth.verifier.warm().catch((error: unknown) => {
-      logger.warn(
-        { err: error },
-        'token keys could not be loaded yet; requests get 503 until they are',
-      );
-    });
-  }
-  const closeState = async () => {
-    await authorizationServer?.close();
-    await store?.close();
-    await audit.close();
-  };
-  const running = await startHttpGateway(loaded, {
-    logger,
-    audit,
-    ...(auth ? { auth } : {}),
-    ...(authorizationServer ? { authorizationServer } : {}),
-    ...(store ? { readinessProbes: [storeProbe(store)] } : {}),
-  }).catch(async (error: unknown) => {
-    await closeState();
-    throw error;
-  });
+  const running = await startPortcullis(loaded, { logger, cwd: io.cwd });
   for (const route of running.gateway.routes.routes) {
     io.stderr(
       `portcullis: serving ${running.url}${route.path} -> ${route.name} (${route.transport}, auth: ${loaded.config.remote_mcp.auth})`,
     );
   }
+  const authorizationServer = running.authorizationServer;
   if (authorizationServer !== undefined) {
     io.stderr(`portcullis: authorization server ${authorizationServer.issuer}`);
   }
-  if (options.quickstart && store !== undefined) {
-    const admin = await ensureAdminUser(store, { env: options.env, now: Date.now() });
+  if (options.quickstart && running.store !== undefined) {
+    const admin = await ensureAdminUser(running.store, { env: options.env, now: Date.now() });
     io.stdout(
       quickstartBanner(running.url, running.gateway.routes.routes[0]?.path ?? '/mcp', admin),
     );
@@ -208,20 +134,7 @@ async function serveHttp(
   const signal = await (io.waitForShutdown ?? processIo().waitForShutdown ?? neverStops)();
   logger.info({ signal }, 'shutting down');
   await running.close();
-  await closeState();
   return EXIT_OK;
-}
-
-/** Readiness of the store: a cheap read answers (its value does not matter). */
-function storeProbe(store: Store): ReadinessProbe {
-  return async () => {
-    try {
-      await store.isAccessTokenRevoked('readiness-probe');
-      return { name: 'store', ok: true, detail: 'readable' };
-    } catch {
-      return { name: 'store', ok: false, detail: 'cannot read' };
-    }
-  };
 }
 
 /** What the quickstart prints (design.md §5): the MCP URL, the admin login, how to connect. */
@@ -249,16 +162,10 @@ function quickstartBanner(origin: string, path: string, admin: AdminBootstrap): 
   ].join('\n');
 }
 
-async function serveStdio(loaded: LoadedConfig, io: CliIo, configPath: string): Promise<number> {
+async function serveStdio(loaded: LoadedConfig, io: CliIo): Promise<number> {
   const streams = io.streams ?? processIo().streams;
   if (streams === undefined) throw new Error('no stdio streams');
-  const logger = createLogger();
-  const audit = openAuditSink(loaded, logger, configPath);
-  try {
-    return await runStdioFront(loaded, { ...streams, logger, audit });
-  } finally {
-    await audit.close();
-  }
+  return await runPortcullisStdio(loaded, streams);
 }
 
 function neverStops(): Promise<string> {

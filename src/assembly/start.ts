@@ -1,0 +1,265 @@
+import type { AuditSink } from '../audit/index.ts';
+import {
+  type AuthorizationServer,
+  createAuthorizationServer,
+} from '../authorization-server/index.ts';
+import type { LoadedConfig } from '../config/index.ts';
+import {
+  type AdminServer,
+  type HttpFront,
+  listenHttpFront,
+  startAdminServer,
+} from '../http/index.ts';
+import { createLogger, type Logger } from '../lib/log.ts';
+import { GatewayMetrics } from '../metrics/index.ts';
+import {
+  type AuthStage,
+  createGateway,
+  type Gateway,
+  type RateLimiter,
+  type ReadinessProbe,
+  RequestObserver,
+} from '../proxy/index.ts';
+import { openStore, type Store } from '../store/index.ts';
+import { openAuditSink } from './audit.ts';
+import { tokenVerificationFor } from './authentication.ts';
+
+/**
+ * The one assembler: builds the whole server from a loaded configuration — audit trail, store,
+ * co-located authorization server, token verification, rate limiter, metrics, gateway, HTTP
+ * front and admin listener — and takes it apart again in the reverse order. `serve`, the tests
+ * and the benchmark all start the server through here.
+ */
+
+export interface PortcullisOptions {
+  /** Default: createLogger() (JSON lines on stderr, PORTCULLIS_LOG_LEVEL or info). */
+  readonly logger?: Logger;
+  /** Where relative store paths resolve; default: the process's working directory. */
+  readonly cwd?: string;
+  /**
+   * The audit trail. Default: the config's `audit` block, opened here and closed by close().
+   * A sink passed in is used and left open; false: nothing is audited.
+   */
+  readonly audit?: AuditSink | false;
+  /**
+   * The store of the co-located authorization server. Default: the config's `store` block,
+   * opened here (when the authorization server is enabled) and closed by close(). A store
+   * passed in is used and left open.
+   */
+  readonly store?: Store;
+  /**
+   * Replaces the token verification built from the config with another authentication stage
+   * (test doubles). Without it, `auth: oauth` verifies bearer tokens as configured.
+   */
+  readonly authentication?: AuthStage;
+  /** Default: in-memory counters with the configured window. */
+  readonly rateLimiter?: RateLimiter;
+  /** Prometheus metrics; default: a new GatewayMetrics (disposed at close); false: none. */
+  readonly metrics?: GatewayMetrics | false;
+  /** More readiness checks for /readyz (the store's is added when a store is in use). */
+  readonly readinessProbes?: readonly ReadinessProbe[];
+}
+
+export interface RunningPortcullis {
+  /** The gateway's public origin (the live port when the bind address says 0). */
+  readonly url: string;
+  readonly port: number;
+  readonly gateway: Gateway;
+  readonly front: HttpFront;
+  /** The public listener (node:http). */
+  readonly server: HttpFront['server'];
+  /** The admin listener's origin (remote_mcp.admin_bind_address), when configured. */
+  readonly adminUrl: string | undefined;
+  readonly metrics: GatewayMetrics | undefined;
+  /** The co-located authorization server, when `authorization_server.enabled`. */
+  readonly authorizationServer: AuthorizationServer | undefined;
+  readonly store: Store | undefined;
+  readonly audit: AuditSink | undefined;
+  /**
+   * Graceful shutdown: stop accepting, end SSE streams, drain requests, stop children, then
+   * close what this assembler opened (authorization server, store, audit trail).
+   */
+  close(): Promise<void>;
+}
+
+/** Starts Portcullis over HTTP as `loaded` describes. */
+export async function startPortcullis(
+  loaded: LoadedConfig,
+  options: PortcullisOptions = {},
+): Promise<RunningPortcullis> {
+  const logger = options.logger ?? createLogger();
+  // Everything opened so far, closed in reverse if a later step fails.
+  const undo: Undo = [];
+  const unwind = async () => {
+    const failures: unknown[] = [];
+    for (const step of undo.reverse()) await Promise.resolve(step()).catch((e) => failures.push(e));
+    if (failures.length > 0) throw failures[0];
+  };
+  try {
+    // First, so that what happens at start (the first key-set fetch, say) is counted too.
+    const metrics =
+      options.metrics === false ? undefined : (options.metrics ?? new GatewayMetrics());
+    if (options.metrics === undefined) undo.push(() => metrics?.dispose());
+    const audit = openAudit(loaded, options, logger, undo);
+    const { store, authorizationServer } = await openAuthorizationServer(
+      loaded,
+      options,
+      { logger, audit },
+      undo,
+    );
+    const authentication =
+      options.authentication ?? (await tokenAuthentication(loaded, logger, authorizationServer));
+
+    const observer = new RequestObserver({
+      sink: audit,
+      onWriteFailure: loaded.config.audit.on_write_failure,
+    });
+
+    const front = await listenHttpFront(loaded, {
+      logger,
+      observer,
+      mounted: authorizationServer,
+    });
+    undo.push(() => front.close());
+    const probes = [
+      ...(store === undefined ? [] : [storeProbe(store)]),
+      ...(options.readinessProbes ?? []),
+    ];
+    const gateway = createGateway(loaded, {
+      logger,
+      auth: authentication,
+      ...(options.rateLimiter === undefined ? {} : { rateLimiter: options.rateLimiter }),
+      actualPort: front.port,
+      observer,
+      // Metrics on the public listener only when nothing but this machine can reach it.
+      ...(metrics !== undefined && loaded.derived.metricsListener === 'main' ? { metrics } : {}),
+      ...(probes.length === 0 ? {} : { readinessProbes: probes }),
+    });
+    // The front closes first (draining requests in flight), then the gateway's sessions.
+    undo.splice(undo.length - 1, 0, () => gateway.close());
+    front.serve(gateway);
+    metrics?.setSources({
+      openConnections: () => front.connections.open,
+      sessions: () => gateway.sessions.size,
+      childProcesses: () => gateway.childProcesses(),
+      ...(audit === undefined ? {} : { auditSinkHealthy: () => observer.sink?.healthy ?? true }),
+    });
+
+    let admin: AdminServer | undefined;
+    if (loaded.derived.admin !== undefined) {
+      const started = await startAdminServer({
+        bind: loaded.derived.admin,
+        gateway,
+        metrics,
+        logger,
+      });
+      undo.push(() => started.close());
+      admin = started;
+    } else if (metrics !== undefined && loaded.derived.metricsListener === 'none') {
+      logger.warn(
+        'metrics are not served: the gateway is reachable beyond this machine and remote_mcp.admin_bind_address is not set',
+      );
+    }
+    logger.info(
+      {
+        url: gateway.routes.publicUrl,
+        routes: gateway.routes.routes.map(
+          (route) => `${route.path} → ${route.name} (${route.transport})`,
+        ),
+        auth: gateway.auth.mode,
+      },
+      'gateway listening',
+    );
+
+    let closing: Promise<void> | undefined;
+    return {
+      url: gateway.routes.publicUrl,
+      port: front.port,
+      gateway,
+      front,
+      server: front.server,
+      adminUrl: admin?.url,
+      metrics,
+      authorizationServer,
+      store,
+      audit,
+      close() {
+        closing ??= unwind().then(() => logger.info('gateway stopped'));
+        return closing;
+      },
+    };
+  } catch (error) {
+    await unwind();
+    throw error;
+  }
+}
+
+type Undo = (() => Promise<void> | void)[];
+
+/** The audit trail: the one passed in (left open), none, or the config's (closed on undo). */
+function openAudit(
+  loaded: LoadedConfig,
+  options: PortcullisOptions,
+  logger: Logger,
+  undo: Undo,
+): AuditSink | undefined {
+  if (options.audit === false) return undefined;
+  if (options.audit !== undefined) return options.audit;
+  const opened = openAuditSink(loaded, logger);
+  undo.push(() => opened.close());
+  return opened;
+}
+
+/** The co-located authorization server and its store, when the config enables it. */
+async function openAuthorizationServer(
+  loaded: LoadedConfig,
+  options: PortcullisOptions,
+  context: { logger: Logger; audit: AuditSink | undefined },
+  undo: Undo,
+): Promise<{ store?: Store; authorizationServer?: AuthorizationServer }> {
+  if (!loaded.config.authorization_server.enabled) return {};
+  let store = options.store;
+  if (store === undefined) {
+    const opened = openStore(loaded, options.cwd ?? process.cwd());
+    undo.push(() => opened.close());
+    store = opened;
+  }
+  const authorizationServer = await createAuthorizationServer(loaded, {
+    store,
+    logger: context.logger,
+    ...(context.audit === undefined ? {} : { audit: context.audit }),
+  });
+  undo.push(() => authorizationServer.close());
+  return { store, authorizationServer };
+}
+
+/** Bearer-token authentication as configured (undefined for `auth: none`), keys loaded. */
+async function tokenAuthentication(
+  loaded: LoadedConfig,
+  logger: Logger,
+  authorizationServer: AuthorizationServer | undefined,
+): Promise<AuthStage | undefined> {
+  const verification = tokenVerificationFor(loaded, { logger, authorizationServer });
+  if (verification === undefined) return undefined;
+  // Load the key set before listening; if the issuer is unreachable now, serve anyway
+  // (requests get 503 AuthUnavailable until keys load) and say so.
+  await verification.verifier.warm().catch((error: unknown) => {
+    logger.warn(
+      { err: error },
+      'token keys could not be loaded yet; requests get 503 until they are',
+    );
+  });
+  return verification.stage;
+}
+
+/** Readiness of the store: a cheap read answers (its value does not matter). */
+function storeProbe(store: Store): ReadinessProbe {
+  return async () => {
+    try {
+      await store.isAccessTokenRevoked('readiness-probe');
+      return { name: 'store', ok: true, detail: 'readable' };
+    } catch {
+      return { name: 'store', ok: false, detail: 'cannot read' };
+    }
+  };
+}

@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressMatcher } from '../lib/address.ts';
+import { newRequestFacts, type RequestFacts, traceContextOf } from '../proxy/index.ts';
+import { readBody } from './body.ts';
+import { checkRawHeaders, clientAddressOf, requestIdFrom } from './front-checks.ts';
+
+/**
+ * The request front: one exchange from arrival to answer. It gives the request its id, checks
+ * and collects the headers (counts, sizes, repeats), finds the client's address, reads the body
+ * at most once within its cap, and tells the client's departure to whoever asks.
+ */
+
+export interface FrontLimits {
+  readonly maxHeaderCount: number;
+  readonly maxHeaderBytes: number;
+  readonly maxBodyBytes: number;
+  readonly trusted: AddressMatcher;
+}
+
+/** An aborted signal for work asked for after the client left. */
+const GONE = AbortSignal.abort();
+
+export class Exchange {
+  readonly request: IncomingMessage;
+  readonly response: ServerResponse;
+  /** What the stages learn, for the request's one audit record and metrics observation. */
+  readonly facts: RequestFacts = newRequestFacts();
+  /** Headers the front adds to whatever answer: request id, CORS, Connection. */
+  readonly extra: Record<string, string> = { 'x-request-id': randomUUID() };
+  /** Lower-cased request headers, one value each; empty until accept() succeeded. */
+  headers: Record<string, string> = {};
+  clientAddress: string;
+  /** A server-to-client stream that may be ended at shutdown rather than drained. */
+  standaloneStream = false;
+  readonly #expectsContinue: boolean;
+  readonly #limits: FrontLimits;
+  #bodyRead = false;
+  #abort: AbortController | undefined;
+  #gone = false;
+
+  constructor(
+    request: IncomingMessage,
+    response: ServerResponse,
+    expectsContinue: boolean,
+    limits: FrontLimits,
+  ) {
+    this.request = request;
+    this.response = response;
+    this.#expectsContinue = expectsContinue;
+    this.#limits = limits;
+    this.clientAddress = clientAddressOf(request.socket.remoteAddress, undefined, limits.trusted);
+  }
+
+  get requestId(): string {
+    return this.extra['x-request-id'] ?? '';
+  }
+
+  /** Header checks, the request id (a valid client one is kept), the client address, trace. */
+  accept(): void {
+    const headers = checkRawHeaders(this.request.rawHeaders, {
+      maxCount: this.#limits.maxHeaderCount,
+      maxBytes: this.#limits.maxHeaderBytes,
+    });
+    this.headers = headers;
+    this.extra['x-request-id'] = requestIdFrom(headers['x-request-id']);
+    this.clientAddress = clientAddressOf(
+      this.request.socket.remoteAddress,
+      headers['x-forwarded-for'],
+      this.#limits.trusted,
+    );
+    this.facts.traceId = traceContextOf(headers)?.traceId;
+  }
+
+  /** Reads the body once, bounded by remote_mcp.max_body_bytes (413 beyond). */
+  async readBody(): Promise<Uint8Array> {
+    if (this.#expectsContinue) this.response.writeContinue();
+    const body = await readBody(this.request, this.#limits.maxBodyBytes);
+    this.#bodyRead = true;
+    return body;
+  }
+
+  /** The rest of an unread body would be parsed as the next request: close instead. */
+  closeIfBodyUnread(): void {
+    if (!this.request.complete && !this.#bodyRead) this.extra.connection = 'close';
+  }
+
+  /**
+   * Aborted when the client leaves before its answer is complete. The controller exists only
+   * once someone asks, so a request nobody needs to cancel costs none.
+   */
+  get signal(): AbortSignal {
+    if (this.#gone) return GONE;
+    this.#abort ??= new AbortController();
+    return this.#abort.signal;
+  }
+
+  /** Called once the response closes: cancels outstanding work if the client left early. */
+  closed(): void {
+    if (this.response.writableFinished) return;
+    this.#gone = true;
+    this.#abort?.abort();
+  }
+}
