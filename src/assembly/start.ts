@@ -20,6 +20,7 @@ import {
   type ReadinessProbe,
   RequestObserver,
 } from '../proxy/index.ts';
+import { type ConfiguredDpop, createDpopFromConfig } from '../resource-server/index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { openAuditSink } from './audit.ts';
 import { tokenVerificationFor } from './authentication.ts';
@@ -101,14 +102,15 @@ export async function startPortcullis(
       options.metrics === false ? undefined : (options.metrics ?? new GatewayMetrics());
     if (options.metrics === undefined) undo.push(() => metrics?.dispose());
     const audit = openAudit(loaded, options, logger, undo);
-    const { store, authorizationServer } = await openAuthorizationServer(
+    const { store, authorizationServer, dpop } = await openAuthorizationServer(
       loaded,
       options,
       { logger, audit },
       undo,
     );
     const authentication =
-      options.authentication ?? (await tokenAuthentication(loaded, logger, authorizationServer));
+      options.authentication ??
+      (await tokenAuthentication(loaded, logger, authorizationServer, dpop));
 
     const observer = new RequestObserver({
       sink: audit,
@@ -216,21 +218,25 @@ async function openAuthorizationServer(
   options: PortcullisOptions,
   context: { logger: Logger; audit: AuditSink | undefined },
   undo: Undo,
-): Promise<{ store?: Store; authorizationServer?: AuthorizationServer }> {
-  if (!loaded.config.authorization_server.enabled) return {};
+): Promise<{ store?: Store; authorizationServer?: AuthorizationServer; dpop: ConfiguredDpop }> {
+  if (!loaded.config.authorization_server.enabled) return { dpop: createDpopFromConfig(loaded) };
   let store = options.store;
   if (store === undefined) {
     const opened = openStore(loaded, options.cwd ?? process.cwd());
     undo.push(() => opened.close());
     store = opened;
   }
+  // One DPoP setup for the gateway and its token endpoint: the same nonces, algorithms and
+  // (with Redis) the shared memory of used proofs.
+  const dpop = createDpopFromConfig(loaded, { store });
   const authorizationServer = await createAuthorizationServer(loaded, {
     store,
     logger: context.logger,
     ...(context.audit === undefined ? {} : { audit: context.audit }),
+    ...(dpop.tokenEndpointProofs === undefined ? {} : { dpopProofs: dpop.tokenEndpointProofs }),
   });
   undo.push(() => authorizationServer.close());
-  return { store, authorizationServer };
+  return { store, authorizationServer, dpop };
 }
 
 /** Bearer-token authentication as configured (undefined for `auth: none`), keys loaded. */
@@ -238,8 +244,9 @@ async function tokenAuthentication(
   loaded: LoadedConfig,
   logger: Logger,
   authorizationServer: AuthorizationServer | undefined,
+  dpop: ConfiguredDpop,
 ): Promise<AuthStage | undefined> {
-  const verification = tokenVerificationFor(loaded, { logger, authorizationServer });
+  const verification = tokenVerificationFor(loaded, { logger, authorizationServer, dpop });
   if (verification === undefined) return undefined;
   // Load the key set before listening; if the issuer is unreachable now, serve anyway
   // (requests get 503 AuthUnavailable until keys load) and say so.

@@ -2,8 +2,10 @@ import type { LoadedConfig } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
 import {
   type AccessTokenVerifier,
+  authenticateRequest,
   buildChallenge,
   buildProtectedResourceMetadata,
+  type ConfiguredDpop,
   challengeOptionsFor,
   extractBearerToken,
   type KeySource,
@@ -33,14 +35,27 @@ export interface Principal {
   readonly scopes: ReadonlySet<string>;
   /** HMAC of the token id, for logs and audit; never the token. */
   readonly tokenIdHash: string | undefined;
+  /** True when the token is DPoP-bound and this request carried its proof (RFC 9449). */
+  readonly senderConstrained?: boolean;
+}
+
+/** The request line facts authentication needs besides headers (DPoP proofs name them). */
+export interface AuthenticationRequest {
+  /** HTTP method as sent. */
+  readonly method: string;
+  /** The route asked for: its upstream name (DPoP mode) and path (with the public origin, `htu`). */
+  readonly route: { readonly name: string; readonly path: string };
 }
 
 export const LOCAL_SUBJECT = 'local';
 
 export interface AuthStage {
   readonly mode: 'oauth' | 'none';
-  /** Authenticates a request. Throws RequestError with an Auth* code. */
-  authenticate(headers: RequestHeaders): Promise<Principal>;
+  /**
+   * Authenticates a request. Throws RequestError with an Auth* code. Without `request`, the
+   * route is taken to accept no DPoP (bearer only, bound tokens refused).
+   */
+  authenticate(headers: RequestHeaders, request?: AuthenticationRequest): Promise<Principal>;
   /** `WWW-Authenticate` for an error on a route, when one applies. */
   challenge(
     error: RequestError,
@@ -78,6 +93,8 @@ export const CHALLENGED_CODES: ReadonlySet<string> = new Set([
   'AuthInvalidAudience',
   'AuthMissingScope',
   'AuthUnavailable',
+  'AuthDpopProofInvalid',
+  'AuthDpopNonceRequired',
 ]);
 
 /** A verifier, and when it verifies JWTs, where its keys come from (for readiness). */
@@ -94,20 +111,34 @@ export async function verifyClosed(
   verifier: AccessTokenVerifier,
   token: string,
 ): Promise<Principal> {
-  let verified: VerifiedToken;
+  return principalOf(await verifyTokenClosed(verifier, token));
+}
+
+async function verifyTokenClosed(
+  verifier: AccessTokenVerifier,
+  token: string,
+): Promise<VerifiedToken> {
   try {
-    verified = await verifier.verify(token);
+    return await verifier.verify(token);
   } catch (error) {
     if (error instanceof RequestError) throw error;
     throw new RequestError('AuthUnavailable', 'the token could not be verified', {
       cause: error,
     });
   }
+}
+
+/**
+ * The caller a verified token describes. A bound token (`boundKey`) reaches here only with its
+ * proof checked (resource-server/presentation.ts), so sender-constrained is a fact of the token.
+ */
+function principalOf(verified: VerifiedToken): Principal {
   return {
     subject: verified.subject,
     clientId: verified.clientId,
     scopes: new Set(verified.scopes),
     tokenIdHash: verified.tokenIdHash,
+    ...(verified.boundKey === undefined ? {} : { senderConstrained: true }),
   };
 }
 
@@ -117,20 +148,45 @@ export async function verifyClosed(
  * Requirements"), verified by `verifier`; failures challenged per RFC 6750 §3 with the
  * route's metadata URL (RFC 9728 §5.1); the RFC 9728 §2 document per route.
  */
-export function bearerAuthentication(loaded: LoadedConfig, verifier: StageVerifier): AuthStage {
+export function bearerAuthentication(
+  loaded: LoadedConfig,
+  verifier: StageVerifier,
+  dpop?: ConfiguredDpop,
+): AuthStage {
   const upstreamIndexOf = (resource: string) =>
     Math.max(
       0,
       loaded.derived.upstreams.findIndex((upstream) => upstream.resource === resource),
     );
+  const closed: AccessTokenVerifier = { verify: (token) => verifyTokenClosed(verifier, token) };
+  const publicUrl = loaded.derived.publicUrl ?? '';
   return {
     mode: 'oauth',
-    async authenticate(headers) {
-      const value = headers.authorization;
-      if (value === undefined) {
-        throw new RequestError('AuthTokenMissing', 'this resource needs a bearer token');
+    async authenticate(headers, request) {
+      // Without DPoP anywhere, the verifier itself refuses every bound token.
+      if (dpop === undefined || !dpop.enabled) {
+        const value = headers.authorization;
+        if (value === undefined) {
+          throw new RequestError('AuthTokenMissing', 'this resource needs a bearer token');
+        }
+        return verifyClosed(verifier, extractBearerToken(value));
       }
-      return verifyClosed(verifier, extractBearerToken(value));
+      // RFC 9449 §7: the scheme, the proof and the binding, per the route's mode; on a route
+      // with DPoP off a bound token is refused, never taken as bearer.
+      const access = await authenticateRequest(
+        {
+          authorization: headers.authorization,
+          dpop: headers.dpop,
+          method: request?.method ?? 'POST',
+          url: `${publicUrl}${request?.route.path ?? ''}`,
+        },
+        {
+          mode: request === undefined ? 'off' : dpop.modeOf(request.route.name),
+          verifier: closed,
+          proofs: dpop.resourceProofs,
+        },
+      );
+      return principalOf(access.token);
     },
     challenge(error, route) {
       if (!CHALLENGED_CODES.has(error.code)) return undefined;
@@ -141,6 +197,7 @@ export function bearerAuthentication(loaded: LoadedConfig, verifier: StageVerifi
       const rendered = buildChallenge(error, {
         resourceMetadataUrl: route.resourceMetadataUrl,
         scope: scope !== undefined ? [scope] : (defaults.scope ?? []),
+        ...(defaults.dpop === undefined ? {} : { dpop: defaults.dpop }),
       });
       return rendered.headers['www-authenticate'];
     },

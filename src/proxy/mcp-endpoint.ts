@@ -74,7 +74,12 @@ export async function handleMcpRequest(
     const level = error.status >= 500 ? 'warn' : 'info';
     logger[level]({ code: error.code, status: error.status }, error.message);
     const challenge = deps.auth.challenge(error, route);
-    return errorToResponse(error, challenge === undefined ? {} : { 'www-authenticate': challenge });
+    const nonce = error.details.dpopNonce;
+    return errorToResponse(error, {
+      ...(challenge === undefined ? {} : { 'www-authenticate': challenge }),
+      // RFC 9449 §9: the nonce to put in the next proof travels beside use_dpop_nonce.
+      ...(nonce === undefined || nonce === '' ? {} : { 'dpop-nonce': nonce }),
+    });
   }
 }
 
@@ -92,7 +97,7 @@ async function mcpStages(
   }
   // Before any token work, so a flood of bad tokens costs no signature checks (HT-15).
   await limit(deps.limiter, 'address', request.clientAddress);
-  const principal = await deps.auth.authenticate(headers);
+  const principal = await deps.auth.authenticate(headers, { method, route });
   facts.principal = principal;
   if (deps.auth.mode === 'oauth') await limit(deps.limiter, 'subject', principal.subject);
   const sessionId = sessionIdOf(headers);
