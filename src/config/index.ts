@@ -32,3 +32,4 @@ export {
   MAX_CLOCK_SKEW_SECONDS,
   type UpstreamConfig,
 } from './schema.ts';
+export { unavailableStoreBackends } from './store-backends.ts';

@@ -2,6 +2,7 @@ import type { ConfigIssue } from '../errors/index.ts';
 import { isLoopbackHost } from '../lib/host.ts';
 import type { Derived } from './derive.ts';
 import { type Config, JWT_BEARER_GRANT } from './schema.ts';
+import { unavailableStoreBackends } from './store-backends.ts';
 
 /** The HMAC key for token ids must carry at least 256 bits (RFC 2104 §3: key ≥ hash output). */
 export const MIN_HMAC_SECRET_BYTES = 32;
@@ -381,6 +382,12 @@ const storeHasOneBackend: Rule = ({ config, add }) => {
   }
 };
 
+const storeBackendIsAvailable: Rule = ({ config, add }) => {
+  for (const issue of unavailableStoreBackends(config.store)) {
+    add(issue.path, issue.message, issue.fix ?? '');
+  }
+};
+
 const authorizationServerSettings: Rule = ({ config, derived, add }) => {
   const as = config.authorization_server;
   if (as.enabled && derived.authorizationServerIssuer === undefined) {
@@ -486,6 +493,7 @@ const RULES: readonly Rule[] = [
   methodScopesAreAllowed,
   requestTimeoutCoversHeaders,
   storeHasOneBackend,
+  storeBackendIsAvailable,
   authorizationServerSettings,
   preRegisteredClientsValid,
 ];

@@ -1,5 +1,5 @@
 import { RequestError } from '../errors/index.ts';
-import { parseStrictJson, StrictJsonError } from './strict-json.ts';
+import { parseStrictJson, StrictJsonError } from '../lib/strict-json.ts';
 
 /**
  * JSON-RPC 2.0 framing for MCP. A body is decoded and parsed once; every later decision reads

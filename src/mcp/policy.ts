@@ -1,4 +1,5 @@
 import { RequestError } from '../errors/index.ts';
+import { routeScopes } from '../lib/route-scopes.ts';
 import type { JsonRpcMessage } from './json-rpc.ts';
 
 /**
@@ -81,13 +82,9 @@ export class McpPolicy {
     return this.#config.methodScopes[family];
   }
 
-  /** Every scope this policy can require (what local trust grants). */
+  /** Every scope this policy can require (what local trust grants): the one route-scope derivation. */
   allScopes(): string[] {
-    const scopes = new Set(Object.values(this.#config.toolScopes));
-    for (const scope of Object.values(this.#config.methodScopes)) {
-      if (scope !== undefined) scopes.add(scope);
-    }
-    return [...scopes];
+    return routeScopes(this.#config);
   }
 
   /**

@@ -1,14 +1,15 @@
 import type { LoadedConfig } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
+import { formatChallenge } from '../errors/render.ts';
 import {
   type AccessTokenVerifier,
   authenticateRequest,
-  buildChallenge,
   buildProtectedResourceMetadata,
   type ConfiguredDpop,
   challengeOptionsFor,
   extractBearerToken,
   type KeySource,
+  resourceChallenges,
   type VerifiedToken,
 } from '../resource-server/index.ts';
 
@@ -194,12 +195,12 @@ export function bearerAuthentication(
       // "Scope Challenge Handling").
       const defaults = challengeOptionsFor(loaded, upstreamIndexOf(route.resource));
       const scope = error.details.scope;
-      const rendered = buildChallenge(error, {
+      const challenge = resourceChallenges(error, {
         resourceMetadataUrl: route.resourceMetadataUrl,
         scope: scope !== undefined ? [scope] : (defaults.scope ?? []),
         ...(defaults.dpop === undefined ? {} : { dpop: defaults.dpop }),
       });
-      return rendered.headers['www-authenticate'];
+      return challenge === undefined ? undefined : formatChallenge(challenge);
     },
     readiness() {
       const keys = verifier.keySource;

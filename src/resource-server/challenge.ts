@@ -1,4 +1,10 @@
-import { isRequestError, type RenderedError, renderRequestError } from '../errors/index.ts';
+import { isRequestError, type RequestErrorCode } from '../errors/index.ts';
+import {
+  type Challenge,
+  challengeValue,
+  type RenderedError,
+  renderError,
+} from '../errors/render.ts';
 
 export interface ChallengeOptions {
   /** The protected resource metadata URL of the resource asked for (RFC 9728 §5.1). */
@@ -13,7 +19,7 @@ export interface ChallengeOptions {
 }
 
 /** Codes answered with a Bearer challenge, and the RFC 6750 §3.1 error each carries. */
-const CHALLENGED: Readonly<Record<string, string | undefined>> = {
+const CHALLENGED: Readonly<Partial<Record<RequestErrorCode, string | undefined>>> = {
   AuthTokenMissing: undefined,
   AuthInvalidRequest: 'invalid_request',
   AuthTokenInvalid: 'invalid_token',
@@ -29,9 +35,9 @@ const CHALLENGED: Readonly<Record<string, string | undefined>> = {
 /** Errors about the proof itself are DPoP's whatever scheme was used (RFC 9449 §7.1, §9). */
 const DPOP_ERRORS: ReadonlySet<string> = new Set(['AuthDpopProofInvalid', 'AuthDpopNonceRequired']);
 
-/** RFC 6750 §3: error_description and scope values use %x20-21 / %x23-5B / %x5D-7E only. */
-function sanitize(value: string, max = 200): string {
-  return value.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '').slice(0, max);
+/** A value in the RFC 6750 §3 character set, at most `max` characters. */
+function sanitize(value: string, max: number): string {
+  return challengeValue(value).slice(0, max);
 }
 
 function scopeText(scope: string | readonly string[] | undefined): string {
@@ -40,51 +46,79 @@ function scopeText(scope: string | readonly string[] | undefined): string {
 }
 
 /**
- * The one place that turns a verification outcome into an HTTP answer with its
- * `WWW-Authenticate` challenge (RFC 6750 §3, RFC 9728 §5.1):
- * - no credentials: 401 `Bearer resource_metadata="…", scope="…"`, no error code;
- * - invalid, expired, revoked, wrong issuer or audience: 401 `error="invalid_token"`;
- * - insufficient scope: 403 `error="insufficient_scope"` with the scopes the call needs;
- * - malformed Authorization header: 400 `error="invalid_request"`.
- * Other errors render as they are, without a challenge. Descriptions are our own messages,
- * sanitized to the RFC 6750 character set; they never contain the token.
+ * The `WWW-Authenticate: Bearer` challenge for a verification outcome, as rendering data
+ * (RFC 6750 §3, RFC 9728 §5.1), or undefined when the error carries none:
+ * - no credentials: `resource_metadata="…", scope="…"`, no error code;
+ * - invalid, expired, revoked, wrong issuer or audience: `error="invalid_token"`;
+ * - insufficient scope: `error="insufficient_scope"` with the scopes the call needs;
+ * - malformed Authorization header: `error="invalid_request"`.
+ * Descriptions are our own messages, cut to the RFC 6750 character set; never the token.
  */
-export function buildChallenge(error: unknown, options: ChallengeOptions): RenderedError {
-  if (!isRequestError(error) || !(error.code in CHALLENGED)) return renderRequestError(error);
+export function bearerChallenge(error: unknown, options: ChallengeOptions): Challenge | undefined {
+  const parts = challengeParts(error, options);
+  return parts && { scheme: 'Bearer', params: [...parts.error, ...parts.common] };
+}
+
+function challengeParts(
+  error: unknown,
+  options: ChallengeOptions,
+): { error: [string, string][]; common: [string, string][] } | undefined {
+  if (!isRequestError(error) || !Object.hasOwn(CHALLENGED, error.code)) return undefined;
   const oauthError = CHALLENGED[error.code];
-  const errorParams: string[] = [];
+  const errorParams: [string, string][] = [];
   if (oauthError !== undefined) {
-    errorParams.push(`error="${oauthError}"`);
-    const description = sanitize(error.expose ? error.message : '');
-    if (description !== '') errorParams.push(`error_description="${description}"`);
+    errorParams.push(['error', oauthError]);
+    const description = sanitize(error.expose ? error.message : '', 200);
+    if (description !== '') errorParams.push(['error_description', description]);
   }
-  const common: string[] = [];
+  const common: [string, string][] = [];
   const scope =
     error.code === 'AuthMissingScope' ? scopeText(error.details.scope) : scopeText(options.scope);
-  if (scope !== '') common.push(`scope="${scope}"`);
-  common.push(`resource_metadata="${sanitize(options.resourceMetadataUrl, 2000)}"`);
+  if (scope !== '') common.push(['scope', scope]);
+  common.push(['resource_metadata', sanitize(options.resourceMetadataUrl, 2000)]);
+  return { error: errorParams, common };
+}
+
+/**
+ * The challenges of a resource (RFC 9110 §11.6.1 allows several): Bearer alone without DPoP;
+ * with DPoP (RFC 9449 §7.1) a `DPoP algs="…"` challenge, beside Bearer while Bearer is also
+ * accepted. The error goes on the scheme the client used (`details.authScheme`, set by
+ * presentation.ts); a proof error is always DPoP's. Undefined when the error carries none.
+ */
+export function resourceChallenges(
+  error: unknown,
+  options: ChallengeOptions,
+): Challenge[] | undefined {
+  const parts = challengeParts(error, options);
+  if (parts === undefined || !isRequestError(error)) return undefined;
   const dpop = options.dpop;
-  if (dpop === undefined) {
-    return renderRequestError(error, {
-      'www-authenticate': `Bearer ${[...errorParams, ...common].join(', ')}`,
-    });
-  }
-  // The error goes on the scheme the client used; a proof error is always DPoP's.
+  if (dpop === undefined) return [{ scheme: 'Bearer', params: [...parts.error, ...parts.common] }];
   const errorScheme =
     DPOP_ERRORS.has(error.code) || !dpop.bearer ? 'DPoP' : (error.details.authScheme ?? 'Bearer');
-  const algs = sanitize(dpop.algorithms.join(' '));
-  const challenges: string[] = [];
+  const challenges: Challenge[] = [];
   if (dpop.bearer) {
-    challenges.push(
-      `Bearer ${[...(errorScheme === 'Bearer' ? errorParams : []), ...common].join(', ')}`,
-    );
+    challenges.push({
+      scheme: 'Bearer',
+      params: [...(errorScheme === 'Bearer' ? parts.error : []), ...parts.common],
+    });
   }
-  challenges.push(
-    `DPoP ${[`algs="${algs}"`, ...(errorScheme === 'DPoP' ? errorParams : []), ...common].join(', ')}`,
-  );
-  const headers: Record<string, string> = { 'www-authenticate': challenges.join(', ') };
-  const nonce = error.details.dpopNonce;
-  // RFC 9449 §9: the nonce to use travels in DPoP-Nonce beside the use_dpop_nonce challenge.
-  if (nonce !== undefined && nonce !== '') headers['dpop-nonce'] = nonce;
-  return renderRequestError(error, headers);
+  challenges.push({
+    scheme: 'DPoP',
+    params: [
+      ['algs', sanitize(dpop.algorithms.join(' '), 200)],
+      ...(errorScheme === 'DPoP' ? parts.error : []),
+      ...parts.common,
+    ],
+  });
+  return challenges;
+}
+
+/**
+ * The resource server's answer to a failed verification: the error rendered with its
+ * challenges (resourceChallenges), and a `DPoP-Nonce` when a nonce is asked for (RFC 9449 §9,
+ * added by the renderer); other errors render as they are, without one.
+ */
+export function buildChallenge(error: unknown, options: ChallengeOptions): RenderedError {
+  const challenge = resourceChallenges(error, options);
+  return renderError(error, challenge === undefined ? {} : { challenge });
 }

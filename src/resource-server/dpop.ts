@@ -11,13 +11,13 @@ import {
   verifyJwsSignature,
 } from './dpop-key.ts';
 import type { DpopNonces } from './dpop-nonce.ts';
-import { LruCache } from './lru-cache.ts';
-import type { ReplayCache } from './replay-cache.ts';
 import {
   decodeBase64urlStrict,
   isCanonicalBase64url,
   parseStrictJsonObject,
-} from './strict-json.ts';
+} from './jose-segments.ts';
+import { LruCache } from './lru-cache.ts';
+import type { ReplayCache } from './replay-cache.ts';
 
 /*
  * DPoP proof checking (RFC 9449 §4.3), shared by the resource server (a proof with each request

@@ -1,5 +1,10 @@
 export { extractBearerToken } from './bearer.ts';
-export { buildChallenge, type ChallengeOptions } from './challenge.ts';
+export {
+  bearerChallenge,
+  buildChallenge,
+  type ChallengeOptions,
+  resourceChallenges,
+} from './challenge.ts';
 export {
   accessTokenHash,
   createDpopProofVerifier,

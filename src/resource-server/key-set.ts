@@ -1,6 +1,6 @@
 import { type CryptoKey, importJWK, type JWK } from 'jose';
 import type { Logger } from '../lib/log.ts';
-import { decodeBase64urlStrict } from './strict-json.ts';
+import { decodeBase64urlStrict } from './jose-segments.ts';
 
 /*
  * A key set checked on load (RFC 8725 §3.4, RFC 7517): public keys only, RSA of at least 2048

@@ -1,11 +1,13 @@
 import { RequestError } from '../../errors/index.ts';
+import { renderError } from '../../errors/render.ts';
 import { isLoopbackHost } from '../../lib/host.ts';
+import type { HttpAnswer } from '../../lib/http-answer.ts';
 import { type Params, readForm } from '../checks/parameters.ts';
-import { asRequestError, pageError, redirectError } from '../errors.ts';
+import type { Endpoint } from '../endpoint.ts';
 import { issueAuthorizationCode } from '../grants/authorization-code.ts';
 import { seeOther } from '../http.ts';
 import { pendingError } from '../pending-authorization.ts';
-import { runSteps, type Step, step } from '../pipeline.ts';
+import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { checkCsrf, csrfToken, currentSession, ensureBrowserId } from '../session.ts';
 import { LIMITS, PATHS } from '../settings.ts';
@@ -13,7 +15,6 @@ import { consentPage } from '../views/pages.ts';
 import { type LoadedInteraction, loadInteraction, redirectOrigin } from './interaction.ts';
 
 interface State extends Exchange {
-  readonly headers: Headers;
   interactionId?: string | undefined;
   interaction?: LoadedInteraction;
   subject?: string;
@@ -28,7 +29,7 @@ const need = <T>(value: T | undefined, what: string): T => {
 const purpose = (id: string) => `consent:${id}`;
 
 /** Takes the pending request (single use) and finishes it: an error, or a code. */
-async function finish(state: State, outcome: 'error' | 'deny' | 'allow'): Promise<Response> {
+async function finish(state: State, outcome: 'error' | 'deny' | 'allow'): Promise<HttpAnswer> {
   const loaded = need(state.interaction, 'interaction');
   const taken = await state.services.store.takeInteraction(loaded.record.id);
   if (taken === undefined) {
@@ -48,15 +49,11 @@ async function finish(state: State, outcome: 'error' | 'deny' | 'allow'): Promis
       subject: state.subject,
       client_id: pending.clientId,
     });
-    return seeOther(
-      redirectError(pending.redirectUri, pending.state, issuer, error),
-      state.headers,
-    );
+    return renderError(error, {
+      form: { kind: 'redirect', redirectUri: pending.redirectUri, state: pending.state, issuer },
+    });
   }
-  return seeOther(
-    await issueAuthorizationCode(state, pending, need(state.subject, 'subject')),
-    state.headers,
-  );
+  return seeOther(await issueAuthorizationCode(state, pending, need(state.subject, 'subject')));
 }
 
 const loadSteps = (idFrom: (state: State) => string | undefined): Step<State>[] => [
@@ -68,7 +65,7 @@ const loadSteps = (idFrom: (state: State) => string | undefined): Step<State>[] 
   step('signed in', async (state) => {
     const session = await currentSession(state);
     if (session === undefined) {
-      return seeOther(`${PATHS.login}?interaction=${state.interactionId}`, state.headers);
+      return seeOther(`${PATHS.login}?interaction=${state.interactionId}`);
     }
     state.subject = session.subject;
     return undefined;
@@ -102,7 +99,7 @@ const SHOW: readonly Step<State>[] = [
   step('show the consent page', (state) => {
     const { pending, client } = need(state.interaction, 'interaction');
     const redirect = new URL(pending.redirectUri);
-    const browser = ensureBrowserId(state, state.headers);
+    const browser = ensureBrowserId(state, state.responseHeaders);
     const resolved = need(client, 'client');
     return consentPage({
       action: PATHS.consent,
@@ -118,7 +115,6 @@ const SHOW: readonly Step<State>[] = [
       scopes: pending.scopes,
       subject: need(state.subject, 'subject'),
       formTargets: redirectOrigin(pending),
-      headers: state.headers,
     });
   }),
 ];
@@ -156,19 +152,11 @@ const SUBMIT: readonly Step<State>[] = [
   }),
 ];
 
-function onError(state: State, error: unknown): Response {
-  const known = asRequestError(error);
-  if (known.status >= 500) state.services.logger?.error({ err: error }, 'consent page failed');
-  return pageError(known, state.headers);
-}
-
 /** GET /oauth/consent: the page (or a remembered consent). POST: Allow or Deny. */
-export async function consentEndpoint(exchange: Exchange): Promise<Response> {
-  const state: State = { ...exchange, headers: new Headers() };
-  try {
-    if (exchange.request.method === 'POST') return await runSteps(SUBMIT, state);
-    return await runSteps(SHOW, state);
-  } catch (error) {
-    return onError(state, error);
-  }
-}
+export const consentEndpoint: Endpoint<State> = {
+  name: 'consent page',
+  errors: 'page',
+  cors: false,
+  begin: (exchange) => ({ ...exchange }),
+  steps: (state) => (state.request.method === 'POST' ? SUBMIT : SHOW),
+};

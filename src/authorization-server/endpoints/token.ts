@@ -7,13 +7,13 @@ import {
 import { type Params, readForm, required } from '../checks/parameters.ts';
 import type { Client } from '../clients/client.ts';
 import { type TokenExchange, tokenRequestKey } from '../dpop-binding.ts';
-import { asRequestError, jsonError } from '../errors.ts';
+import type { Endpoint } from '../endpoint.ts';
 import { redeemAuthorizationCode } from '../grants/authorization-code.ts';
 import { clientCredentials } from '../grants/client-credentials.ts';
 import { JWT_BEARER_GRANT, jwtBearer } from '../grants/jwt-bearer.ts';
 import { refreshTokens } from '../grants/refresh-token.ts';
-import { CORS_HEADERS, jsonResponse, NO_STORE } from '../http.ts';
-import { runSteps, type Step, step } from '../pipeline.ts';
+import { jsonReply, NO_STORE } from '../http.ts';
+import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { LIMITS } from '../settings.ts';
 import type { TokenResponse } from '../tokens.ts';
@@ -74,31 +74,26 @@ const STEPS: readonly Step<State>[] = [
   step('issue', async (state) => {
     const grant = need(GRANTS[need(state.grantType, 'grant type')], 'grant');
     const tokens = await grant(state, need(state.client, 'client'), need(state.form, 'form'));
-    return jsonResponse(200, tokens, { ...NO_STORE, ...CORS_HEADERS });
+    return jsonReply(200, tokens, NO_STORE);
   }),
 ];
 
-export async function tokenEndpoint(exchange: Exchange): Promise<Response> {
-  const state: State = { ...exchange };
-  try {
-    return await runSteps(STEPS, state);
-  } catch (error) {
-    const known = asRequestError(error);
-    if (known.status >= 500)
-      exchange.services.logger?.error({ err: error }, 'token endpoint failed');
-    audit(exchange, {
+export const tokenEndpoint: Endpoint<State> = {
+  name: 'token endpoint',
+  errors: 'oauth',
+  challenge: 'basic',
+  cors: true,
+  begin: (exchange) => ({ ...exchange }),
+  steps: () => STEPS,
+  refused(state, error) {
+    audit(state, {
       event: 'oauth.token.refused',
-      decision: known.status >= 500 ? 'error' : 'deny',
-      reason: known.code,
-      status: known.status,
+      decision: error.status >= 500 ? 'error' : 'deny',
+      reason: error.code,
+      status: error.status,
       grant_type: state.grantType,
       client_id: state.client?.clientId ?? state.presented?.clientId,
     });
-    const nonce = known.details.dpopNonce;
-    return jsonError(known, {
-      realm: exchange.services.settings.issuer,
-      // RFC 9449 §8: the nonce to use comes with use_dpop_nonce.
-      headers: nonce ? { ...CORS_HEADERS, 'dpop-nonce': nonce } : CORS_HEADERS,
-    });
-  }
-}
+    return undefined;
+  },
+};

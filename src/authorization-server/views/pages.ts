@@ -1,6 +1,7 @@
+import { html, type SafeHtml } from '../../lib/html.ts';
+import { htmlPage } from '../../lib/html-page.ts';
+import type { HttpAnswer } from '../../lib/http-answer.ts';
 import type { ConsentRecord } from '../../store/index.ts';
-import { html, type SafeHtml } from './html.ts';
-import { page } from './layout.ts';
 
 export interface LoginView {
   readonly action: string;
@@ -11,11 +12,10 @@ export interface LoginView {
   readonly error?: string;
   readonly status?: number;
   readonly formTargets?: readonly string[];
-  readonly headers?: Headers;
 }
 
 /** The login page (design.md §5: inputs labelled Username and Password, a Sign in button). */
-export function loginPage(view: LoginView): Response {
+export function loginPage(view: LoginView): HttpAnswer {
   const body = html`<h1>Sign in</h1>
 ${view.clientName === undefined ? '' : html`<p>to continue to <strong>${view.clientName}</strong></p>`}
 ${view.error === undefined ? '' : html`<p class="error" role="alert">${view.error}</p>`}
@@ -28,11 +28,10 @@ ${view.interactionId === undefined ? '' : html`<input type="hidden" name="intera
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
 </form>`;
-  return page(body, {
+  return htmlPage(body, {
     title: 'Sign in',
     ...(view.status === undefined ? {} : { status: view.status }),
     ...(view.formTargets === undefined ? {} : { formTargets: view.formTargets }),
-    ...(view.headers === undefined ? {} : { headers: view.headers }),
   });
 }
 
@@ -50,7 +49,6 @@ export interface ConsentView {
   readonly scopes: readonly string[];
   readonly subject: string;
   readonly formTargets: readonly string[];
-  readonly headers?: Headers;
 }
 
 /**
@@ -59,7 +57,7 @@ export interface ConsentView {
  * Deny. A localhost redirect gets a warning: any program on the user's machine could be behind
  * it (MCP authorization, "Localhost Redirect URI Risks").
  */
-export function consentPage(view: ConsentView): Response {
+export function consentPage(view: ConsentView): HttpAnswer {
   const name = view.clientName ?? 'An unnamed application';
   const body = html`<h1>Authorize access</h1>
 <p><strong>${name}</strong> asks to act on your behalf at <code>${view.resource}</code>.</p>
@@ -86,25 +84,10 @@ ${
 <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
 </form>
 <p>Signed in as <strong>${view.subject}</strong>.</p>`;
-  return page(body, {
+  return htmlPage(body, {
     title: 'Authorize access',
     formTargets: view.formTargets,
-    ...(view.headers === undefined ? {} : { headers: view.headers }),
   });
-}
-
-/** An error shown to the user instead of a redirect (unknown client, bad redirect URI, …). */
-export function errorPage(
-  status: number,
-  error: string,
-  description: string,
-  headers?: Headers,
-): Response {
-  const body = html`<h1>This request cannot continue</h1>
-<p class="error" role="alert">${description}</p>
-<p>Error: <code>${error}</code></p>
-<p>Return to the application and start again.</p>`;
-  return page(body, { title: 'Authorization error', status, ...(headers ? { headers } : {}) });
 }
 
 export interface AccountView {
@@ -113,11 +96,10 @@ export interface AccountView {
   readonly subject: string;
   readonly consents: readonly ConsentRecord[];
   readonly message?: string;
-  readonly headers?: Headers;
 }
 
 /** The user's remembered consents, each revocable. */
-export function accountPage(view: AccountView): Response {
+export function accountPage(view: AccountView): HttpAnswer {
   const rows: SafeHtml[] = view.consents.map(
     (
       consent,
@@ -132,8 +114,7 @@ export function accountPage(view: AccountView): Response {
 <p>Signed in as <strong>${view.subject}</strong>.</p>
 ${view.message === undefined ? '' : html`<p role="status">${view.message}</p>`}
 ${rows.length === 0 ? html`<p>No application holds your consent.</p>` : html`<ul>${rows}</ul>`}`;
-  return page(body, {
+  return htmlPage(body, {
     title: 'Connected applications',
-    ...(view.headers === undefined ? {} : { headers: view.headers }),
   });
 }
