@@ -126,3 +126,63 @@ export function dpopResourceFetch(
 ): FetchLike {
   return withDpop(session, async () => token())(base);
 }
+
+/**
+ * The fetch for token requests when DPoP is used (RFC 9449 §5, §8): a POST to `tokenEndpoint`
+ * carries a fresh proof; a 400 `use_dpop_nonce` is retried once with the nonce the server sent;
+ * a `DPoP-Nonce` on any answer is remembered for the next proof. Other requests pass unchanged.
+ * For token requests made through an SDK without DPoP of its own.
+ */
+export function dpopTokenFetch(
+  session: DpopSession,
+  tokenEndpoint: string,
+  base: FetchLike,
+): FetchLike {
+  const target = new URL(tokenEndpoint).href;
+  return async (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const method = (
+      init?.method ?? (input instanceof Request ? input.method : 'GET')
+    ).toUpperCase();
+    if (url.href !== target || method !== 'POST') return base(input, init);
+    // The body is sent twice at most: keep it replayable.
+    const body = init?.body;
+    const send = async () => {
+      const headers = new Headers(init?.headers);
+      headers.set('dpop', await session.buildProof({ htm: 'POST', htu: url }));
+      return base(input, { ...init, headers, ...(body === undefined ? {} : { body }) });
+    };
+    let response = await send();
+    if (response.status === 400 && response.headers.has('dpop-nonce')) {
+      const answer = (await response
+        .clone()
+        .json()
+        .catch(() => undefined)) as { error?: unknown } | undefined;
+      if (answer?.error === 'use_dpop_nonce') {
+        session.observeNonce(response, url);
+        await response.body?.cancel().catch(() => undefined);
+        response = await send();
+      }
+    }
+    session.observeNonce(response, url);
+    return response;
+  };
+}
+
+/**
+ * The headers that present a DPoP-bound token on one request to the MCP server (RFC 9449 §7.1):
+ * `Authorization: DPoP <token>` and a fresh proof naming the method, URL and token (`ath`).
+ */
+export async function dpopRequestHeaders(
+  session: DpopSession,
+  request: { readonly method: string; readonly url: string | URL; readonly token: string },
+): Promise<{ authorization: string; dpop: string }> {
+  return {
+    authorization: `DPoP ${request.token}`,
+    dpop: await session.buildProof({
+      htm: request.method,
+      htu: request.url,
+      accessToken: request.token,
+    }),
+  };
+}

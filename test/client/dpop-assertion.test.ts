@@ -15,8 +15,10 @@ import { obtainIdJag, redeemAssertion } from '../../src/client/assertion-grant.t
 import type { Discovery } from '../../src/client/discovery.ts';
 import {
   dpopAlgorithmFor,
+  dpopRequestHeaders,
   dpopResourceFetch,
   dpopSessionFor,
+  dpopTokenFetch,
   newDpopKey,
   parseDpopMode,
 } from '../../src/client/dpop.ts';
@@ -246,6 +248,46 @@ describe('the stored DPoP key', () => {
     const stored = await newDpopKey('ES256');
     const other = await newDpopKey('ES256');
     await assert.rejects(dpopSessionFor({ ...stored, jkt: other.jkt }), ClientError);
+  });
+});
+
+describe('token requests through an SDK without DPoP of its own', () => {
+  test('dpopTokenFetch adds a proof, answers use_dpop_nonce once, and gets a bound token', async () => {
+    const stored = await newDpopKey('ES256');
+    const session = await dpopSessionFor(stored);
+    let sent = 0;
+    const counting = (input: string | URL | Request, init?: RequestInit) => {
+      sent++;
+      return fetch(input, init);
+    };
+    const tokenFetch = dpopTokenFetch(session, `${h.url}/oauth/token`, counting);
+    const response = await tokenFetch(`${h.url}/oauth/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`machine:${CONFIDENTIAL_SECRET}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        resource: h.resource,
+      }).toString(),
+    });
+    const body = (await response.json()) as Record<string, string>;
+    assert.equal(response.status, 200, JSON.stringify(body));
+    assert.equal(body.token_type, 'DPoP');
+    assert.deepEqual(decodeJwt(String(body.access_token)).cnf, { jkt: stored.jkt });
+    assert.equal(sent, 2, 'one nonce challenge, one retry');
+    // Requests elsewhere pass untouched (positive control of the scoping).
+    const other = await tokenFetch(`${h.url}/.well-known/oauth-authorization-server`);
+    assert.equal(other.status, 200);
+    assert.equal(sent, 3);
+    const headers = await dpopRequestHeaders(session, {
+      method: 'POST',
+      url: `${h.url}/mcp`,
+      token: String(body.access_token),
+    });
+    assert.match(headers.authorization, /^DPoP /);
+    assert.equal(decodeJwt(headers.dpop).htu, `${h.url}/mcp`);
   });
 });
 
