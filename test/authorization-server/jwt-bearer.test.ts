@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { stringify } from 'yaml';
+import { federatedSubject } from '../../src/authorization-server/federation/subject.ts';
 import { loadConfigText } from '../../src/config/index.ts';
 import { ConfigError } from '../../src/errors/index.ts';
 import {
@@ -289,7 +290,7 @@ describe('the token from an ID-JAG', () => {
     const answer = await redeem(assertion, 'agent', { scope: 'files:read files:write admin' });
     assert.equal(answer.status, 200, answer.text);
     const claims = decodeJwt(String(answer.body.access_token));
-    assert.equal(claims.sub, `${IDP}#alice@corp.example`);
+    assert.equal(claims.sub, federatedSubject(IDP, 'alice@corp.example'));
     assert.equal(claims.scope, 'files:read');
     assert.equal(answer.body.scope, 'files:read');
     assert.equal(claims.aud, h.resource);
@@ -371,7 +372,7 @@ describe('workload identity federation', () => {
       assert.equal(answer.status, status, answer.text);
       if (status === 200) {
         const claims = decodeJwt(String(answer.body.access_token));
-        assert.equal(claims.sub, `${WORKLOAD_ISSUER}#${SPIFFE_ID}`);
+        assert.equal(claims.sub, federatedSubject(WORKLOAD_ISSUER, SPIFFE_ID));
         assert.equal(claims.scope, 'files:read');
       } else {
         assert.equal(answer.body.error, error);

@@ -11,6 +11,7 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose';
+import { federatedSubject } from '../../src/authorization-server/federation/subject.ts';
 import { obtainIdJag, redeemAssertion } from '../../src/client/assertion-grant.ts';
 import type { Discovery } from '../../src/client/discovery.ts';
 import {
@@ -305,7 +306,7 @@ describe('workload identity: --assertion-file', () => {
     assert.equal(tokens.token_type, 'DPoP');
     const claims = decodeJwt(tokens.access_token);
     assert.deepEqual(claims.cnf, { jkt: stored.jkt });
-    assert.equal(claims.sub, `${WORKLOADS}#${SPIFFE_ID}`);
+    assert.equal(claims.sub, federatedSubject(WORKLOADS, SPIFFE_ID));
     assert.ok(session.nonceFor(h.url), 'the AS nonce is remembered');
   });
 
@@ -352,7 +353,7 @@ describe('enterprise-managed authorization: ID token → ID-JAG → access token
     );
     assert.equal(tokens.token_type, 'Bearer');
     const claims = decodeJwt(tokens.access_token);
-    assert.equal(claims.sub, `${IDP}#alice`);
+    assert.equal(claims.sub, federatedSubject(IDP, 'alice'));
     assert.equal(claims.scope, 'files:read');
     assert.equal(claims.client_id, 'agent');
   });

@@ -8,6 +8,7 @@ import { parseScope } from '../checks/scope.ts';
 import type { Client } from '../clients/client.ts';
 import { randomToken } from '../crypto.ts';
 import { bindingFor, type TokenExchange } from '../dpop-binding.ts';
+import { federatedSubject } from '../federation/subject.ts';
 import { audit, type Services } from '../services.ts';
 import { mintAccessToken, type TokenResponse, tokenIdHash, tokenResponse } from '../tokens.ts';
 import type { IssuerKeys, TrustedProvider } from '../trusted-issuers.ts';
@@ -43,11 +44,6 @@ export interface AssertionGrant {
 
 const invalidGrant = (message: string, cause?: unknown) =>
   new RequestError('OAuthInvalidGrant', message, cause === undefined ? {} : { cause });
-
-/** The local subject for a provider's user or workload: `iss#sub` never collides with a username. */
-export function federatedSubject(issuer: string, subject: string): string {
-  return `${issuer}#${subject}`;
-}
 
 function unverifiedIssuer(assertion: string): { iss: string; typ: unknown } {
   try {
