@@ -7,7 +7,7 @@ import { type Client, isConfidential } from '../clients/client.ts';
 import { randomToken } from '../crypto.ts';
 import { bindingFor, type TokenExchange } from '../dpop-binding.ts';
 import { audit } from '../services.ts';
-import { mintAccessToken, type TokenResponse, tokenIdHash, tokenResponse } from '../tokens.ts';
+import { mintAccessToken, tokenIdHash, tokenResponseText } from '../tokens.ts';
 
 /**
  * The client_credentials grant (RFC 6749 §4.4), machine to machine: only pre-registered
@@ -18,7 +18,7 @@ export async function clientCredentials(
   exchange: TokenExchange,
   client: Client,
   form: Params,
-): Promise<TokenResponse> {
+): Promise<string> {
   const { services } = exchange;
   if (!isConfidential(client) || client.kind !== 'pre-registered') {
     throw new RequestError(
@@ -58,5 +58,5 @@ export async function clientCredentials(
     granted_scopes: scopes,
     token_id_hash: tokenIdHash(services, access.record.jti),
   });
-  return tokenResponse(access, scopes, undefined);
+  return tokenResponseText(access, scopes, undefined);
 }

@@ -10,7 +10,7 @@ import { randomToken } from '../crypto.ts';
 import { bindingFor, type TokenExchange } from '../dpop-binding.ts';
 import { federatedSubject } from '../federation/subject.ts';
 import { audit, type Services } from '../services.ts';
-import { mintAccessToken, type TokenResponse, tokenIdHash, tokenResponse } from '../tokens.ts';
+import { mintAccessToken, tokenIdHash, tokenResponseText } from '../tokens.ts';
 import type { IssuerKeys, TrustedProvider } from '../trusted-issuers.ts';
 
 /*
@@ -155,7 +155,7 @@ export async function jwtBearer(
   exchange: TokenExchange,
   client: Client,
   form: Params,
-): Promise<TokenResponse> {
+): Promise<string> {
   const { services } = exchange;
   const grant = services.assertions;
   if (grant === undefined) {
@@ -228,5 +228,5 @@ export async function jwtBearer(
     granted_scopes: scopes,
     token_id_hash: tokenIdHash(services, access.record.jti),
   });
-  return tokenResponse(access, scopes, undefined);
+  return tokenResponseText(access, scopes, undefined);
 }

@@ -7,13 +7,7 @@ import { type Client, isConfidential } from '../clients/client.ts';
 import { openGraceBlob, sealForGrace, sha256 } from '../crypto.ts';
 import { bindingFor, requireSameKey, type TokenExchange } from '../dpop-binding.ts';
 import { audit } from '../services.ts';
-import {
-  mintAccessToken,
-  mintRefreshToken,
-  type TokenResponse,
-  tokenIdHash,
-  tokenResponse,
-} from '../tokens.ts';
+import { mintAccessToken, mintRefreshToken, tokenIdHash, tokenResponseText } from '../tokens.ts';
 
 const invalidGrant = (message: string) => new RequestError('OAuthInvalidGrant', message);
 
@@ -30,7 +24,7 @@ export async function refreshTokens(
   exchange: TokenExchange,
   client: Client,
   form: Params,
-): Promise<TokenResponse> {
+): Promise<string> {
   const { services } = exchange;
   const presented = required(form, 'refresh_token');
   const requestedScopes = parseScope(form.get('scope'));
@@ -64,7 +58,7 @@ export async function refreshTokens(
     now,
     old.dpopJkt ?? (isConfidential(client) ? undefined : boundKey),
   );
-  const response = tokenResponse(access, scopes, successor);
+  const response = tokenResponseText(access, scopes, successor);
   const result = await services.store.rotateRefreshToken({
     tokenHash,
     clientId: client.clientId,
@@ -72,7 +66,7 @@ export async function refreshTokens(
     graceMs: services.settings.refreshGraceMs,
     successor: successor.record,
     accessToken: access.record,
-    graceBlob: sealForGrace(presented, JSON.stringify(response)),
+    graceBlob: sealForGrace(presented, response),
   });
 
   switch (result.status) {
@@ -96,7 +90,7 @@ export async function refreshTokens(
         { client_id: client.clientId },
         'refresh retried within the grace window',
       );
-      return JSON.parse(earlier) as TokenResponse;
+      return earlier;
     }
     case 'reused':
       audit(exchange, {
