@@ -122,6 +122,11 @@ export async function createAuthorizationServer(
         now,
         allowLoopback: settings.allowLoopbackUrls,
         allowedScopes: settings.allowedScopes,
+        jwtBearerClients: new Set(
+          loaded.config.authorization_server.trusted_identity_providers.flatMap(
+            (provider) => provider.allowed_clients,
+          ),
+        ),
         logger: deps.logger,
       })
     : undefined;

@@ -11,12 +11,14 @@ import {
   createStaticKeySource,
 } from '../../src/resource-server/index.ts';
 import { HMAC_SECRET } from '../helpers/cli.ts';
+import { DocumentServer } from './document-server.ts';
 import {
   baseDocument,
   CONFIDENTIAL_SECRET,
   createHarness,
   type Document,
   type Harness,
+  register,
 } from './harness.ts';
 
 /*
@@ -38,6 +40,10 @@ async function signer(kid: string): Promise<Signer> {
 const idpKey = await signer('idp-1');
 const workloadKey = await signer('wl-1');
 const attackerKey = await signer('idp-1');
+
+// Client ID metadata documents: one client a provider lists, one it does not.
+const docs = await new DocumentServer().start();
+const LISTED_DOCUMENT = `${docs.url}/listed.json`;
 
 function configure(document: Document): void {
   const origin = `http://${String(document.remote_mcp.bind_address)}`;
@@ -69,7 +75,7 @@ function configure(document: Document): void {
       issuer: IDP,
       jwks_url: `${origin}/idp/jwks`,
       algorithms: ['ES256'],
-      allowed_clients: ['agent', 'other-agent'],
+      allowed_clients: ['agent', 'other-agent', LISTED_DOCUMENT],
     },
     {
       issuer: WORKLOAD_ISSUER,
@@ -94,7 +100,10 @@ before(async () => {
     },
   });
 });
-after(() => h.close());
+after(async () => {
+  await h.close();
+  await docs.close();
+});
 
 let counter = 0;
 interface AssertionOptions {
@@ -399,5 +408,41 @@ describe('configuration', () => {
         error instanceof ConfigError &&
         error.issues.some((issue) => issue.path === 'authorization_server.clients[4].grant_types'),
     );
+  });
+});
+
+describe('which registered clients may carry the JWT bearer grant', () => {
+  test('a metadata-document client a provider lists redeems an assertion (no user)', async () => {
+    docs.document('/listed.json', { grant_types: [GRANT] });
+    const answer = await h.token({
+      grant_type: GRANT,
+      client_id: LISTED_DOCUMENT,
+      assertion: await idJag({ claims: { client_id: LISTED_DOCUMENT } }),
+    });
+    assert.equal(answer.status, 200, answer.text);
+  });
+
+  test('a metadata document no provider lists may not declare the grant', async () => {
+    const url = docs.document('/unlisted.json', { grant_types: ['authorization_code', GRANT] });
+    const answer = await h.token({
+      grant_type: GRANT,
+      client_id: url,
+      assertion: await idJag({ claims: { client_id: url } }),
+    });
+    // The document itself is refused (RFC 7591 §3.2.2 error for a metadata document).
+    assert.equal(answer.status, 400, answer.text);
+    assert.equal(answer.body.error, 'invalid_client_metadata');
+    assert.match(String(answer.body.error_description), /trusted identity provider/);
+  });
+
+  test('dynamic registration with the grant is refused', async () => {
+    const answer = await register(h, {
+      redirect_uris: ['http://127.0.0.1/cb'],
+      grant_types: ['authorization_code', GRANT],
+      token_endpoint_auth_method: 'none',
+    });
+    assert.equal(answer.status, 400);
+    assert.equal(answer.body.error, 'invalid_client_metadata');
+    assert.match(String(answer.body.error_description), /trusted identity provider/);
   });
 });

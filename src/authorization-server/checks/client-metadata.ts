@@ -1,3 +1,4 @@
+import { JWT_BEARER_GRANT } from '../../config/index.ts';
 import { RequestError } from '../../errors/index.ts';
 import type { JsonObject } from '../../store/index.ts';
 import { redirectUriProblem } from './redirect-uri.ts';
@@ -8,7 +9,11 @@ export type AuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
 /** Client metadata after validation: only the fields this server understands. */
 export interface ClientMetadata {
   readonly redirect_uris: readonly string[];
-  readonly grant_types: readonly ('authorization_code' | 'refresh_token')[];
+  readonly grant_types: readonly (
+    | 'authorization_code'
+    | 'refresh_token'
+    | typeof JWT_BEARER_GRANT
+  )[];
   readonly response_types: readonly ['code'];
   readonly token_endpoint_auth_method: AuthMethod;
   readonly client_name?: string;
@@ -48,6 +53,13 @@ export function validateClientMetadata(
   input: unknown,
   source: MetadataSource,
   allowedScopes: readonly string[],
+  options: {
+    /**
+     * The client is listed in a trusted identity provider's `allowed_clients`, so it may carry
+     * the JWT bearer grant (RFC 7523); no other client anyone can register may.
+     */
+    readonly jwtBearer?: boolean;
+  } = {},
 ): ClientMetadata {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw invalid('client metadata must be a JSON object');
@@ -58,7 +70,7 @@ export function validateClientMetadata(
   }
   return {
     redirect_uris: checkRedirectUris(doc.redirect_uris),
-    grant_types: checkGrantTypes(doc.grant_types),
+    grant_types: checkGrantTypes(doc.grant_types, options.jwtBearer === true),
     response_types: checkResponseTypes(doc.response_types),
     token_endpoint_auth_method: checkAuthMethod(doc, source),
     ...checkClientName(doc.client_name),
@@ -68,18 +80,23 @@ export function validateClientMetadata(
   };
 }
 
-function checkGrantTypes(value: unknown): ClientMetadata['grant_types'] {
+function checkGrantTypes(value: unknown, jwtBearer: boolean): ClientMetadata['grant_types'] {
   const grantTypes = stringList(value, 'grant_types') ?? ['authorization_code'];
   for (const type of grantTypes) {
+    if (type === JWT_BEARER_GRANT && jwtBearer) continue;
     if (type !== 'authorization_code' && type !== 'refresh_token') {
       throw invalid(
         type === 'client_credentials'
           ? 'client_credentials is available only to pre-registered clients'
-          : `grant type ${type.slice(0, 40)} is not supported`,
+          : type === JWT_BEARER_GRANT
+            ? 'the JWT bearer grant is available only to clients a trusted identity provider lists'
+            : `grant type ${type.slice(0, 40)} is not supported`,
       );
     }
   }
-  if (!grantTypes.includes('authorization_code')) {
+  // A listed client may live on assertions alone; any other needs a user's authorization.
+  const assertionsOnly = jwtBearer && grantTypes.includes(JWT_BEARER_GRANT);
+  if (!grantTypes.includes('authorization_code') && !assertionsOnly) {
     throw invalid('grant_types must include authorization_code');
   }
   return grantTypes as ClientMetadata['grant_types'];
