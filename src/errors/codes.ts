@@ -203,7 +203,7 @@ export const REQUEST_ERRORS = {
     status: 400,
     oauth: 'unsupported_grant_type',
     summary:
-      'Only authorization_code, refresh_token, client_credentials and the JWT bearer grant (RFC 7523) are supported.',
+      'Only authorization_code, refresh_token, client_credentials, the device code grant (RFC 8628) and the JWT bearer grant (RFC 7523) are supported.',
   },
   OAuthUnsupportedResponseType: {
     status: 400,
@@ -225,6 +225,24 @@ export const REQUEST_ERRORS = {
     status: 403,
     oauth: 'access_denied',
     summary: 'The user denied the authorization request on the consent page.',
+  },
+  OAuthAuthorizationPending: {
+    status: 400,
+    oauth: 'authorization_pending',
+    summary:
+      'Device authorization grant: the user has not yet entered the code and decided; poll again after the interval (RFC 8628 §3.5).',
+  },
+  OAuthSlowDown: {
+    status: 400,
+    oauth: 'slow_down',
+    summary:
+      'Device authorization grant: polled before the interval elapsed; the interval grows by 5 seconds (RFC 8628 §3.5).',
+  },
+  OAuthExpiredToken: {
+    status: 400,
+    oauth: 'expired_token',
+    summary:
+      'Device authorization grant: the device code expired before the user decided; start again (RFC 8628 §3.5).',
   },
   OAuthInvalidRedirectUri: {
     status: 400,

@@ -1,6 +1,7 @@
 import { JWT_BEARER_GRANT } from '../../config/index.ts';
 import { RequestError } from '../../errors/index.ts';
 import type { JsonObject } from '../../store/index.ts';
+import { DEVICE_CODE_GRANT } from '../device.ts';
 import { redirectUriProblem } from './redirect-uri.ts';
 import { parseScope } from './scope.ts';
 
@@ -12,9 +13,11 @@ export interface ClientMetadata {
   readonly grant_types: readonly (
     | 'authorization_code'
     | 'refresh_token'
+    | typeof DEVICE_CODE_GRANT
     | typeof JWT_BEARER_GRANT
   )[];
-  readonly response_types: readonly ['code'];
+  /** `[]` for a client of the device grant alone (no redirect, no response). */
+  readonly response_types: readonly [] | readonly ['code'];
   readonly token_endpoint_auth_method: AuthMethod;
   readonly client_name?: string;
   readonly client_uri?: string;
@@ -68,10 +71,15 @@ export function validateClientMetadata(
   if (doc.software_statement !== undefined) {
     throw invalid('software statements are not accepted');
   }
+  const grantTypes = checkGrantTypes(doc.grant_types, options.jwtBearer === true);
+  // RFC 8628: a client of the device grant alone has no redirect URI and no response type.
+  const deviceOnly = !grantTypes.includes('authorization_code');
   return {
-    redirect_uris: checkRedirectUris(doc.redirect_uris),
-    grant_types: checkGrantTypes(doc.grant_types, options.jwtBearer === true),
-    response_types: checkResponseTypes(doc.response_types),
+    redirect_uris:
+      deviceOnly && isEmptyList(doc.redirect_uris) ? [] : checkRedirectUris(doc.redirect_uris),
+    grant_types: grantTypes,
+    response_types:
+      deviceOnly && isEmptyList(doc.response_types) ? [] : checkResponseTypes(doc.response_types),
     token_endpoint_auth_method: checkAuthMethod(doc, source),
     ...checkClientName(doc.client_name),
     ...checkInformationalUris(doc),
@@ -80,11 +88,15 @@ export function validateClientMetadata(
   };
 }
 
+function isEmptyList(value: unknown): boolean {
+  return value === undefined || (Array.isArray(value) && value.length === 0);
+}
+
 function checkGrantTypes(value: unknown, jwtBearer: boolean): ClientMetadata['grant_types'] {
   const grantTypes = stringList(value, 'grant_types') ?? ['authorization_code'];
   for (const type of grantTypes) {
     if (type === JWT_BEARER_GRANT && jwtBearer) continue;
-    if (type !== 'authorization_code' && type !== 'refresh_token') {
+    if (type !== 'authorization_code' && type !== 'refresh_token' && type !== DEVICE_CODE_GRANT) {
       throw invalid(
         type === 'client_credentials'
           ? 'client_credentials is available only to pre-registered clients'
@@ -96,8 +108,12 @@ function checkGrantTypes(value: unknown, jwtBearer: boolean): ClientMetadata['gr
   }
   // A listed client may live on assertions alone; any other needs a user's authorization.
   const assertionsOnly = jwtBearer && grantTypes.includes(JWT_BEARER_GRANT);
-  if (!grantTypes.includes('authorization_code') && !assertionsOnly) {
-    throw invalid('grant_types must include authorization_code');
+  if (
+    !grantTypes.includes('authorization_code') &&
+    !grantTypes.includes(DEVICE_CODE_GRANT) &&
+    !assertionsOnly
+  ) {
+    throw invalid(`grant_types must include authorization_code or ${DEVICE_CODE_GRANT}`);
   }
   return grantTypes as ClientMetadata['grant_types'];
 }

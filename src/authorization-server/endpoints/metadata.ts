@@ -1,3 +1,4 @@
+import { DEVICE_CODE_GRANT } from '../device.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { JWT_BEARER_GRANT } from '../grants/jwt-bearer.ts';
 import { jsonReply } from '../http.ts';
@@ -28,8 +29,10 @@ export function metadataDocument(services: Services): Record<string, unknown> {
       'authorization_code',
       'refresh_token',
       'client_credentials',
+      DEVICE_CODE_GRANT,
       ...jwtBearer,
     ],
+    device_authorization_endpoint: settings.urls.deviceAuthorization,
     // The identity assertion JWT authorization grant profile (ID-JAG), when a provider is trusted.
     ...(services.assertions?.profiles.length
       ? { authorization_grant_profiles_supported: services.assertions.profiles }

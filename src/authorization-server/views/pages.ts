@@ -118,3 +118,43 @@ ${rows.length === 0 ? html`<p>No application holds your consent.</p>` : html`<ul
     title: 'Connected applications',
   });
 }
+
+export interface DeviceView {
+  readonly action: string;
+  readonly csrf: string;
+  /** Prefilled from `verification_uri_complete`. */
+  readonly userCode?: string;
+  readonly error?: string;
+  readonly status?: number;
+}
+
+/**
+ * The page where a person enters the code their device shows (RFC 8628 §3.3). Entering it only
+ * names the request: sign-in and consent follow on the usual pages.
+ */
+export function devicePage(view: DeviceView): HttpAnswer {
+  const body = html`<h1>Connect a device</h1>
+<p>Enter the code shown on the device or application you are signing in to.</p>
+${view.error === undefined ? '' : html`<p class="error" role="alert">${view.error}</p>`}
+<form method="post" action="${view.action}">
+<input type="hidden" name="csrf" value="${view.csrf}">
+<label for="user_code">Code</label>
+<input id="user_code" name="user_code" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" required autofocus value="${view.userCode ?? ''}">
+<button type="submit">Continue</button>
+</form>
+<p>Only enter a code you got from a device you are setting up yourself.</p>`;
+  return htmlPage(body, {
+    title: 'Connect a device',
+    ...(view.status === undefined ? {} : { status: view.status }),
+  });
+}
+
+/** After the decision on a device request: nothing to send back, the device is polling. */
+export function deviceDonePage(approved: boolean): HttpAnswer {
+  const body = approved
+    ? html`<h1>Device connected</h1>
+<p>You can return to your device; it continues on its own.</p>`
+    : html`<h1>Request denied</h1>
+<p>The device was not given access. You can close this page.</p>`;
+  return htmlPage(body, { title: approved ? 'Device connected' : 'Request denied' });
+}
