@@ -1,4 +1,6 @@
+import { isDpopNonceChallenge } from '@modelcontextprotocol/client';
 import { ClientError } from '../errors/index.ts';
+import { dpopRequestHeaders } from './dpop.ts';
 import { scopeList } from './scope.ts';
 import type { OAuthSession } from './session.ts';
 import { type BearerChallenge, bearerChallenge } from './www-authenticate.ts';
@@ -31,11 +33,29 @@ export function createAuthenticatedFetch(
     const url = new URL(input instanceof Request ? input.url : String(input));
     if (url.origin !== origin) return base(input, init);
     const operation = new Operation(session, max, await session.accessToken());
+    const method = (
+      init?.method ?? (input instanceof Request ? input.method : 'GET')
+    ).toUpperCase();
+    let nonceRetried = false;
     for (;;) {
       const headers = new Headers(init?.headers);
-      if (operation.token !== undefined) headers.set('authorization', `Bearer ${operation.token}`);
-      else headers.delete('authorization');
+      // A DPoP-bound token goes with the DPoP scheme and a fresh proof (RFC 9449 §7.1).
+      const dpop = operation.token === undefined ? undefined : await session.presentation();
+      if (operation.token === undefined) headers.delete('authorization');
+      else if (dpop === undefined) headers.set('authorization', `Bearer ${operation.token}`);
+      else {
+        const presented = await dpopRequestHeaders(dpop, { method, url, token: operation.token });
+        headers.set('authorization', presented.authorization);
+        headers.set('dpop', presented.dpop);
+      }
       const response = await base(input, { ...init, headers });
+      dpop?.observeNonce(response, url);
+      // RFC 9449 §9: the server asks for its nonce; one retry with a new proof carrying it.
+      if (dpop !== undefined && !nonceRetried && isDpopNonceChallenge(response)) {
+        nonceRetried = true;
+        await response.body?.cancel().catch(() => undefined);
+        continue;
+      }
       if (response.status !== 401 && response.status !== 403) return response;
       const challenge = bearerChallenge(response.headers.get('www-authenticate'));
       if (response.status === 403 && challenge?.error !== 'insufficient_scope') return response;
