@@ -1,4 +1,4 @@
-import { isDpopNonceChallenge } from '@modelcontextprotocol/client';
+import { type DpopSession, isDpopNonceChallenge } from '@modelcontextprotocol/client';
 import { ClientError } from '../errors/index.ts';
 import { dpopRequestHeaders } from './dpop.ts';
 import { scopeList } from './scope.ts';
@@ -38,16 +38,8 @@ export function createAuthenticatedFetch(
     ).toUpperCase();
     let nonceRetried = false;
     for (;;) {
-      const headers = new Headers(init?.headers);
-      // A DPoP-bound token goes with the DPoP scheme and a fresh proof (RFC 9449 §7.1).
       const dpop = operation.token === undefined ? undefined : await session.presentation();
-      if (operation.token === undefined) headers.delete('authorization');
-      else if (dpop === undefined) headers.set('authorization', `Bearer ${operation.token}`);
-      else {
-        const presented = await dpopRequestHeaders(dpop, { method, url, token: operation.token });
-        headers.set('authorization', presented.authorization);
-        headers.set('dpop', presented.dpop);
-      }
+      const headers = await credentialHeaders(init?.headers, operation.token, dpop, method, url);
       const response = await base(input, { ...init, headers });
       dpop?.observeNonce(response, url);
       // RFC 9449 §9: the server asks for its nonce; one retry with a new proof carrying it.
@@ -63,6 +55,28 @@ export function createAuthenticatedFetch(
       await operation.answer(response.status, challenge);
     }
   };
+}
+
+/**
+ * The request's headers with its credentials: none, `Bearer`, or for a DPoP-bound token the
+ * DPoP scheme and a fresh proof for this method and URL (RFC 9449 §7.1).
+ */
+async function credentialHeaders(
+  given: RequestInit['headers'],
+  token: string | undefined,
+  dpop: DpopSession | undefined,
+  method: string,
+  url: URL,
+): Promise<Headers> {
+  const headers = new Headers(given);
+  if (token === undefined) headers.delete('authorization');
+  else if (dpop === undefined) headers.set('authorization', `Bearer ${token}`);
+  else {
+    const presented = await dpopRequestHeaders(dpop, { method, url, token });
+    headers.set('authorization', presented.authorization);
+    headers.set('dpop', presented.dpop);
+  }
+  return headers;
 }
 
 /** The authorization state of one request (one operation, for the retry limit). */
