@@ -100,6 +100,7 @@ export async function runAggregateStdio(options: AggregateOptions): Promise<void
           fetch: entry.fetch,
           clientInfo: options.clientInfo,
           ...(entry.protocol ? { protocol: entry.protocol } : {}),
+          notice: (text) => options.notice(`${entry.name}: ${text}`),
         });
         const state: Connected = {
           client: remote.client,

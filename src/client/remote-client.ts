@@ -50,6 +50,8 @@ export interface RemoteOptions {
   readonly autoFulfill?: boolean;
   /** Called before `connect`, to register handlers that must exist at handshake time. */
   readonly prepare?: (client: Client) => void;
+  /** Where a fallback to the 2025 handshake is reported (standard error in the CLI). */
+  readonly notice?: (text: string) => void;
 }
 
 /** How the SSE stream reconnects: backoff from 0.5 s to 30 s, ten attempts. */
@@ -85,9 +87,54 @@ export interface RemoteConnection {
  * basic/transports/streamable-http.
  */
 export async function connectRemote(options: RemoteOptions): Promise<RemoteConnection> {
+  const protocol = options.protocol ?? 'auto';
+  const probe: ProbeRefusal = { refused: undefined };
+  try {
+    return await connectIn(protocol, options, recordProbe(options.fetch, probe));
+  } catch (error) {
+    // MCP 2026-07-28 (basic/versioning): a 401/403 on the probe means "authorize", never
+    // "2025 server"; the authenticated fetch has already answered those (a 401, or a 403
+    // `insufficient_scope` challenge). A 403 that carries no challenge at all is not an
+    // authorization answer (RFC 6750 §3 challenges every refusal it makes): it is a 2025
+    // policy layer in front of the server refusing a method it does not know, so the 2025
+    // handshake is tried.
+    if (protocol !== 'auto' || probe.refused !== 403) throw error;
+    options.notice?.(
+      `${options.serverUrl.href} refused server/discover with 403 and no authorization challenge; using the 2025 handshake.`,
+    );
+    return connectIn('2025-11-25', options, options.fetch);
+  }
+}
+
+interface ProbeRefusal {
+  /** Status of a refused `server/discover` that carried no WWW-Authenticate challenge. */
+  refused: number | undefined;
+}
+
+/** Notes a `server/discover` probe refused without an authorization challenge. */
+function recordProbe(base: FetchLike, probe: ProbeRefusal): FetchLike {
+  return async (input, init) => {
+    const response = await base(input, init);
+    const body = typeof init?.body === 'string' ? init.body : '';
+    if (
+      (response.status === 401 || response.status === 403) &&
+      body.includes('"server/discover"') &&
+      !response.headers.has('www-authenticate')
+    ) {
+      probe.refused = response.status;
+    }
+    return response;
+  };
+}
+
+async function connectIn(
+  protocol: ProtocolChoice,
+  options: RemoteOptions,
+  fetch: FetchLike,
+): Promise<RemoteConnection> {
   const clientOptions: ClientOptions = {
     capabilities: options.capabilities ?? {},
-    versionNegotiation: { mode: negotiationMode(options.protocol ?? 'auto') },
+    versionNegotiation: { mode: negotiationMode(protocol) },
     inputRequired: { autoFulfill: options.autoFulfill ?? true },
   };
   const client = new Client(
@@ -95,7 +142,7 @@ export async function connectRemote(options: RemoteOptions): Promise<RemoteConne
     clientOptions,
   );
   options.prepare?.(client);
-  const transport = remoteTransport(options);
+  const transport = remoteTransport({ serverUrl: options.serverUrl, fetch });
   try {
     await client.connect(transport);
   } catch (error) {

@@ -91,6 +91,7 @@ export async function runStdioBridge(options: BridgeOptions): Promise<void> {
       fetch: options.fetch,
       protocol: options.protocol ?? 'auto',
       capabilities: offered,
+      notice: options.notice,
       clientInfo: opening.clientInfo ?? { name: 'portcullis-bridge', version: '0' },
     });
   } catch (error) {

@@ -136,6 +136,128 @@ describe('call: a 401 on the discovery probe means "authorize", never "2025 serv
   });
 });
 
+/**
+ * A 2025 policy layer in front of server-everything that refuses `server/discover` with 403,
+ * with or without an authorization challenge, and records what reached the server.
+ */
+async function startPolicyProxy(target: string, challenge: boolean) {
+  const targetUrl = new URL(target);
+  const forwarded: string[] = [];
+  const server = http.createServer(async (req, res) => {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    if (body.includes('"server/discover"')) {
+      res.writeHead(403, {
+        'content-type': 'application/json',
+        ...(challenge
+          ? { 'www-authenticate': 'Bearer error="insufficient_scope", scope="admin"' }
+          : {}),
+      });
+      res.end(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: null,
+          error: { code: -32600, message: 'method not allowed' },
+        }),
+      );
+      return;
+    }
+    const method = body
+      ? ((JSON.parse(body) as { method?: string }).method ?? '(response)')
+      : (req.method ?? '');
+    forwarded.push(method);
+    const upstream = http.request(
+      targetUrl,
+      { method: req.method, headers: { ...req.headers, host: targetUrl.host } },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    upstream.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}${targetUrl.pathname}`,
+    forwarded,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('call: a 403 on server/discover', () => {
+  let everything: ChildServer;
+  before(async () => {
+    everything = await startEverythingHttp();
+  });
+  after(async () => everything?.stop());
+
+  it('with an authorization challenge it is an authorization answer: exit 1, no initialize tried', async () => {
+    const proxy = await startPolicyProxy(everything.url, true);
+    try {
+      const result = await runCli([
+        'call',
+        proxy.url,
+        'echo',
+        '--args',
+        '{"message":"x"}',
+        ...HEADER,
+      ]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /ClientServerRefused/);
+      assert.deepEqual(proxy.forwarded, [], 'nothing reached the server, initialize included');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('pinned to 2026-07-28, a policy refusal without challenge is final too (exit 1)', async () => {
+    const proxy = await startPolicyProxy(everything.url, false);
+    try {
+      const result = await runCli([
+        'call',
+        proxy.url,
+        'echo',
+        '--args',
+        '{"message":"x"}',
+        '--protocol',
+        '2026-07-28',
+        ...HEADER,
+      ]);
+      assert.equal(result.code, 1);
+      assert.ok(!proxy.forwarded.includes('initialize'));
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('positive control: without a challenge (a 2025 policy layer), auto falls back to initialize', async () => {
+    const proxy = await startPolicyProxy(everything.url, false);
+    try {
+      const result = await runCli([
+        'call',
+        proxy.url,
+        'echo',
+        '--args',
+        '{"message":"x"}',
+        ...HEADER,
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /Echo: x/);
+      assert.match(
+        result.stderr,
+        /refused server\/discover with 403 and no authorization challenge/,
+      );
+      assert.equal(proxy.forwarded[0], 'initialize');
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 describe('call: input_required (MCP 2026-07-28 multi-round-trip requests)', () => {
   let modern: ModernOnlyServer;
   let everything: ChildServer;

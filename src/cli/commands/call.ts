@@ -73,6 +73,7 @@ export async function callCommand(args: readonly string[], io: CliIo): Promise<n
       clientInfo: { name: 'portcullis', version: packageVersion() },
       protocol: setup.protocol,
       capabilities: answers.capabilities,
+      notice: (text) => io.stderr(text),
       prepare: (client) => answerInputRequests(client, answers, io),
     });
     const result = await callTool(connection.client, tool, toolArgs);
