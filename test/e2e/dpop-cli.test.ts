@@ -185,3 +185,39 @@ describe('portcullis call with DPoP and assertion logins', () => {
     assert.equal(result.code, 0, result.stderr);
   });
 });
+
+describe('client flags for DPoP and assertion logins: usage errors name the fix', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['an unknown --dpop mode', ['--dpop', 'sometimes'], /--dpop must be auto, required, off/],
+    [
+      'an assertion file without --client-id',
+      ['--assertion-file', '/tmp/x.jwt'],
+      /needs --client-id/,
+    ],
+    [
+      'an ID token without the identity provider',
+      ['--client-id', 'c', '--id-token-env', 'ID_TOKEN'],
+      /--idp-token-endpoint or --idp-issuer/,
+    ],
+    [
+      'identity provider flags without an ID token',
+      ['--idp-client-id', 'c'],
+      /--idp-client-id needs --id-token-env/,
+    ],
+    [
+      'an assertion file with a grant',
+      ['--client-id', 'c', '--assertion-file', '/tmp/x.jwt', '--grant', 'authorization_code'],
+      /its own grant/,
+    ],
+  ];
+  for (const [name, flags, message] of cases) {
+    it(name, async () => {
+      const result = await runCli(['call', 'https://mcp.example/mcp', 'tool', ...flags], {
+        ID_TOKEN: 'eyJ.a.b',
+        PORTCULLIS_TOKEN_KEY: 'a'.repeat(64),
+      });
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, message);
+    });
+  }
+});
