@@ -74,12 +74,7 @@ export async function handleMcpRequest(
     const level = error.status >= 500 ? 'warn' : 'info';
     logger[level]({ code: error.code, status: error.status }, error.message);
     const challenge = deps.auth.challenge(error, route);
-    const nonce = error.details.dpopNonce;
-    return errorToResponse(error, {
-      ...(challenge === undefined ? {} : { 'www-authenticate': challenge }),
-      // RFC 9449 §9: the nonce to put in the next proof travels beside use_dpop_nonce.
-      ...(nonce === undefined || nonce === '' ? {} : { 'dpop-nonce': nonce }),
-    });
+    return errorToResponse(error, challenge === undefined ? {} : { 'www-authenticate': challenge });
   }
 }
 
