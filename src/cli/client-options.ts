@@ -26,7 +26,7 @@ import type { CliIo } from './io.ts';
 import { usageError } from './parse-flags.ts';
 import { packageVersion } from './version.ts';
 
-/** The flags every client command shares (design.md §5). */
+/** The flags every client command shares (docs/client.md). */
 export const CLIENT_FLAGS = {
   header: { type: 'string', multiple: true },
   scope: { type: 'string' },

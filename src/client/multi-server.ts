@@ -41,9 +41,9 @@ interface Connected {
 }
 
 /**
- * Several remote MCP servers as one stdio MCP server (seed 002): tools are listed as NAME__TOOL
- * and calls routed by that prefix. Start-up has two phases: servers with static headers connect
- * first, all at once; OAuth servers after, also at once, so one authorization waiting for a
+ * Several remote MCP servers as one stdio MCP server (docs/client.md): tools are listed as
+ * NAME__TOOL and calls routed by that prefix. Start-up has two phases: servers with static headers
+ * connect first, all at once; OAuth servers after, also at once, so one authorization waiting for a
  * person never holds the others up. The stdio side serves as soon as phase one is done and
  * announces `tools/list_changed` as later servers arrive. A server that cannot be reached is
  * retried with backoff and left out meanwhile. Resolves when the local side closes.

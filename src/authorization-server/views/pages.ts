@@ -14,7 +14,7 @@ export interface LoginView {
   readonly formTargets?: readonly string[];
 }
 
-/** The login page (design.md §5: inputs labelled Username and Password, a Sign in button). */
+/** The login page (docs/authorization-server.md): Username, Password and a Sign in button. */
 export function loginPage(view: LoginView): HttpAnswer {
   const body = html`<h1>Sign in</h1>
 ${view.clientName === undefined ? '' : html`<p>to continue to <strong>${view.clientName}</strong></p>`}
@@ -52,10 +52,10 @@ export interface ConsentView {
 }
 
 /**
- * The consent page (design.md §5; MCP security best practices "Consent UI"): the client's name,
- * the host its redirect URI sends the answer to, the resource and every scope, with Allow and
- * Deny. A localhost redirect gets a warning: any program on the user's machine could be behind
- * it (MCP authorization, "Localhost Redirect URI Risks").
+ * The consent page (docs/authorization-server.md; MCP security best practices "Consent UI"): the
+ * client's name, the host its redirect URI sends the answer to, the resource and every scope, with
+ * Allow and Deny. A localhost redirect gets a warning: any program on the user's machine could be
+ * behind it (MCP authorization, "Localhost Redirect URI Risks").
  */
 export function consentPage(view: ConsentView): HttpAnswer {
   const name = view.clientName ?? 'An unnamed application';
