@@ -19,7 +19,9 @@ import {
   createHarness,
   type Document,
   type Harness,
+  hiddenFields,
   newPkce,
+  PASSWORD,
 } from './harness.ts';
 
 /*
@@ -55,10 +57,45 @@ async function proof(h: Harness, key: Key, extra: Record<string, unknown> = {}):
     .sign(key.privateKey);
 }
 
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
 function dpopOn(document: Document): void {
   const upstreams = document.upstreams as Record<string, unknown>[];
   const first = upstreams[0];
   if (first) first.dpop = 'allowed';
+  (document.authorization_server.clients as Record<string, unknown>[]).push({
+    client_id: 'device-cli',
+    redirect_uris: ['http://127.0.0.1/cb'],
+    grant_types: [DEVICE_GRANT, 'refresh_token'],
+    scope: ['files:read'],
+  });
+}
+
+/** A person at the user code page, signing in and approving (RFC 8628 §3.3). */
+async function approveDevice(h: Harness, userCode: string): Promise<void> {
+  const browser = h.browser();
+  const form = await browser.get('/oauth/device');
+  let response = await browser.postForm('/oauth/device', {
+    ...hiddenFields(await form.text()),
+    user_code: userCode,
+  });
+  for (let hop = 0; hop < 6 && response.status === 303; hop++) {
+    const location = new URL(response.headers.get('location') ?? '', h.url);
+    const page = await browser.get(location.pathname + location.search);
+    if (page.status === 303) {
+      response = page;
+      continue;
+    }
+    const fields = hiddenFields(await page.text());
+    response =
+      location.pathname === '/oauth/login'
+        ? await browser.postForm('/oauth/login', {
+            ...fields,
+            username: 'alice',
+            password: PASSWORD,
+          })
+        : await browser.postForm('/oauth/consent', { ...fields, decision: 'allow' });
+  }
 }
 
 async function harness(nonces = false): Promise<Harness> {
@@ -175,6 +212,36 @@ describe('RFC 9449 at the token endpoint', () => {
     assert.equal(issued.status, 200, issued.text);
     assert.equal(issued.body.token_type, 'Bearer');
     assert.equal(decodeJwt(String(issued.body.access_token)).cnf, undefined);
+  });
+
+  test('the device grant with a proof: a bound token, a bound refresh token (RFC 8628 + RFC 9449)', async () => {
+    const started = await h.post('/oauth/device_authorization', {
+      client_id: 'device-cli',
+      resource: h.resource,
+      scope: 'files:read',
+    });
+    assert.equal(started.status, 200, started.text);
+    await approveDevice(h, String(started.body.user_code));
+    const issued = await h.post(
+      '/oauth/token',
+      {
+        grant_type: DEVICE_GRANT,
+        device_code: String(started.body.device_code),
+        client_id: 'device-cli',
+        resource: h.resource,
+      },
+      { headers: { dpop: await proof(h, mine) } },
+    );
+    assert.equal(issued.status, 200, issued.text);
+    assert.equal(issued.body.token_type, 'DPoP');
+    assert.deepEqual(decodeJwt(String(issued.body.access_token)).cnf, { jkt: mine.jkt });
+    const refreshed = await h.post('/oauth/token', {
+      grant_type: 'refresh_token',
+      refresh_token: String(issued.body.refresh_token),
+      client_id: 'device-cli',
+    });
+    assert.equal(refreshed.status, 400, 'the public client refresh token is bound to the key');
+    assert.equal(refreshed.body.error, 'invalid_grant');
   });
 
   test('client_credentials with a proof: bound access token', async () => {
