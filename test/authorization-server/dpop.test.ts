@@ -253,6 +253,8 @@ describe('RFC 9449 at the token endpoint', () => {
     assert.equal(issued.status, 200, issued.text);
     assert.equal(issued.body.token_type, 'DPoP');
     assert.deepEqual(decodeJwt(String(issued.body.access_token)).cnf, { jkt: mine.jkt });
+    // The audit trail says the token it issued is bound.
+    assert.equal(h.eventsNamed('oauth.token.issued').at(-1)?.sender_constraint, 'dpop');
   });
 
   describe('bad proofs are 400 invalid_dpop_proof and issue nothing', () => {

@@ -140,6 +140,7 @@ export async function redeemAuthorizationCode(
     resource: grant.resource,
     granted_scopes: grant.scopes,
     token_id_hash: tokenIdHash(services, access.record.jti),
+    sender_constraint: boundKey === undefined ? 'bearer' : 'dpop',
   });
   return tokenResponseText(access, grant.scopes, refresh);
 }

@@ -57,6 +57,7 @@ export async function clientCredentials(
     resource,
     granted_scopes: scopes,
     token_id_hash: tokenIdHash(services, access.record.jti),
+    sender_constraint: boundKey === undefined ? 'bearer' : 'dpop',
   });
   return tokenResponseText(access, scopes, undefined);
 }

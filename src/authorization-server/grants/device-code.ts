@@ -102,6 +102,7 @@ export async function redeemDeviceCode(
     resource,
     granted_scopes: grant.scopes,
     token_id_hash: tokenIdHash(services, access.record.jti),
+    sender_constraint: boundKey === undefined ? 'bearer' : 'dpop',
   });
   return tokenResponseText(access, grant.scopes, refresh);
 }

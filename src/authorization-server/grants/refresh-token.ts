@@ -81,6 +81,7 @@ export async function refreshTokens(
         resource: grant.resource,
         granted_scopes: scopes,
         token_id_hash: tokenIdHash(services, access.record.jti),
+        sender_constraint: boundKey === undefined ? 'bearer' : 'dpop',
       });
       return response;
     case 'grace': {
