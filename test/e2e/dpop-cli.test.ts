@@ -154,6 +154,43 @@ describe('portcullis call with DPoP and assertion logins', () => {
     assert.match(result.stderr, /ClientServerRefused: .* \(401\)/);
   });
 
+  it('login --assertion-file stores a DPoP-bound token; call --non-interactive presents it with proofs', async () => {
+    const key = await workloadKey;
+    const now = Math.floor(Date.now() / 1000);
+    const jwt = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'wl', typ: 'JWT' })
+      .setIssuer(WORKLOADS)
+      .setSubject(SPIFFE_ID)
+      .setAudience(gateway.authorizationServer?.issuer ?? origin)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 300)
+      .setJti(crypto.randomUUID())
+      .sign(key.privateKey);
+    const file = join(tempDir(), 'login.jwt');
+    writeFileSync(file, jwt, { mode: 0o600 });
+    const tokens = join(store, 'login');
+    const login = await runCli(
+      [
+        'login',
+        `${origin}/strict`,
+        '--client-id',
+        'workload',
+        '--assertion-file',
+        file,
+        '--token-store',
+        tokens,
+      ],
+      env(),
+    );
+    assert.equal(login.code, 0, login.stderr);
+    const call = await runCli(
+      ['call', `${origin}/strict`, 'pid', '--non-interactive', '--token-store', tokens],
+      env(),
+    );
+    // /strict accepts only DPoP: the stored token is bound and every request carries a proof.
+    assert.equal(call.code, 0, call.stderr);
+  });
+
   it('--assertion-file: a workload JWT logs in through the JWT bearer grant', async () => {
     const key = await workloadKey;
     const now = Math.floor(Date.now() / 1000);
