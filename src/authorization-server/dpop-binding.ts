@@ -26,6 +26,8 @@ export interface AuthorizationServerDpop {
   readonly proofs: TokenEndpointProofs;
   /** Resources whose route accepts DPoP; tokens for others stay Bearer (RFC 9449 §5). */
   readonly resources: ReadonlySet<string>;
+  /** Resources whose route accepts nothing but DPoP: a token for them needs a proof. */
+  readonly required: ReadonlySet<string>;
 }
 
 /** A token request once its proof (if any) has been checked. */
@@ -56,12 +58,22 @@ export async function tokenRequestKey(exchange: Exchange): Promise<string | unde
   return jkt;
 }
 
-/** The key to bind a token for `resource` to: the proof's, when that resource accepts DPoP. */
+/**
+ * The key to bind a token for `resource` to: the proof's, when that resource accepts DPoP. A
+ * resource that accepts only DPoP gets no token without a proof: a Bearer token for it would be
+ * refused at every request, so the client learns it here, with the error that names the fix.
+ */
 export function bindingFor(
   services: Services,
   resource: string,
   jkt: string | undefined,
 ): string | undefined {
+  if (jkt === undefined && services.dpop?.required.has(resource) === true) {
+    throw new RequestError(
+      'OAuthInvalidDpopProof',
+      'this resource accepts only DPoP-bound tokens: send a DPoP proof with the token request',
+    );
+  }
   return jkt !== undefined && services.dpop?.resources.has(resource) === true ? jkt : undefined;
 }
 

@@ -45,13 +45,19 @@ function dpopFor(
   proofs: TokenEndpointProofs | undefined,
 ): AuthorizationServerDpop | undefined {
   if (proofs === undefined) return undefined;
-  const on = new Set(
-    loaded.config.upstreams.filter((upstream) => upstream.dpop !== 'off').map((u) => u.name),
-  );
-  const resources = new Set(
-    loaded.derived.upstreams.filter((upstream) => on.has(upstream.name)).map((u) => u.resource),
-  );
-  return resources.size === 0 ? undefined : { proofs, resources };
+  const resourcesWhere = (accept: (mode: string) => boolean) => {
+    const names = new Set(
+      loaded.config.upstreams.filter((upstream) => accept(upstream.dpop)).map((u) => u.name),
+    );
+    return new Set(
+      loaded.derived.upstreams
+        .filter((upstream) => names.has(upstream.name))
+        .map((u) => u.resource),
+    );
+  };
+  const resources = resourcesWhere((mode) => mode !== 'off');
+  const required = resourcesWhere((mode) => mode === 'required');
+  return resources.size === 0 ? undefined : { proofs, resources, required };
 }
 
 function assertionsFor(

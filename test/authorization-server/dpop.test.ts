@@ -63,6 +63,7 @@ function dpopOn(document: Document): void {
   const upstreams = document.upstreams as Record<string, unknown>[];
   const first = upstreams[0];
   if (first) first.dpop = 'allowed';
+  upstreams.push({ name: 'strict', path: '/strict', command: 'node', dpop: 'required' });
   (document.authorization_server.clients as Record<string, unknown>[]).push({
     client_id: 'device-cli',
     redirect_uris: ['http://127.0.0.1/cb'],
@@ -242,6 +243,22 @@ describe('RFC 9449 at the token endpoint', () => {
     });
     assert.equal(refreshed.status, 400, 'the public client refresh token is bound to the key');
     assert.equal(refreshed.body.error, 'invalid_grant');
+  });
+
+  test('a route that requires DPoP gets no token without a proof (invalid_dpop_proof), one with', async () => {
+    const form = { grant_type: 'client_credentials', resource: `${h.url}/strict` };
+    const basic: [string, string] = ['machine', CONFIDENTIAL_SECRET];
+    const before = h.eventsNamed('oauth.token.issued').length;
+    const refused = await h.post('/oauth/token', form, { basic });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body.error, 'invalid_dpop_proof');
+    assert.equal(h.eventsNamed('oauth.token.issued').length, before);
+    const issued = await h.post('/oauth/token', form, {
+      basic,
+      headers: { dpop: await proof(h, mine) },
+    });
+    assert.equal(issued.status, 200, issued.text);
+    assert.equal(issued.body.token_type, 'DPoP');
   });
 
   test('client_credentials with a proof: bound access token', async () => {

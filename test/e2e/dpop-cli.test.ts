@@ -150,8 +150,8 @@ describe('portcullis call with DPoP and assertion logins', () => {
       env(),
     );
     assert.notEqual(result.code, 0);
-    // The server refused the bearer token (401 with the DPoP challenge); nothing else failed.
-    assert.match(result.stderr, /ClientServerRefused: .* \(401\)/);
+    // No Bearer token is issued for a route that accepts only DPoP, and the error says why.
+    assert.match(result.stderr, /ClientTokenRequestFailed: .*accepts only DPoP-bound tokens/);
   });
 
   it('login --assertion-file stores a DPoP-bound token; call --non-interactive presents it with proofs', async () => {

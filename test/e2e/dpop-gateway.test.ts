@@ -174,6 +174,19 @@ describe('DPoP through the gateway with the co-located authorization server', ()
     });
   }
 
+  it('the token endpoint issues no Bearer token for a route that requires DPoP', async () => {
+    const response = await fetch(`${origin}/oauth/token`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`machine:${SECRET}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({ grant_type: 'client_credentials', resource: `${origin}/strict` }),
+    });
+    assert.equal(response.status, 400);
+    assert.equal(((await response.json()) as { error: string }).error, 'invalid_dpop_proof');
+  });
+
   it('the token endpoint binds the token to the proof key (token_type DPoP, cnf.jkt)', async () => {
     const key = await mine;
     const bound = await token(`${origin}/mcp`, key);
@@ -258,7 +271,8 @@ describe('DPoP through the gateway with the co-located authorization server', ()
     for (const c of cases) {
       it(`refuses ${c.name}`, async () => {
         const bound = (await token(`${origin}${c.path ?? '/mcp'}`, await mine)).token;
-        const plain = (await token(`${origin}${c.path ?? '/mcp'}`)).token;
+        // No Bearer token is issued for a DPoP-only route; one for /mcp shows the scheme refused.
+        const plain = (await token(`${origin}/mcp`)).token;
         const seen = upstream.requests.length;
         const response = await post(c.path ?? '/mcp', await c.headers(bound, plain));
         assert.equal(response.status, 401, await response.clone().text());

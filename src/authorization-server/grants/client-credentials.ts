@@ -44,8 +44,8 @@ export async function clientCredentials(
     expiresAt: now + services.settings.accessTokenTtlMs,
     revokedAt: undefined,
   };
-  await services.store.putGrant(grant);
   const boundKey = bindingFor(services, resource, exchange.dpopJkt);
+  await services.store.putGrant(grant);
   const access = await mintAccessToken(services, grant, scopes, now, boundKey);
   await services.store.putAccessToken(access.record);
   audit(exchange, {

@@ -194,6 +194,7 @@ export async function jwtBearer(
       : checkResource(form.get('resource'), services.settings.resources);
   const allowed = provider.scopes.filter((scope) => client.scopes.includes(scope));
   const scopes = grantedScopes(parseScope(form.get('scope')), claims.scope, allowed);
+  const boundKey = bindingFor(services, resource, exchange.dpopJkt);
 
   // Last, so that only an otherwise valid assertion uses up its jti.
   const first = await grant.replay.remember(
@@ -215,7 +216,6 @@ export async function jwtBearer(
     revokedAt: undefined,
   };
   await services.store.putGrant(record);
-  const boundKey = bindingFor(services, resource, exchange.dpopJkt);
   const access = await mintAccessToken(services, record, scopes, now, boundKey);
   await services.store.putAccessToken(access.record);
   audit(exchange, {
