@@ -108,7 +108,7 @@ async function mcpStages(
   // Before any token work, so a flood of bad tokens costs no signature checks
   // (HT-15 in docs/security-cases.md).
   await limit(deps.limiter, 'address', request.clientAddress);
-  const principal = await deps.auth.authenticate(headers, route);
+  const principal = await deps.auth.authenticate(headers, { method, route });
   facts.principal = principal;
   const sessionId = sessionIdOf(headers);
   facts.sessionId = sessionId;

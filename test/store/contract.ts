@@ -301,6 +301,26 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       assert.equal(await store.revokeGrantsFor('erin', 'cx', T0 + 10), 0);
     });
 
+    it('keeps the DPoP key binding of codes and refresh tokens (RFC 9449 §5, §10)', async () => {
+      const bound = code({ dpopJkt: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs' });
+      await store.putCode(bound);
+      const consumed = await store.consumeCode(bound.codeHash, T0 + 1);
+      assert.equal(consumed.status === 'consumed' && consumed.code.dpopJkt, bound.dpopJkt);
+      const unbound = code();
+      await store.putCode(unbound);
+      const plain = await store.consumeCode(unbound.codeHash, T0 + 1);
+      assert.equal(plain.status === 'consumed' && plain.code.dpopJkt, undefined);
+      const granted = grant();
+      await store.putGrant(granted);
+      const first = refreshToken(granted, { dpopJkt: bound.dpopJkt });
+      await store.putRefreshToken(first);
+      assert.equal((await store.getRefreshToken(first.tokenHash))?.dpopJkt, bound.dpopJkt);
+      const input = rotation(granted, first, T0 + 1000);
+      const successor = { ...input.successor, dpopJkt: bound.dpopJkt };
+      assert.equal((await store.rotateRefreshToken({ ...input, successor })).status, 'rotated');
+      assert.equal((await store.getRefreshToken(successor.tokenHash))?.dpopJkt, bound.dpopJkt);
+    });
+
     describe('refresh-token rotation', () => {
       async function family() {
         const granted = grant();
