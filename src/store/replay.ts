@@ -8,7 +8,8 @@ import type { Store } from './types.ts';
  * least `now + windowMs`, so it is seen as a replay for as long as the caller asked, provided
  * that is no longer than `windowMs` (longer is refused: callers must never be told "first use"
  * for an identifier that could come back unseen). Keys are hashed: no identifier is stored as
- * sent.
+ * sent. A store with an atomic set-if-absent (`rememberOnce`, Redis) keeps one entry per
+ * identifier instead.
  */
 export interface StoreReplayCache {
   remember(key: string, untilMs: number, nowMs: number): Promise<boolean>;
@@ -28,6 +29,8 @@ export function createStoreReplayCache(
         throw new RangeError('the identifier must be remembered longer than the replay window');
       }
       const id = `replay:${namespace}:${hash('sha256', key, 'base64url')}`;
+      // A shared store's set-if-absent: one atomic step, kept exactly as long as asked.
+      if (store.rememberOnce !== undefined) return store.rememberOnce(id, untilMs, nowMs);
       const window = Math.floor(nowMs / windowMs);
       // The current window decides; the next one only carries the memory forward.
       const seen = await store.incrementCounter(`${id}:${window}`, windowMs, nowMs);

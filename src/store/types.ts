@@ -260,6 +260,13 @@ export interface Store {
   incrementCounter(key: string, windowMs: number, now: number): Promise<number>;
   /** The count in the window containing `now`, without adding. */
   readCounter(key: string, windowMs: number, now: number): Promise<number>;
+  /**
+   * Optional, for backends shared by several processes: records `key` until `untilMs` unless it
+   * is already held past `now`, as one atomic set-if-absent; true when this call recorded it.
+   * Replay memory (src/store/replay.ts) uses it when present (one entry per identifier, kept
+   * only as long as asked), else two fixed-window counters.
+   */
+  rememberOnce?(key: string, untilMs: number, now: number): Promise<boolean>;
 
   /** Deletes what can no longer matter (expired codes, sessions, tokens, keys). Returns how many rows. */
   purgeExpired(now: number): Promise<number>;
