@@ -4,14 +4,18 @@
  *   raw      a raw node:http proxy hop to it: the practical ceiling for a Node proxy
  *   sdk      the MCP SDK server with requireBearerAuth + jose (the incumbent library approach)
  *   portcullis  the gateway: JWT verification, per-tool policy, rate limiting and audit on
+ *   portcullis-dpop  the same with a DPoP-bound token and a fresh proof per request (RFC 9449)
  * Each target: requests/s, p50/p99 at fixed concurrency; p50/p99 at a fixed rate; CPU seconds.
  * Rounds alternate targets (A, B, A, B…) so drift shows; medians are reported.
  */
+
+import { createPrivateKey, randomUUID } from 'node:crypto';
 import { availableParallelism, cpus } from 'node:os';
 import { type BenchChild, startChild } from './lib/child.ts';
 import {
   AUDIENCE,
   benchCredentials,
+  dpopProof,
   ISSUER,
   median,
   openSession,
@@ -51,6 +55,8 @@ interface Target {
   readonly path: string;
   /** Per-target headers, e.g. the MCP session the gateway opened for the load. */
   headers?: Record<string, string>;
+  /** Presents the DPoP-bound token with a fresh proof per request. */
+  readonly dpop?: boolean;
 }
 
 export interface HttpBenchResult {
@@ -66,7 +72,7 @@ export interface HttpBenchResult {
 }
 
 export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchResult> {
-  const { jwks, token } = await benchCredentials();
+  const { jwks, token, dpopToken, dpopKey } = await benchCredentials();
 
   const upstream = await startChild('upstream', 'bench/servers/echo-upstream.ts', [], {
     cores: SERVER_CORES,
@@ -102,6 +108,18 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
       path: '/mcp',
     },
     {
+      // The gateway with DPoP on the route, driven with a bound token and per-request proofs.
+      name: 'portcullis-dpop',
+      child: await startChild(
+        'portcullis-dpop',
+        'bench/servers/portcullis.ts',
+        [String(upstream.port), jwks, ISSUER, AUDIENCE, JSON.stringify({ dpop: 'allowed' })],
+        { cores: SERVER_CORES },
+      ),
+      path: '/mcp',
+      dpop: true,
+    },
+    {
       name: 'sdk',
       child: await startChild('sdk', 'bench/servers/sdk-bearer.ts', [jwks, ISSUER, AUDIENCE], {
         cores: SERVER_CORES,
@@ -116,16 +134,28 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
     params: { name: 'echo', arguments: { text: 'hello' } },
   });
   const headers = postHeaders(token);
+  const dpopLoad = { ...dpopKey, token: dpopToken };
+  const proofKey = {
+    privateKey: createPrivateKey({ key: dpopKey.privateJwk, format: 'jwk' }),
+    publicJwk: dpopKey.publicJwk,
+  };
+  /** The headers opening a session on a target: Bearer, or DPoP with a proof for that URL. */
+  const openingHeaders = (target: Target, url: string): Record<string, string> =>
+    target.dpop
+      ? {
+          ...headers,
+          authorization: `DPoP ${dpopToken}`,
+          dpop: dpopProof(proofKey, { method: 'POST', url, token: dpopToken }, randomUUID()),
+        }
+      : headers;
   const rounds = new Map<string, TargetFigures['rounds'][number][]>(
     targets.map((t) => [t.name, []]),
   );
   try {
     for (const target of targets) {
       if (target.name.startsWith('portcullis')) {
-        target.headers = await openSession(
-          `http://127.0.0.1:${target.child.port}${target.path}`,
-          headers,
-        );
+        const url = `http://127.0.0.1:${target.child.port}${target.path}`;
+        target.headers = await openSession(url, openingHeaders(target, url));
       }
     }
     for (const target of targets) {
@@ -133,6 +163,7 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
       const warm = await runLoad({
         url,
         headers: { ...headers, ...target.headers },
+        ...(target.dpop ? { dpop: dpopLoad } : {}),
         body,
         seconds: 1,
         connections: options.connections,
@@ -150,6 +181,7 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
         const closed = await runLoad({
           url,
           headers: { ...headers, ...target.headers },
+          ...(target.dpop ? { dpop: dpopLoad } : {}),
           body,
           seconds: options.seconds,
           connections: options.connections,
@@ -159,6 +191,7 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
         const fixedRate = await runLoad({
           url,
           headers: { ...headers, ...target.headers },
+          ...(target.dpop ? { dpop: dpopLoad } : {}),
           body,
           seconds: options.seconds,
           connections: options.connections,
@@ -208,6 +241,8 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
     ratios: {
       cpu_per_request_portcullis_over_raw: cpuRatio('portcullis', 'raw'),
       cpu_per_request_audit_on_over_off: cpuRatio('portcullis', 'portcullis-noaudit'),
+      // RFC 9449 proofs checked on every request, against plain bearer (goal ≤ 1.15).
+      cpu_per_request_dpop_over_bearer: cpuRatio('portcullis-dpop', 'portcullis'),
       throughput_audit_on_over_off: ratio('portcullis', 'portcullis-noaudit'),
       added_p99_ms_at_fixed_rate:
         figures.portcullis && figures.direct

@@ -4,12 +4,13 @@
  * bench/results/latest.md (one marked section per benchmark). Figures come from one run on one
  * machine; ratios against a baseline measured in the same run are what to compare.
  *
- *   node bench/run.ts [--only http|modern|verify|refresh|sessions|stdio-start|redis] [--quick]
+ *   node bench/run.ts [--only http|modern|verify|dpop|refresh|sessions|stdio-start|redis] [--quick]
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { benchDpop, dpopMarkdown } from './dpop.ts';
 import { benchHttp, httpMarkdown } from './http.ts';
 import { benchModern, modernMarkdown } from './modern.ts';
 import { benchRedis, redisMarkdown } from './redis.ts';
@@ -68,6 +69,11 @@ const BENCHMARKS: readonly Benchmark[] = [
     name: 'verify',
     run: () => runVerifyBench(quick ? { rounds: 3, tokens: 200, cachedIterations: 5000 } : {}),
     markdown: verifyMarkdown as (result: never) => string,
+  },
+  {
+    name: 'dpop',
+    run: () => benchDpop(quick ? { rounds: 3, requests: 300 } : {}),
+    markdown: dpopMarkdown as (result: never) => string,
   },
   {
     name: 'refresh',

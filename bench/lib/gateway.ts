@@ -3,7 +3,14 @@
  * gateway verifies against it on loopback), one access token, the MCP headers a client sends,
  * opening an MCP session, and the order statistics the sections report.
  */
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import {
+  createHash,
+  generateKeyPairSync,
+  type JsonWebKey,
+  type KeyObject,
+  sign,
+} from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
 
 export const ISSUER = 'https://bench-issuer.example';
 export const AUDIENCE = 'http://127.0.0.1/mcp';
@@ -14,20 +21,61 @@ export interface BenchCredentials {
   readonly jwks: string;
   /** An ES256 access token for ISSUER/AUDIENCE with scope bench:echo, valid one hour. */
   readonly token: string;
+  /** The same kind of token bound to `dpopKey` (RFC 9449 `cnf.jkt`). */
+  readonly dpopToken: string;
+  /** The client's DPoP key pair as JWKs (ES256), for the load generator's proofs. */
+  readonly dpopKey: { readonly privateJwk: JsonWebKey; readonly publicJwk: JsonWebKey };
 }
 
 export async function benchCredentials(): Promise<BenchCredentials> {
   const { privateKey, publicKey } = await generateKeyPair('ES256');
   const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256', use: 'sig' };
-  const token = await new SignJWT({ scope: 'bench:echo', client_id: 'bench' })
-    .setProtectedHeader({ alg: 'ES256', kid: 'bench', typ: 'at+jwt' })
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setSubject('bench-user')
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(privateKey);
-  return { jwks: JSON.stringify({ keys: [jwk] }), token };
+  const mint = (extra: Record<string, unknown>) =>
+    new SignJWT({ scope: 'bench:echo', client_id: 'bench', ...extra })
+      .setProtectedHeader({ alg: 'ES256', kid: 'bench', typ: 'at+jwt' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setSubject('bench-user')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(privateKey);
+  const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const publicJwk = pair.publicKey.export({ format: 'jwk' });
+  const jkt = await calculateJwkThumbprint(publicJwk as never, 'sha256');
+  return {
+    jwks: JSON.stringify({ keys: [jwk] }),
+    token: await mint({}),
+    dpopToken: await mint({ cnf: { jkt } }),
+    dpopKey: { privateJwk: pair.privateKey.export({ format: 'jwk' }), publicJwk },
+  };
+}
+
+/**
+ * A DPoP proof (RFC 9449 §4.2) for one request, signed with node:crypto: the load generator
+ * makes one per request, as a client must (proofs are single-use).
+ */
+export function dpopProof(
+  key: { readonly privateKey: KeyObject; readonly publicJwk: JsonWebKey },
+  request: { readonly method: string; readonly url: string; readonly token: string },
+  jti: string,
+): string {
+  const header = Buffer.from(
+    JSON.stringify({ typ: 'dpop+jwt', alg: 'ES256', jwk: key.publicJwk }),
+  ).toString('base64url');
+  const payload = Buffer.from(
+    JSON.stringify({
+      jti,
+      htm: request.method,
+      htu: request.url,
+      iat: Math.floor(Date.now() / 1000),
+      ath: createHash('sha256').update(request.token).digest('base64url'),
+    }),
+  ).toString('base64url');
+  const signature = sign('sha256', Buffer.from(`${header}.${payload}`), {
+    key: key.privateKey,
+    dsaEncoding: 'ieee-p1363',
+  }).toString('base64url');
+  return `${header}.${payload}.${signature}`;
 }
 
 /** The headers of an MCP client's POST (Streamable HTTP: both media types accepted). */

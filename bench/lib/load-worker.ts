@@ -7,7 +7,9 @@
  * schedule and latency counts from the scheduled time, so a stall is not hidden by sending less
  * (no coordinated omission).
  */
+import { createPrivateKey, randomUUID } from 'node:crypto';
 import { Pool } from 'undici';
+import { dpopProof } from './gateway.ts';
 
 interface WorkerOptions {
   url: string;
@@ -16,6 +18,8 @@ interface WorkerOptions {
   seconds: number;
   connections: number;
   rate?: number;
+  /** Present a DPoP-bound token: a fresh proof per request (RFC 9449 §7.1). */
+  dpop?: { privateJwk: Record<string, unknown>; publicJwk: Record<string, unknown>; token: string };
 }
 
 const options = JSON.parse(process.argv[2] ?? '{}') as WorkerOptions;
@@ -29,12 +33,31 @@ const latenciesUs: number[] = [];
 let errors = 0;
 let non2xx = 0;
 
+const dpop = options.dpop;
+const dpopKey =
+  dpop === undefined
+    ? undefined
+    : {
+        privateKey: createPrivateKey({ key: dpop.privateJwk as never, format: 'jwk' }),
+        publicJwk: dpop.publicJwk,
+      };
+
+function headersFor(): Record<string, string> {
+  if (dpop === undefined || dpopKey === undefined) return options.headers;
+  const proof = dpopProof(
+    dpopKey,
+    { method: 'POST', url: options.url, token: dpop.token },
+    randomUUID(),
+  );
+  return { ...options.headers, authorization: `DPoP ${dpop.token}`, dpop: proof };
+}
+
 async function send(startNs: bigint): Promise<void> {
   try {
     const response = await pool.request({
       path: target.pathname,
       method: 'POST',
-      headers: options.headers,
+      headers: headersFor(),
       body: options.body,
     });
     await response.body.arrayBuffer();

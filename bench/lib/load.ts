@@ -21,6 +21,12 @@ export interface LoadOptions {
   readonly rate?: number;
   /** Cores for the load generator (taskset -c). */
   readonly cores?: string;
+  /** Present a DPoP-bound token with a fresh proof per request. */
+  readonly dpop?: {
+    readonly privateJwk: object;
+    readonly publicJwk: object;
+    readonly token: string;
+  };
 }
 
 const WORKER = fileURLToPath(new URL('./load-worker.ts', import.meta.url));

@@ -9,6 +9,7 @@
  *   stdio           { command, args }: adds the stdio upstream route /stdio
  *   maxSessions     upstreams[].max_sessions (default: the product default)
  *   maxConnections  remote_mcp.max_connections (default 1024)
+ *   dpop            upstreams[].dpop of the HTTP routes (off, allowed, required)
  *   audit           false: the same gateway without the audit trail, to measure the audit
  *                   overhead in the same run
  *   modern          true: adds /modern, the same HTTP upstream pinned to MCP 2026-07-28
@@ -37,6 +38,8 @@ interface TargetOptions {
   readonly audit?: boolean;
   readonly modern?: boolean;
   readonly redis?: string;
+  /** upstreams[].dpop of the HTTP routes (default off). */
+  readonly dpop?: 'off' | 'allowed' | 'required';
 }
 
 const [upstreamPort = '0', jwksJson = '{}', issuer = '', audience = '', optionsJson = '{}'] =
@@ -87,6 +90,7 @@ const httpRoutes = Array.from({ length: options.routes ?? 1 }, (_, index) => ({
   url: `http://127.0.0.1:${upstreamPort}/mcp`,
   tool_scopes: { echo: 'bench:echo' },
   ...limits,
+  ...(options.dpop === undefined ? {} : { dpop: options.dpop }),
 }));
 // The same upstream as a 2026-07-28 route: stateless requests forwarded as they come.
 const modernRoutes = options.modern

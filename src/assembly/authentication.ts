@@ -2,7 +2,11 @@ import type { AuthorizationServer } from '../authorization-server/index.ts';
 import type { LoadedConfig } from '../config/index.ts';
 import type { Logger } from '../lib/log.ts';
 import { type AuthStage, bearerAuthentication } from '../proxy/index.ts';
-import { type ConfiguredVerifier, createVerifierFromConfig } from '../resource-server/index.ts';
+import {
+  type ConfiguredDpop,
+  type ConfiguredVerifier,
+  createVerifierFromConfig,
+} from '../resource-server/index.ts';
 import { coLocatedKeySource, honourRevocation } from './co-located.ts';
 
 export interface TokenVerification {
@@ -27,6 +31,8 @@ export function tokenVerificationFor(
       | (Pick<AuthorizationServer, 'publicKeySet' | 'isAccessTokenRevoked'> &
           Partial<Pick<AuthorizationServer, 'reloadKeys'>>)
       | undefined;
+    /** DPoP per route (RFC 9449), when the configuration turns it on anywhere. */
+    readonly dpop?: ConfiguredDpop | undefined;
   } = {},
 ): TokenVerification | undefined {
   const rm = loaded.config.remote_mcp;
@@ -41,5 +47,5 @@ export function tokenVerificationFor(
       : {}),
   });
   const verifier = coLocated ? honourRevocation(configured, coLocated) : configured;
-  return { stage: bearerAuthentication(loaded, verifier), verifier };
+  return { stage: bearerAuthentication(loaded, verifier, options.dpop), verifier };
 }

@@ -20,6 +20,7 @@ import {
   type ReadinessProbe,
   RequestObserver,
 } from '../proxy/index.ts';
+import { type ConfiguredDpop, createDpopFromConfig } from '../resource-server/index.ts';
 import {
   openStore,
   RedisRateLimiter,
@@ -109,7 +110,7 @@ export async function startPortcullis(
       options.metrics === false ? undefined : (options.metrics ?? new GatewayMetrics());
     if (options.metrics === undefined) undo.push(() => metrics?.dispose());
     const audit = openAudit(loaded, options, logger, undo);
-    const { store, authorizationServer } = await openAuthorizationServer(
+    const { store, authorizationServer, dpop } = await openAuthorizationServer(
       loaded,
       options,
       { logger, audit },
@@ -118,7 +119,14 @@ export async function startPortcullis(
     const shared = openSharedState(loaded, options, store, undo);
     const authentication =
       options.authentication ??
-      (await tokenAuthentication(loaded, logger, withRevocationCache(authorizationServer, shared)));
+      (await tokenAuthentication(
+        loaded,
+        logger,
+        withRevocationCache(authorizationServer, shared),
+        // Without the co-located server, the gateway's own Redis connection (when configured)
+        // keeps used proof ids, so every replica sees every proof.
+        dpop ?? createDpopFromConfig(loaded, shared === undefined ? {} : { store: shared.store }),
+      ));
 
     const observer = new RequestObserver({
       sink: audit,
@@ -290,7 +298,7 @@ async function openAuthorizationServer(
   options: PortcullisOptions,
   context: { logger: Logger; audit: AuditSink | undefined },
   undo: Undo,
-): Promise<{ store?: Store; authorizationServer?: AuthorizationServer }> {
+): Promise<{ store?: Store; authorizationServer?: AuthorizationServer; dpop?: ConfiguredDpop }> {
   if (!loaded.config.authorization_server.enabled) return {};
   let store = options.store;
   if (store === undefined) {
@@ -300,13 +308,17 @@ async function openAuthorizationServer(
     undo.push(() => opened.close());
     store = opened;
   }
+  // One DPoP setup for the gateway and its token endpoint: the same nonces, algorithms and
+  // (with Redis) the shared memory of used proofs.
+  const dpop = createDpopFromConfig(loaded, { store });
   const authorizationServer = await createAuthorizationServer(loaded, {
     store,
     logger: context.logger,
     ...(context.audit === undefined ? {} : { audit: context.audit }),
+    ...(dpop.tokenEndpointProofs === undefined ? {} : { dpopProofs: dpop.tokenEndpointProofs }),
   });
   undo.push(() => authorizationServer.close());
-  return { store, authorizationServer };
+  return { store, authorizationServer, dpop };
 }
 
 /** Bearer-token authentication as configured (undefined for `auth: none`), keys loaded. */
@@ -317,8 +329,9 @@ async function tokenAuthentication(
     | (Pick<AuthorizationServer, 'publicKeySet' | 'isAccessTokenRevoked'> &
         Partial<Pick<AuthorizationServer, 'reloadKeys'>>)
     | undefined,
+  dpop: ConfiguredDpop,
 ): Promise<AuthStage | undefined> {
-  const verification = tokenVerificationFor(loaded, { logger, authorizationServer });
+  const verification = tokenVerificationFor(loaded, { logger, authorizationServer, dpop });
   if (verification === undefined) return undefined;
   // Load the key set before listening; if the issuer is unreachable now, serve anyway
   // (requests get 503 AuthUnavailable until keys load) and say so.

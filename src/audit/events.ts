@@ -59,6 +59,8 @@ export interface AuditEvent {
   readonly client_id?: string | undefined;
   /** HMAC-SHA256 of the token's `jti` (or of the token), never the token itself. */
   readonly token_id_hash?: string | undefined;
+  /** `dpop` when the token was DPoP-bound and its proof checked (RFC 9449), else `bearer`. */
+  readonly sender_constraint?: 'dpop' | 'bearer' | undefined;
   readonly upstream?: string | undefined;
   /** The resource (RFC 8707) a token or authorization is for. */
   readonly resource?: string | undefined;

@@ -31,6 +31,7 @@ export function renderAuditEventsReference(): string {
     '| `event` | One of the events above. |',
     '| `request_id`, `session_id` | Correlation ids (`x-request-id`, `mcp-session-id`). |',
     '| `subject`, `client_id`, `token_id_hash` | Who: `sub`, `client_id`, HMAC-SHA256 of `jti` (or of the token). |',
+    '| `sender_constraint` | `dpop` when the token was DPoP-bound and the request carried its proof (RFC 9449), `bearer` otherwise; absent without a token. On `oauth.token.issued`: whether the issued token is bound. |',
     '| `upstream`, `method`, `tool` | What: upstream name, JSON-RPC method, tool name. |',
     '| `resource`, `grant_type` | For `oauth.*` events: the resource (RFC 8707) and the token grant type. |',
     '| `decision`, `reason`, `status` | `allow`, `deny` or `error`; the error code (docs/errors.md); the HTTP status. |',

@@ -10,6 +10,8 @@ export interface PendingAuthorization {
   readonly scopes: readonly string[];
   readonly resource: string;
   readonly codeChallenge: string;
+  /** RFC 9449 §10: the DPoP key the code will be bound to. */
+  readonly dpopJkt?: string;
   /**
    * An error found after the redirect URI was validated, for a client anyone can register: it
    * is sent back only once the user has signed in (RFC 9700 §4.11.2), so the server is not an
@@ -36,6 +38,7 @@ export function pendingFromJson(json: JsonObject): PendingAuthorization {
     scopes: Array.isArray(json.scopes) ? json.scopes.map(String) : [],
     resource: String(json.resource),
     codeChallenge: String(json.codeChallenge),
+    ...(typeof json.dpopJkt === 'string' ? { dpopJkt: json.dpopJkt } : {}),
     ...(typeof json.deviceId === 'string' ? { deviceId: json.deviceId } : {}),
     ...(error !== undefined && typeof error.code === 'string' && error.code in REQUEST_ERRORS
       ? { error: { code: error.code as RequestErrorCode, message: String(error.message) } }

@@ -2,16 +2,19 @@ import type { JSONWebKeySet } from 'jose';
 import type { LoadedConfig } from '../config/index.ts';
 import type { Logger } from '../lib/log.ts';
 import { createGuardedFetch, type GuardedFetch } from '../net/index.ts';
-import type { Store } from '../store/index.ts';
+import { createStoreReplayCache, type Store } from '../store/index.ts';
 import {
   METADATA_DOCUMENT_MAX_BYTES,
   MetadataDocumentResolver,
 } from './clients/metadata-documents.ts';
 import { ClientRegistry } from './clients/registry.ts';
+import type { AuthorizationServerDpop, TokenEndpointProofs } from './dpop-binding.ts';
+import { type AssertionGrant, ID_JAG_PROFILE } from './grants/jwt-bearer.ts';
 import { ensureSigningKey, KeyRing } from './keys.ts';
 import { dispatch, routesFor } from './router.ts';
 import type { AuditRecorder, RequestContext, Services } from './services.ts';
-import { LIMITS, settingsFrom } from './settings.ts';
+import { LIMITS, type Settings, settingsFrom } from './settings.ts';
+import { createIssuerKeys, trustedProvidersFrom } from './trusted-issuers.ts';
 
 export interface AuthorizationServerDeps {
   /** Where users, clients, codes, tokens and keys live; the caller opens and closes it. */
@@ -25,6 +28,64 @@ export interface AuthorizationServerDeps {
   readonly fetch?: GuardedFetch;
   /** Clock in milliseconds; tests move it. Default Date.now. */
   readonly now?: () => number;
+  /**
+   * The DPoP proof checker for the token endpoint (resource-server's, in its token-endpoint
+   * form). Without it, or when no upstream accepts DPoP, proofs are ignored and tokens are Bearer.
+   */
+  readonly dpopProofs?: TokenEndpointProofs;
+  /** Fetch for trusted identity providers' JWKS. Default: the SSRF-guarded fetch. */
+  readonly issuerKeysFetch?: GuardedFetch;
+}
+
+/** Leeway for assertion times, as for access tokens. */
+const ASSERTION_SKEW_SECONDS = 60;
+
+function dpopFor(
+  loaded: LoadedConfig,
+  proofs: TokenEndpointProofs | undefined,
+): AuthorizationServerDpop | undefined {
+  if (proofs === undefined) return undefined;
+  const resourcesWhere = (accept: (mode: string) => boolean) => {
+    const names = new Set(
+      loaded.config.upstreams.filter((upstream) => accept(upstream.dpop)).map((u) => u.name),
+    );
+    return new Set(
+      loaded.derived.upstreams
+        .filter((upstream) => names.has(upstream.name))
+        .map((u) => u.resource),
+    );
+  };
+  const resources = resourcesWhere((mode) => mode !== 'off');
+  const required = resourcesWhere((mode) => mode === 'required');
+  return resources.size === 0 ? undefined : { proofs, resources, required };
+}
+
+function assertionsFor(
+  loaded: LoadedConfig,
+  settings: Settings,
+  store: Store,
+  deps: AuthorizationServerDeps,
+  now: () => number,
+): AssertionGrant | undefined {
+  const providers = trustedProvidersFrom(loaded);
+  if (providers.length === 0) return undefined;
+  const longest = Math.max(...providers.map((provider) => provider.maxLifetimeSeconds));
+  return {
+    providers,
+    profiles: providers.some((provider) => provider.kind === 'id-jag') ? [ID_JAG_PROFILE] : [],
+    keys: createIssuerKeys({
+      fetch:
+        deps.issuerKeysFetch ??
+        createGuardedFetch({ allowLoopback: settings.allowLoopbackUrls, timeoutMs: 5000 }),
+      now,
+      logger: deps.logger,
+    }),
+    replay: createStoreReplayCache(store, {
+      namespace: 'jwt-bearer',
+      windowMs: (longest + 2 * ASSERTION_SKEW_SECONDS) * 1000,
+    }),
+    skewSeconds: ASSERTION_SKEW_SECONDS,
+  };
 }
 
 /** The co-located authorization server, as the gateway mounts it. */
@@ -72,6 +133,11 @@ export async function createAuthorizationServer(
         now,
         allowLoopback: settings.allowLoopbackUrls,
         allowedScopes: settings.allowedScopes,
+        jwtBearerClients: new Set(
+          loaded.config.authorization_server.trusted_identity_providers.flatMap(
+            (provider) => provider.allowed_clients,
+          ),
+        ),
         logger: deps.logger,
       })
     : undefined;
@@ -85,6 +151,8 @@ export async function createAuthorizationServer(
     keys: new KeyRing(store, { now, alg: settings.signingAlgorithm }),
     clients: new ClientRegistry(loaded, store, documents),
     initialAccessToken: loaded.secrets.initialAccessToken,
+    dpop: dpopFor(loaded, deps.dpopProofs),
+    assertions: assertionsFor(loaded, settings, store, deps, now),
   };
   const routes = routesFor(settings);
 

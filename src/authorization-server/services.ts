@@ -2,6 +2,8 @@ import type { AuditEvent } from '../audit/index.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Store } from '../store/index.ts';
 import type { ClientRegistry } from './clients/registry.ts';
+import type { AuthorizationServerDpop } from './dpop-binding.ts';
+import type { AssertionGrant } from './grants/jwt-bearer.ts';
 import type { KeyRing } from './keys.ts';
 import type { Settings } from './settings.ts';
 
@@ -28,6 +30,10 @@ export interface Services {
   readonly clients: ClientRegistry;
   /** For dynamic_registration: token. */
   readonly initialAccessToken: string | undefined;
+  /** DPoP at the token endpoint (RFC 9449 §5); undefined when no route accepts DPoP. */
+  readonly dpop?: AuthorizationServerDpop | undefined;
+  /** The JWT bearer grant (RFC 7523) for trusted identity providers; undefined when none. */
+  readonly assertions?: AssertionGrant | undefined;
 }
 
 /** One request on its way through an endpoint's steps. */

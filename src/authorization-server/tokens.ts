@@ -7,7 +7,8 @@ import type { Services } from './services.ts';
 /** The token endpoint's success body (RFC 6749 §5.1). */
 export interface TokenResponse {
   readonly access_token: string;
-  readonly token_type: 'Bearer';
+  /** DPoP when the access token is bound to the client's key (RFC 9449 §5). */
+  readonly token_type: 'Bearer' | 'DPoP';
   readonly expires_in: number;
   readonly scope: string;
   readonly refresh_token?: string;
@@ -17,18 +18,21 @@ export interface MintedAccessToken {
   readonly token: string;
   readonly record: AccessTokenRecord;
   readonly expiresInSeconds: number;
+  /** The `cnf.jkt` the token carries, when it is DPoP-bound. */
+  readonly boundKey: string | undefined;
 }
 
 /**
  * An RFC 9068 access token: `typ: at+jwt`, signed with the current key, carrying `iss`, `sub`,
- * `aud` (the one resource, RFC 8707), `client_id`, `scope`, `jti`, `iat` and `exp`. It never
- * outlives its grant.
+ * `aud` (the one resource, RFC 8707), `client_id`, `scope`, `jti`, `iat` and `exp`, and
+ * `cnf.jkt` when bound to a DPoP key (RFC 9449 §6.1). It never outlives its grant.
  */
 export async function mintAccessToken(
   services: Services,
   grant: Pick<GrantRecord, 'grantId' | 'subject' | 'clientId' | 'resource' | 'expiresAt'>,
   scopes: readonly string[],
   now: number,
+  boundKey?: string,
 ): Promise<MintedAccessToken> {
   const { kid, alg, key } = await services.keys.signingKey();
   const jti = randomToken(16);
@@ -36,7 +40,11 @@ export async function mintAccessToken(
   const exp = Math.floor(
     Math.min(now + services.settings.accessTokenTtlMs, grant.expiresAt) / 1000,
   );
-  const token = await new SignJWT({ client_id: grant.clientId, scope: scopes.join(' ') })
+  const token = await new SignJWT({
+    client_id: grant.clientId,
+    scope: scopes.join(' '),
+    ...(boundKey === undefined ? {} : { cnf: { jkt: boundKey } }),
+  })
     .setProtectedHeader({ alg, kid, typ: 'at+jwt' })
     .setIssuer(services.settings.issuer)
     .setSubject(grant.subject)
@@ -55,6 +63,7 @@ export async function mintAccessToken(
       revokedAt: undefined,
     },
     expiresInSeconds: exp - iat,
+    boundKey,
   };
 }
 
@@ -63,12 +72,16 @@ export interface MintedRefreshToken {
   readonly record: RefreshTokenRecord;
 }
 
-/** A 256-bit random refresh token, stored only as its SHA-256; bound to client and resource. */
+/**
+ * A 256-bit random refresh token, stored only as its SHA-256; bound to client and resource, and
+ * for a public client to its DPoP key when it has one (RFC 9449 §5).
+ */
 export function mintRefreshToken(
   services: Services,
   grant: GrantRecord,
   scopes: readonly string[],
   now: number,
+  dpopJkt?: string,
 ): MintedRefreshToken {
   const token = randomToken(32);
   return {
@@ -85,6 +98,7 @@ export function mintRefreshToken(
       rotatedAt: undefined,
       successorHash: undefined,
       graceBlob: undefined,
+      ...(dpopJkt === undefined ? {} : { dpopJkt }),
     },
   };
 }
@@ -100,7 +114,7 @@ export function tokenResponseText(
 ): string {
   const response: TokenResponse = {
     access_token: access.token,
-    token_type: 'Bearer',
+    token_type: access.boundKey === undefined ? 'Bearer' : 'DPoP',
     expires_in: access.expiresInSeconds,
     scope: scopes.join(' '),
     ...(refresh === undefined ? {} : { refresh_token: refresh.token }),

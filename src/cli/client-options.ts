@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import {
+  type AssertionSource,
   createAuthenticatedFetch,
   createOpener,
   createStaticHeadersFetch,
+  DPOP_MODES,
+  type DpopMode,
   defaultTokenStoreDir,
   type FetchLike,
   type GuardedFetch,
@@ -39,6 +42,13 @@ export const CLIENT_FLAGS = {
   'non-interactive': { type: 'boolean', default: false },
   'allow-loopback-urls': { type: 'boolean', default: false },
   'no-resource-parameter': { type: 'boolean' },
+  dpop: { type: 'string' },
+  'assertion-file': { type: 'string' },
+  'id-token-env': { type: 'string' },
+  'idp-token-endpoint': { type: 'string' },
+  'idp-issuer': { type: 'string' },
+  'idp-client-id': { type: 'string' },
+  'idp-client-secret-env': { type: 'string' },
   protocol: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -78,6 +88,17 @@ Authorization (OAuth 2.1, MCP 2025-11-25; the default):
                               servers that reject it (Microsoft Entra ID: AADSTS9010010). Risk:
                               the token is then not bound to this server, so a server that
                               receives it could replay it elsewhere; see docs/client.md.
+  --dpop MODE                 DPoP-bound tokens (RFC 9449): auto (default; when the
+                              authorization server advertises DPoP), required, or off. The key
+                              is kept per server and issuer in the token store.
+
+Assertion logins (RFC 7523 JWT bearer grant; need --client-id):
+  --assertion-file FILE       A workload identity token file (e.g. a SPIFFE JWT-SVID).
+  --id-token-env VAR          Your ID token at the enterprise identity provider, exchanged
+                              there (RFC 8693) for an identity assertion grant (ID-JAG), with
+  --idp-token-endpoint URL    the provider's token endpoint (or --idp-issuer URL to discover
+  --idp-client-id ID          it), this client's id at the provider and, for a confidential
+  --idp-client-secret-env VAR one, its secret.
 
 Static headers (instead of OAuth; exclusive with every option above):
   --header "Name: value"      Send this header on every request (repeatable); \${ENV} in the
@@ -116,6 +137,13 @@ const OAUTH_FLAGS = [
   'non-interactive',
   'allow-loopback-urls',
   'no-resource-parameter',
+  'dpop',
+  'assertion-file',
+  'id-token-env',
+  'idp-token-endpoint',
+  'idp-issuer',
+  'idp-client-id',
+  'idp-client-secret-env',
 ] as const;
 
 type ClientFlagValues = {
@@ -133,6 +161,13 @@ type ClientFlagValues = {
   'non-interactive'?: boolean;
   'allow-loopback-urls'?: boolean;
   'no-resource-parameter'?: boolean;
+  dpop?: string;
+  'assertion-file'?: string;
+  'id-token-env'?: string;
+  'idp-token-endpoint'?: string;
+  'idp-issuer'?: string;
+  'idp-client-id'?: string;
+  'idp-client-secret-env'?: string;
   protocol?: string;
 };
 
@@ -224,7 +259,78 @@ function oauthSession(
     ...(privateKey === undefined ? {} : { privateKey }),
     ...(callbackPort === undefined ? {} : { callbackPort }),
     ...(values['no-resource-parameter'] === true ? { resourceParameter: false } : {}),
+    dpop: parseDpop(command, values.dpop),
+    ...assertionOption(command, io, values, grant),
   });
+}
+
+/** `--dpop`: auto (default), required or off. */
+function parseDpop(command: string, value: string | undefined): DpopMode {
+  const mode = value ?? 'auto';
+  if (!(DPOP_MODES as readonly string[]).includes(mode)) {
+    throw usageError(command, `--dpop must be ${DPOP_MODES.join(', ')}, found "${mode}"`);
+  }
+  return mode as DpopMode;
+}
+
+/** An assertion login: a workload token file, or an ID token to exchange for an ID-JAG. */
+function assertionOption(
+  command: string,
+  io: CliIo,
+  values: ClientFlagValues,
+  grant: string,
+): { assertion?: AssertionSource } {
+  const file = values['assertion-file'];
+  const idToken = fromEnv(command, io, '--id-token-env', values['id-token-env']);
+  const idp = [
+    'idp-token-endpoint',
+    'idp-issuer',
+    'idp-client-id',
+    'idp-client-secret-env',
+  ] as const;
+  const idpFlags = idp.filter((flag) => values[flag] !== undefined);
+  if (file === undefined && idToken === undefined) {
+    if (idpFlags.length > 0) {
+      throw usageError(command, `--${idpFlags[0]} needs --id-token-env`);
+    }
+    return {};
+  }
+  if (file !== undefined && idToken !== undefined) {
+    throw usageError(command, '--assertion-file and --id-token-env are exclusive');
+  }
+  if (grant !== 'authorization_code' || values.grant !== undefined) {
+    throw usageError(command, 'an assertion login is its own grant; drop --grant and --device');
+  }
+  if (values['client-id'] === undefined) {
+    throw usageError(command, 'an assertion login needs --client-id');
+  }
+  if (file !== undefined) return { assertion: { kind: 'file', path: file } };
+  const endpoint = values['idp-token-endpoint'];
+  const issuer = values['idp-issuer'];
+  const clientId = values['idp-client-id'];
+  if ((endpoint === undefined) === (issuer === undefined)) {
+    throw usageError(command, '--id-token-env needs one of --idp-token-endpoint or --idp-issuer');
+  }
+  if (clientId === undefined) throw usageError(command, '--id-token-env needs --idp-client-id');
+  for (const [flag, url] of [
+    ['--idp-token-endpoint', endpoint],
+    ['--idp-issuer', issuer],
+  ] as const) {
+    if (url !== undefined && !URL.canParse(url)) {
+      throw usageError(command, `${flag} must be an absolute URL`);
+    }
+  }
+  const secret = fromEnv(command, io, '--idp-client-secret-env', values['idp-client-secret-env']);
+  return {
+    assertion: {
+      kind: 'id-jag',
+      idToken: idToken as string,
+      idpClientId: clientId,
+      ...(secret === undefined ? {} : { idpClientSecret: secret }),
+      ...(endpoint === undefined ? {} : { idpTokenEndpoint: endpoint }),
+      ...(issuer === undefined ? {} : { idpIssuer: issuer }),
+    },
+  };
 }
 
 /** `--protocol`: auto, 2026-07-28 or 2025-11-25. */

@@ -1,4 +1,6 @@
+import { type DpopSession, isDpopNonceChallenge } from '@modelcontextprotocol/client';
 import { ClientError } from '../errors/index.ts';
+import { dpopRequestHeaders } from './dpop.ts';
 import { scopeList } from './scope.ts';
 import type { OAuthSession } from './session.ts';
 import { type BearerChallenge, bearerChallenge } from './www-authenticate.ts';
@@ -31,11 +33,21 @@ export function createAuthenticatedFetch(
     const url = new URL(input instanceof Request ? input.url : String(input));
     if (url.origin !== origin) return base(input, init);
     const operation = new Operation(session, max, await session.accessToken());
+    const method = (
+      init?.method ?? (input instanceof Request ? input.method : 'GET')
+    ).toUpperCase();
+    let nonceRetried = false;
     for (;;) {
-      const headers = new Headers(init?.headers);
-      if (operation.token !== undefined) headers.set('authorization', `Bearer ${operation.token}`);
-      else headers.delete('authorization');
+      const dpop = operation.token === undefined ? undefined : await session.presentation();
+      const headers = await credentialHeaders(init?.headers, operation.token, dpop, method, url);
       const response = await base(input, { ...init, headers });
+      dpop?.observeNonce(response, url);
+      // RFC 9449 §9: the server asks for its nonce; one retry with a new proof carrying it.
+      if (dpop !== undefined && !nonceRetried && isDpopNonceChallenge(response)) {
+        nonceRetried = true;
+        await response.body?.cancel().catch(() => undefined);
+        continue;
+      }
       if (response.status !== 401 && response.status !== 403) return response;
       const challenge = bearerChallenge(response.headers.get('www-authenticate'));
       if (response.status === 403 && challenge?.error !== 'insufficient_scope') return response;
@@ -43,6 +55,28 @@ export function createAuthenticatedFetch(
       await operation.answer(response.status, challenge);
     }
   };
+}
+
+/**
+ * The request's headers with its credentials: none, `Bearer`, or for a DPoP-bound token the
+ * DPoP scheme and a fresh proof for this method and URL (RFC 9449 §7.1).
+ */
+async function credentialHeaders(
+  given: RequestInit['headers'],
+  token: string | undefined,
+  dpop: DpopSession | undefined,
+  method: string,
+  url: URL,
+): Promise<Headers> {
+  const headers = new Headers(given);
+  if (token === undefined) headers.delete('authorization');
+  else if (dpop === undefined) headers.set('authorization', `Bearer ${token}`);
+  else {
+    const presented = await dpopRequestHeaders(dpop, { method, url, token });
+    headers.set('authorization', presented.authorization);
+    headers.set('dpop', presented.dpop);
+  }
+  return headers;
 }
 
 /** The authorization state of one request (one operation, for the retry limit). */

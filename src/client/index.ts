@@ -22,6 +22,7 @@ export {
   issuerMatches,
   type ResourceMetadata,
 } from './discovery.ts';
+export { DPOP_MODES, type DpopMode } from './dpop.ts';
 export {
   type AggregateEntry,
   type AggregateOptions,
@@ -57,7 +58,12 @@ export {
 } from './remote-client.ts';
 export { canonicalResource, isLoopbackUrl, parseServerUrl, sameResource } from './resource.ts';
 export { selectScope, unionScopes } from './scope.ts';
-export { DEFAULT_REFRESH_MARGIN_MS, OAuthSession, type OAuthSessionOptions } from './session.ts';
+export {
+  type AssertionSource,
+  DEFAULT_REFRESH_MARGIN_MS,
+  OAuthSession,
+  type OAuthSessionOptions,
+} from './session.ts';
 export { parseHeaderFlags } from './static-headers.ts';
 export {
   type BridgeOptions,

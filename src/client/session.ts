@@ -1,10 +1,20 @@
 import { randomBytes } from 'node:crypto';
+import type { DpopSession } from '@modelcontextprotocol/client';
 import { startAuthorization } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { ClientError } from '../errors/index.ts';
+import { obtainIdJag, readAssertionFile, redeemAssertion } from './assertion-grant.ts';
+import type { FetchLike } from './auth-fetch.ts';
 import { type CallbackServer, startCallbackServer } from './callback-server.ts';
 import { type DeviceFlowOptions, runDeviceFlow } from './device-flow.ts';
 import { type Discovery, discover } from './discovery.ts';
+import {
+  type DpopMode,
+  dpopAlgorithmFor,
+  dpopSessionFor,
+  dpopTokenFetch,
+  newDpopKey,
+} from './dpop.ts';
 import type { AuthorizationOpener } from './opener.ts';
 import { obtainClient, registeredCallbackPort } from './registration.ts';
 import { isLoopbackUrl } from './resource.ts';
@@ -57,7 +67,25 @@ export interface OAuthSessionOptions {
   readonly callbackTimeoutMs?: number;
   /** `false`: never send RFC 8707 `resource` (`--no-resource-parameter`). Default true. */
   readonly resourceParameter?: boolean;
+  /** `--dpop`: DPoP-bound tokens when the authorization server offers them (auto), always, never. */
+  readonly dpop?: DpopMode;
+  /** Log in with an assertion (RFC 7523 JWT bearer grant) instead of a browser. */
+  readonly assertion?: AssertionSource;
 }
+
+/** Where the assertion of a JWT bearer login comes from. */
+export type AssertionSource =
+  /** A workload token file (`--assertion-file`), read at each login. */
+  | { readonly kind: 'file'; readonly path: string }
+  /** An ID token at the enterprise IdP, exchanged there for an ID-JAG (RFC 8693). */
+  | {
+      readonly kind: 'id-jag';
+      readonly idToken: string;
+      readonly idpClientId: string;
+      readonly idpClientSecret?: string;
+      readonly idpTokenEndpoint?: string;
+      readonly idpIssuer?: string;
+    };
 
 /** Why an authorization is being run; decides the scope to ask for. */
 export interface AuthorizationReason {
@@ -82,6 +110,8 @@ export class OAuthSession {
   #callback: CallbackServer | undefined;
   #deviceAbort: AbortController | undefined;
   #aborted = false;
+  /** DPoP sessions by issuer, so nonces learnt on one request serve the next (RFC 9449 §8). */
+  readonly #dpopSessions = new Map<string, DpopSession>();
 
   constructor(options: OAuthSessionOptions) {
     this.serverUrl = options.serverUrl;
@@ -140,10 +170,12 @@ export class OAuthSession {
       }
       const client = await this.#clientFor(record.discovery);
       if (client === undefined) return undefined;
+      // A DPoP-bound refresh (RFC 9449 §5) needs the key the tokens were bound to.
+      const dpop = await this.#storedDpop(record, record.issuer);
       let fresh: OAuthTokens;
       try {
         fresh = await refreshTokens(
-          this.#tokenContext(record.discovery, client),
+          this.#tokenContext(record.discovery, client, dpop),
           tokens.refresh_token,
         );
       } catch (error) {
@@ -160,6 +192,7 @@ export class OAuthSession {
         { ...fresh, scope: fresh.scope ?? tokens.scope },
         tokens.requested_scope ?? '',
         tokens.refresh_token,
+        dpop !== undefined,
       );
       await tx.write(withTokens(record, record.issuer, stored));
       return stored.access_token;
@@ -182,7 +215,8 @@ export class OAuthSession {
     if (this.#aborted) {
       throw new ClientError('ClientAuthorizationFailed', 'the client is shutting down');
     }
-    if (grant !== 'client_credentials' && this.#options.interactive === false) {
+    const unattended = grant === 'client_credentials' || this.#options.assertion !== undefined;
+    if (!unattended && this.#options.interactive === false) {
       throw new ClientError(
         'ClientInteractionRequired',
         `no usable token is stored for ${this.serverUrl.href} and interaction is not allowed`,
@@ -206,11 +240,13 @@ export class OAuthSession {
       grant,
     });
     const tokens =
-      grant === 'client_credentials'
-        ? await this.#clientCredentials(discovery, scope)
-        : grant === 'device_code'
-          ? await this.#deviceCode(discovery, scope)
-          : await this.#authorizationCode(discovery, scope);
+      this.#options.assertion !== undefined
+        ? await this.#assertionGrant(discovery, this.#options.assertion, scope)
+        : grant === 'client_credentials'
+          ? await this.#clientCredentials(discovery, scope)
+          : grant === 'device_code'
+            ? await this.#deviceCode(discovery, scope)
+            : await this.#authorizationCode(discovery, scope);
     const clientId = this.#options.clientId;
     await this.#options.store.updateServer(this.#key, (record) =>
       withTokens(
@@ -250,8 +286,109 @@ export class OAuthSession {
 
   async #clientCredentials(discovery: Discovery, scope: string | undefined): Promise<StoredTokens> {
     const client = await obtainClient(this.#registrationOptions(discovery, undefined));
-    const response = await clientCredentialsToken(this.#tokenContext(discovery, client), scope);
-    return toStored(response, scope ?? '');
+    const dpop = await this.#dpopFor(discovery);
+    const response = await clientCredentialsToken(
+      this.#tokenContext(discovery, client, dpop),
+      scope,
+    );
+    return toStored(response, scope ?? '', undefined, dpop !== undefined);
+  }
+
+  /**
+   * RFC 7523 §2.1: an ID-JAG (obtained now from the enterprise IdP, RFC 8693) or a workload JWT
+   * (read from its file) redeemed for a token, with the pre-registered client. A refusal is
+   * final: the authorization server has decided about this assertion.
+   */
+  async #assertionGrant(
+    discovery: Discovery,
+    source: AssertionSource,
+    scope: string | undefined,
+  ): Promise<StoredTokens> {
+    const client = await this.#clientFor(discovery);
+    if (client === undefined || client.source !== 'pre-registered') {
+      throw new ClientError(
+        'ClientRegistrationUnavailable',
+        'an assertion login needs the client id the authorization server knows',
+        { fix: 'give --client-id (and --client-secret-env for a confidential client)' },
+      );
+    }
+    const assertion =
+      source.kind === 'file'
+        ? await readAssertionFile(source.path)
+        : await obtainIdJag({
+            idToken: source.idToken,
+            idpClientId: source.idpClientId,
+            ...(source.idpClientSecret === undefined
+              ? {}
+              : { idpClientSecret: source.idpClientSecret }),
+            ...(source.idpTokenEndpoint === undefined
+              ? {}
+              : { idpTokenEndpoint: source.idpTokenEndpoint }),
+            ...(source.idpIssuer === undefined ? {} : { idpIssuer: source.idpIssuer }),
+            audience: discovery.issuer,
+            resource: discovery.resource,
+            ...(scope ? { scope } : {}),
+            fetch: this.#options.fetch,
+          });
+    const dpop = await this.#dpopFor(discovery);
+    const response = await redeemAssertion(
+      { discovery, client, fetch: this.#options.fetch, dpop },
+      assertion,
+      scope,
+    );
+    this.#notice(`Authorized at ${discovery.issuer} with an assertion.`);
+    return toStored(response, scope ?? '', undefined, dpop !== undefined);
+  }
+
+  /**
+   * The DPoP session for tokens from this issuer, or undefined for bearer tokens: decided by
+   * `--dpop` and what the authorization server advertises; its key made once per (server,
+   * issuer) and kept in the token store.
+   */
+  async #dpopFor(discovery: Discovery): Promise<DpopSession | undefined> {
+    const alg = dpopAlgorithmFor(this.#options.dpop ?? 'auto', discovery.metadata);
+    if (alg === undefined) return undefined;
+    const known = this.#dpopSessions.get(discovery.issuer);
+    if (known !== undefined) return known;
+    let key = (await this.#options.store.readServer(this.#key))?.dpopKeys?.[discovery.issuer];
+    if (key === undefined) {
+      const made = await newDpopKey(alg);
+      const record = await this.#options.store.updateServer(this.#key, (current) => {
+        const existing = current?.dpopKeys?.[discovery.issuer];
+        return {
+          ...(current ?? { serverUrl: this.#key }),
+          dpopKeys: { ...(current?.dpopKeys ?? {}), [discovery.issuer]: existing ?? made },
+        };
+      });
+      key = record?.dpopKeys?.[discovery.issuer] ?? made;
+    }
+    const session = await dpopSessionFor(key);
+    this.#dpopSessions.set(discovery.issuer, session);
+    return session;
+  }
+
+  /** The session for a stored issuer's key, when its tokens are DPoP-bound. */
+  async #storedDpop(
+    record: ServerRecord | undefined,
+    issuer: string,
+  ): Promise<DpopSession | undefined> {
+    const tokens = record?.tokens?.[issuer];
+    const key = record?.dpopKeys?.[issuer];
+    if (tokens?.token_type !== 'DPoP' || key === undefined) return undefined;
+    const known = this.#dpopSessions.get(issuer);
+    if (known !== undefined) return known;
+    const session = await dpopSessionFor(key);
+    this.#dpopSessions.set(issuer, session);
+    return session;
+  }
+
+  /**
+   * How the current token is presented: undefined for Bearer, else the DPoP session whose key
+   * it is bound to (RFC 9449 §7.1).
+   */
+  async presentation(): Promise<DpopSession | undefined> {
+    const record = await this.#options.store.readServer(this.#key);
+    return record?.issuer === undefined ? undefined : this.#storedDpop(record, record.issuer);
   }
 
   /** RFC 8628: a person enters the user code elsewhere; no browser or callback here. */
@@ -263,13 +400,14 @@ export class OAuthSession {
     const abort = new AbortController();
     this.#deviceAbort = abort;
     try {
-      const tokens = await runDeviceFlow(this.#tokenContext(discovery, client), scope, {
+      const dpop = await this.#dpopFor(discovery);
+      const tokens = await runDeviceFlow(this.#tokenContext(discovery, client, dpop), scope, {
         notice: this.#notice,
         signal: abort.signal,
         ...this.#options.device,
       });
       this.#notice(`Authorized at ${discovery.issuer}.`);
-      return toStored(tokens, scope ?? '');
+      return toStored(tokens, scope ?? '', undefined, dpop !== undefined);
     } finally {
       this.#deviceAbort = undefined;
     }
@@ -333,13 +471,14 @@ export class OAuthSession {
         policy: this.#policy,
       });
       const code = await response;
-      const tokens = await exchangeCode(this.#tokenContext(discovery, client), {
+      const dpop = await this.#dpopFor(discovery);
+      const tokens = await exchangeCode(this.#tokenContext(discovery, client, dpop), {
         code,
         codeVerifier,
         redirectUri: callback.redirectUri,
       });
       this.#notice(`Authorized at ${discovery.issuer}.`);
-      return toStored(tokens, scope ?? '');
+      return toStored(tokens, scope ?? '', undefined, dpop !== undefined);
     } finally {
       this.#callback = undefined;
       await callback.close();
@@ -431,11 +570,19 @@ export class OAuthSession {
     return stored?.issuer === discovery.issuer ? stored : undefined;
   }
 
-  #tokenContext(discovery: Discovery, client: StoredClient): TokenContext {
+  #tokenContext(discovery: Discovery, client: StoredClient, dpop?: DpopSession): TokenContext {
     return {
       discovery,
       client,
-      fetch: this.#options.fetch,
+      // With DPoP, token requests carry proofs (and answer nonce challenges) on the way out.
+      fetch:
+        dpop === undefined
+          ? this.#options.fetch
+          : (dpopTokenFetch(
+              dpop,
+              discovery.metadata.token_endpoint,
+              this.#options.fetch as FetchLike,
+            ) as GuardedFetch),
       ...(this.#options.privateKey ? { privateKey: this.#options.privateKey } : {}),
       ...(this.#options.resourceParameter === false ? { resourceParameter: false } : {}),
     };
@@ -483,17 +630,20 @@ function toStored(
   tokens: OAuthTokens,
   requestedScope: string,
   previousRefresh?: string,
+  dpop = false,
 ): StoredTokens {
-  if (tokens.token_type.toLowerCase() !== 'bearer') {
+  const type = tokens.token_type.toLowerCase();
+  // A DPoP token is usable only with the key that asked for it (RFC 9449 §5).
+  if (type !== 'bearer' && !(type === 'dpop' && dpop)) {
     throw new ClientError(
       'ClientTokenRequestFailed',
-      `the token endpoint issued a ${tokens.token_type} token; only Bearer tokens are supported`,
+      `the token endpoint issued a ${tokens.token_type} token; only Bearer${dpop ? ' and DPoP' : ''} tokens are usable here`,
     );
   }
   const refresh = tokens.refresh_token ?? previousRefresh;
   return {
     access_token: tokens.access_token,
-    token_type: 'Bearer',
+    token_type: type === 'dpop' ? 'DPoP' : 'Bearer',
     ...(refresh === undefined ? {} : { refresh_token: refresh }),
     ...(tokens.scope === undefined ? {} : { scope: tokens.scope }),
     requested_scope: requestedScope,

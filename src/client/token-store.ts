@@ -3,6 +3,7 @@ import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Discovery } from './discovery.ts';
+import type { StoredDpopKey } from './dpop.ts';
 import { withFileLock } from './file-lock.ts';
 import { ensurePrivateDir, loadStoreKey, seal, storeError, unseal } from './store-crypto.ts';
 import type { StoredClient, StoredTokens } from './types.ts';
@@ -21,6 +22,8 @@ export interface ServerRecord {
    * SEP-2352: pre-registered credentials bound to one authorization server).
    */
   readonly preRegisteredBinding?: { readonly clientId: string; readonly issuer: string };
+  /** DPoP keys by issuer (RFC 9449): one per (server, issuer), sealed with the tokens they bind. */
+  readonly dpopKeys?: Readonly<Record<string, StoredDpopKey>>;
 }
 
 export interface ServerTransaction {

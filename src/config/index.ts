@@ -28,6 +28,7 @@ export {
   type ConfigInput,
   configSchema,
   DEFAULT_ALGORITHMS,
+  JWT_BEARER_GRANT,
   MAX_CLOCK_SKEW_SECONDS,
   type UpstreamConfig,
 } from './schema.ts';

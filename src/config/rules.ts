@@ -1,7 +1,7 @@
 import type { ConfigIssue } from '../errors/index.ts';
 import { isLoopbackHost } from '../lib/host.ts';
 import type { Derived } from './derive.ts';
-import type { Config } from './schema.ts';
+import { type Config, JWT_BEARER_GRANT } from './schema.ts';
 import { unavailableStoreBackends } from './store-backends.ts';
 
 /** The HMAC key for token ids must carry at least 256 bits (RFC 2104 §3: key ≥ hash output). */
@@ -196,6 +196,13 @@ const outboundUrlsArePublicHttps: Rule = ({ config, add }) => {
     ['remote_mcp.jwks_url', rm.jwks_url],
     ['remote_mcp.metadata_url', rm.metadata_url],
     ['remote_mcp.introspection.url', rm.introspection?.url],
+    ...config.authorization_server.trusted_identity_providers.map(
+      (provider, index) =>
+        [
+          `authorization_server.trusted_identity_providers[${index}].jwks_url`,
+          provider.jwks_url,
+        ] as [string, string],
+    ),
   ];
   for (const [path, value] of outbound) {
     if (value === undefined) continue;
@@ -462,6 +469,17 @@ const preRegisteredClientsValid: Rule = ({ config, add }) => {
           'add it there or remove it here',
         );
       }
+    }
+    const jwtBearer = client.grant_types.includes(JWT_BEARER_GRANT);
+    const trusted = config.authorization_server.trusted_identity_providers.some((provider) =>
+      provider.allowed_clients.includes(client.client_id),
+    );
+    if (jwtBearer && !trusted) {
+      add(
+        `${at}.grant_types`,
+        `the JWT bearer grant needs a trusted identity provider that lists "${client.client_id}" in allowed_clients`,
+        'add the client id to authorization_server.trusted_identity_providers[].allowed_clients, or remove the grant type',
+      );
     }
     if (client.grant_types.includes('client_credentials') && !client.client_secret_env) {
       add(

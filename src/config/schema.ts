@@ -29,6 +29,8 @@ export const ASYMMETRIC_ALGORITHMS = [
 ] as const;
 export const DEFAULT_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
 export const MAX_CLOCK_SKEW_SECONDS = 300;
+/** RFC 7523 §2.1 grant type of the JWT bearer grant (ID-JAG, workload JWTs). */
+export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 const custom = (message: string, fix: string) => ({ message, params: { fix } });
 
@@ -281,6 +283,18 @@ const remoteMcpSchema = z
       'On SIGTERM, how long in-flight requests may take to finish before connections are closed.',
       10,
     ),
+    dpop_algorithms: z
+      .array(algorithm)
+      .min(1)
+      .default([...ASYMMETRIC_ALGORITHMS])
+      .meta({
+        description:
+          'JWS algorithms accepted for DPoP proofs (RFC 9449 §4.2), at the gateway and the co-located token endpoint; asymmetric only.',
+      }),
+    dpop_nonces: z.boolean().default(false).meta({
+      description:
+        'Require server-provided nonces in DPoP proofs (RFC 9449 §8, §9): a proof without a current nonce gets use_dpop_nonce and a DPoP-Nonce header. Nonces derive from the token-id HMAC secret, so every instance accepts the same ones.',
+    }),
   })
   .meta({ description: 'The HTTP gateway and how it verifies access tokens.' });
 
@@ -384,6 +398,10 @@ const upstreamSchema = z
       description:
         "Token audiences accepted at this route besides its own resource URI (a token is otherwise accepted only at the route whose resource it names). Widening is deliberate and has a cost: a token issued for any audience listed here (another upstream's resource, say) works at this route too, so a token leaked from or meant for that resource reaches this upstream. Default: none.",
     }),
+    dpop: z.enum(['off', 'allowed', 'required']).default('off').meta({
+      description:
+        'DPoP (RFC 9449) for this route: off (Bearer only; DPoP-bound tokens refused), allowed (Bearer, or DPoP with a proof; a bound token only with its proof), required (DPoP only). The co-located authorization server binds tokens for this resource only when it is not off.',
+    }),
   })
   .meta({ description: 'An MCP server behind the gateway.' });
 
@@ -409,6 +427,7 @@ const preRegisteredClientSchema = z.strictObject({
         'client_credentials',
         // RFC 8628 device authorization grant (`portcullis login --device`).
         'urn:ietf:params:oauth:grant-type:device_code',
+        JWT_BEARER_GRANT,
       ]),
     )
     .default(['authorization_code', 'refresh_token'])
@@ -418,6 +437,44 @@ const preRegisteredClientSchema = z.strictObject({
     .optional()
     .meta({ description: 'Scopes the client may request. Default: allowed_scopes.' }),
 });
+
+const trustedIdentityProviderSchema = z
+  .strictObject({
+    issuer: absoluteUrl("The provider's issuer: assertions must carry exactly this `iss`."),
+    jwks_url: absoluteUrl('Where its signing keys are published (fetched through the SSRF guard).'),
+    algorithms: z
+      .array(algorithm)
+      .min(1)
+      .default(['RS256', 'ES256'])
+      .meta({ description: 'JWS algorithms accepted for its assertions; asymmetric only.' }),
+    allowed_clients: z.array(z.string().min(1)).default([]).meta({
+      description:
+        "Client ids (pre-registered or registered) that may redeem this provider's assertions. No list, no client.",
+    }),
+    kind: z.enum(['id-jag', 'workload']).default('id-jag').meta({
+      description:
+        'id-jag: identity assertion authorization grants (typ oauth-id-jag+jwt, with client_id and resource). workload: workload identity JWTs (e.g. SPIFFE JWT-SVIDs), checked against required_claims; the token request must name a resource.',
+    }),
+    required_claims: z
+      .record(z.string().min(1), z.union([z.string(), z.array(z.string()).min(1)]))
+      .default({})
+      .meta({
+        description:
+          'Per-issuer trust rules: each claim must equal the value (or one of the values) given, e.g. { sub: spiffe://example.org/ns/prod/sa/agent }.',
+      }),
+    scopes: z.array(scope).optional().meta({
+      description:
+        "Most scopes a token from this provider's assertions may carry. Default: remote_mcp.allowed_scopes.",
+    }),
+    max_assertion_lifetime_seconds: positiveInt(
+      'Assertions whose exp lies further ahead than this are refused (their jti must be remembered until exp).',
+      3600,
+    ),
+  })
+  .meta({
+    description:
+      'An identity provider whose assertions the JWT bearer grant (RFC 7523) accepts: enterprise IdPs issuing ID-JAGs, or workload identity issuers.',
+  });
 
 const authorizationServerSchema = z
   .strictObject({
@@ -457,6 +514,10 @@ const authorizationServerSchema = z
       .array(preRegisteredClientSchema)
       .default([])
       .meta({ description: 'Pre-registered clients.' }),
+    trusted_identity_providers: z.array(trustedIdentityProviderSchema).default([]).meta({
+      description:
+        'Providers whose assertions the JWT bearer grant accepts (enterprise-managed authorization, workload identity federation). Empty: the grant is off.',
+    }),
   })
   .meta({ description: 'The optional co-located authorization server.' });
 

@@ -46,6 +46,18 @@ export const REQUEST_ERRORS = {
     oauth: 'insufficient_scope',
     summary: 'The token is valid but lacks the scope the request needs.',
   },
+  AuthDpopProofInvalid: {
+    status: 401,
+    oauth: 'invalid_dpop_proof',
+    summary:
+      'The DPoP proof is missing, malformed, replayed, stale, or not for this request, token or key (RFC 9449 §4.3, §7.1).',
+  },
+  AuthDpopNonceRequired: {
+    status: 401,
+    oauth: 'use_dpop_nonce',
+    summary:
+      'The DPoP proof must carry the nonce from the DPoP-Nonce response header; retry with it (RFC 9449 §9).',
+  },
   AuthUnavailable: {
     status: 503,
     oauth: 'temporarily_unavailable',
@@ -187,6 +199,18 @@ export const REQUEST_ERRORS = {
     summary:
       'The code or refresh token is invalid, expired, revoked or already used, or bound to another client, redirect URI or PKCE verifier.',
   },
+  OAuthInvalidDpopProof: {
+    status: 400,
+    oauth: 'invalid_dpop_proof',
+    summary:
+      'The DPoP proof sent to the token endpoint is malformed, replayed, stale, or not for this request or key (RFC 9449 §5).',
+  },
+  OAuthUseDpopNonce: {
+    status: 400,
+    oauth: 'use_dpop_nonce',
+    summary:
+      'The token endpoint requires a DPoP proof carrying the nonce from the DPoP-Nonce response header (RFC 9449 §8).',
+  },
   OAuthUnauthorizedClient: {
     status: 400,
     oauth: 'unauthorized_client',
@@ -197,7 +221,7 @@ export const REQUEST_ERRORS = {
     status: 400,
     oauth: 'unsupported_grant_type',
     summary:
-      'Only authorization_code, refresh_token, client_credentials and the device code grant (RFC 8628) are supported.',
+      'Only authorization_code, refresh_token, client_credentials, the device code grant (RFC 8628) and the JWT bearer grant (RFC 7523) are supported.',
   },
   OAuthUnsupportedResponseType: {
     status: 400,

@@ -38,7 +38,7 @@ export type RenderedError = HttpAnswer;
 
 /** An HTTP authentication challenge as data; rendered into one WWW-Authenticate value. */
 export interface Challenge {
-  readonly scheme: 'Bearer' | 'Basic';
+  readonly scheme: 'Bearer' | 'Basic' | 'DPoP';
   /** auth-params in order; values are quoted and cut to the RFC 6750 §3 character set. */
   readonly params: readonly (readonly [name: string, value: string])[];
 }
@@ -56,7 +56,8 @@ export type ErrorForm = 'json' | 'oauth' | 'page' | ErrorRedirect;
 
 export interface RenderOptions {
   readonly form?: ErrorForm;
-  readonly challenge?: Challenge;
+  /** One challenge, or several in one WWW-Authenticate value (Bearer beside DPoP, RFC 9449 §7.1). */
+  readonly challenge?: Challenge | readonly Challenge[];
   readonly cors?: Readonly<Record<string, string>>;
   /** Extra headers; they override the rendered ones (as renderRequestError always allowed). */
   readonly headers?: Readonly<Record<string, string>>;
@@ -79,6 +80,9 @@ export function renderError(error: unknown, options: RenderOptions = {}): Render
   if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
   const allow = known.details.allow;
   if (allow !== undefined && known.status === 405) headers.allow = allow;
+  // RFC 9449 §8, §9: the nonce the next DPoP proof must carry comes with use_dpop_nonce.
+  const dpopNonce = known.details.dpopNonce;
+  if (dpopNonce !== undefined && dpopNonce !== '') headers['dpop-nonce'] = dpopNonce;
   if (form === 'page') return renderPage(known, { ...headers, ...(options.headers ?? {}) });
   if (options.challenge !== undefined) {
     headers['www-authenticate'] = formatChallenge(options.challenge);
@@ -131,7 +135,8 @@ export function renderRequestError(
 }
 
 /** One WWW-Authenticate value: `Scheme name="value", …` (RFC 9110 §11.6.1, RFC 6750 §3). */
-export function formatChallenge(challenge: Challenge): string {
+export function formatChallenge(challenge: Challenge | readonly Challenge[]): string {
+  if (isChallengeList(challenge)) return challenge.map((one) => formatChallenge(one)).join(', ');
   const params = challenge.params.map(([name, value]) => `${name}="${challengeValue(value)}"`);
   return params.length === 0 ? challenge.scheme : `${challenge.scheme} ${params.join(', ')}`;
 }
@@ -227,4 +232,8 @@ export function formatClientError(error: ClientError): string {
 
 function snakeCase(code: string): string {
   return code.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+function isChallengeList(value: Challenge | readonly Challenge[]): value is readonly Challenge[] {
+  return Array.isArray(value);
 }

@@ -8,10 +8,11 @@ import type { HostPolicy } from './front-checks.ts';
  */
 
 /** Response headers a browser client on an allowed origin may read. */
-const EXPOSED_HEADERS = 'mcp-session-id, mcp-protocol-version, www-authenticate, x-request-id';
+const EXPOSED_HEADERS =
+  'mcp-session-id, mcp-protocol-version, www-authenticate, x-request-id, dpop-nonce';
 const ALLOWED_METHODS = 'GET, POST, DELETE';
 const ALLOWED_HEADERS =
-  'authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id';
+  'authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id, dpop';
 
 /**
  * Host and Origin checks for a route; returns the allowed origin to answer with CORS headers,

@@ -3,11 +3,14 @@ import { RequestError } from '../errors/index.ts';
 import { formatChallenge } from '../errors/render.ts';
 import {
   type AccessTokenVerifier,
-  bearerChallenge,
+  authenticateRequest,
   buildProtectedResourceMetadata,
+  type ConfiguredDpop,
   challengeOptionsFor,
+  extractAccessToken,
   extractBearerToken,
   type KeySource,
+  resourceChallenges,
   type VerifiedToken,
 } from '../resource-server/index.ts';
 
@@ -44,6 +47,8 @@ export interface Principal {
    * (stream-leases.ts).
    */
   readonly stillValid?: () => Promise<boolean>;
+  /** True when the token is DPoP-bound and this request carried its proof (RFC 9449). */
+  readonly senderConstrained?: boolean;
 }
 
 /** What the authentication stage needs of the route a request is for. */
@@ -51,15 +56,32 @@ export interface AudienceRoute {
   readonly acceptedAudiences: readonly string[];
 }
 
+/** The request line facts authentication needs besides headers (DPoP proofs name them). */
+export interface AuthenticationRequest {
+  /** HTTP method as sent. */
+  readonly method: string;
+  /**
+   * The route asked for: its upstream name (DPoP mode), path (with the public origin, `htu`)
+   * and the audiences it accepts (the token must name one of them).
+   */
+  readonly route: {
+    readonly name: string;
+    readonly path: string;
+    readonly acceptedAudiences: readonly string[];
+  };
+}
+
 export const LOCAL_SUBJECT = 'local';
 
 export interface AuthStage {
   readonly mode: 'oauth' | 'none';
   /**
-   * Authenticates a request for `route` (its token must name the route's resource, or an
-   * audience the route was widened to). Throws RequestError with an Auth* code.
+   * Authenticates a request. Throws RequestError with an Auth* code. With the route's accepted
+   * audiences, the token must name the route's resource, or an audience the route was widened
+   * to. Without `request`, the route is taken to accept no DPoP (bearer only, bound tokens
+   * refused).
    */
-  authenticate(headers: RequestHeaders, route: AudienceRoute): Promise<Principal>;
+  authenticate(headers: RequestHeaders, request: AuthenticationRequest): Promise<Principal>;
   /** `WWW-Authenticate` for an error on a route, when one applies. */
   challenge(
     error: RequestError,
@@ -97,6 +119,8 @@ export const CHALLENGED_CODES: ReadonlySet<string> = new Set([
   'AuthInvalidAudience',
   'AuthMissingScope',
   'AuthUnavailable',
+  'AuthDpopProofInvalid',
+  'AuthDpopNonceRequired',
 ]);
 
 /** A verifier, and when it verifies JWTs, where its keys come from (for readiness). */
@@ -113,15 +137,33 @@ export async function verifyClosed(
   verifier: AccessTokenVerifier,
   token: string,
 ): Promise<Principal> {
-  let verified: VerifiedToken;
+  return principalOf(await verifyTokenClosed(verifier, token), verifier, token);
+}
+
+async function verifyTokenClosed(
+  verifier: AccessTokenVerifier,
+  token: string,
+): Promise<VerifiedToken> {
   try {
-    verified = await verifier.verify(token);
+    return await verifier.verify(token);
   } catch (error) {
     if (error instanceof RequestError) throw error;
     throw new RequestError('AuthUnavailable', 'the token could not be verified', {
       cause: error,
     });
   }
+}
+
+/**
+ * The caller a verified token describes. A bound token (`boundKey`) reaches here only with its
+ * proof checked (resource-server/presentation.ts), so sender-constrained is a fact of the token.
+ * `stillValid` verifies the same token again with the same verifier (stream-leases.ts).
+ */
+function principalOf(
+  verified: VerifiedToken,
+  verifier: AccessTokenVerifier,
+  token: string,
+): Principal {
   const aud = verified.claims.aud;
   return {
     subject: verified.subject,
@@ -140,6 +182,7 @@ export async function verifyClosed(
         () => true,
         (error: unknown) => error instanceof RequestError && error.code === 'AuthUnavailable',
       ),
+    ...(verified.boundKey === undefined ? {} : { senderConstrained: true }),
   };
 }
 
@@ -161,22 +204,52 @@ export function checkRouteAudience(principal: Principal, route: AudienceRoute): 
  * Requirements"), verified by `verifier`; failures challenged per RFC 6750 §3 with the
  * route's metadata URL (RFC 9728 §5.1); the RFC 9728 §2 document per route.
  */
-export function bearerAuthentication(loaded: LoadedConfig, verifier: StageVerifier): AuthStage {
+export function bearerAuthentication(
+  loaded: LoadedConfig,
+  verifier: StageVerifier,
+  dpop?: ConfiguredDpop,
+): AuthStage {
   const upstreamIndexOf = (resource: string) =>
     Math.max(
       0,
       loaded.derived.upstreams.findIndex((upstream) => upstream.resource === resource),
     );
+  const closed: AccessTokenVerifier = { verify: (token) => verifyTokenClosed(verifier, token) };
+  const publicUrl = loaded.derived.publicUrl ?? '';
   return {
     mode: 'oauth',
-    async authenticate(headers, route) {
-      const value = headers.authorization;
-      if (value === undefined) {
-        throw new RequestError('AuthTokenMissing', 'this resource needs a bearer token');
+    async authenticate(headers, request) {
+      // Every request is for one route, and its token must name that route's resource (or an
+      // audience the route was deliberately widened to).
+      const checked = (principal: Principal): Principal => {
+        checkRouteAudience(principal, request.route);
+        return principal;
+      };
+      // Without DPoP anywhere, the verifier itself refuses every bound token.
+      if (dpop === undefined || !dpop.enabled) {
+        const value = headers.authorization;
+        if (value === undefined) {
+          throw new RequestError('AuthTokenMissing', 'this resource needs a bearer token');
+        }
+        return checked(await verifyClosed(verifier, extractBearerToken(value)));
       }
-      const principal = await verifyClosed(verifier, extractBearerToken(value));
-      checkRouteAudience(principal, route);
-      return principal;
+      // RFC 9449 §7: the scheme, the proof and the binding, per the route's mode; on a route
+      // with DPoP off a bound token is refused, never taken as bearer.
+      const access = await authenticateRequest(
+        {
+          authorization: headers.authorization,
+          dpop: headers.dpop,
+          method: request.method,
+          url: `${publicUrl}${request.route.path}`,
+        },
+        {
+          mode: dpop.modeOf(request.route.name),
+          verifier: closed,
+          proofs: dpop.resourceProofs,
+        },
+      );
+      const token = extractAccessToken(headers.authorization, 'allowed').token;
+      return checked(principalOf(access.token, verifier, token));
     },
     challenge(error, route) {
       if (!CHALLENGED_CODES.has(error.code)) return undefined;
@@ -184,9 +257,10 @@ export function bearerAuthentication(loaded: LoadedConfig, verifier: StageVerifi
       // "Scope Challenge Handling").
       const defaults = challengeOptionsFor(loaded, upstreamIndexOf(route.resource));
       const scope = error.details.scope;
-      const challenge = bearerChallenge(error, {
+      const challenge = resourceChallenges(error, {
         resourceMetadataUrl: route.resourceMetadataUrl,
         scope: scope !== undefined ? [scope] : (defaults.scope ?? []),
+        ...(defaults.dpop === undefined ? {} : { dpop: defaults.dpop }),
       });
       return challenge === undefined ? undefined : formatChallenge(challenge);
     },

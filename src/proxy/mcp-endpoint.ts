@@ -109,7 +109,7 @@ async function mcpStages(
   // Before any token work, so a flood of bad tokens costs no signature checks
   // (HT-15 in docs/security-cases.md).
   await limit(deps.limiter, 'address', request.clientAddress);
-  const principal = await deps.auth.authenticate(headers, route);
+  const principal = await deps.auth.authenticate(headers, { method, route });
   facts.principal = principal;
   // GET and DELETE name their session outright; a POST's is read once its body is known to be
   // 2025 traffic (a malformed id on a 2026-07-28 POST is as stray as any other).

@@ -230,6 +230,12 @@ export class RequestObserver {
       subject: principal?.subject,
       client_id: principal?.clientId,
       token_id_hash: principal?.tokenIdHash,
+      sender_constraint:
+        principal?.tokenIdHash === undefined
+          ? undefined
+          : principal.senderConstrained
+            ? 'dpop'
+            : 'bearer',
       upstream: facts.upstream,
       method: facts.method,
       tool: facts.tool,

@@ -151,6 +151,36 @@ export function refuseSenderConstrained(claims: Record<string, unknown>): void {
   }
 }
 
+/** An RFC 7638 SHA-256 thumbprint in base64url: 43 characters. */
+const JKT = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * The key a token is bound to (RFC 9449 §6: `cnf.jkt`), or undefined for a plain bearer token.
+ * With DPoP off, any `cnf` is refused as before. With it on, `cnf` must hold exactly a well-formed
+ * `jkt`: other confirmation methods (RFC 8705 `x5t#S256`, RFC 7800 `jwk`) cannot be checked here,
+ * and honouring such a token as bearer would drop its binding.
+ */
+export function boundKeyOf(
+  claims: Record<string, unknown>,
+  acceptDpop: boolean,
+): string | undefined {
+  if (!acceptDpop) {
+    refuseSenderConstrained(claims);
+    return undefined;
+  }
+  const cnf = claims.cnf;
+  if (cnf === undefined) return undefined;
+  if (cnf === null || typeof cnf !== 'object' || Array.isArray(cnf)) {
+    throw invalid('the "cnf" claim is not an object');
+  }
+  const members = Object.keys(cnf);
+  const jkt = (cnf as Record<string, unknown>).jkt;
+  if (members.length !== 1 || typeof jkt !== 'string' || !JKT.test(jkt)) {
+    throw invalid('the token is bound by a confirmation method other than DPoP (cnf.jkt)');
+  }
+  return jkt;
+}
+
 /** `client_id` (RFC 9068 §2.2), else `azp`. */
 export function clientIdOf(claims: Record<string, unknown>): string | undefined {
   return optionalString(claims, 'client_id') ?? optionalString(claims, 'azp');

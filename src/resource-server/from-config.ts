@@ -73,6 +73,9 @@ export function createVerifierFromConfig(
     maxTokenLifetimeSeconds: rm.max_token_lifetime_seconds,
     now,
     logger: options.logger,
+    // Bound tokens pass verification only where some route accepts DPoP; each route then checks
+    // the proof, or refuses the token (resource-server/presentation.ts).
+    acceptDpopBound: loaded.config.upstreams.some((upstream) => upstream.dpop !== 'off'),
   };
 
   const keySource =

@@ -6,6 +6,7 @@ import type { Logger } from '../lib/log.ts';
 import { parseStrictJson } from '../lib/strict-json.ts';
 import type { GuardedFetch } from '../net/index.ts';
 import {
+  boundKeyOf,
   type ClaimPolicy,
   checkAudience,
   checkTimes,
@@ -14,7 +15,6 @@ import {
   grantedScopes,
   invalid,
   optionalString,
-  refuseSenderConstrained,
 } from './claims.ts';
 import {
   DEFAULT_MAX_TOKEN_LENGTH,
@@ -52,6 +52,8 @@ export interface IntrospectionVerifierOptions {
   readonly cacheMaxEntries?: number;
   readonly now?: () => number;
   readonly logger?: Logger;
+  /** Accept DPoP-bound tokens (`cnf.jkt`, token_type DPoP; RFC 9449 §6.2). Off by default. */
+  readonly acceptDpopBound?: boolean;
 }
 
 export const MAX_INTROSPECTION_CACHE_SECONDS = 60;
@@ -156,9 +158,15 @@ export function createIntrospectionVerifier(
     }
     const audience = checkAudience(answer, policy);
     const expiresAt = checkTimes(answer, policy, Math.floor(nowMs / 1000));
-    refuseSenderConstrained(answer);
+    const boundKey = boundKeyOf(answer, options.acceptDpopBound === true);
     const type = answer.token_type;
-    if (type !== undefined && (typeof type !== 'string' || type.toLowerCase() !== 'bearer')) {
+    const typeName = typeof type === 'string' ? type.toLowerCase() : undefined;
+    // RFC 9449 §6.2: a bound token may be introspected with token_type DPoP.
+    const typeAccepted =
+      type === undefined ||
+      typeName === 'bearer' ||
+      (boundKey !== undefined && typeName === 'dpop');
+    if (!typeAccepted) {
       throw invalid('the token is not a bearer access token');
     }
     const clientId = clientIdOf(answer);
@@ -173,6 +181,7 @@ export function createIntrospectionVerifier(
       expiresAt,
       tokenIdHash: tokenIdHash(secret, typeof jti === 'string' ? jti : undefined, token),
       claims: deepFreeze({ ...answer }),
+      ...(boundKey === undefined ? {} : { boundKey }),
     });
   }
 

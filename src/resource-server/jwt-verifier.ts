@@ -6,6 +6,7 @@ import { publishVerification } from '../lib/channels.ts';
 import { deepFreeze } from '../lib/deep-freeze.ts';
 import type { Logger } from '../lib/log.ts';
 import {
+  boundKeyOf,
   type ClaimPolicy,
   checkAudience,
   checkIssuer,
@@ -15,7 +16,6 @@ import {
   expired,
   grantedScopes,
   invalid,
-  refuseSenderConstrained,
 } from './claims.ts';
 import {
   decodeBase64urlStrict,
@@ -48,6 +48,11 @@ export interface AccessTokenPolicy {
   readonly maxTokenLifetimeSeconds?: number;
   /** Require header `typ` `at+jwt` (RFC 9068 §4). Off by default: many providers omit it. */
   readonly requireAtJwtTyp?: boolean;
+  /**
+   * Accept DPoP-bound tokens (`cnf.jkt`, RFC 9449 §6) and report the key in `boundKey`. Off by
+   * default: then any `cnf` is refused, since a bound token must never pass as bearer.
+   */
+  readonly acceptDpopBound?: boolean;
 }
 
 export interface AccessTokenVerifierOptions extends AccessTokenPolicy {
@@ -125,6 +130,7 @@ export function createAccessTokenVerifier(
   const policy: ClaimPolicy = claimPolicyOf(options);
   const maxLength = options.maxTokenLength ?? DEFAULT_MAX_TOKEN_LENGTH;
   const requireAtJwt = options.requireAtJwtTyp === true;
+  const acceptDpopBound = options.acceptDpopBound === true;
   const keys = options.keys;
   const now = options.now ?? Date.now;
   const cacheTtlMs =
@@ -215,7 +221,7 @@ export function createAccessTokenVerifier(
     checkIssuer(claims, policy);
     const audience = checkAudience(claims, policy);
     const expiresAt = checkTimes(claims, policy, nowSeconds);
-    refuseSenderConstrained(claims);
+    const boundKey = boundKeyOf(claims, acceptDpopBound);
     const { sub, jti } = claims;
     if (typeof sub !== 'string' || sub === '') throw invalid('the token has no "sub" claim');
     if (jti !== undefined && typeof jti !== 'string')
@@ -228,6 +234,7 @@ export function createAccessTokenVerifier(
       expiresAt,
       tokenIdHash: tokenIdHash(secret, jti, token),
       claims: deepFreeze(claims),
+      ...(boundKey === undefined ? {} : { boundKey }),
     });
     // Kept until the earlier of the token's expiry (with the same skew a cold check allows)
     // and the cache TTL.

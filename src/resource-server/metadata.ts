@@ -9,6 +9,16 @@ export interface ProtectedResourceMetadata {
   readonly scopes_supported: readonly string[];
   readonly bearer_methods_supported: readonly ['header'];
   readonly resource_name: string;
+  /** RFC 9728 §2: proof algorithms accepted, when the route accepts DPoP. */
+  readonly dpop_signing_alg_values_supported?: readonly string[];
+  /** RFC 9728 §2: only DPoP-bound tokens are accepted (`dpop: required`). */
+  readonly dpop_bound_access_tokens_required?: boolean;
+}
+
+/** The route's DPoP mode and the proof algorithms, from the configuration. */
+function dpopOf(loaded: LoadedConfig, name: string) {
+  const mode = loaded.config.upstreams.find((upstream) => upstream.name === name)?.dpop ?? 'off';
+  return { mode, algorithms: loaded.config.remote_mcp.dpop_algorithms };
 }
 
 function findUpstream(loaded: LoadedConfig, upstream: string | number): DerivedUpstream {
@@ -57,12 +67,17 @@ export function buildProtectedResourceMetadata(
 ): ProtectedResourceMetadata {
   const found = findUpstream(loaded, upstream);
   const issuer = loaded.derived.issuer;
+  const dpop = dpopOf(loaded, found.name);
   return Object.freeze({
     resource: found.resource,
     authorization_servers: Object.freeze(issuer === undefined ? [] : [issuer]),
     scopes_supported: Object.freeze([...scopesOf(loaded, found.name)]),
     bearer_methods_supported: Object.freeze(['header'] as const),
     resource_name: found.name,
+    ...(dpop.mode === 'off'
+      ? {}
+      : { dpop_signing_alg_values_supported: Object.freeze([...dpop.algorithms]) }),
+    ...(dpop.mode === 'required' ? { dpop_bound_access_tokens_required: true } : {}),
   });
 }
 
@@ -89,8 +104,12 @@ export function challengeOptionsFor(
   upstream: string | number,
 ): ChallengeOptions {
   const found = findUpstream(loaded, upstream);
+  const dpop = dpopOf(loaded, found.name);
   return {
     resourceMetadataUrl: found.metadataUrls[0] ?? '',
     scope: scopesOf(loaded, found.name),
+    ...(dpop.mode === 'off'
+      ? {}
+      : { dpop: { algorithms: dpop.algorithms, bearer: dpop.mode === 'allowed' } }),
   };
 }

@@ -19,6 +19,12 @@ export interface VerifiedToken {
   readonly tokenIdHash: string;
   /** The verified claims. */
   readonly claims: Readonly<Record<string, unknown>>;
+  /**
+   * The thumbprint of the key the token is bound to (RFC 9449 §6.1 `cnf.jkt`); set only by a
+   * verifier that accepts DPoP-bound tokens. Such a token is honoured only with a proof by that
+   * key (resource-server/presentation.ts).
+   */
+  readonly boundKey?: string;
 }
 
 /**

@@ -114,6 +114,11 @@ export class RedisKeys {
     return `${this.prefix}rl:${key}`;
   }
 
+  /** An identifier used once (src/store/replay.ts); its own key, so any slot of a cluster. */
+  replay(key: string): string {
+    return `${this.prefix}once:${key}`;
+  }
+
   counter(key: string, windowStart: number): string {
     return `${this.prefix}ctr:${windowStart}:${key}`;
   }

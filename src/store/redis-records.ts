@@ -50,6 +50,10 @@ export const strings = (hash: Hash, name: string): string[] =>
 export const json = (hash: Hash, name: string): JsonObject =>
   JSON.parse(hash[name] ?? '{}') as JsonObject;
 
+/** RFC 9449: the DPoP key thumbprint a code or refresh token is bound to; absent when unbound. */
+const withJkt = (h: Hash): { dpopJkt?: string } =>
+  h.dpop_jkt === undefined ? {} : { dpopJkt: h.dpop_jkt };
+
 export const toUser = (h: Hash): UserRecord => ({
   username: h.username ?? '',
   passwordHash: h.password_hash ?? '',
@@ -124,6 +128,7 @@ export const toCode = (h: Hash): CodeRecord => ({
   createdAt: num(h, 'created_at'),
   expiresAt: num(h, 'expires_at'),
   consumedAt: optionalNum(h, 'consumed_at'),
+  ...withJkt(h),
 });
 
 export const toGrant = (h: Hash): GrantRecord => ({
@@ -178,6 +183,7 @@ export const toRefreshToken = (h: Hash): RefreshTokenRecord => ({
   rotatedAt: optionalNum(h, 'rotated_at'),
   successorHash: h.successor_hash,
   graceBlob: h.grace_blob,
+  ...withJkt(h),
 });
 export const refreshTokenFields = (token: RefreshTokenRecord) =>
   fields({
@@ -192,6 +198,7 @@ export const refreshTokenFields = (token: RefreshTokenRecord) =>
     rotated_at: token.rotatedAt,
     successor_hash: token.successorHash,
     grace_blob: token.graceBlob,
+    dpop_jkt: token.dpopJkt,
   });
 
 export const toSigningKey = (h: Hash): SigningKeyRecord => ({

@@ -268,12 +268,38 @@ end
 return { count, left }`,
   },
 
-  /** KEYS: meta. ARGV: the version this code writes. The version the data set holds. */
+  /**
+   * KEYS: a replay entry. ARGV: until, now, ttl ms. Records an identifier used once (a DPoP
+   * proof's jti, RFC 9449 §11.1; an assertion's jti, RFC 7523 §3): 1 when this call recorded it,
+   * 0 when it is held past `now` (a replay). Set-if-absent in one command, so of two replicas
+   * seeing the same identifier at once exactly one gets 1. The entry holds its logical deadline,
+   * so the answer follows the caller's clock; the key's own expiry only frees the memory.
+   */
+  rememberOnce: {
+    numberOfKeys: 1,
+    lua: `
+local held = tonumber(redis.call('GET', KEYS[1]))
+if held and held > tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1`,
+  },
+
+  /**
+   * KEYS: meta. ARGV: the version this code writes. The version the data set holds, raised to
+   * this code's first: the layout only ever gains fields (version 2: `dpop_jkt` on codes and
+   * refresh tokens), so no data is rewritten, while a replica still running an older version is
+   * refused from then on, since it would drop or ignore what it does not know (a DPoP binding).
+   */
   schemaVersion: {
     numberOfKeys: 1,
     lua: `
-redis.call('HSETNX', KEYS[1], 'schema', ARGV[1])
-return tonumber(redis.call('HGET', KEYS[1], 'schema'))`,
+local found = tonumber(redis.call('HGET', KEYS[1], 'schema'))
+local current = tonumber(ARGV[1])
+if found == nil or found < current then
+  redis.call('HSET', KEYS[1], 'schema', ARGV[1])
+  return current
+end
+return found`,
   },
 } as const;
 

@@ -59,6 +59,12 @@ const TOMBSTONE_MS = CODE_REPLAY_MEMORY_MS * 2;
  * `purgeExpired` deletes on logical time. The margin absorbs clock differences between replicas.
  */
 const TTL_MARGIN_MS = 60 * 60 * 1000;
+/**
+ * How long a replay entry outlives its deadline: replicas' clocks differ a little, and an entry
+ * gone early would let one replica accept what another already saw. Short, unlike TTL_MARGIN_MS,
+ * since a busy DPoP route writes one entry per request.
+ */
+const REPLAY_TTL_MARGIN_MS = 60 * 1000;
 /** Most keys one purgeExpired run deletes. */
 const PURGE_BATCH = 5000;
 
@@ -374,6 +380,7 @@ export class RedisStore implements Store {
               created_at: code.createdAt,
               expires_at: code.expiresAt,
               consumed_at: code.consumedAt,
+              dpop_jkt: code.dpopJkt,
             }),
           )
           .pexpire(key, ttl(code.createdAt, purgeAt))
@@ -645,6 +652,20 @@ export class RedisStore implements Store {
           windowMs + TTL_MARGIN_MS,
         ),
       ),
+    );
+  }
+
+  async rememberOnce(key: string, untilMs: number, now: number): Promise<boolean> {
+    return this.op(
+      async () =>
+        Number(
+          await this.script('rememberOnce')(
+            this.keys.replay(key),
+            untilMs,
+            now,
+            Math.max(1, untilMs - now) + REPLAY_TTL_MARGIN_MS,
+          ),
+        ) === 1,
     );
   }
 

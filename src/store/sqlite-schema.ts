@@ -103,4 +103,10 @@ export const MIGRATIONS: readonly string[] = [
     count INTEGER NOT NULL
   ) STRICT;
   `,
+  // 2: DPoP (RFC 9449): the key a code (dpop_jkt, §10) or a public client's refresh token (§5)
+  // is bound to.
+  `
+  ALTER TABLE codes ADD COLUMN dpop_jkt TEXT;
+  ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT;
+  `,
 ];

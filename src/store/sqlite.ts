@@ -78,6 +78,12 @@ const toInteraction = (row: Row): InteractionRecord => ({
   expiresAt: num(row, 'expires_at'),
 });
 
+/** The optional DPoP key binding, present only when set (records stay as callers wrote them). */
+function withJkt(row: Row): { dpopJkt?: string } {
+  const jkt = optionalText(row, 'dpop_jkt');
+  return jkt === undefined ? {} : { dpopJkt: jkt };
+}
+
 const toCode = (row: Row): CodeRecord => ({
   codeHash: text(row, 'code_hash'),
   grantId: text(row, 'grant_id'),
@@ -90,6 +96,7 @@ const toCode = (row: Row): CodeRecord => ({
   createdAt: num(row, 'created_at'),
   expiresAt: num(row, 'expires_at'),
   consumedAt: optionalNum(row, 'consumed_at'),
+  ...withJkt(row),
 });
 
 const toGrant = (row: Row): GrantRecord => ({
@@ -124,6 +131,7 @@ const toRefreshToken = (row: Row): RefreshTokenRecord => ({
   rotatedAt: optionalNum(row, 'rotated_at'),
   successorHash: optionalText(row, 'successor_hash'),
   graceBlob: optionalText(row, 'grace_blob'),
+  ...withJkt(row),
 });
 
 const toSigningKey = (row: Row): SigningKeyRecord => ({
@@ -350,8 +358,8 @@ export class SqliteStore implements Store {
   async putCode(code: CodeRecord): Promise<void> {
     this.run(
       `INSERT INTO codes (code_hash, grant_id, client_id, subject, redirect_uri, code_challenge,
-         resource, scopes, created_at, expires_at, consumed_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         resource, scopes, created_at, expires_at, consumed_at, dpop_jkt)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       code.codeHash,
       code.grantId,
       code.clientId,
@@ -363,6 +371,7 @@ export class SqliteStore implements Store {
       code.createdAt,
       code.expiresAt,
       nullable(code.consumedAt),
+      nullable(code.dpopJkt),
     );
   }
 
@@ -487,8 +496,8 @@ export class SqliteStore implements Store {
   private insertRefreshToken(token: RefreshTokenRecord): void {
     this.run(
       `INSERT INTO refresh_tokens (token_hash, grant_id, client_id, subject, resource, scopes,
-         issued_at, expires_at, rotated_at, successor_hash, grace_blob)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         issued_at, expires_at, rotated_at, successor_hash, grace_blob, dpop_jkt)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       token.tokenHash,
       token.grantId,
       token.clientId,
@@ -500,6 +509,7 @@ export class SqliteStore implements Store {
       nullable(token.rotatedAt),
       nullable(token.successorHash),
       nullable(token.graceBlob),
+      nullable(token.dpopJkt),
     );
   }
 

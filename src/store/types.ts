@@ -21,7 +21,7 @@ export type JsonValue =
 export type JsonObject = { [key: string]: JsonValue };
 
 /** The schema version this code writes; a backend refuses data written by a newer version. */
-export const STORE_SCHEMA_VERSION = 1;
+export const STORE_SCHEMA_VERSION = 2;
 
 export interface UserRecord {
   readonly username: string;
@@ -85,6 +85,8 @@ export interface CodeRecord {
   readonly createdAt: number;
   readonly expiresAt: number;
   readonly consumedAt: number | undefined;
+  /** RFC 9449 §10: the thumbprint named by `dpop_jkt`; the code is redeemed only with that key. */
+  readonly dpopJkt?: string;
 }
 
 export type ConsumeCodeResult =
@@ -97,7 +99,7 @@ export type ConsumeCodeResult =
 /** A grant: one authorization, the family of every token issued from it. */
 export interface GrantRecord {
   readonly grantId: string;
-  readonly kind: 'authorization_code' | 'client_credentials';
+  readonly kind: 'authorization_code' | 'client_credentials' | 'jwt_bearer';
   readonly subject: string;
   readonly clientId: string;
   readonly resource: string;
@@ -133,6 +135,8 @@ export interface RefreshTokenRecord {
    * retry within the grace window gets the same pair (only the holder of this token can open it).
    */
   readonly graceBlob: string | undefined;
+  /** RFC 9449 §5: a public client's refresh token is bound to its DPoP key (thumbprint). */
+  readonly dpopJkt?: string;
 }
 
 export interface RotateRefreshInput {
@@ -256,6 +260,13 @@ export interface Store {
   incrementCounter(key: string, windowMs: number, now: number): Promise<number>;
   /** The count in the window containing `now`, without adding. */
   readCounter(key: string, windowMs: number, now: number): Promise<number>;
+  /**
+   * Optional, for backends shared by several processes: records `key` until `untilMs` unless it
+   * is already held past `now`, as one atomic set-if-absent; true when this call recorded it.
+   * Replay memory (src/store/replay.ts) uses it when present (one entry per identifier, kept
+   * only as long as asked), else two fixed-window counters.
+   */
+  rememberOnce?(key: string, untilMs: number, now: number): Promise<boolean>;
 
   /** Deletes what can no longer matter (expired codes, sessions, tokens, keys). Returns how many rows. */
   purgeExpired(now: number): Promise<number>;

@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import type { AuditEvent } from '../../src/audit/index.ts';
 import {
   type AuthorizationServer,
+  type AuthorizationServerDeps,
   createAuthorizationServer,
   setUserPassword,
 } from '../../src/authorization-server/index.ts';
@@ -34,6 +35,8 @@ export interface HarnessOptions {
   readonly fetch?: GuardedFetch;
   /** Extra routes the test serves on the same origin (PRM, a protected endpoint). */
   readonly extra?: (request: Request) => Promise<Response | undefined> | Response | undefined;
+  /** More dependencies of the server (a DPoP proof checker…), given the test clock. */
+  readonly deps?: (clock: Clock) => Partial<AuthorizationServerDeps>;
 }
 
 export class Clock {
@@ -371,6 +374,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     now: () => clock.now,
     audit: { record: (event) => events.push(event) },
     ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.deps?.(clock) ?? {}),
   });
   target = as;
   await setUserPassword(store, 'alice', PASSWORD, clock.now);

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   type AccessTokenRecord,
   type CodeRecord,
+  createStoreReplayCache,
   type GrantRecord,
   type RefreshTokenRecord,
   type RotateRefreshInput,
@@ -299,6 +300,79 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       assert.equal(await store.revokeGrantsFor('erin', 'cx', T0 + 9), 2);
       assert.equal((await store.getGrant(other.grantId))?.revokedAt, undefined);
       assert.equal(await store.revokeGrantsFor('erin', 'cx', T0 + 10), 0);
+    });
+
+    it('keeps the DPoP key binding of codes and refresh tokens (RFC 9449 §5, §10)', async () => {
+      const bound = code({ dpopJkt: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs' });
+      await store.putCode(bound);
+      const consumed = await store.consumeCode(bound.codeHash, T0 + 1);
+      assert.equal(consumed.status === 'consumed' && consumed.code.dpopJkt, bound.dpopJkt);
+      const unbound = code();
+      await store.putCode(unbound);
+      const plain = await store.consumeCode(unbound.codeHash, T0 + 1);
+      assert.equal(plain.status === 'consumed' && plain.code.dpopJkt, undefined);
+      const granted = grant();
+      await store.putGrant(granted);
+      const first = refreshToken(granted, { dpopJkt: bound.dpopJkt });
+      await store.putRefreshToken(first);
+      assert.equal((await store.getRefreshToken(first.tokenHash))?.dpopJkt, bound.dpopJkt);
+      const input = rotation(granted, first, T0 + 1000);
+      const successor = { ...input.successor, dpopJkt: bound.dpopJkt };
+      assert.equal((await store.rotateRefreshToken({ ...input, successor })).status, 'rotated');
+      assert.equal((await store.getRefreshToken(successor.tokenHash))?.dpopJkt, bound.dpopJkt);
+    });
+
+    it('carries the DPoP key binding of a refresh token through a snapshot (store migrate)', async () => {
+      const granted = grant();
+      await store.putGrant(granted);
+      const bound = refreshToken(granted, {
+        dpopJkt: 'NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs',
+      });
+      const plain = refreshToken(granted);
+      await store.putRefreshToken(bound);
+      await store.putRefreshToken(plain);
+      const snapshot = await store.exportSnapshot();
+      const exported = new Map(snapshot.refreshTokens.map((token) => [token.tokenHash, token]));
+      assert.equal(exported.get(bound.tokenHash)?.dpopJkt, bound.dpopJkt);
+      assert.equal(exported.get(plain.tokenHash)?.dpopJkt, undefined);
+      const target = await factory.open();
+      try {
+        await target.importSnapshot(snapshot);
+        assert.equal((await target.getRefreshToken(bound.tokenHash))?.dpopJkt, bound.dpopJkt);
+        const unbound = await target.getRefreshToken(plain.tokenHash);
+        assert.ok(unbound, 'the unbound token was copied too (positive control)');
+        assert.equal(unbound.dpopJkt, undefined);
+      } finally {
+        await target.close();
+      }
+    });
+
+    describe('replay memory (DPoP proof and assertion jti)', () => {
+      const windowMs = 10_000;
+      const t0 = T0 + 9_000; // late in a counter window
+
+      it('first use, replay, then forgotten once past its deadline', async () => {
+        const cache = createStoreReplayCache(store, { namespace: unique('ns'), windowMs });
+        assert.equal(await cache.remember('jti-1', t0 + windowMs, t0), true);
+        assert.equal(await cache.remember('jti-1', t0 + windowMs, t0 + 500), false);
+        // Across the counter window boundary, still a replay.
+        assert.equal(await cache.remember('jti-1', t0 + windowMs, t0 + windowMs - 1), false);
+        // Well past its deadline it may be used again (its owner refuses it for its age). The
+        // counters may keep it a window longer than asked (each sighting carries it forward).
+        assert.equal(await cache.remember('jti-1', t0 + 4 * windowMs, t0 + 3 * windowMs + 1), true);
+        // Another identifier, and the same one in another namespace, are independent.
+        assert.equal(await cache.remember('jti-2', t0 + windowMs, t0), true);
+        const other = createStoreReplayCache(store, { namespace: unique('ns'), windowMs });
+        assert.equal(await other.remember('jti-1', t0 + windowMs, t0), true);
+      });
+
+      it('20 concurrent first uses of one identifier: exactly one is accepted', async () => {
+        const cache = createStoreReplayCache(store, { namespace: unique('ns'), windowMs });
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () => cache.remember('jti-race', t0 + windowMs, t0)),
+        );
+        assert.equal(results.filter(Boolean).length, 1);
+      });
     });
 
     describe('refresh-token rotation', () => {

@@ -16,6 +16,7 @@ import {
   MemoryStore,
   RedisStore,
   SqliteStore,
+  STORE_SCHEMA_VERSION,
   type Store,
   StoreSchemaError,
   type StoreSnapshot,
@@ -124,6 +125,24 @@ describe('Redis store specifics', { skip: missing }, () => {
     await raw.quit();
     const store = open({ keyPrefix: prefix });
     await assert.rejects(store.getUser('anyone'), StoreSchemaError);
+  });
+
+  it('raises a data set of schema 1 to the current version, keeping its records', async () => {
+    const prefix = 'older:';
+    const raw = new Redis({ port: server.port, host: '127.0.0.1' });
+    try {
+      await raw.hset(`${prefix}{meta}`, 'schema', '1');
+      const store = open({ keyPrefix: prefix });
+      await store.putUser(user('kept'));
+      assert.ok(await store.getUser('kept'));
+      assert.equal(await store.schemaVersion(), STORE_SCHEMA_VERSION);
+      // From then on a replica that knows only schema 1 (it would ignore a DPoP binding) is
+      // refused: the data set holds a version newer than its own.
+      assert.equal(Number(await raw.hget(`${prefix}{meta}`, 'schema')), STORE_SCHEMA_VERSION);
+      assert.ok(STORE_SCHEMA_VERSION > 1);
+    } finally {
+      await raw.quit();
+    }
   });
 
   it('publishes each new revocation for the replicas, once', async () => {

@@ -1,3 +1,4 @@
+import { JWT_BEARER_GRANT } from '../../config/index.ts';
 import { RequestError } from '../../errors/index.ts';
 import { isLoopbackHost } from '../../lib/host.ts';
 import type { JsonObject } from '../../store/index.ts';
@@ -15,6 +16,7 @@ export interface ClientMetadata {
     | 'authorization_code'
     | 'refresh_token'
     | typeof DEVICE_CODE_GRANT
+    | typeof JWT_BEARER_GRANT
   )[];
   /** `[]` for a client of the device grant alone (no redirect, no response). */
   readonly response_types: readonly [] | readonly ['code'];
@@ -56,6 +58,13 @@ export function validateClientMetadata(
   input: unknown,
   source: MetadataSource,
   allowedScopes: readonly string[],
+  options: {
+    /**
+     * The client is listed in a trusted identity provider's `allowed_clients`, so it may carry
+     * the JWT bearer grant (RFC 7523); no other client anyone can register may.
+     */
+    readonly jwtBearer?: boolean;
+  } = {},
 ): ClientMetadata {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw invalid('client metadata must be a JSON object');
@@ -64,7 +73,7 @@ export function validateClientMetadata(
   if (doc.software_statement !== undefined) {
     throw invalid('software statements are not accepted');
   }
-  const grantTypes = checkGrantTypes(doc.grant_types);
+  const grantTypes = checkGrantTypes(doc.grant_types, options.jwtBearer === true);
   // RFC 8628: a client of the device grant alone has no redirect URI and no response type.
   const deviceOnly = !grantTypes.includes('authorization_code');
   const redirectUris =
@@ -86,18 +95,27 @@ function isEmptyList(value: unknown): boolean {
   return value === undefined || (Array.isArray(value) && value.length === 0);
 }
 
-function checkGrantTypes(value: unknown): ClientMetadata['grant_types'] {
+function checkGrantTypes(value: unknown, jwtBearer: boolean): ClientMetadata['grant_types'] {
   const grantTypes = stringList(value, 'grant_types') ?? ['authorization_code'];
   for (const type of grantTypes) {
+    if (type === JWT_BEARER_GRANT && jwtBearer) continue;
     if (type !== 'authorization_code' && type !== 'refresh_token' && type !== DEVICE_CODE_GRANT) {
       throw invalid(
         type === 'client_credentials'
           ? 'client_credentials is available only to pre-registered clients'
-          : `grant type ${type.slice(0, 40)} is not supported`,
+          : type === JWT_BEARER_GRANT
+            ? 'the JWT bearer grant is available only to clients a trusted identity provider lists'
+            : `grant type ${type.slice(0, 40)} is not supported`,
       );
     }
   }
-  if (!grantTypes.includes('authorization_code') && !grantTypes.includes(DEVICE_CODE_GRANT)) {
+  // A listed client may live on assertions alone; any other needs a user's authorization.
+  const assertionsOnly = jwtBearer && grantTypes.includes(JWT_BEARER_GRANT);
+  if (
+    !grantTypes.includes('authorization_code') &&
+    !grantTypes.includes(DEVICE_CODE_GRANT) &&
+    !assertionsOnly
+  ) {
     throw invalid(`grant_types must include authorization_code or ${DEVICE_CODE_GRANT}`);
   }
   return grantTypes as ClientMetadata['grant_types'];

@@ -11,6 +11,7 @@ import { checkState } from '../checks/state.ts';
 import type { Client } from '../clients/client.ts';
 import { errorRedirectTrusted } from '../clients/trusted-redirect.ts';
 import { randomToken, sha256 } from '../crypto.ts';
+import { authorizationRequestKey } from '../dpop-binding.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { seeOther } from '../http.ts';
 import { type PendingAuthorization, pendingToJson } from '../pending-authorization.ts';
@@ -96,6 +97,7 @@ const STEPS: readonly Step<State>[] = [
       'what this client may request',
     );
     const redirect = need(state.redirect, 'redirect');
+    const dpopJkt = authorizationRequestKey(state.services, params.get('dpop_jkt'));
     state.pending = {
       clientId: client.clientId,
       redirectUri: redirect.uri,
@@ -103,6 +105,7 @@ const STEPS: readonly Step<State>[] = [
       scopes,
       resource: need(params.get('resource'), 'resource'),
       codeChallenge: need(params.get('code_challenge'), 'code_challenge'),
+      ...(dpopJkt === undefined ? {} : { dpopJkt }),
     };
     return undefined;
   }),

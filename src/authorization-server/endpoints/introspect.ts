@@ -11,6 +11,12 @@ import { readAuthenticatedForm } from './client-authenticated.ts';
 
 const INACTIVE = { active: false } as const;
 
+function boundKeyOf(cnf: unknown): string | undefined {
+  if (cnf === null || typeof cnf !== 'object') return undefined;
+  const jkt = (cnf as Record<string, unknown>).jkt;
+  return typeof jkt === 'string' ? jkt : undefined;
+}
+
 /**
  * POST /oauth/introspect (RFC 7662). The caller must authenticate as a confidential client
  * (§2.1). A pre-registered confidential client (a resource server the operator configured) may
@@ -28,11 +34,14 @@ async function introspect(exchange: Exchange): Promise<HttpAnswer> {
   const visible =
     found?.active && (client.kind === 'pre-registered' || found.clientId === client.clientId);
   if (!visible) return jsonReply(200, INACTIVE, NO_STORE);
+  const cnf = found.kind === 'access_token' ? boundKeyOf(found.claims.cnf) : found.record.dpopJkt;
   const body =
     found.kind === 'access_token'
       ? {
           active: true,
-          token_type: 'Bearer',
+          // RFC 9449 §6.2: a bound token is introspected with its cnf and token_type DPoP.
+          token_type: cnf === undefined ? 'Bearer' : 'DPoP',
+          ...(cnf === undefined ? {} : { cnf: { jkt: cnf } }),
           scope: found.claims.scope,
           client_id: found.clientId,
           sub: found.claims.sub,
@@ -45,6 +54,7 @@ async function introspect(exchange: Exchange): Promise<HttpAnswer> {
       : {
           active: true,
           token_type: 'refresh_token',
+          ...(cnf === undefined ? {} : { cnf: { jkt: cnf } }),
           scope: found.record.scopes.join(' '),
           client_id: found.clientId,
           sub: found.record.subject,

@@ -1,5 +1,6 @@
 import { DEVICE_CODE_GRANT } from '../device.ts';
 import type { Endpoint } from '../endpoint.ts';
+import { JWT_BEARER_GRANT } from '../grants/jwt-bearer.ts';
 import { jsonReply } from '../http.ts';
 import { step } from '../pipeline.ts';
 import type { Services } from '../services.ts';
@@ -10,6 +11,7 @@ import type { Services } from '../services.ts';
  */
 export function metadataDocument(services: Services): Record<string, unknown> {
   const { settings } = services;
+  const jwtBearer = services.assertions === undefined ? [] : [JWT_BEARER_GRANT];
   return {
     issuer: settings.issuer,
     authorization_endpoint: settings.urls.authorization,
@@ -28,8 +30,17 @@ export function metadataDocument(services: Services): Record<string, unknown> {
       'refresh_token',
       'client_credentials',
       DEVICE_CODE_GRANT,
+      ...jwtBearer,
     ],
     device_authorization_endpoint: settings.urls.deviceAuthorization,
+    // The identity assertion JWT authorization grant profile (ID-JAG), when a provider is trusted.
+    ...(services.assertions?.profiles.length
+      ? { authorization_grant_profiles_supported: services.assertions.profiles }
+      : {}),
+    // RFC 9449 §5.1.
+    ...(services.dpop === undefined
+      ? {}
+      : { dpop_signing_alg_values_supported: services.dpop.proofs.algorithms }),
     token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
     revocation_endpoint_auth_methods_supported: [
       'none',

@@ -7,10 +7,12 @@ import {
 import { type Params, readForm, required } from '../checks/parameters.ts';
 import type { Client } from '../clients/client.ts';
 import { DEVICE_CODE_GRANT } from '../device.ts';
+import { type TokenExchange, tokenRequestKey } from '../dpop-binding.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { redeemAuthorizationCode } from '../grants/authorization-code.ts';
 import { clientCredentials } from '../grants/client-credentials.ts';
 import { redeemDeviceCode } from '../grants/device-code.ts';
+import { JWT_BEARER_GRANT, jwtBearer } from '../grants/jwt-bearer.ts';
 import { refreshTokens } from '../grants/refresh-token.ts';
 import { jsonTextReply, NO_STORE } from '../http.ts';
 import { type Step, step } from '../pipeline.ts';
@@ -18,6 +20,7 @@ import { audit, type Exchange } from '../services.ts';
 import { LIMITS } from '../settings.ts';
 
 interface State extends Exchange {
+  dpopJkt?: string | undefined;
   form?: Params;
   presented?: PresentedClient;
   client?: Client;
@@ -30,13 +33,14 @@ const need = <T>(value: T | undefined, what: string): T => {
 };
 
 /** A grant's token response, serialized (RFC 6749 §5.1). */
-type Grant = (exchange: Exchange, client: Client, form: Params) => Promise<string>;
+type Grant = (exchange: TokenExchange, client: Client, form: Params) => Promise<string>;
 
 const GRANTS: Readonly<Record<string, Grant>> = {
   authorization_code: redeemAuthorizationCode,
   refresh_token: refreshTokens,
   client_credentials: clientCredentials,
   [DEVICE_CODE_GRANT]: redeemDeviceCode,
+  [JWT_BEARER_GRANT]: jwtBearer,
 };
 
 /** POST /oauth/token (RFC 6749 §3.2). */
@@ -54,12 +58,20 @@ const STEPS: readonly Step<State>[] = [
   step('grant type is supported and allowed', (state) => {
     const grantType = required(need(state.form, 'form'), 'grant_type');
     state.grantType = grantType;
-    if (GRANTS[grantType] === undefined) {
+    // The JWT bearer grant exists only while some identity provider is trusted.
+    const offered =
+      GRANTS[grantType] !== undefined &&
+      (grantType !== JWT_BEARER_GRANT || state.services.assertions !== undefined);
+    if (!offered) {
       throw new RequestError('OAuthUnsupportedGrantType', 'unsupported grant_type');
     }
     if (!need(state.client, 'client').grantTypes.includes(grantType)) {
       throw new RequestError('OAuthUnauthorizedClient', `this client may not use ${grantType}`);
     }
+    return undefined;
+  }),
+  step('DPoP proof, when sent', async (state) => {
+    state.dpopJkt = await tokenRequestKey(state);
     return undefined;
   }),
   step('issue', async (state) => {

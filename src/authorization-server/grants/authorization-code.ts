@@ -4,8 +4,9 @@ import type { Params } from '../checks/parameters.ts';
 import { required } from '../checks/parameters.ts';
 import { checkCodeVerifier } from '../checks/pkce.ts';
 import { checkSameResource } from '../checks/resource.ts';
-import type { Client } from '../clients/client.ts';
+import { type Client, isConfidential } from '../clients/client.ts';
 import { randomToken, sha256 } from '../crypto.ts';
+import { bindingFor, requireSameKey, type TokenExchange } from '../dpop-binding.ts';
 import type { PendingAuthorization } from '../pending-authorization.ts';
 import { audit, type Exchange } from '../services.ts';
 import { LIMITS } from '../settings.ts';
@@ -37,6 +38,7 @@ export async function issueAuthorizationCode(
     createdAt: now,
     expiresAt: now + LIMITS.codeTtlMs,
     consumedAt: undefined,
+    ...(pending.dpopJkt === undefined ? {} : { dpopJkt: pending.dpopJkt }),
   });
   audit(exchange, {
     event: 'oauth.authorization.granted',
@@ -61,7 +63,7 @@ const invalidGrant = (message: string) => new RequestError('OAuthInvalidGrant', 
  * presentation of a consumed code revokes the grant (and every token) issued from it.
  */
 export async function redeemAuthorizationCode(
-  exchange: Exchange,
+  exchange: TokenExchange,
   client: Client,
   form: Params,
 ): Promise<string> {
@@ -97,6 +99,7 @@ export async function redeemAuthorizationCode(
     throw invalidGrant('redirect_uri differs from the authorization request');
   checkCodeVerifier(verifier, stored.codeChallenge);
   checkSameResource(requestedResource, stored.resource);
+  requireSameKey(stored.dpopJkt, exchange.dpopJkt, 'authorization code');
   const user = await services.store.getUser(stored.subject);
   if (user === undefined || user.disabled) throw invalidGrant('the user can no longer sign in');
 
@@ -112,10 +115,19 @@ export async function redeemAuthorizationCode(
     revokedAt: undefined,
   };
   await services.store.putGrant(grant);
-  const access = await mintAccessToken(services, grant, grant.scopes, now);
+  const boundKey = bindingFor(services, grant.resource, exchange.dpopJkt);
+  const access = await mintAccessToken(services, grant, grant.scopes, now, boundKey);
   await services.store.putAccessToken(access.record);
+  // RFC 9449 §5: a public client's refresh token is bound to its key; a confidential client
+  // authenticates instead.
   const refresh = client.grantTypes.includes('refresh_token')
-    ? mintRefreshToken(services, grant, grant.scopes, now)
+    ? mintRefreshToken(
+        services,
+        grant,
+        grant.scopes,
+        now,
+        isConfidential(client) ? undefined : boundKey,
+      )
     : undefined;
   if (refresh !== undefined) await services.store.putRefreshToken(refresh.record);
   if (client.kind === 'dynamic') await services.store.touchClient(client.clientId, now);
@@ -128,6 +140,7 @@ export async function redeemAuthorizationCode(
     resource: grant.resource,
     granted_scopes: grant.scopes,
     token_id_hash: tokenIdHash(services, access.record.jti),
+    sender_constraint: boundKey === undefined ? 'bearer' : 'dpop',
   });
   return tokenResponseText(access, grant.scopes, refresh);
 }

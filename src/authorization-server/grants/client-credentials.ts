@@ -5,7 +5,8 @@ import { checkResource } from '../checks/resource.ts';
 import { checkScopesWithin, parseScope } from '../checks/scope.ts';
 import { type Client, isConfidential } from '../clients/client.ts';
 import { randomToken } from '../crypto.ts';
-import { audit, type Exchange } from '../services.ts';
+import { bindingFor, type TokenExchange } from '../dpop-binding.ts';
+import { audit } from '../services.ts';
 import { mintAccessToken, tokenIdHash, tokenResponseText } from '../tokens.ts';
 
 /**
@@ -14,7 +15,7 @@ import { mintAccessToken, tokenIdHash, tokenResponseText } from '../tokens.ts';
  * the client itself; there is no refresh token.
  */
 export async function clientCredentials(
-  exchange: Exchange,
+  exchange: TokenExchange,
   client: Client,
   form: Params,
 ): Promise<string> {
@@ -43,8 +44,9 @@ export async function clientCredentials(
     expiresAt: now + services.settings.accessTokenTtlMs,
     revokedAt: undefined,
   };
+  const boundKey = bindingFor(services, resource, exchange.dpopJkt);
   await services.store.putGrant(grant);
-  const access = await mintAccessToken(services, grant, scopes, now);
+  const access = await mintAccessToken(services, grant, scopes, now, boundKey);
   await services.store.putAccessToken(access.record);
   audit(exchange, {
     event: 'oauth.token.issued',
@@ -55,6 +57,7 @@ export async function clientCredentials(
     resource,
     granted_scopes: scopes,
     token_id_hash: tokenIdHash(services, access.record.jti),
+    sender_constraint: boundKey === undefined ? 'bearer' : 'dpop',
   });
   return tokenResponseText(access, scopes, undefined);
 }

@@ -2,10 +2,11 @@ import { RequestError } from '../../errors/index.ts';
 import type { GrantRecord } from '../../store/index.ts';
 import { type Params, required } from '../checks/parameters.ts';
 import { checkSameResource } from '../checks/resource.ts';
-import type { Client } from '../clients/client.ts';
+import { type Client, isConfidential } from '../clients/client.ts';
 import { randomToken } from '../crypto.ts';
 import { DEVICE_CODE_GRANT, deviceRecordId, deviceStateFrom, putDeviceState } from '../device.ts';
-import { audit, type Exchange } from '../services.ts';
+import { bindingFor, type TokenExchange } from '../dpop-binding.ts';
+import { audit } from '../services.ts';
 import { LIMITS } from '../settings.ts';
 import { mintAccessToken, mintRefreshToken, tokenIdHash, tokenResponseText } from '../tokens.ts';
 
@@ -18,7 +19,7 @@ const invalidGrant = (message: string) => new RequestError('OAuthInvalidGrant', 
  * is taken atomically, so it yields tokens exactly once; a second redemption is `invalid_grant`.
  */
 export async function redeemDeviceCode(
-  exchange: Exchange,
+  exchange: TokenExchange,
   client: Client,
   form: Params,
 ): Promise<string> {
@@ -77,10 +78,18 @@ export async function redeemDeviceCode(
     revokedAt: undefined,
   };
   await services.store.putGrant(grant);
-  const access = await mintAccessToken(services, grant, grant.scopes, now);
+  // RFC 9449 §5: bound to the polling client's key when it sent a proof.
+  const boundKey = bindingFor(services, resource, exchange.dpopJkt);
+  const access = await mintAccessToken(services, grant, grant.scopes, now, boundKey);
   await services.store.putAccessToken(access.record);
   const refresh = client.grantTypes.includes('refresh_token')
-    ? mintRefreshToken(services, grant, grant.scopes, now)
+    ? mintRefreshToken(
+        services,
+        grant,
+        grant.scopes,
+        now,
+        isConfidential(client) ? undefined : boundKey,
+      )
     : undefined;
   if (refresh !== undefined) await services.store.putRefreshToken(refresh.record);
   if (client.kind === 'dynamic') await services.store.touchClient(client.clientId, now);
@@ -93,6 +102,7 @@ export async function redeemDeviceCode(
     resource,
     granted_scopes: grant.scopes,
     token_id_hash: tokenIdHash(services, access.record.jti),
+    sender_constraint: boundKey === undefined ? 'bearer' : 'dpop',
   });
   return tokenResponseText(access, grant.scopes, refresh);
 }

@@ -3,9 +3,10 @@ import type { Params } from '../checks/parameters.ts';
 import { required } from '../checks/parameters.ts';
 import { checkSameResource } from '../checks/resource.ts';
 import { checkScopesWithin, parseScope } from '../checks/scope.ts';
-import type { Client } from '../clients/client.ts';
+import { type Client, isConfidential } from '../clients/client.ts';
 import { openGraceBlob, sealForGrace, sha256 } from '../crypto.ts';
-import { audit, type Exchange } from '../services.ts';
+import { bindingFor, requireSameKey, type TokenExchange } from '../dpop-binding.ts';
+import { audit } from '../services.ts';
 import { mintAccessToken, mintRefreshToken, tokenIdHash, tokenResponseText } from '../tokens.ts';
 
 const invalidGrant = (message: string) => new RequestError('OAuthInvalidGrant', message);
@@ -20,7 +21,7 @@ const invalidGrant = (message: string) => new RequestError('OAuthInvalidGrant', 
  * - a narrower scope narrows the new access token only; the family keeps its scope.
  */
 export async function refreshTokens(
-  exchange: Exchange,
+  exchange: TokenExchange,
   client: Client,
   form: Params,
 ): Promise<string> {
@@ -45,6 +46,9 @@ export async function refreshTokens(
   if (old.rotatedAt === undefined && (old.expiresAt <= now || grant.expiresAt <= now)) {
     throw invalidGrant('refresh token expired');
   }
+  // A bound refresh token is usable only with its key (RFC 9449 §5): without it, the presenter
+  // is not the holder, so this refusal never counts as a reuse of the family.
+  requireSameKey(old.dpopJkt, exchange.dpopJkt, 'refresh token');
   let scopes: readonly string[] = old.scopes;
   let refusal: unknown;
   try {
@@ -61,8 +65,15 @@ export async function refreshTokens(
     throw invalidGrant('the user can no longer sign in');
   }
 
-  const access = await mintAccessToken(services, grant, scopes, now);
-  const successor = mintRefreshToken(services, grant, old.scopes, now);
+  const boundKey = bindingFor(services, grant.resource, exchange.dpopJkt);
+  const access = await mintAccessToken(services, grant, scopes, now, boundKey);
+  const successor = mintRefreshToken(
+    services,
+    grant,
+    old.scopes,
+    now,
+    old.dpopJkt ?? (isConfidential(client) ? undefined : boundKey),
+  );
   const response = tokenResponseText(access, scopes, successor);
   const result = await services.store.rotateRefreshToken({
     tokenHash,
@@ -86,6 +97,7 @@ export async function refreshTokens(
         resource: grant.resource,
         granted_scopes: scopes,
         token_id_hash: tokenIdHash(services, access.record.jti),
+        sender_constraint: boundKey === undefined ? 'bearer' : 'dpop',
       });
       return response;
     case 'grace': {

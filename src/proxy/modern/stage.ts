@@ -99,12 +99,16 @@ async function serve(input: ModernStageInput, request: ModernRequest): Promise<R
       scope: route.upstream.method_scopes.listen,
       keepAliveMs: LISTEN_KEEP_ALIVE_MS,
       checkEveryMs: LISTEN_CHECK_MS,
-      // The token is verified again as a whole: revocation and expiry both end the stream.
-      stillAuthorized: () =>
-        auth.authenticate(headers, route).then(
-          () => true,
-          () => false,
-        ),
+      // The token is verified again as a whole: revocation and expiry both end the stream. The
+      // principal's own re-check verifies the same token without a new DPoP proof (a proof is
+      // single use, RFC 9449 §11.1); without one (local trust), authenticate again.
+      stillAuthorized: (principal: Principal) =>
+        principal.stillValid !== undefined
+          ? principal.stillValid()
+          : auth.authenticate(headers, { method: 'POST', route }).then(
+              () => true,
+              () => false,
+            ),
       expiresAt: () => undefined,
       onEnd: (principal, reason) =>
         input.logger.info(
