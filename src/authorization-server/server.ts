@@ -8,6 +8,7 @@ import {
   MetadataDocumentResolver,
 } from './clients/metadata-documents.ts';
 import { ClientRegistry } from './clients/registry.ts';
+import { cookiePathConfinedFor } from './cookie-scope.ts';
 import { ensureSigningKey, KeyRing } from './keys.ts';
 import { dispatch, routesFor } from './router.ts';
 import type { AuditRecorder, RequestContext, Services } from './services.ts';
@@ -72,6 +73,7 @@ export async function createAuthorizationServer(
         now,
         allowLoopback: settings.allowLoopbackUrls,
         allowedScopes: settings.allowedScopes,
+        confinedCookiePath: cookiePathConfinedFor(settings.issuer),
         logger: deps.logger,
       })
     : undefined;

@@ -15,6 +15,8 @@ export interface MetadataDocumentOptions {
   readonly now: () => number;
   readonly allowLoopback: boolean;
   readonly allowedScopes: readonly string[];
+  /** The issuer is on a loopback host (cookiePathConfinedFor); absent means true (fail closed). */
+  readonly confinedCookiePath?: boolean;
   readonly logger?: Logger | undefined;
   /** Bounds on how long a document is trusted, whatever its Cache-Control says. */
   readonly minTtlMs?: number;
@@ -151,7 +153,9 @@ export class MetadataDocumentResolver {
         'the client_id in the metadata document does not equal its URL',
       );
     }
-    const metadata = validateClientMetadata(record, 'document', this.options.allowedScopes);
+    const metadata = validateClientMetadata(record, 'document', this.options.allowedScopes, {
+      confinedCookiePath: this.options.confinedCookiePath ?? true,
+    });
     const client = toClient(url, metadata, this.options.allowedScopes);
     const ttl = this.ttlFrom(response.headers.get('cache-control'));
     if (ttl > 0) this.remember(url, { client, expiresAt: this.options.now() + ttl });
