@@ -20,16 +20,28 @@ export interface CookieScope {
 /** The path the cookies of a loopback issuer are confined to. */
 export const LOOPBACK_COOKIE_PATH = OAUTH_PREFIX;
 
+/**
+ * True when the issuer is on a loopback host: the one case where a loopback redirect URI shares
+ * the cookie host (RFC 6265 §8.5). Its cookies are then confined to LOOPBACK_COOKIE_PATH and
+ * loopback redirect URIs under that path are refused; any other issuer's cookies never reach a
+ * loopback callback, so it refuses no path there.
+ */
+export function cookiePathConfinedFor(issuer: string): boolean {
+  return isLoopbackHost(new URL(issuer).hostname);
+}
+
+/** How a loopback issuer's refusal tells a client to fix its redirect URI. */
+export const COOKIE_PATH_FIX = `use a callback path outside ${LOOPBACK_COOKIE_PATH}, such as /callback (mcp-remote: --callback-path /callback)`;
+
 export function cookieScopeFor(issuer: string, secure: boolean): CookieScope {
-  const loopback = isLoopbackHost(new URL(issuer).hostname);
-  if (!loopback) return { secure, path: '/', prefix: secure ? '__Host-' : '' };
+  if (!cookiePathConfinedFor(issuer)) return { secure, path: '/', prefix: secure ? '__Host-' : '' };
   return { secure, path: LOOPBACK_COOKIE_PATH, prefix: secure ? '__Secure-' : '' };
 }
 
 /**
  * True when a loopback redirect URI's path would receive the cookies of a loopback issuer
- * (RFC 6265 §5.1.4 path-match against LOOPBACK_COOKIE_PATH). Refused for every client, so
- * no callback ever gets the browser's sign-in.
+ * (RFC 6265 §5.1.4 path-match against LOOPBACK_COOKIE_PATH). Refused for every client of a
+ * loopback issuer (cookiePathConfinedFor), so no callback ever gets the browser's sign-in.
  */
 export function loopbackRedirectUnderCookiePath(url: URL): boolean {
   // Either scheme: a cookie without Secure goes to https as well.

@@ -8,6 +8,7 @@ import {
   MetadataDocumentResolver,
 } from './clients/metadata-documents.ts';
 import { ClientRegistry } from './clients/registry.ts';
+import { cookiePathConfinedFor } from './cookie-scope.ts';
 import type { AuthorizationServerDpop, TokenEndpointProofs } from './dpop-binding.ts';
 import { type AssertionGrant, ID_JAG_PROFILE } from './grants/jwt-bearer.ts';
 import { ensureSigningKey, KeyRing } from './keys.ts';
@@ -138,6 +139,7 @@ export async function createAuthorizationServer(
             (provider) => provider.allowed_clients,
           ),
         ),
+        confinedCookiePath: cookiePathConfinedFor(settings.issuer),
         logger: deps.logger,
       })
     : undefined;

@@ -14,6 +14,7 @@ import {
   checkCodeVerifier,
 } from '../../src/authorization-server/checks/pkce.ts';
 import {
+  checkRedirectUri,
   matchRedirectUri,
   redirectUriProblem,
 } from '../../src/authorization-server/checks/redirect-uri.ts';
@@ -49,6 +50,59 @@ describe('redirect URIs', () => {
     ]) {
       assert.equal(redirectUriProblem(uri), undefined, uri);
     }
+  });
+
+  it('a loopback URI under /oauth: refused for a loopback issuer (the default), accepted elsewhere', () => {
+    const confined = { confinedCookiePath: true };
+    const elsewhere = { confinedCookiePath: false };
+    const rows: [string, string | undefined, string | undefined][] = [
+      // [uri, problem on a loopback issuer, problem elsewhere]
+      ['http://127.0.0.1:33418/oauth/callback', 'under /oauth', undefined],
+      ['http://localhost:3334/oauth/callback', 'under /oauth', undefined],
+      ['http://[::1]:9/oauth', 'under /oauth', undefined],
+      ['https://127.0.0.1:9/oauth/cb', 'under /oauth', undefined],
+      // Other rules hold for every issuer.
+      ['http://127.0.0.1:9/oauth/cb#f', 'fragment', 'fragment'],
+      ['http://app.example/oauth/callback', 'plain http', 'plain http'],
+      // Positive control: outside /oauth, and https to another host, pass for both.
+      ['http://127.0.0.1:33418/callback', undefined, undefined],
+      ['http://127.0.0.1:9/oauthx', undefined, undefined],
+      ['https://app.example/oauth/callback', undefined, undefined],
+    ];
+    for (const [uri, onLoopback, onOther] of rows) {
+      for (const [rules, expected] of [
+        [confined, onLoopback],
+        [elsewhere, onOther],
+        [undefined, onLoopback],
+      ] as const) {
+        const problem = redirectUriProblem(uri, rules);
+        const label = `${uri} ${JSON.stringify(rules)}`;
+        if (expected === undefined) assert.equal(problem, undefined, label);
+        else assert.match(problem ?? '', new RegExp(expected), label);
+      }
+    }
+    assert.match(
+      redirectUriProblem('http://127.0.0.1:33418/oauth/callback') ?? '',
+      /outside \/oauth.*--callback-path \/callback/,
+      'the refusal names the fix',
+    );
+    // Port variants follow the same rule (RFC 8252 §7.3).
+    const registered = ['http://127.0.0.1/oauth/callback'];
+    const asked = 'http://127.0.0.1:33418/oauth/callback';
+    assert.equal(matchRedirectUri(registered, asked, elsewhere), asked);
+    assert.equal(matchRedirectUri(registered, asked, confined), undefined);
+    assert.equal(
+      code(() => checkRedirectUri(registered, asked, elsewhere)),
+      undefined,
+    );
+    assert.equal(
+      code(() => checkRedirectUri(registered, asked, confined)),
+      'OAuthInvalidRequest',
+    );
+    assert.equal(
+      code(() => checkRedirectUri(registered, asked)),
+      'OAuthInvalidRequest',
+    );
   });
 
   it('matches loopback registrations on any port but nothing else loosely', () => {

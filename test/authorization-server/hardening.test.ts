@@ -14,6 +14,7 @@ import {
 import { loadConfigText } from '../../src/config/index.ts';
 import { MemoryStore } from '../../src/store/index.ts';
 import { HMAC_SECRET } from '../helpers/cli.ts';
+import { DocumentServer } from './document-server.ts';
 import {
   authorizeQuery,
   baseDocument,
@@ -115,6 +116,169 @@ describe('cookies never reach a loopback callback', () => {
       token_endpoint_auth_method: 'none',
     });
     assert.equal(registered.status, 201);
+  });
+});
+
+/**
+ * mcp-remote's default callback. Only a loopback issuer shares its cookie host with it (RFC 6265
+ * §8.5), so only a loopback issuer refuses it; elsewhere it must register and authorize.
+ */
+const MCP_REMOTE_CALLBACK = 'http://127.0.0.1:33418/oauth/callback';
+
+/**
+ * An authorization server whose public URL is `publicUrl`, called through `handle` (its host
+ * need not resolve), with a pre-registered client whose loopback redirect URI is under /oauth,
+ * and client ID metadata documents readable from loopback.
+ */
+async function serverOn(publicUrl: string) {
+  const document = baseDocument(8080);
+  document.remote_mcp.public_url = publicUrl;
+  document.development = { allow_loopback_urls: true };
+  (document.authorization_server.clients as Record<string, unknown>[]).push({
+    client_id: 'pre-oauth-callback',
+    redirect_uris: ['http://127.0.0.1/oauth/callback'],
+  });
+  const loaded = loadConfigText(stringify(document), {
+    env: { TEST_HMAC_SECRET: HMAC_SECRET, CONFIDENTIAL_SECRET: 'x'.repeat(32) },
+  });
+  const store = new MemoryStore();
+  const server = await createAuthorizationServer(loaded, { store });
+  const call = async (request: Request): Promise<Response> => {
+    const response = await server.handle(request);
+    if (response === undefined) throw new Error(`no answer for ${request.url}`);
+    return response;
+  };
+  return {
+    store,
+    register: (metadata: Record<string, unknown>) =>
+      call(
+        new Request(`${publicUrl}/oauth/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(metadata),
+        }),
+      ),
+    authorize: (clientId: string, redirectUri: string) =>
+      call(
+        new Request(
+          `${publicUrl}/oauth/authorize?${new URLSearchParams({
+            response_type: 'code',
+            client_id: clientId,
+            redirect_uri: redirectUri,
+            code_challenge: newPkce().challenge,
+            code_challenge_method: 'S256',
+            resource: `${publicUrl}/mcp`,
+            state: 'cb',
+          }).toString()}`,
+        ),
+      ),
+    close: async () => {
+      await server.close();
+      await store.close();
+    },
+  };
+}
+
+/** Went on to sign-in: the redirect URI was accepted. */
+function assertToSignIn(response: Response, label: string): void {
+  assert.equal(response.status, 303, label);
+  assert.match(response.headers.get('location') ?? '', /^\/oauth\/login\?interaction=/, label);
+}
+
+/** A page naming the fix, never a redirect, no cookie. */
+async function assertRefusedPage(response: Response, label: string): Promise<void> {
+  assert.equal(response.status, 400, label);
+  assert.equal(response.headers.get('location'), null, `${label}: never redirected there`);
+  assert.equal(response.headers.getSetCookie().length, 0, `${label}: no cookie`);
+  const page = await response.text();
+  assert.match(page, /must not be under \/oauth/, label);
+  assert.match(page, /--callback-path \/callback/, `${label}: names the fix`);
+}
+
+describe('a loopback callback under /oauth is refused only by a loopback issuer', () => {
+  let docs: DocumentServer;
+  before(async () => {
+    docs = await new DocumentServer().start();
+  });
+  after(async () => {
+    await docs.close();
+  });
+
+  type Surface = 'registration' | 'client metadata document' | '/oauth/authorize';
+  const cases: { issuer: string; surface: Surface; accepted: boolean }[] = [
+    // Positive: the cookie host is auth.example.com, never 127.0.0.1.
+    { issuer: 'https://auth.example.com', surface: 'registration', accepted: true },
+    { issuer: 'https://auth.example.com', surface: 'client metadata document', accepted: true },
+    { issuer: 'https://auth.example.com', surface: '/oauth/authorize', accepted: true },
+    // Negative: a loopback issuer's cookies (Path=/oauth) would reach the callback.
+    { issuer: 'http://127.0.0.1:8080', surface: 'registration', accepted: false },
+    { issuer: 'http://127.0.0.1:8080', surface: 'client metadata document', accepted: false },
+    { issuer: 'http://127.0.0.1:8080', surface: '/oauth/authorize', accepted: false },
+    { issuer: 'https://localhost:8443', surface: 'registration', accepted: false },
+    { issuer: 'https://localhost:8443', surface: 'client metadata document', accepted: false },
+    { issuer: 'https://localhost:8443', surface: '/oauth/authorize', accepted: false },
+  ];
+  for (const [index, { issuer, surface, accepted }] of cases.entries()) {
+    it(`${issuer}: ${MCP_REMOTE_CALLBACK} at ${surface} is ${accepted ? 'accepted (positive)' : 'refused, naming the fix (negative)'}`, async () => {
+      const as = await serverOn(issuer);
+      const label = `${issuer} ${surface}`;
+      try {
+        if (surface === 'registration') {
+          const response = await as.register({
+            client_name: 'mcp-remote',
+            redirect_uris: [MCP_REMOTE_CALLBACK],
+            token_endpoint_auth_method: 'none',
+          });
+          const body = (await response.json()) as Record<string, unknown>;
+          if (!accepted) {
+            assert.equal(response.status, 400, label);
+            assert.equal(body.error, 'invalid_redirect_uri', label);
+            assert.match(String(body.error_description), /must not be under \/oauth/, label);
+            assert.match(String(body.error_description), /--callback-path \/callback/, label);
+            assert.equal(await as.store.countClients(), 0, `${label}: nothing registered`);
+            return;
+          }
+          assert.equal(response.status, 201, JSON.stringify(body));
+          assert.deepEqual(body.redirect_uris, [MCP_REMOTE_CALLBACK]);
+          // The client it registered goes on to sign-in with that very URI.
+          assertToSignIn(await as.authorize(String(body.client_id), MCP_REMOTE_CALLBACK), label);
+        } else if (surface === 'client metadata document') {
+          const clientId = docs.document(`/mcp-remote-${index}.json`, {
+            redirect_uris: [MCP_REMOTE_CALLBACK],
+          });
+          const response = await as.authorize(clientId, MCP_REMOTE_CALLBACK);
+          assert.equal(docs.hitsOf(`/mcp-remote-${index}.json`), 1, `${label}: document read`);
+          if (accepted) assertToSignIn(response, label);
+          else await assertRefusedPage(response, label);
+        } else {
+          // Registered without a port, asked on mcp-remote's port (RFC 8252 §7.3).
+          const response = await as.authorize('pre-oauth-callback', MCP_REMOTE_CALLBACK);
+          if (accepted) assertToSignIn(response, label);
+          else await assertRefusedPage(response, label);
+        }
+      } finally {
+        await as.close();
+      }
+    });
+  }
+
+  it('positive control: a loopback issuer accepts the fix, a callback outside /oauth', async () => {
+    const as = await serverOn('http://127.0.0.1:8080');
+    try {
+      const callback = 'http://127.0.0.1:33418/callback';
+      const response = await as.register({
+        client_name: 'mcp-remote',
+        redirect_uris: [callback],
+        token_endpoint_auth_method: 'none',
+      });
+      const body = (await response.json()) as Record<string, unknown>;
+      assert.equal(response.status, 201, JSON.stringify(body));
+      assertToSignIn(await as.authorize(String(body.client_id), callback), 'registered');
+      const clientId = docs.document('/mcp-remote-fixed.json', { redirect_uris: [callback] });
+      assertToSignIn(await as.authorize(clientId, callback), 'document');
+    } finally {
+      await as.close();
+    }
   });
 });
 

@@ -4,7 +4,7 @@ import { isLoopbackHost } from '../../lib/host.ts';
 import type { JsonObject } from '../../store/index.ts';
 import { DEVICE_CODE_GRANT } from '../device.ts';
 import { hasDeceptiveCharacters } from './display-text.ts';
-import { redirectUriProblem } from './redirect-uri.ts';
+import { type RedirectUriRules, redirectUriProblem } from './redirect-uri.ts';
 import { parseScope } from './scope.ts';
 
 export type AuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
@@ -53,12 +53,15 @@ const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
  *   private key material, since the document is public;
  * - software statements (never trusted, RFC 7591 §2.3); non-https informational URIs; control
  *   characters or overlong names; scopes outside what the gateway allows.
+ * `options` carry what the issuer adds (redirect-uri.ts); without them the stricter apply.
  */
 export function validateClientMetadata(
   input: unknown,
   source: MetadataSource,
   allowedScopes: readonly string[],
   options: {
+    /** What the issuer adds to the redirect URI rules (redirect-uri.ts). */
+    readonly confinedCookiePath?: boolean;
     /**
      * The client is listed in a trusted identity provider's `allowed_clients`, so it may carry
      * the JWT bearer grant (RFC 7523); no other client anyone can register may.
@@ -77,7 +80,14 @@ export function validateClientMetadata(
   // RFC 8628: a client of the device grant alone has no redirect URI and no response type.
   const deviceOnly = !grantTypes.includes('authorization_code');
   const redirectUris =
-    deviceOnly && isEmptyList(doc.redirect_uris) ? [] : checkRedirectUris(doc.redirect_uris);
+    deviceOnly && isEmptyList(doc.redirect_uris)
+      ? []
+      : checkRedirectUris(
+          doc.redirect_uris,
+          options.confinedCookiePath === undefined
+            ? undefined
+            : { confinedCookiePath: options.confinedCookiePath },
+        );
   return {
     redirect_uris: redirectUris,
     grant_types: grantTypes,
@@ -129,7 +139,7 @@ function checkResponseTypes(value: unknown): ['code'] {
   return ['code'];
 }
 
-function checkRedirectUris(value: unknown): string[] {
+function checkRedirectUris(value: unknown, rules: RedirectUriRules | undefined): string[] {
   const redirectUris = stringList(value, 'redirect_uris');
   if (redirectUris === undefined || redirectUris.length === 0) {
     throw new RequestError('OAuthInvalidRedirectUri', 'redirect_uris is required');
@@ -138,7 +148,7 @@ function checkRedirectUris(value: unknown): string[] {
     throw new RequestError('OAuthInvalidRedirectUri', `at most ${MAX_REDIRECT_URIS} redirect URIs`);
   }
   for (const uri of redirectUris) {
-    const problem = redirectUriProblem(uri);
+    const problem = redirectUriProblem(uri, rules);
     if (problem !== undefined) {
       throw new RequestError('OAuthInvalidRedirectUri', `redirect URI ${problem}`);
     }

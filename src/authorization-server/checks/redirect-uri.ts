@@ -1,8 +1,24 @@
 import { RequestError } from '../../errors/index.ts';
 import { isLoopbackHost } from '../../lib/host.ts';
-import { LOOPBACK_COOKIE_PATH, loopbackRedirectUnderCookiePath } from '../cookie-scope.ts';
+import {
+  COOKIE_PATH_FIX,
+  LOOPBACK_COOKIE_PATH,
+  loopbackRedirectUnderCookiePath,
+} from '../cookie-scope.ts';
 
 export const MAX_REDIRECT_URI_LENGTH = 2048;
+
+/** What the redirect-URI rules need to know of the authorization server. */
+export interface RedirectUriRules {
+  /**
+   * The issuer is on a loopback host, so its cookies are confined to LOOPBACK_COOKIE_PATH and a
+   * loopback redirect URI under that path is refused (cookiePathConfinedFor in cookie-scope.ts).
+   */
+  readonly confinedCookiePath: boolean;
+}
+
+/** Fail closed: a caller that does not name its issuer's rules gets the stricter ones. */
+const CONFINED: RedirectUriRules = { confinedCookiePath: true };
 
 /**
  * Why a string cannot be a redirect URI, or undefined when it can. The rules (MCP
@@ -12,9 +28,13 @@ export const MAX_REDIRECT_URI_LENGTH = 2048;
  * - no fragment, no userinfo, no wildcard, no whitespace, control characters or backslashes;
  * - already in the form a URL parser gives back: matching is by simple string comparison, so a
  *   value that parsers would repair (`%2e%2e`, upper-case hosts, `:443`, `..;/`) is refused
- *   rather than compared in one form and followed in another.
+ *   rather than compared in one form and followed in another;
+ * - on a loopback issuer, no loopback URI under the cookies' path (cookie-scope.ts).
  */
-export function redirectUriProblem(value: unknown): string | undefined {
+export function redirectUriProblem(
+  value: unknown,
+  rules: RedirectUriRules = CONFINED,
+): string | undefined {
   if (typeof value !== 'string' || value === '') return 'must be a non-empty string';
   if (value.length > MAX_REDIRECT_URI_LENGTH)
     return `must be at most ${MAX_REDIRECT_URI_LENGTH} characters`;
@@ -31,8 +51,8 @@ export function redirectUriProblem(value: unknown): string | undefined {
     return `scheme ${url.protocol} is not allowed; use https (or http to loopback)`;
   }
   if (url.href !== value) return `must be written in normalized form (${url.href})`;
-  if (loopbackRedirectUnderCookiePath(url))
-    return `on a loopback host must not be under ${LOOPBACK_COOKIE_PATH} (the sign-in cookies' path)`;
+  if (rules.confinedCookiePath && loopbackRedirectUnderCookiePath(url))
+    return `on a loopback host must not be under ${LOOPBACK_COOKIE_PATH} (the sign-in cookies' path on this loopback issuer); ${COOKIE_PATH_FIX}`;
   return undefined;
 }
 
@@ -49,9 +69,10 @@ function isLoopbackRedirect(url: URL): boolean {
 export function matchRedirectUri(
   registered: readonly string[],
   requested: string,
+  rules: RedirectUriRules = CONFINED,
 ): string | undefined {
   if (registered.includes(requested)) return requested;
-  if (redirectUriProblem(requested) !== undefined) return undefined;
+  if (redirectUriProblem(requested, rules) !== undefined) return undefined;
   const asked = new URL(requested);
   if (!isLoopbackRedirect(asked)) return undefined;
   for (const candidate of registered) {
@@ -70,15 +91,23 @@ export function matchRedirectUri(
 }
 
 /** Throws when the requested redirect URI is not one the client registered. */
-export function checkRedirectUri(registered: readonly string[], requested: string): string {
+export function checkRedirectUri(
+  registered: readonly string[],
+  requested: string,
+  rules: RedirectUriRules = CONFINED,
+): string {
   // Checked first and for every client: a pre-registered client's URIs skip redirectUriProblem.
-  if (URL.canParse(requested) && loopbackRedirectUnderCookiePath(new URL(requested))) {
+  if (
+    rules.confinedCookiePath &&
+    URL.canParse(requested) &&
+    loopbackRedirectUnderCookiePath(new URL(requested))
+  ) {
     throw new RequestError(
       'OAuthInvalidRequest',
-      `a loopback redirect_uri must not be under ${LOOPBACK_COOKIE_PATH}, where the sign-in cookies are sent`,
+      `a loopback redirect_uri must not be under ${LOOPBACK_COOKIE_PATH}, where this loopback issuer's sign-in cookies are sent; ${COOKIE_PATH_FIX}`,
     );
   }
-  const match = matchRedirectUri(registered, requested);
+  const match = matchRedirectUri(registered, requested, rules);
   if (match === undefined) {
     throw new RequestError(
       'OAuthInvalidRequest',

@@ -17,6 +17,8 @@ export interface MetadataDocumentOptions {
   readonly allowedScopes: readonly string[];
   /** Client ids a trusted identity provider lists: their documents may name the JWT bearer grant. */
   readonly jwtBearerClients?: ReadonlySet<string>;
+  /** The issuer is on a loopback host (cookiePathConfinedFor); absent means true (fail closed). */
+  readonly confinedCookiePath?: boolean;
   readonly logger?: Logger | undefined;
   /** Bounds on how long a document is trusted, whatever its Cache-Control says. */
   readonly minTtlMs?: number;
@@ -155,6 +157,7 @@ export class MetadataDocumentResolver {
     }
     const metadata = validateClientMetadata(record, 'document', this.options.allowedScopes, {
       jwtBearer: this.options.jwtBearerClients?.has(url) === true,
+      confinedCookiePath: this.options.confinedCookiePath ?? true,
     });
     const client = toClient(url, metadata, this.options.allowedScopes);
     const ttl = this.ttlFrom(response.headers.get('cache-control'));

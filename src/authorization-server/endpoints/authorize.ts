@@ -10,6 +10,7 @@ import { checkScopesWithin, parseScope } from '../checks/scope.ts';
 import { checkState } from '../checks/state.ts';
 import type { Client } from '../clients/client.ts';
 import { errorRedirectTrusted } from '../clients/trusted-redirect.ts';
+import { cookiePathConfinedFor } from '../cookie-scope.ts';
 import { randomToken, sha256 } from '../crypto.ts';
 import { authorizationRequestKey } from '../dpop-binding.ts';
 import type { Endpoint } from '../endpoint.ts';
@@ -60,7 +61,9 @@ const STEPS: readonly Step<State>[] = [
   step('redirect URI is registered', (state) => {
     const params = need(state.params, 'params');
     const requested = required(params, 'redirect_uri');
-    const uri = checkRedirectUri(need(state.client, 'client').redirectUris, requested);
+    const uri = checkRedirectUri(need(state.client, 'client').redirectUris, requested, {
+      confinedCookiePath: cookiePathConfinedFor(state.services.settings.issuer),
+    });
     // The state is validated next; until then it is echoed only if it is sane.
     let echoed: string | undefined;
     try {

@@ -1,6 +1,7 @@
 import { RequestError } from '../../errors/index.ts';
 import { metadataToJson, validateClientMetadata } from '../checks/client-metadata.ts';
 import { parseClientMetadataJson } from '../checks/json-body.ts';
+import { cookiePathConfinedFor } from '../cookie-scope.ts';
 import { randomToken, safeEqual, sha256 } from '../crypto.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { jsonReply, mediaType, NO_STORE, readBody } from '../http.ts';
@@ -73,7 +74,9 @@ const STEPS: readonly Step<State>[] = [
   }),
   step('validate and register', async (state) => {
     const { settings, store, now } = state.services;
-    const metadata = validateClientMetadata(state.body, 'registration', settings.allowedScopes);
+    const metadata = validateClientMetadata(state.body, 'registration', settings.allowedScopes, {
+      confinedCookiePath: cookiePathConfinedFor(settings.issuer),
+    });
     const clientId = newClientId();
     const secret = metadata.token_endpoint_auth_method === 'none' ? undefined : randomToken(32);
     const issuedAt = now();
