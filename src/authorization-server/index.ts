@@ -13,6 +13,7 @@ export {
   rotateSigningKeys,
   type SigningAlgorithm,
 } from './keys.ts';
+export * as operator from './operator.ts';
 export { generatePassword, hashPassword, verifyPassword } from './passwords.ts';
 export {
   type AuthorizationServer,

@@ -2,6 +2,7 @@ import { RequestError } from '../errors/index.ts';
 import type { HttpAnswer } from '../lib/http-answer.ts';
 import { type Endpoint, renderEndpointError, runEndpoint } from './endpoint.ts';
 import { accountEndpoint } from './endpoints/account.ts';
+import { adminEndpoint } from './endpoints/admin.ts';
 import { authorizeEndpoint } from './endpoints/authorize.ts';
 import { consentEndpoint } from './endpoints/consent.ts';
 import { introspectEndpoint } from './endpoints/introspect.ts';
@@ -32,6 +33,7 @@ export function routesFor(settings: Settings): ReadonlyMap<string, Route> {
   routes.set(PATHS.login, { methods: ['GET', 'POST'], endpoint: loginEndpoint });
   routes.set(PATHS.consent, { methods: ['GET', 'POST'], endpoint: consentEndpoint });
   routes.set(PATHS.account, { methods: ['GET', 'POST'], endpoint: accountEndpoint });
+  routes.set(PATHS.admin, { methods: ['GET', 'POST'], endpoint: adminEndpoint });
   routes.set(PATHS.token, { methods: ['POST'], endpoint: tokenEndpoint });
   routes.set(PATHS.revocation, { methods: ['POST'], endpoint: revokeEndpoint });
   routes.set(PATHS.introspection, { methods: ['POST'], endpoint: introspectEndpoint });

@@ -15,6 +15,7 @@ export const PATHS = {
   login: `${OAUTH_PREFIX}/login`,
   consent: `${OAUTH_PREFIX}/consent`,
   account: `${OAUTH_PREFIX}/account`,
+  admin: `${OAUTH_PREFIX}/admin`,
 } as const;
 
 /** Fixed lifetimes and limits (not configuration: these are the protocol's safe values). */
@@ -41,7 +42,19 @@ export const LIMITS = {
   purgeIntervalMs: 10 * 60_000,
 } as const;
 
+/** How the pages present this deployment (authorization_server.display_name and friends). */
+export interface Branding {
+  readonly displayName: string;
+  readonly logoUrl: string | undefined;
+  readonly accentColor: string | undefined;
+  /** Scope id → what it allows, in words. */
+  readonly scopeDescriptions: Readonly<Record<string, string>>;
+}
+
 export interface Settings {
+  readonly branding: Branding;
+  /** The JSONL audit file the admin page reads its last records from; undefined on stdout. */
+  readonly auditPath: string | undefined;
   readonly issuer: string;
   /** Absolute URLs of the endpoints, as published in the metadata. */
   readonly urls: { readonly [K in keyof typeof PATHS]: string };
@@ -90,6 +103,13 @@ export function settingsFrom(loaded: LoadedConfig): Settings {
   ) as unknown as Settings['urls'];
   const issuerUrl = new URL(issuer);
   return {
+    branding: {
+      displayName: as.display_name,
+      logoUrl: as.logo_url,
+      accentColor: as.accent_color,
+      scopeDescriptions: as.scope_descriptions,
+    },
+    auditPath: loaded.config.audit.stdout ? undefined : loaded.config.audit.path,
     issuer,
     urls,
     metadataPaths: metadataPathsFor(issuer),

@@ -6,6 +6,7 @@ import { type Params, readForm } from '../checks/parameters.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { issueAuthorizationCode } from '../grants/authorization-code.ts';
 import { seeOther } from '../http.ts';
+import { applicationOf } from '../operator.ts';
 import { pendingError } from '../pending-authorization.ts';
 import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
@@ -101,18 +102,24 @@ const SHOW: readonly Step<State>[] = [
     const redirect = new URL(pending.redirectUri);
     const browser = ensureBrowserId(state, state.responseHeaders);
     const resolved = need(client, 'client');
+    const { settings } = state.services;
     return consentPage({
+      branding: settings.branding,
       action: PATHS.consent,
+      accountPath: PATHS.account,
       interactionId: need(state.interactionId, 'interaction id'),
       csrf: csrfToken(browser, purpose(need(state.interactionId, 'interaction id'))),
-      clientName: resolved.name,
-      clientId: resolved.clientId,
-      clientIdHost:
-        resolved.kind === 'metadata-document' ? new URL(resolved.clientId).host : undefined,
+      application: applicationOf(resolved),
       redirectHost: redirect.host,
       localhostRedirect: isLoopbackHost(redirect.hostname),
       resource: pending.resource,
       scopes: pending.scopes,
+      lifetimes: {
+        accessTokenMs: settings.accessTokenTtlMs,
+        refreshTokenMs: settings.refreshTokenTtlMs,
+        refreshMaxMs: settings.refreshMaxLifetimeMs,
+        refreshes: resolved.grantTypes.includes('refresh_token'),
+      },
       subject: need(state.subject, 'subject'),
       formTargets: redirectOrigin(pending),
     });

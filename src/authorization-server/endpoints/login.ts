@@ -2,6 +2,7 @@ import type { HttpAnswer } from '../../lib/http-answer.ts';
 import { type Params, readForm } from '../checks/parameters.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { seeOther } from '../http.ts';
+import { applicationOf } from '../operator.ts';
 import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { checkCsrf, csrfToken, currentSession, ensureBrowserId, startSession } from '../session.ts';
@@ -26,11 +27,15 @@ const nextPath = (interactionId: string | undefined) =>
 
 function renderForm(state: State, extra: { error?: string; status?: number } = {}): HttpAnswer {
   const browser = ensureBrowserId(state, state.responseHeaders);
+  const client = state.interaction?.client;
+  const resource = state.interaction?.pending.resource;
   return loginPage({
+    branding: state.services.settings.branding,
     action: PATHS.login,
     interactionId: state.interactionId,
     csrf: csrfToken(browser, purpose(state.interactionId)),
-    clientName: state.interaction?.client?.name,
+    ...(client === undefined ? {} : { application: applicationOf(client) }),
+    ...(resource ? { resource } : {}),
     ...(state.username === undefined ? {} : { username: state.username }),
     ...(extra.error === undefined ? {} : { error: extra.error }),
     ...(extra.status === undefined ? {} : { status: extra.status }),
