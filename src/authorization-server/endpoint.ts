@@ -47,10 +47,28 @@ export async function runEndpoint<S extends Exchange>(
   exchange: Exchange,
 ): Promise<HttpAnswer> {
   const state = endpoint.begin(exchange);
+  const logger = exchange.services.logger;
+  // The step running when the endpoint answered or refused, for the debug log.
+  let at = '(none)';
+  const steps = endpoint.steps(state).map(
+    (current): Step<S> => ({
+      name: current.name,
+      run: (s) => {
+        at = current.name;
+        return current.run(s);
+      },
+    }),
+  );
   try {
-    return await runSteps(endpoint.steps(state), state);
+    const answer = await runSteps(steps, state);
+    logger?.debug({ endpoint: endpoint.name, step: at, status: answer.status }, 'answered');
+    return answer;
   } catch (error) {
     const known = asRequestError(error);
+    logger?.debug(
+      { endpoint: endpoint.name, step: at, code: known.code, reason: known.message },
+      'refused',
+    );
     if (known.status >= 500) {
       exchange.services.logger?.error({ err: error, code: known.code }, `${endpoint.name} failed`);
     }

@@ -1,6 +1,7 @@
+import { performance } from 'node:perf_hooks';
 import type { JSONWebKeySet } from 'jose';
 import type { LoadedConfig } from '../config/index.ts';
-import type { Logger } from '../lib/log.ts';
+import { type Logger, logAccess } from '../lib/log.ts';
 import { createGuardedFetch, type GuardedFetch } from '../net/index.ts';
 import type { Store } from '../store/index.ts';
 import {
@@ -93,8 +94,29 @@ export async function createAuthorizationServer(
   return {
     issuer: settings.issuer,
     async handle(request, context = {}) {
+      const started = performance.now();
       const url = new URL(request.url);
-      return dispatch(routes, { request, url, context, services, responseHeaders: new Headers() });
+      const noted: { clientId?: string } = {};
+      const response = await dispatch(routes, {
+        request,
+        url,
+        context,
+        services,
+        responseHeaders: new Headers(),
+        noted,
+      });
+      if (response !== undefined && deps.logger !== undefined) {
+        logAccess(deps.logger, {
+          server: 'authorization-server',
+          method: request.method,
+          route: url.pathname.length > 256 ? `${url.pathname.slice(0, 256)}…` : url.pathname,
+          status: response.status,
+          durationMs: performance.now() - started,
+          clientId: noted.clientId,
+          requestId: context.requestId,
+        });
+      }
+      return response;
     },
     publicKeySet: () => services.keys.publicKeySet(),
     isAccessTokenRevoked: (jti) => store.isAccessTokenRevoked(jti),
