@@ -34,7 +34,7 @@ const STYLE = `
   .error { background: #fdecea; border: 1px solid #f5c2c0; padding: .75rem; border-radius: 4px; }
   .warning { background: #fff4e5; border: 1px solid #ffd8a8; padding: .75rem; border-radius: 4px; }
   dt { font-weight: 600; margin-top: .75rem; } dd { margin: 0; }
-  code, .wrap { overflow-wrap: anywhere; }
+  code, .wrap { overflow-wrap: break-word; }
   ul.scopes { padding-left: 1.2rem; } code { font-size: .9rem; }
 `;
 

@@ -190,7 +190,7 @@ async function lastAuditRecords(path: string, filter: string): Promise<AuditLine
     }
     const str = (key: string) => (typeof record[key] === 'string' ? record[key] : undefined);
     lines.push({
-      time: str('time') ?? '',
+      time: (str('time') ?? '').replace('T', ' ').replace(/\.\d+Z$/, ' UTC'),
       event: str('event') ?? '',
       decision: str('decision') ?? '',
       subject: str('subject'),
