@@ -154,12 +154,10 @@ export function bearerAuthentication(loaded: LoadedConfig, verifier: StageVerifi
       verifier.warm?.().catch(() => {});
       return { ok: false, detail: 'key set not loaded' };
     },
+    // scopes_supported comes from the one route-scope derivation (src/lib/route-scopes.ts), the
+    // same list the route's policy requires and a 401 challenge suggests.
     protectedResourceMetadata(route) {
-      const document = buildProtectedResourceMetadata(loaded, upstreamIndexOf(route.resource));
-      return {
-        ...document,
-        scopes_supported: route.scopes.length > 0 ? [...route.scopes] : document.scopes_supported,
-      };
+      return { ...buildProtectedResourceMetadata(loaded, upstreamIndexOf(route.resource)) };
     },
   };
 }

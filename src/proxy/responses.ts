@@ -1,4 +1,4 @@
-import { RequestError, renderRequestError } from '../errors/index.ts';
+import { renderError } from '../errors/render.ts';
 
 /** Response helpers shared by the gateway's handlers. */
 
@@ -30,18 +30,12 @@ export function accepted(extra: Record<string, string> = {}): Response {
   return new Response(null, { status: 202, headers: extra });
 }
 
-/** Renders an error (through the one renderer in src/errors) as a Web Response. */
+/**
+ * Renders an error through the one renderer (src/errors/render.ts: status, Retry-After, Allow,
+ * Cache-Control and body from the catalogue and the error's details) as a Web Response.
+ */
 export function errorToResponse(error: unknown, extra: Record<string, string> = {}): Response {
-  const headers: Record<string, string> = { ...extra };
-  if (error instanceof RequestError) {
-    const retryAfter = error.details.retryAfter;
-    if (retryAfter !== undefined && (error.status === 429 || error.status === 503)) {
-      headers['retry-after'] = retryAfter;
-    }
-    const allow = error.details.allow;
-    if (allow !== undefined && error.status === 405) headers.allow = allow;
-  }
-  const rendered = renderRequestError(error, headers);
+  const rendered = renderError(error, { headers: extra });
   return new Response(rendered.body, { status: rendered.status, headers: rendered.headers });
 }
 

@@ -10,11 +10,10 @@ import type { Endpoint } from '../endpoint.ts';
 import { redeemAuthorizationCode } from '../grants/authorization-code.ts';
 import { clientCredentials } from '../grants/client-credentials.ts';
 import { refreshTokens } from '../grants/refresh-token.ts';
-import { jsonReply, NO_STORE } from '../http.ts';
+import { jsonTextReply, NO_STORE } from '../http.ts';
 import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { LIMITS } from '../settings.ts';
-import type { TokenResponse } from '../tokens.ts';
 
 interface State extends Exchange {
   form?: Params;
@@ -28,7 +27,8 @@ const need = <T>(value: T | undefined, what: string): T => {
   return value;
 };
 
-type Grant = (exchange: Exchange, client: Client, form: Params) => Promise<TokenResponse>;
+/** A grant's token response, serialized (RFC 6749 §5.1). */
+type Grant = (exchange: Exchange, client: Client, form: Params) => Promise<string>;
 
 const GRANTS: Readonly<Record<string, Grant>> = {
   authorization_code: redeemAuthorizationCode,
@@ -62,7 +62,7 @@ const STEPS: readonly Step<State>[] = [
   step('issue', async (state) => {
     const grant = need(GRANTS[need(state.grantType, 'grant type')], 'grant');
     const tokens = await grant(state, need(state.client, 'client'), need(state.form, 'form'));
-    return jsonReply(200, tokens, NO_STORE);
+    return jsonTextReply(200, tokens, NO_STORE);
   }),
 ];
 
