@@ -4,6 +4,7 @@ import type { HttpAnswer } from '../lib/http-answer.ts';
 import { CORS_HEADERS } from './http.ts';
 import { runSteps, type Step } from './pipeline.ts';
 import type { Exchange } from './services.ts';
+import { pageFrame } from './views/layout.ts';
 
 /**
  * One endpoint of the authorization server, as data: its steps, and how its errors are shown.
@@ -98,6 +99,9 @@ export function renderEndpointError(
       : undefined;
   return renderError(error, {
     form: endpoint.errors,
+    ...(endpoint.errors === 'page'
+      ? { frame: pageFrame(exchange.services.settings.branding) }
+      : {}),
     ...(challenge === undefined ? {} : { challenge }),
     ...(endpoint.cors ? { cors: CORS_HEADERS } : {}),
   });

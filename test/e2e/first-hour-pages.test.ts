@@ -268,7 +268,7 @@ describe('the first hour in a browser: login, consent, account and admin pages',
       assert.match(consent, /up to 30 days after its last use, and for at most 90 days in all/);
       assert.match(
         consent,
-        new RegExp(`Your answer is sent to\\s*127\\.0\\.0\\.1:${new URL(callback.url).port}`),
+        new RegExp(`Sends you back to\\s*127\\.0\\.0\\.1:${new URL(callback.url).port}`),
       );
       assert.match(consent, /Signed in to Acme Files as erin/);
       assert.equal(
@@ -331,6 +331,8 @@ describe('the first hour in a browser: login, consent, account and admin pages',
       // A user without the admin role is refused the admin page.
       const forbidden = await page.goto(`${origin}/oauth/admin`);
       assert.equal(forbidden?.status(), 403);
+      assert.match((await page.textContent('header')) ?? '', /Acme Files/, 'error pages too');
+      assert.match((await page.textContent('main')) ?? '', /admin role/);
 
       // Admin: sign in as the admin, from the account page's link.
       await context.clearCookies();

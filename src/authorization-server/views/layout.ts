@@ -22,11 +22,24 @@ export interface FrameOptions {
   readonly links?: readonly { readonly href: string; readonly label: string }[];
 }
 
-export function framedPage(branding: Branding, body: SafeHtml, options: FrameOptions): HttpAnswer {
+/** The deployment's frame (name, logo, colours) for any page, error pages included. */
+export function pageFrame(branding: Branding): {
+  banner: SafeHtml;
+  style: string;
+  imageSources?: string[];
+} {
   const logo = branding.logoUrl;
-  const banner = html`<header class="brand"><div class="brand-inner">${
-    logo === undefined ? '' : html`<img src="${logo}" alt="" width="32" height="32">`
-  }<span class="brand-name">${branding.displayName}</span></div></header>`;
+  return {
+    banner: html`<header class="brand"><div class="brand-inner">${
+      logo === undefined ? '' : html`<img src="${logo}" alt="" width="32" height="32">`
+    }<span class="brand-name">${branding.displayName}</span></div></header>`,
+    style: LAYOUT_STYLE + accentStyle(branding.accentColor),
+    ...(logo === undefined ? {} : { imageSources: [new URL(logo).origin] }),
+  };
+}
+
+export function framedPage(branding: Branding, body: SafeHtml, options: FrameOptions): HttpAnswer {
+  const frame = pageFrame(branding);
   const links = options.links ?? [];
   const footer =
     options.signedInAs === undefined && links.length === 0
@@ -38,9 +51,8 @@ export function framedPage(branding: Branding, body: SafeHtml, options: FrameOpt
         }${links.length === 0 ? '' : html`<nav aria-label="Account"><ul>${links.map((link) => html`<li><a href="${link.href}">${link.label}</a></li>`)}</ul></nav>`}</footer>`;
   return htmlPage(html`${body}${footer}`, {
     title: `${options.title} · ${branding.displayName}`,
-    banner,
-    style: LAYOUT_STYLE + accentStyle(branding.accentColor) + (options.wide ? WIDE_STYLE : ''),
-    ...(logo === undefined ? {} : { imageSources: [new URL(logo).origin] }),
+    ...frame,
+    style: frame.style + (options.wide ? WIDE_STYLE : ''),
     ...(options.status === undefined ? {} : { status: options.status }),
     ...(options.formTargets === undefined ? {} : { formTargets: options.formTargets }),
     ...(options.headers === undefined ? {} : { headers: options.headers }),

@@ -145,13 +145,13 @@ export function consentPage(view: ConsentView): HttpAnswer {
 <p class="lead"><strong>${name}</strong>${verificationBadge(app)} asks to act on your behalf at <code>${view.resource}</code>.</p>
 ${
   app.verification === 'unverified'
-    ? html`<p class="warning"><strong>Check the address below.</strong> This application registered itself and named itself; the name proves nothing. What identifies it is where your answer is sent: <strong>${view.redirectHost}</strong>.</p>`
+    ? html`<p class="warning"><strong>Check the address below.</strong> This application registered itself and named itself; the name proves nothing. What identifies it is where it sends you back to: <strong>${view.redirectHost}</strong>.</p>`
     : ''
 }
 <dl>
 <dt>Application</dt><dd>${name}${verificationBadge(app)}</dd>
-<dt>Client ID</dt><dd><code>${app.clientId}</code></dd>
-<dt>Your answer is sent to</dt><dd class="wrap"><strong>${view.redirectHost}</strong></dd>
+<dt>Client ID</dt><dd><code>${app.clientId}</code>${app.clientIdHost === undefined ? '' : html` (published by <strong>${app.clientIdHost}</strong>)`}</dd>
+<dt>Sends you back to</dt><dd><strong>${view.redirectHost}</strong></dd>
 <dt>Resource</dt><dd><code>${view.resource}</code></dd>
 <dt>Permissions</dt><dd>${view.scopes.length === 0 ? 'none' : scopeItems(view.scopes, branding)}</dd>
 <dt>How long</dt><dd>${lifetimeSentence(view.lifetimes)}</dd>
