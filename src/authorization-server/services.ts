@@ -15,6 +15,8 @@ export interface RequestContext {
   /** The client's address (after trusted_proxies); keys login throttling and registration limits. */
   readonly clientAddress?: string;
   readonly requestId?: string;
+  /** Set on the admin listener: a sign-in there continues to the admin page. */
+  readonly listener?: 'admin';
 }
 
 /** Shared by every endpoint of one authorization server. */

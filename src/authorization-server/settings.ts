@@ -55,6 +55,11 @@ export interface Settings {
   readonly branding: Branding;
   /** The JSONL audit file the admin page reads its last records from; undefined on stdout. */
   readonly auditPath: string | undefined;
+  /**
+   * The admin page is served on the admin listener (remote_mcp.admin_bind_address) and not on
+   * the public one, when that listener is configured.
+   */
+  readonly adminOnAdminListener: boolean;
   readonly issuer: string;
   /** Absolute URLs of the endpoints, as published in the metadata. */
   readonly urls: { readonly [K in keyof typeof PATHS]: string };
@@ -110,6 +115,7 @@ export function settingsFrom(loaded: LoadedConfig): Settings {
       scopeDescriptions: as.scope_descriptions,
     },
     auditPath: loaded.config.audit.stdout ? undefined : loaded.config.audit.path,
+    adminOnAdminListener: loaded.derived.admin !== undefined,
     issuer,
     urls,
     metadataPaths: metadataPathsFor(issuer),

@@ -21,9 +21,16 @@ interface State extends Exchange {
 const purpose = (interactionId: string | undefined) =>
   interactionId === undefined ? 'login' : `login:${interactionId}`;
 
-/** Where a successful sign-in continues: the consent page of its request, or the account page. */
-const nextPath = (interactionId: string | undefined) =>
-  interactionId === undefined ? PATHS.account : `${PATHS.consent}?interaction=${interactionId}`;
+/**
+ * Where a successful sign-in continues: the consent page of its request, else the account page
+ * (the admin page on the admin listener).
+ */
+const nextPath = (state: State) =>
+  state.interactionId !== undefined
+    ? `${PATHS.consent}?interaction=${state.interactionId}`
+    : state.context.listener === 'admin'
+      ? PATHS.admin
+      : PATHS.account;
 
 function renderForm(state: State, extra: { error?: string; status?: number } = {}): HttpAnswer {
   const browser = ensureBrowserId(state, state.responseHeaders);
@@ -54,7 +61,7 @@ const SHOW: readonly Step<State>[] = [
   step('skip when already signed in', async (state) =>
     (await currentSession(state)) === undefined
       ? undefined
-      : seeOther(nextPath(state.interactionId)),
+      : seeOther(nextPath(state)),
   ),
   step('show the form', (state) => renderForm(state)),
 ];
@@ -133,7 +140,7 @@ const SUBMIT: readonly Step<State>[] = [
     const username = state.username ?? '';
     await startSession(state, username, state.responseHeaders);
     audit(state, { event: 'oauth.login.succeeded', decision: 'allow', subject: username });
-    return seeOther(nextPath(state.interactionId));
+    return seeOther(nextPath(state));
   }),
 ];
 
