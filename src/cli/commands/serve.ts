@@ -23,6 +23,7 @@ import { explainListenFailure } from '../listen-failure.ts';
 import { parseFlags, usageError } from '../parse-flags.ts';
 import { prepareQuickstart, putPackageBinOnPath, QUICKSTART_CONFIG } from '../quickstart.ts';
 import { selfCommand } from '../self-command.ts';
+import { explainStoreFailure } from '../store-failure.ts';
 
 export const SERVE_HELP = `Usage: portcullis serve [--config FILE] [--transport http|stdio] [--bind HOST:PORT]
                        [--enable-remote-mcp] [--describe]
@@ -127,7 +128,11 @@ async function serveHttp(
     running = await startPortcullis(loaded, { logger, cwd: io.cwd });
   } catch (error) {
     const serve = `${selfCommand(io.env)} serve`;
-    throw (await explainListenFailure(error, loaded, loaded.source, serve)) ?? error;
+    throw (
+      (await explainListenFailure(error, loaded, loaded.source, serve)) ??
+      explainStoreFailure(error, loaded, io.cwd) ??
+      error
+    );
   }
   for (const route of running.gateway.routes.routes) {
     io.stderr(
