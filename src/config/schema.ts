@@ -169,7 +169,7 @@ const remoteMcpSchema = z
       .meta({ description: 'HOST:PORT the gateway listens on.' }),
     admin_bind_address: bindAddress.optional().meta({
       description:
-        'HOST:PORT of a second listener serving only /metrics, /healthz and /readyz (GET), for Prometheus and orchestrators, and the authorization server\'s admin page (/oauth/admin, with its sign-in) instead of the public listener; keep it on loopback or a private network. Unset: /metrics is served on the main listener only in a loopback-only deployment (loopback bind address and public URL), to clients on this machine that no proxy relays; otherwise nowhere.',
+        "HOST:PORT of a second listener serving only /metrics, /healthz and /readyz (GET), for Prometheus and orchestrators, and the authorization server's admin page (/oauth/admin, with its sign-in) instead of the public listener; keep it on loopback or a private network. Unset: /metrics is served on the main listener only in a loopback-only deployment (loopback bind address and public URL), to clients on this machine that no proxy relays; otherwise nowhere.",
     }),
     public_url: absoluteUrl(
       'Origin clients see. Resource URIs derive from it. Required (https) when the bind address is not loopback; defaults to http://BIND_ADDRESS on loopback.',

@@ -59,9 +59,7 @@ const SHOW: readonly Step<State>[] = [
     return undefined;
   }),
   step('skip when already signed in', async (state) =>
-    (await currentSession(state)) === undefined
-      ? undefined
-      : seeOther(nextPath(state)),
+    (await currentSession(state)) === undefined ? undefined : seeOther(nextPath(state)),
   ),
   step('show the form', (state) => renderForm(state)),
 ];
