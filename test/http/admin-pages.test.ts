@@ -118,6 +118,7 @@ describe('the admin page on the admin listener', () => {
         404,
       ],
       ['an unknown action', { csrf: csrfOf(html), action: 'drop-tables', target: 'x' }, admin, 400],
+      ['a prototype key', { csrf: csrfOf(html), action: 'constructor', target: 'x' }, admin, 400],
     ];
     for (const [name, fields, origin, status] of refusals) {
       const refused = await jar.form(`${admin}/oauth/admin`, fields, origin);
@@ -131,7 +132,17 @@ describe('the admin page on the admin listener', () => {
       admin,
     );
     assert.equal(done.status, 303);
-    assert.match(done.headers.get('location') ?? '', /^\/oauth\/admin\?done=/);
+    const location = done.headers.get('location') ?? '';
+    assert.equal(location, '/oauth/admin?done=user-disable&id=plain&n=0');
+    const said = await (await jar.fetch(`${admin}${location}`)).text();
+    assert.match(said, /User plain disabled; 0 grant\(s\) revoked\./);
+    // A crafted link cannot put words of its own on the page.
+    const crafted = await (
+      await jar.fetch(
+        `${admin}/oauth/admin?done=${encodeURIComponent('Your account is locked')}&id=x`,
+      )
+    ).text();
+    assert.doesNotMatch(crafted, /Your account is locked/);
     assert.equal((await store.getUser('plain'))?.disabled, true);
     const plain = await store.getUser('plain');
     assert.ok(plain);

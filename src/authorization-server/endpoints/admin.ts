@@ -57,12 +57,47 @@ const SHOW: readonly Step<State>[] = [
           ? undefined
           : await lastAuditRecords(settings.auditPath, filter),
       auditFilter: filter,
-      message: state.url.searchParams.get('done')?.slice(0, 300),
+      message: doneMessage(state.url.searchParams),
     });
   }),
 ];
 
-type Action = (state: State, target: string) => Promise<{ event: AuditEventName; said: string }>;
+/** What an action did: its audit event, what it acted on, how many grants it revoked. */
+interface Done {
+  readonly event: AuditEventName;
+  readonly id: string;
+  readonly count?: number;
+  readonly at?: number;
+}
+
+type Action = (state: State, target: string) => Promise<Done>;
+
+/**
+ * The page says what was done from fixed sentences (the redirect carries the action's name and
+ * ids only), so a crafted link cannot put words of its own in front of an admin.
+ */
+const DONE: Readonly<Record<string, (id: string, count: number, at: number) => string>> = {
+  'client-disable': (id, n) => `Client ${id} disabled; ${n} grant(s) revoked.`,
+  'client-enable': (id) => `Client ${id} enabled.`,
+  'client-delete': (id, n) => `Client ${id} deleted; ${n} grant(s) revoked.`,
+  'grant-revoke': (id) => `Grant ${id} revoked.`,
+  'user-disable': (id, n) => `User ${id} disabled; ${n} grant(s) revoked.`,
+  'user-enable': (id) => `User ${id} enabled.`,
+  'keys-rotate': (id, _n, at) =>
+    `New signing key ${id} published; it signs from ${new Date(at).toISOString()}.`,
+};
+
+function doneMessage(params: URLSearchParams): string | undefined {
+  const name = params.get('done') ?? '';
+  const say = Object.hasOwn(DONE, name) ? DONE[name] : undefined;
+  const id = params.get('id') ?? '';
+  if (say === undefined || !/^[\x21-\x7e]{1,200}$/.test(id)) return undefined;
+  const number = (name: string) => {
+    const value = Number(params.get(name) ?? '0');
+    return Number.isSafeInteger(value) && value >= 0 ? value : 0;
+  };
+  return say(id, number('n'), number('at'));
+}
 
 const ACTIONS: Readonly<Record<string, Action>> = {
   'client-disable': async (state, target) => {
@@ -73,14 +108,11 @@ const ACTIONS: Readonly<Record<string, Action>> = {
       target,
       now(),
     );
-    return {
-      event: 'admin.client.disabled',
-      said: `Client ${target} disabled; ${revokedGrants} grant(s) revoked.`,
-    };
+    return { event: 'admin.client.disabled', id: target, count: revokedGrants };
   },
   'client-enable': async (state, target) => {
     await operator.enableClient(state.services.store, target);
-    return { event: 'admin.client.enabled', said: `Client ${target} enabled.` };
+    return { event: 'admin.client.enabled', id: target };
   },
   'client-delete': async (state, target) => {
     const { store, clients, now } = state.services;
@@ -90,14 +122,11 @@ const ACTIONS: Readonly<Record<string, Action>> = {
       target,
       now(),
     );
-    return {
-      event: 'admin.client.deleted',
-      said: `Client ${target} deleted; ${revokedGrants} grant(s) revoked.`,
-    };
+    return { event: 'admin.client.deleted', id: target, count: revokedGrants };
   },
   'grant-revoke': async (state, target) => {
     await operator.revokeGrant(state.services.store, target, state.services.now());
-    return { event: 'admin.grant.revoked', said: `Grant ${target} revoked.` };
+    return { event: 'admin.grant.revoked', id: target };
   },
   'user-disable': async (state, target) => {
     if (target === state.subject) {
@@ -108,14 +137,11 @@ const ACTIONS: Readonly<Record<string, Action>> = {
       target,
       state.services.now(),
     );
-    return {
-      event: 'admin.user.disabled',
-      said: `User ${target} disabled; ${revokedGrants} grant(s) revoked.`,
-    };
+    return { event: 'admin.user.disabled', id: target, count: revokedGrants };
   },
   'user-enable': async (state, target) => {
     await operator.enableUser(state.services.store, target, state.services.now());
-    return { event: 'admin.user.enabled', said: `User ${target} enabled.` };
+    return { event: 'admin.user.enabled', id: target };
   },
   'keys-rotate': async (state) => {
     const { settings, store, now } = state.services;
@@ -124,10 +150,7 @@ const ACTIONS: Readonly<Record<string, Action>> = {
       now: now(),
       accessTokenTtlMs: settings.accessTokenTtlMs,
     });
-    return {
-      event: 'admin.key.rotated',
-      said: `New signing key ${result.kid} published; it signs from ${new Date(result.activatesAt).toISOString()}.`,
-    };
+    return { event: 'admin.key.rotated', id: result.kid, at: result.activatesAt };
   },
 };
 
@@ -142,20 +165,25 @@ const ACT: readonly Step<State>[] = [
     const form = state.form ?? new Map();
     const name = form.get('action') ?? '';
     const target = form.get('target') ?? '';
-    const action = ACTIONS[name];
+    // Own keys only: "constructor" or "__proto__" name no action.
+    const action = Object.hasOwn(ACTIONS, name) ? ACTIONS[name] : undefined;
     if (action === undefined || target === '') {
       throw new RequestError('OAuthInvalidRequest', 'unknown admin action');
     }
-    const { event, said } = await action(state, target);
+    const done = await action(state, target);
+    const { event } = done;
     const targetIsClient = name.startsWith('client-');
     audit(state, {
       event,
       decision: 'allow',
       subject: state.subject,
-      target,
+      target: done.id,
       ...(targetIsClient ? { client_id: target } : {}),
     });
-    return seeOther(`${PATHS.admin}?done=${encodeURIComponent(said)}`);
+    const query = new URLSearchParams({ done: name, id: done.id });
+    if (done.count !== undefined) query.set('n', String(done.count));
+    if (done.at !== undefined) query.set('at', String(done.at));
+    return seeOther(`${PATHS.admin}?${query.toString()}`);
   }),
 ];
 
