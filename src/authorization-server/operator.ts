@@ -80,7 +80,27 @@ export async function listClients(
   const registered = (await store.listClients()).map((record) =>
     fromRecord(record, counts.get(record.clientId) ?? 0),
   );
-  return [...configured, ...registered];
+  // Metadata-document clients are not stored until disabled: those holding live grants count.
+  const listed = new Set([...configured, ...registered].map((client) => client.clientId));
+  const documented = [...counts]
+    .filter(([clientId]) => !listed.has(clientId) && looksLikeClientIdUrl(clientId))
+    .map(([clientId, liveGrants]) => documentClient(clientId, liveGrants));
+  return [...configured, ...registered, ...documented];
+}
+
+/** A metadata-document client known only by its grants (its document is not fetched here). */
+function documentClient(clientId: string, liveGrants: number): ClientOverview {
+  return {
+    clientId,
+    kind: 'metadata-document',
+    name: undefined,
+    verification: 'domain',
+    redirectUris: [],
+    createdAt: undefined,
+    lastUsedAt: undefined,
+    disabledAt: undefined,
+    liveGrants,
+  };
 }
 
 export async function showClient(
@@ -91,14 +111,16 @@ export async function showClient(
 ): Promise<ClientOverview & { readonly grants: GrantListing[] }> {
   const configured = preRegistered.find((client) => client.clientId === clientId);
   const record = configured === undefined ? await store.getClient(clientId) : undefined;
-  if (configured === undefined && record === undefined) throw unknownClient(clientId);
   const grants = await store.listGrants({ clientId });
   const live = grants.filter((g) => g.revokedAt === undefined && g.expiresAt > now).length;
-  const overview =
-    configured !== undefined
-      ? ((await listClients(store, [configured], now))[0] as ClientOverview)
-      : fromRecord(record as ClientRecord, live);
-  return { ...overview, grants };
+  if (configured !== undefined) {
+    return { ...((await listClients(store, [configured], now))[0] as ClientOverview), grants };
+  }
+  if (record !== undefined) return { ...fromRecord(record, live), grants };
+  if (looksLikeClientIdUrl(clientId) && grants.length > 0) {
+    return { ...documentClient(clientId, live), grants };
+  }
+  throw unknownClient(clientId);
 }
 
 function unknownClient(clientId: string): RequestError {

@@ -226,6 +226,31 @@ describe('portcullis clients', () => {
     });
   });
 
+  it('lists a metadata-document client in use, and disables it by its URL', async () => {
+    const { path, db } = await seeded();
+    const url = 'https://app.example/client.json';
+    await inStore(db, (store) => store.putGrant(grant({ grantId: 'g-doc', clientId: url })));
+    const listed = JSON.parse((await run(['clients', 'list', '--json', '--config', path])).stdout);
+    const doc = listed.clients.find((c: { client_id: string }) => c.client_id === url);
+    assert.deepEqual(
+      [doc?.kind, doc?.verification, doc?.live_grants],
+      ['metadata-document', 'domain', 1],
+    );
+    const shown = await run(['clients', 'show', url, '--config', path]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /g-doc/);
+    const disabled = await run(['clients', 'disable', url, '--config', path]);
+    assert.equal(disabled.code, 0, disabled.stderr);
+    assert.match(
+      disabled.stdout,
+      /disabled client https:\/\/app\.example\/client\.json; revoked 1 grant/,
+    );
+    await inStore(db, async (store) => {
+      assert.notEqual((await store.getClient(url))?.disabledAt, undefined);
+      assert.notEqual((await store.getGrant('g-doc'))?.revokedAt, undefined);
+    });
+  });
+
   const refusals: [string, string[], number, RegExp][] = [
     ['show of an unknown id', ['clients', 'show', 'dyn_nope'], 1, /RecordNotFound: .*"dyn_nope"/],
     ['disable of an unknown id', ['clients', 'disable', 'dyn_nope'], 1, /RecordNotFound/],

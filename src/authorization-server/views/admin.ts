@@ -59,7 +59,12 @@ function clientRows(view: AdminView): SafeHtml[] {
             client.disabledAt === undefined
               ? actionButton(view, 'client-disable', client.clientId, 'Disable', name)
               : actionButton(view, 'client-enable', client.clientId, 'Enable', name)
-          } ${actionButton(view, 'client-delete', client.clientId, 'Delete', name)}`;
+          } ${
+            // Only a stored client can be deleted (a metadata-document one in use is not stored).
+            client.createdAt === undefined
+              ? ''
+              : actionButton(view, 'client-delete', client.clientId, 'Delete', name)
+          }`;
     return html`<tr>
 <td><strong>${name}</strong> <span class="badge ${client.verification === 'unverified' ? 'unverified' : 'verified'}">${client.verification}</span><br><code class="muted">${client.clientId}</code></td>
 <td>${client.kind}</td>
