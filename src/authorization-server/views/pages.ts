@@ -53,7 +53,7 @@ function verificationBadge(app: ApplicationView): SafeHtml {
 }
 
 /**
- * The login page (design.md §5: inputs labelled Username and Password, a Sign in button). It
+ * The login page (docs/authorization-server.md: Username, Password and a Sign in button). It
  * names the deployment, and for a request the application asking and the resource it wants.
  * Other ways to sign in (identity providers) are a list of buttons above the form.
  */
@@ -132,10 +132,10 @@ function lifetimeSentence(lifetimes: Lifetimes): SafeHtml {
 }
 
 /**
- * The consent page (design.md §5; MCP security best practices "Consent UI"): the client's name
- * (marked unverified when it asserted it itself), the host its redirect URI sends the answer to
- * as the thing to check, the resource, every scope with its description, how long access lasts,
- * with Allow and Deny. A localhost redirect gets a warning: any program on the user's machine
+ * The consent page (docs/authorization-server.md; MCP security best practices "Consent UI"): the
+ * client's name (marked unverified when it asserted it itself), the host its redirect URI sends
+ * the answer to as the thing to check, the resource, every scope with its description, how long
+ * access lasts, with Allow and Deny. A localhost redirect gets a warning: any program on the user's machine
  * could be behind it (MCP authorization, "Localhost Redirect URI Risks").
  */
 export function consentPage(view: ConsentView): HttpAnswer {
@@ -228,5 +228,58 @@ ${
     wide: true,
     signedInAs: view.subject,
     links: view.adminPath === undefined ? [] : [{ href: view.adminPath, label: 'Admin' }],
+  });
+}
+
+export interface DeviceView {
+  readonly branding: Branding;
+  readonly action: string;
+  readonly csrf: string;
+  /** Prefilled from `verification_uri_complete`. */
+  readonly userCode?: string;
+  readonly error?: string;
+  readonly status?: number;
+}
+
+/**
+ * The page where a person enters the code their device shows (RFC 8628 §3.3). Entering it only
+ * names the request: sign-in and consent follow on the usual pages.
+ */
+export function devicePage(view: DeviceView): HttpAnswer {
+  const body = html`<h1>Connect a device</h1>
+<p>Enter the code shown on the device or application you are signing in to.</p>
+${view.error === undefined ? '' : html`<p class="error" role="alert">${view.error}</p>`}
+<form method="post" action="${view.action}">
+<input type="hidden" name="csrf" value="${view.csrf}">
+<label for="user_code">Code</label>
+<input id="user_code" name="user_code" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" required autofocus value="${view.userCode ?? ''}">
+<button type="submit">Continue</button>
+</form>
+<p>Only enter a code you got from a device you are setting up yourself.</p>`;
+  return framedPage(view.branding, body, {
+    title: 'Connect a device',
+    ...(view.status === undefined ? {} : { status: view.status }),
+  });
+}
+
+/**
+ * After the decision on a device request: nothing to send back, the device is polling. The
+ * "done" page links the account page, where the access can be seen and revoked later.
+ */
+export function deviceDonePage(
+  branding: Branding,
+  approved: boolean,
+  view: { readonly accountPath: string; readonly subject: string },
+): HttpAnswer {
+  const body = approved
+    ? html`<h1>Device connected</h1>
+<p>You can return to your device; it continues on its own.</p>
+<p>You can see or revoke its access at any time on <a href="${view.accountPath}">your account page</a>.</p>`
+    : html`<h1>Request denied</h1>
+<p>The device was not given access. You can close this page.</p>`;
+  return framedPage(branding, body, {
+    title: approved ? 'Device connected' : 'Request denied',
+    signedInAs: view.subject,
+    links: [{ href: view.accountPath, label: 'Connected applications' }],
   });
 }
