@@ -167,6 +167,7 @@ export async function startPortcullis(
         gateway,
         metrics,
         logger,
+        ...(authorizationServer === undefined ? {} : { pages: authorizationServer }),
       });
       undo.push(() => started.close());
       admin = started;

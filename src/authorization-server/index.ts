@@ -3,7 +3,9 @@
  * pages, authorization code with PKCE, client ID metadata documents, dynamic registration,
  * audience-bound JWT access tokens, rotating refresh tokens, revocation, introspection.
  */
+export type { Client } from './clients/client.ts';
 export { MetadataDocumentResolver } from './clients/metadata-documents.ts';
+export { ClientRegistry } from './clients/registry.ts';
 export {
   createSigningKey,
   ensureSigningKey,
@@ -13,6 +15,7 @@ export {
   rotateSigningKeys,
   type SigningAlgorithm,
 } from './keys.ts';
+export * as operator from './operator.ts';
 export { generatePassword, hashPassword, verifyPassword } from './passwords.ts';
 export {
   type AuthorizationServer,

@@ -2,6 +2,7 @@ import { RequestError } from '../errors/index.ts';
 import type { HttpAnswer } from '../lib/http-answer.ts';
 import { type Endpoint, renderEndpointError, runEndpoint } from './endpoint.ts';
 import { accountEndpoint } from './endpoints/account.ts';
+import { adminEndpoint } from './endpoints/admin.ts';
 import { authorizeEndpoint } from './endpoints/authorize.ts';
 import { consentEndpoint } from './endpoints/consent.ts';
 import { deviceEndpoint } from './endpoints/device.ts';
@@ -34,6 +35,10 @@ export function routesFor(settings: Settings): ReadonlyMap<string, Route> {
   routes.set(PATHS.login, { methods: ['GET', 'POST'], endpoint: loginEndpoint });
   routes.set(PATHS.consent, { methods: ['GET', 'POST'], endpoint: consentEndpoint });
   routes.set(PATHS.account, { methods: ['GET', 'POST'], endpoint: accountEndpoint });
+  // With an admin listener, the admin page lives there only (adminRoutesFor).
+  if (!settings.adminOnAdminListener) {
+    routes.set(PATHS.admin, { methods: ['GET', 'POST'], endpoint: adminEndpoint });
+  }
   routes.set(PATHS.token, { methods: ['POST'], endpoint: tokenEndpoint });
   routes.set(PATHS.deviceAuthorization, {
     methods: ['POST'],
@@ -46,6 +51,14 @@ export function routesFor(settings: Settings): ReadonlyMap<string, Route> {
     routes.set(PATHS.registration, { methods: ['POST'], endpoint: registerEndpoint });
   }
   return routes;
+}
+
+/** The routes of the admin listener: the admin page and the sign-in that leads to it. */
+export function adminRoutesFor(): ReadonlyMap<string, Route> {
+  return new Map<string, Route>([
+    [PATHS.login, { methods: ['GET', 'POST'], endpoint: loginEndpoint }],
+    [PATHS.admin, { methods: ['GET', 'POST'], endpoint: adminEndpoint }],
+  ]);
 }
 
 /** Whether a path belongs to the authorization server even when no route matches it. */

@@ -1,6 +1,7 @@
+import { performance } from 'node:perf_hooks';
 import type { JSONWebKeySet } from 'jose';
 import type { LoadedConfig } from '../config/index.ts';
-import type { Logger } from '../lib/log.ts';
+import { type Logger, logAccess } from '../lib/log.ts';
 import { createGuardedFetch, type GuardedFetch } from '../net/index.ts';
 import type { Store } from '../store/index.ts';
 import {
@@ -9,7 +10,7 @@ import {
 } from './clients/metadata-documents.ts';
 import { ClientRegistry } from './clients/registry.ts';
 import { ensureSigningKey, KeyRing } from './keys.ts';
-import { dispatch, routesFor } from './router.ts';
+import { adminRoutesFor, dispatch, routesFor } from './router.ts';
 import type { AuditRecorder, RequestContext, Services } from './services.ts';
 import { LIMITS, settingsFrom } from './settings.ts';
 
@@ -35,6 +36,11 @@ export interface AuthorizationServer {
    * everything under /oauth/); resolves to undefined for any other path.
    */
   handle(request: Request, context?: RequestContext): Promise<Response | undefined>;
+  /**
+   * Answers the admin listener's share: the admin page and its sign-in, when
+   * remote_mcp.admin_bind_address is set (undefined for any other path).
+   */
+  handleAdmin(request: Request, context?: RequestContext): Promise<Response | undefined>;
   /** The public signing keys (the JWKS); the gateway verifies local tokens with these directly. */
   publicKeySet(): Promise<JSONWebKeySet>;
   /**
@@ -87,6 +93,10 @@ export async function createAuthorizationServer(
     initialAccessToken: loaded.secrets.initialAccessToken,
   };
   const routes = routesFor(settings);
+  const adminRoutes = adminRoutesFor();
+  // The admin listener is plain HTTP: its cookies cannot be Secure (nor so `__Host-`), and
+  // carry other names than the public listener's, so the two never mix.
+  const adminServices: Services = { ...services, settings: { ...settings, secureCookies: false } };
 
   const purge = setInterval(() => {
     store.purgeExpired(now()).catch((error: unknown) => {
@@ -97,10 +107,9 @@ export async function createAuthorizationServer(
 
   return {
     issuer: settings.issuer,
-    async handle(request, context = {}) {
-      const url = new URL(request.url);
-      return dispatch(routes, { request, url, context, services, responseHeaders: new Headers() });
-    },
+    handle: (request, context = {}) => answer(routes, services, request, context),
+    handleAdmin: (request, context = {}) =>
+      answer(adminRoutes, adminServices, request, { ...context, listener: 'admin' }),
     publicKeySet: () => services.keys.publicKeySet(),
     reloadKeys: () => services.keys.invalidate(),
     isAccessTokenRevoked: (jti) => store.isAccessTokenRevoked(jti),
@@ -108,4 +117,36 @@ export async function createAuthorizationServer(
       clearInterval(purge);
     },
   };
+
+  /** Runs one request through a route table, and writes its access-log line. */
+  async function answer(
+    table: typeof routes,
+    using: Services,
+    request: Request,
+    context: RequestContext,
+  ): Promise<Response | undefined> {
+    const started = performance.now();
+    const url = new URL(request.url);
+    const noted: { clientId?: string } = {};
+    const response = await dispatch(table, {
+      request,
+      url,
+      context,
+      services: using,
+      responseHeaders: new Headers(),
+      noted,
+    });
+    if (response !== undefined && deps.logger !== undefined) {
+      logAccess(deps.logger, {
+        server: 'authorization-server',
+        method: request.method,
+        route: url.pathname.length > 256 ? `${url.pathname.slice(0, 256)}…` : url.pathname,
+        status: response.status,
+        durationMs: performance.now() - started,
+        clientId: noted.clientId,
+        requestId: context.requestId,
+      });
+    }
+    return response;
+  }
 }

@@ -470,6 +470,19 @@ const preRegisteredClientsValid: Rule = ({ config, add }) => {
   });
 };
 
+const scopeDescriptionsAreAllowed: Rule = ({ config, add }) => {
+  const allowed = config.remote_mcp.allowed_scopes;
+  for (const scope of Object.keys(config.authorization_server.scope_descriptions)) {
+    if (!allowed.includes(scope)) {
+      add(
+        `authorization_server.scope_descriptions.${scope}`,
+        `scope "${scope}" is not in remote_mcp.allowed_scopes`,
+        'describe only listed scopes, or add it to remote_mcp.allowed_scopes',
+      );
+    }
+  }
+};
+
 const RULES: readonly Rule[] = [
   authNoneOnlyOnLoopback,
   publicBindNeedsHttpsPublicUrl,
@@ -489,4 +502,5 @@ const RULES: readonly Rule[] = [
   storeBackendIsAvailable,
   authorizationServerSettings,
   preRegisteredClientsValid,
+  scopeDescriptionsAreAllowed,
 ];

@@ -169,7 +169,7 @@ const remoteMcpSchema = z
       .meta({ description: 'HOST:PORT the gateway listens on.' }),
     admin_bind_address: bindAddress.optional().meta({
       description:
-        'HOST:PORT of a second listener serving only /metrics, /healthz and /readyz (GET), for Prometheus and orchestrators; keep it on loopback or a private network. Unset: /metrics is served on the main listener only in a loopback-only deployment (loopback bind address and public URL), to clients on this machine that no proxy relays; otherwise nowhere.',
+        "HOST:PORT of a second listener serving only /metrics, /healthz and /readyz (GET), for Prometheus and orchestrators, and the authorization server's admin page (/oauth/admin, with its sign-in) instead of the public listener; keep it on loopback or a private network. Unset: /metrics is served on the main listener only in a loopback-only deployment (loopback bind address and public URL), to clients on this machine that no proxy relays; otherwise nowhere.",
     }),
     public_url: absoluteUrl(
       'Origin clients see. Resource URIs derive from it. Required (https) when the bind address is not loopback; defaults to http://BIND_ADDRESS on loopback.',
@@ -449,6 +449,30 @@ const authorizationServerSchema = z
       .array(preRegisteredClientSchema)
       .default([])
       .meta({ description: 'Pre-registered clients.' }),
+    display_name: z.string().trim().min(1).max(80).default('Portcullis').meta({
+      description:
+        'Name of this deployment, shown on every sign-in, consent, account and admin page.',
+    }),
+    logo_url: z
+      .string()
+      .refine(
+        (value) => URL.canParse(value) && new URL(value).protocol === 'https:',
+        custom('must be an https URL', 'host the logo on https, e.g. https://example.com/logo.svg'),
+      )
+      .optional()
+      .meta({ description: 'Logo shown beside display_name on the pages (an https URL).' }),
+    accent_color: z
+      .string()
+      .regex(/^#[0-9a-fA-F]{6}$/, { message: 'must be a colour like #0b5cad' })
+      .optional()
+      .meta({
+        description:
+          'Colour of buttons and links on the pages (#rrggbb); text on it is white or black, whichever reads better.',
+      }),
+    scope_descriptions: z.record(scope, z.string().trim().min(1).max(200)).default({}).meta({
+      description:
+        'What each scope allows, in words, shown beside its id on the consent and account pages, e.g. `files:read: Read your files`.',
+    }),
   })
   .meta({ description: 'The optional co-located authorization server.' });
 

@@ -272,6 +272,17 @@ export const REQUEST_ERRORS = {
     summary:
       'The authorization request behind a login or consent page has expired or was already completed.',
   },
+  RecordNotFound: {
+    status: 404,
+    oauth: undefined,
+    summary:
+      'An operator command or the admin page named a client, user or grant that does not exist.',
+  },
+  AdminForbidden: {
+    status: 403,
+    oauth: undefined,
+    summary: 'The admin page needs a signed-in user with the admin role.',
+  },
   InternalError: {
     status: 500,
     oauth: undefined,
@@ -292,6 +303,10 @@ export const CONFIG_ERRORS = {
       'The configuration is valid but not enough for what was asked (for example the HTTP transport without all three enabling switches).',
   },
   UsageError: { summary: 'Unknown command or flag, or a missing or malformed argument.' },
+  ListenFailed: {
+    summary:
+      'The listen address cannot be bound: the port is in use (the message names the process where the system tells it), not permitted, or not an address of this machine.',
+  },
 } as const;
 
 /**

@@ -17,6 +17,8 @@ export {
   type CodeRecord,
   type ConsentRecord,
   type ConsumeCodeResult,
+  type GrantFilter,
+  type GrantListing,
   type GrantRecord,
   type InteractionRecord,
   type JsonObject,

@@ -5,6 +5,8 @@ import {
   type CodeRecord,
   type ConsentRecord,
   type ConsumeCodeResult,
+  type GrantFilter,
+  type GrantListing,
   type GrantRecord,
   type InteractionRecord,
   type RefreshTokenRecord,
@@ -70,6 +72,11 @@ export class MemoryStore implements Store {
     return this.users.get(username);
   }
 
+  async listUsers(): Promise<UserRecord[]> {
+    this.check();
+    return [...this.users.values()].sort((a, b) => a.username.localeCompare(b.username));
+  }
+
   async putClient(client: ClientRecord): Promise<void> {
     this.check();
     this.clients.set(client.clientId, snapshot(client));
@@ -84,6 +91,26 @@ export class MemoryStore implements Store {
     this.check();
     const client = this.clients.get(clientId);
     if (client) this.clients.set(clientId, snapshot({ ...client, lastUsedAt: now }));
+  }
+
+  async listClients(): Promise<ClientRecord[]> {
+    this.check();
+    return [...this.clients.values()].sort(
+      (a, b) => a.createdAt - b.createdAt || a.clientId.localeCompare(b.clientId),
+    );
+  }
+
+  async setClientDisabled(clientId: string, disabledAt: number | undefined): Promise<boolean> {
+    this.check();
+    const client = this.clients.get(clientId);
+    if (client === undefined) return false;
+    this.clients.set(clientId, snapshot({ ...client, disabledAt }));
+    return true;
+  }
+
+  async deleteClient(clientId: string): Promise<boolean> {
+    this.check();
+    return this.clients.delete(clientId);
   }
 
   async countClients(): Promise<number> {
@@ -226,6 +253,28 @@ export class MemoryStore implements Store {
         if (this.revokeGrantNow(grant.grantId, now)) count++;
     }
     return count;
+  }
+
+  async listGrants(filter: GrantFilter): Promise<GrantListing[]> {
+    this.check();
+    const lastUse = new Map<string, number>();
+    for (const token of this.refreshTokens.values()) {
+      lastUse.set(token.grantId, Math.max(lastUse.get(token.grantId) ?? 0, token.issuedAt));
+    }
+    return [...this.grants.values()]
+      .filter(
+        (grant) =>
+          grant.clientId !== '' &&
+          (filter.subject === undefined || grant.subject === filter.subject) &&
+          (filter.clientId === undefined || grant.clientId === filter.clientId) &&
+          (filter.liveAt === undefined ||
+            (grant.revokedAt === undefined && grant.expiresAt > filter.liveAt)),
+      )
+      .map((grant) => ({
+        ...grant,
+        lastUsedAt: Math.max(grant.createdAt, lastUse.get(grant.grantId) ?? 0),
+      }))
+      .sort((a, b) => b.createdAt - a.createdAt || a.grantId.localeCompare(b.grantId));
   }
 
   async putAccessToken(token: AccessTokenRecord): Promise<void> {

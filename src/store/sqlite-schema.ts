@@ -103,4 +103,11 @@ export const MIGRATIONS: readonly string[] = [
     count INTEGER NOT NULL
   ) STRICT;
   `,
+  // 2: operator tools: user roles (admin page), disabling a registered client.
+  `
+  ALTER TABLE users ADD COLUMN roles TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE clients ADD COLUMN disabled_at INTEGER;
+  CREATE INDEX grants_by_client ON grants (client_id);
+  CREATE INDEX refresh_tokens_by_grant ON refresh_tokens (grant_id);
+  `,
 ];

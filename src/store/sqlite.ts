@@ -10,6 +10,8 @@ import {
   type CodeRecord,
   type ConsentRecord,
   type ConsumeCodeResult,
+  type GrantFilter,
+  type GrantListing,
   type GrantRecord,
   type InteractionRecord,
   type JsonObject,
@@ -43,6 +45,7 @@ const toUser = (row: Row): UserRecord => ({
   username: text(row, 'username'),
   passwordHash: text(row, 'password_hash'),
   disabled: num(row, 'disabled') === 1,
+  roles: strings(row, 'roles'),
   createdAt: num(row, 'created_at'),
   updatedAt: num(row, 'updated_at'),
 });
@@ -53,6 +56,7 @@ const toClient = (row: Row): ClientRecord => ({
   metadata: JSON.parse(text(row, 'metadata')) as JsonObject,
   createdAt: num(row, 'created_at'),
   lastUsedAt: optionalNum(row, 'last_used_at'),
+  disabledAt: optionalNum(row, 'disabled_at'),
 });
 
 const toConsent = (row: Row): ConsentRecord => ({
@@ -221,13 +225,14 @@ export class SqliteStore implements Store {
 
   async putUser(user: UserRecord): Promise<void> {
     this.run(
-      `INSERT INTO users (username, password_hash, disabled, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO users (username, password_hash, disabled, roles, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,
-         disabled = excluded.disabled, updated_at = excluded.updated_at`,
+         disabled = excluded.disabled, roles = excluded.roles, updated_at = excluded.updated_at`,
       user.username,
       user.passwordHash,
       user.disabled ? 1 : 0,
+      JSON.stringify(user.roles ?? []),
       user.createdAt,
       user.updatedAt,
     );
@@ -238,16 +243,40 @@ export class SqliteStore implements Store {
     return row && toUser(row);
   }
 
+  async listUsers(): Promise<UserRecord[]> {
+    return this.all('SELECT * FROM users ORDER BY username').map(toUser);
+  }
+
   async putClient(client: ClientRecord): Promise<void> {
     this.run(
-      `INSERT OR REPLACE INTO clients (client_id, secret_hash, metadata, created_at, last_used_at)
-       VALUES (?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO clients (client_id, secret_hash, metadata, created_at, last_used_at,
+         disabled_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
       client.clientId,
       nullable(client.secretHash),
       JSON.stringify(client.metadata),
       client.createdAt,
       nullable(client.lastUsedAt),
+      nullable(client.disabledAt),
     );
+  }
+
+  async listClients(): Promise<ClientRecord[]> {
+    return this.all('SELECT * FROM clients ORDER BY created_at, client_id').map(toClient);
+  }
+
+  async setClientDisabled(clientId: string, disabledAt: number | undefined): Promise<boolean> {
+    return (
+      this.run(
+        'UPDATE clients SET disabled_at = ? WHERE client_id = ?',
+        nullable(disabledAt),
+        clientId,
+      ) === 1
+    );
+  }
+
+  async deleteClient(clientId: string): Promise<boolean> {
+    return this.run('DELETE FROM clients WHERE client_id = ?', clientId) === 1;
   }
 
   async getClient(clientId: string): Promise<ClientRecord | undefined> {
@@ -439,6 +468,24 @@ export class SqliteStore implements Store {
       subject,
       clientId,
     );
+  }
+
+  async listGrants(filter: GrantFilter): Promise<GrantListing[]> {
+    // Tombstones (revocations of unknown grants) have no client and are not listed.
+    const rows = this.all(
+      `SELECT g.*, max(g.created_at, coalesce(max(r.issued_at), 0)) AS last_used_at
+       FROM grants g LEFT JOIN refresh_tokens r ON r.grant_id = g.grant_id
+       WHERE g.client_id != ''
+         AND (?1 IS NULL OR g.subject = ?1)
+         AND (?2 IS NULL OR g.client_id = ?2)
+         AND (?3 IS NULL OR (g.revoked_at IS NULL AND g.expires_at > ?3))
+       GROUP BY g.grant_id
+       ORDER BY g.created_at DESC, g.grant_id`,
+      nullable(filter.subject),
+      nullable(filter.clientId),
+      nullable(filter.liveAt),
+    );
+    return rows.map((row) => ({ ...toGrant(row), lastUsedAt: num(row, 'last_used_at') }));
   }
 
   async putAccessToken(token: AccessTokenRecord): Promise<void> {

@@ -21,13 +21,15 @@ export type JsonValue =
 export type JsonObject = { [key: string]: JsonValue };
 
 /** The schema version this code writes; a backend refuses data written by a newer version. */
-export const STORE_SCHEMA_VERSION = 1;
+export const STORE_SCHEMA_VERSION = 2;
 
 export interface UserRecord {
   readonly username: string;
   /** `scrypt$N$r$p$salt$hash` (src/authorization-server/passwords.ts). */
   readonly passwordHash: string;
   readonly disabled: boolean;
+  /** Roles granted by the operator; `admin` opens the admin page. Absent: none. */
+  readonly roles?: readonly string[];
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -42,6 +44,8 @@ export interface ClientRecord {
   readonly createdAt: number;
   /** Last time the client obtained a token; undefined when never. */
   readonly lastUsedAt: number | undefined;
+  /** When an operator disabled it: it is then unknown to every endpoint. Absent: enabled. */
+  readonly disabledAt?: number | undefined;
 }
 
 /** A user's remembered consent for one client. */
@@ -106,6 +110,20 @@ export interface GrantRecord {
   /** Absolute end of the family: no refresh after it. */
   readonly expiresAt: number;
   readonly revokedAt: number | undefined;
+}
+
+/** A grant as operators and the account page list it. */
+export interface GrantListing extends GrantRecord {
+  /** When its family last got a token (the code redemption or the latest refresh). */
+  readonly lastUsedAt: number;
+}
+
+/** Which grants to list; every field narrows. */
+export interface GrantFilter {
+  readonly subject?: string;
+  readonly clientId?: string;
+  /** Only grants neither revoked nor past their absolute end at this time. */
+  readonly liveAt?: number;
 }
 
 export interface AccessTokenRecord {
@@ -194,10 +212,18 @@ export interface Store {
 
   putUser(user: UserRecord): Promise<void>;
   getUser(username: string): Promise<UserRecord | undefined>;
+  /** Every local user, by username. */
+  listUsers(): Promise<UserRecord[]>;
 
   putClient(client: ClientRecord): Promise<void>;
   getClient(clientId: string): Promise<ClientRecord | undefined>;
   touchClient(clientId: string, now: number): Promise<void>;
+  /** Every dynamically registered client, oldest first. */
+  listClients(): Promise<ClientRecord[]>;
+  /** Disables (a time) or re-enables (undefined) a registered client. False when unknown. */
+  setClientDisabled(clientId: string, disabledAt: number | undefined): Promise<boolean>;
+  /** Deletes a registered client. False when unknown. */
+  deleteClient(clientId: string): Promise<boolean>;
   countClients(): Promise<number>;
   /** Deletes clients never used and created before `neverUsedBefore`, or last used before `lastUsedBefore`. */
   pruneClients(neverUsedBefore: number, lastUsedBefore: number): Promise<number>;
@@ -227,6 +253,8 @@ export interface Store {
   revokeGrant(grantId: string, now: number): Promise<boolean>;
   /** Revokes every grant of a subject for a client (consent withdrawn). Returns how many. */
   revokeGrantsFor(subject: string, clientId: string, now: number): Promise<number>;
+  /** Grants matching the filter (tombstones excluded), newest first, with their last use. */
+  listGrants(filter: GrantFilter): Promise<GrantListing[]>;
 
   putAccessToken(token: AccessTokenRecord): Promise<void>;
   getAccessToken(jti: string): Promise<AccessTokenRecord | undefined>;

@@ -301,6 +301,85 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       assert.equal(await store.revokeGrantsFor('erin', 'cx', T0 + 10), 0);
     });
 
+    describe('operator listings', () => {
+      it('lists users with their roles, and keeps roles across a password reset', async () => {
+        await store.putUser({
+          username: 'op-zed',
+          passwordHash: 'h',
+          disabled: false,
+          roles: ['admin'],
+          createdAt: T0,
+          updatedAt: T0,
+        });
+        await store.putUser({
+          username: 'op-amy',
+          passwordHash: 'h',
+          disabled: true,
+          createdAt: T0,
+          updatedAt: T0,
+        });
+        const users = (await store.listUsers()).filter((u) => u.username.startsWith('op-'));
+        assert.deepEqual(
+          users.map((u) => [u.username, u.disabled, [...(u.roles ?? [])]]),
+          [
+            ['op-amy', true, []],
+            ['op-zed', false, ['admin']],
+          ],
+        );
+      });
+
+      it('lists, disables, re-enables and deletes registered clients', async () => {
+        const id = unique('dyn');
+        await store.putClient({
+          clientId: id,
+          secretHash: undefined,
+          metadata: { client_name: 'Listed' },
+          createdAt: T0,
+          lastUsedAt: undefined,
+        });
+        assert.ok((await store.listClients()).some((c) => c.clientId === id));
+        assert.equal((await store.getClient(id))?.disabledAt, undefined);
+        assert.equal(await store.setClientDisabled(id, T0 + 1), true);
+        assert.equal((await store.getClient(id))?.disabledAt, T0 + 1);
+        assert.equal(await store.setClientDisabled(id, undefined), true);
+        assert.equal((await store.getClient(id))?.disabledAt, undefined);
+        assert.equal(await store.setClientDisabled('no-such-client', T0), false);
+        assert.equal(await store.deleteClient(id), true);
+        assert.equal(await store.getClient(id), undefined);
+        assert.equal(await store.deleteClient(id), false);
+      });
+
+      it('lists grants by user and client with their last use, live ones on request', async () => {
+        const clientId = unique('lister');
+        const first = grant({ clientId, subject: 'lister-ann', createdAt: T0 + 10 });
+        const second = grant({ clientId, subject: 'lister-bob', createdAt: T0 + 20 });
+        await store.putGrant(first);
+        await store.putGrant(second);
+        await store.putRefreshToken(refreshToken(first, { issuedAt: T0 + 500 }));
+        await store.revokeGrant(second.grantId, T0 + 30);
+        await store.revokeGrant(unique('tombstone'), T0 + 30);
+        const all = await store.listGrants({ clientId });
+        assert.deepEqual(
+          all.map((g) => [g.grantId, g.lastUsedAt, g.revokedAt]),
+          [
+            [second.grantId, T0 + 20, T0 + 30],
+            [first.grantId, T0 + 500, undefined],
+          ],
+        );
+        const ann = await store.listGrants({ subject: 'lister-ann' });
+        assert.deepEqual(
+          ann.map((g) => g.grantId),
+          [first.grantId],
+        );
+        const live = await store.listGrants({ clientId, liveAt: T0 + 40 });
+        assert.deepEqual(
+          live.map((g) => g.grantId),
+          [first.grantId],
+        );
+        assert.deepEqual(await store.listGrants({ subject: 'nobody-at-all' }), []);
+      });
+    });
+
     describe('refresh-token rotation', () => {
       async function family() {
         const granted = grant();

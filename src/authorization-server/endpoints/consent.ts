@@ -9,6 +9,7 @@ import { DEVICE_CODE_GRANT, deviceStateFrom, putDeviceState } from '../device.ts
 import type { Endpoint } from '../endpoint.ts';
 import { issueAuthorizationCode } from '../grants/authorization-code.ts';
 import { seeOther } from '../http.ts';
+import { applicationOf } from '../operator.ts';
 import { pendingError } from '../pending-authorization.ts';
 import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
@@ -100,7 +101,10 @@ async function decideDevice(
     client_id: device.clientId,
     grant_type: DEVICE_CODE_GRANT,
   });
-  return deviceDonePage(approved);
+  return deviceDonePage(state.services.settings.branding, approved, {
+    accountPath: PATHS.account,
+    subject: state.subject ?? '',
+  });
 }
 
 const loadSteps = (idFrom: (state: State) => string | undefined): Step<State>[] => [
@@ -159,18 +163,24 @@ const SHOW: readonly Step<State>[] = [
     const redirect = pending.deviceId === undefined ? new URL(pending.redirectUri) : undefined;
     const browser = ensureBrowserId(state, state.responseHeaders);
     const resolved = need(client, 'client');
+    const { settings } = state.services;
     return consentPage({
+      branding: settings.branding,
       action: PATHS.consent,
+      accountPath: PATHS.account,
       interactionId: need(state.interactionId, 'interaction id'),
       csrf: csrfToken(browser, purpose(need(state.interactionId, 'interaction id'))),
-      clientName: resolved.name,
-      clientId: resolved.clientId,
-      clientIdHost:
-        resolved.kind === 'metadata-document' ? new URL(resolved.clientId).host : undefined,
+      application: applicationOf(resolved),
       redirectHost: redirect?.host ?? 'the device that showed you the code',
       localhostRedirect: redirect !== undefined && isLoopbackHost(redirect.hostname),
       resource: pending.resource,
       scopes: pending.scopes,
+      lifetimes: {
+        accessTokenMs: settings.accessTokenTtlMs,
+        refreshTokenMs: settings.refreshTokenTtlMs,
+        refreshMaxMs: settings.refreshMaxLifetimeMs,
+        refreshes: resolved.grantTypes.includes('refresh_token'),
+      },
       subject: need(state.subject, 'subject'),
       formTargets: redirectOrigin(pending),
     });

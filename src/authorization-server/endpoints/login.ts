@@ -3,6 +3,7 @@ import { type Params, readForm } from '../checks/parameters.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { seeOther } from '../http.ts';
 import { LoginThrottle } from '../login-throttle.ts';
+import { applicationOf } from '../operator.ts';
 import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { checkCsrf, csrfToken, currentSession, ensureBrowserId, startSession } from '../session.ts';
@@ -23,17 +24,28 @@ interface State extends Exchange {
 const purpose = (interactionId: string | undefined) =>
   interactionId === undefined ? 'login' : `login:${interactionId}`;
 
-/** Where a successful sign-in continues: the consent page of its request, or the account page. */
-const nextPath = (interactionId: string | undefined) =>
-  interactionId === undefined ? PATHS.account : `${PATHS.consent}?interaction=${interactionId}`;
+/**
+ * Where a successful sign-in continues: the consent page of its request, else the account page
+ * (the admin page on the admin listener).
+ */
+const nextPath = (state: State) =>
+  state.interactionId !== undefined
+    ? `${PATHS.consent}?interaction=${state.interactionId}`
+    : state.context.listener === 'admin'
+      ? PATHS.admin
+      : PATHS.account;
 
 function renderForm(state: State, extra: { error?: string; status?: number } = {}): HttpAnswer {
   const browser = ensureBrowserId(state, state.responseHeaders);
+  const client = state.interaction?.client;
+  const resource = state.interaction?.pending.resource;
   return loginPage({
+    branding: state.services.settings.branding,
     action: PATHS.login,
     interactionId: state.interactionId,
     csrf: csrfToken(browser, purpose(state.interactionId)),
-    clientName: state.interaction?.client?.name,
+    ...(client === undefined ? {} : { application: applicationOf(client) }),
+    ...(resource ? { resource } : {}),
     ...(state.username === undefined ? {} : { username: state.username }),
     ...(extra.error === undefined ? {} : { error: extra.error }),
     ...(extra.status === undefined ? {} : { status: extra.status }),
@@ -50,9 +62,7 @@ const SHOW: readonly Step<State>[] = [
     return undefined;
   }),
   step('skip when already signed in', async (state) =>
-    (await currentSession(state)) === undefined
-      ? undefined
-      : seeOther(nextPath(state.interactionId)),
+    (await currentSession(state)) === undefined ? undefined : seeOther(nextPath(state)),
   ),
   step('show the form', (state) => renderForm(state)),
 ];
@@ -120,7 +130,7 @@ const SUBMIT: readonly Step<State>[] = [
     const username = state.username ?? '';
     await startSession(state, username, state.responseHeaders);
     audit(state, { event: 'oauth.login.succeeded', decision: 'allow', subject: username });
-    return seeOther(nextPath(state.interactionId));
+    return seeOther(nextPath(state));
   }),
 ];
 
