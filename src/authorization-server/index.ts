@@ -3,6 +3,7 @@
  * pages, authorization code with PKCE, client ID metadata documents, dynamic registration,
  * audience-bound JWT access tokens, rotating refresh tokens, revocation, introspection.
  */
+export { neutralizeForDisplay } from './checks/display-text.ts';
 export type { Client } from './clients/client.ts';
 export { MetadataDocumentResolver } from './clients/metadata-documents.ts';
 export { ClientRegistry } from './clients/registry.ts';

@@ -1,6 +1,7 @@
 import { html, type SafeHtml } from '../../lib/html.ts';
 import type { HttpAnswer } from '../../lib/http-answer.ts';
 import type { GrantListing, SigningKeyRecord } from '../../store/index.ts';
+import { neutralizeForDisplay } from '../checks/display-text.ts';
 import type { ClientOverview, UserOverview } from '../operator.ts';
 import type { Branding } from '../settings.ts';
 import { framedPage } from './layout.ts';
@@ -50,7 +51,9 @@ function actionButton(
 
 function clientRows(view: AdminView): SafeHtml[] {
   return view.clients.map((client) => {
-    const name = client.name ?? '(no name)';
+    // A registered client chose its own name (RFC 7591 §2): shown with reordering and invisible
+    // characters neutralized, as on the consent page.
+    const name = client.name === undefined ? '(no name)' : neutralizeForDisplay(client.name);
     const status = client.disabledAt === undefined ? 'enabled' : 'disabled';
     const actions =
       client.kind === 'pre-registered'
@@ -97,7 +100,12 @@ function userRows(view: AdminView): SafeHtml[] {
 }
 
 function grantRows(view: AdminView): SafeHtml[] {
-  const names = new Map(view.clients.map((c) => [c.clientId, c.name]));
+  const names = new Map(
+    view.clients.map((c) => [
+      c.clientId,
+      c.name === undefined ? undefined : neutralizeForDisplay(c.name),
+    ]),
+  );
   return view.grants.map(
     (grant) => html`<tr>
 <td><code>${grant.grantId}</code></td>

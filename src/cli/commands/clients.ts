@@ -1,4 +1,4 @@
-import { operator } from '../../authorization-server/index.ts';
+import { neutralizeForDisplay, operator } from '../../authorization-server/index.ts';
 import type { GrantListing } from '../../store/index.ts';
 import { type CliIo, EXIT_OK, EXIT_USAGE } from '../io.ts';
 import {
@@ -10,6 +10,13 @@ import {
   withStore,
 } from '../operator-io.ts';
 import { parseFlags, usageError } from '../parse-flags.ts';
+
+/**
+ * A client's name as the terminal shows it: the client chose it (RFC 7591 §2), so control,
+ * reordering and invisible characters are neutralized, as on the pages (JSON output keeps it).
+ */
+const shownName = (name: string | undefined): string =>
+  name === undefined ? '-' : neutralizeForDisplay(name);
 
 export const CLIENTS_HELP = `Usage: portcullis clients list [--json] [--config FILE]
        portcullis clients show CLIENT_ID [--json] [--config FILE]
@@ -110,7 +117,7 @@ export async function clientsCommand(args: readonly string[], io: CliIo): Promis
               clients.map((c) => [
                 c.clientId,
                 c.kind,
-                `${c.name ?? '-'}${c.verification === 'unverified' ? ' (unverified)' : ''}`,
+                `${shownName(c.name)}${c.verification === 'unverified' ? ' (unverified)' : ''}`,
                 shortTime(c.lastUsedAt),
                 String(c.liveGrants),
                 c.disabledAt === undefined ? 'enabled' : 'disabled',
@@ -129,7 +136,7 @@ export async function clientsCommand(args: readonly string[], io: CliIo): Promis
           [
             `client id:      ${client.clientId}`,
             `kind:           ${client.kind}`,
-            `name:           ${client.name ?? '-'} (${client.verification})`,
+            `name:           ${shownName(client.name)} (${client.verification})`,
             `redirect URIs:  ${client.redirectUris.join(' ') || '-'}`,
             `registered:     ${shortTime(client.createdAt)}`,
             `last used:      ${shortTime(client.lastUsedAt)}`,
