@@ -104,7 +104,9 @@ export class MemoryStore implements Store {
     this.check();
     const client = this.clients.get(clientId);
     if (client === undefined) return false;
-    this.clients.set(clientId, snapshot({ ...client, disabledAt }));
+    // Enabled is the field's absence, as the other backends read it back.
+    const { disabledAt: _previous, ...rest } = client;
+    this.clients.set(clientId, snapshot(disabledAt === undefined ? rest : { ...rest, disabledAt }));
     return true;
   }
 
@@ -404,7 +406,8 @@ export class MemoryStore implements Store {
   async exportSnapshot(): Promise<StoreSnapshot> {
     this.check();
     return {
-      users: [...this.users.values()],
+      // Roles as the other backends read them back: a user given none has none ([]).
+      users: [...this.users.values()].map((user) => ({ ...user, roles: user.roles ?? [] })),
       clients: [...this.clients.values()],
       consents: [...this.consents.values()],
       grants: [...this.grants.values()],

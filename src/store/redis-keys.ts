@@ -40,6 +40,9 @@ export class RedisKeys {
   get users(): string {
     return `${this.prefix}{users}:all`;
   }
+  get userPrefix(): string {
+    return `${this.prefix}{users}:u:`;
+  }
 
   client(clientId: string): string {
     return `${this.prefix}{clients}:c:${clientId}`;
@@ -86,6 +89,10 @@ export class RedisKeys {
   refreshToken(grantId: string, tokenHash: string): string {
     return `${this.family(grantId)}rt:${tokenHash}`;
   }
+  /** The newest issue time of the family's refresh tokens: when the grant last got a token. */
+  lastUse(grantId: string): string {
+    return `${this.family(grantId)}last-use`;
+  }
   /** token hash → grant id, to find a refresh token's family from the token alone. */
   refreshTokenIndex(tokenHash: string): string {
     return `${this.prefix}rt:${tokenHash}`;
@@ -93,6 +100,21 @@ export class RedisKeys {
   /** The grant ids of one user and client, for withdrawing consent. */
   grantsOf(subject: string, clientId: string): string {
     return `${this.prefix}grants-of:${inTag(subject)}:${inTag(clientId)}`;
+  }
+
+  /**
+   * Grant ids kept for the operator listings, each scored by the grant's absolute end
+   * (`expires_at`), so live grants are a range and expired ones can be dropped by score: every
+   * grant, a user's, a client's.
+   */
+  get grantIndex(): string {
+    return `${this.prefix}grants:all`;
+  }
+  grantsBySubject(subject: string): string {
+    return `${this.prefix}grants:by-subject:${inTag(subject)}`;
+  }
+  grantsByClient(clientId: string): string {
+    return `${this.prefix}grants:by-client:${inTag(clientId)}`;
   }
 
   accessToken(jti: string): string {

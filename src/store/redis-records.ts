@@ -54,14 +54,18 @@ export const toUser = (h: Hash): UserRecord => ({
   username: h.username ?? '',
   passwordHash: h.password_hash ?? '',
   disabled: h.disabled === '1',
+  // Absent in records written by schema 1: no roles.
+  roles: strings(h, 'roles'),
   createdAt: num(h, 'created_at'),
   updatedAt: num(h, 'updated_at'),
 });
+/** Every field but created_at (putUser keeps the first one); roles always written, so a reset replaces them. */
 export const userFields = (user: UserRecord) =>
   fields({
     username: user.username,
     password_hash: user.passwordHash,
     disabled: user.disabled,
+    roles: JSON.stringify(user.roles ?? []),
     updated_at: user.updatedAt,
   });
 
@@ -71,6 +75,8 @@ export const toClient = (h: Hash): ClientRecord => ({
   metadata: json(h, 'metadata'),
   createdAt: num(h, 'created_at'),
   lastUsedAt: optionalNum(h, 'last_used_at'),
+  // Only a disabled client carries the field (ClientRecord: absent means enabled).
+  ...(h.disabled_at === undefined ? {} : { disabledAt: num(h, 'disabled_at') }),
 });
 export const clientFields = (client: ClientRecord) =>
   fields({
@@ -79,6 +85,7 @@ export const clientFields = (client: ClientRecord) =>
     metadata: JSON.stringify(client.metadata),
     created_at: client.createdAt,
     last_used_at: client.lastUsedAt,
+    disabled_at: client.disabledAt,
   });
 
 export const toConsent = (h: Hash): ConsentRecord => ({

@@ -56,7 +56,10 @@ const toClient = (row: Row): ClientRecord => ({
   metadata: JSON.parse(text(row, 'metadata')) as JsonObject,
   createdAt: num(row, 'created_at'),
   lastUsedAt: optionalNum(row, 'last_used_at'),
-  disabledAt: optionalNum(row, 'disabled_at'),
+  // Only a disabled client carries the field (ClientRecord: absent means enabled).
+  ...(row.disabled_at === null || row.disabled_at === undefined
+    ? {}
+    : { disabledAt: num(row, 'disabled_at') }),
 });
 
 const toConsent = (row: Row): ConsentRecord => ({
@@ -695,24 +698,28 @@ export class SqliteStore implements Store {
     this.transaction(() => {
       for (const user of data.users) {
         this.run(
-          `INSERT OR REPLACE INTO users (username, password_hash, disabled, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?)`,
+          `INSERT OR REPLACE INTO users (username, password_hash, disabled, roles, created_at,
+             updated_at)
+           VALUES (?, ?, ?, ?, ?, ?)`,
           user.username,
           user.passwordHash,
           user.disabled ? 1 : 0,
+          JSON.stringify(user.roles ?? []),
           user.createdAt,
           user.updatedAt,
         );
       }
       for (const client of data.clients) {
         this.run(
-          `INSERT OR REPLACE INTO clients (client_id, secret_hash, metadata, created_at, last_used_at)
-           VALUES (?, ?, ?, ?, ?)`,
+          `INSERT OR REPLACE INTO clients (client_id, secret_hash, metadata, created_at, last_used_at,
+             disabled_at)
+           VALUES (?, ?, ?, ?, ?, ?)`,
           client.clientId,
           nullable(client.secretHash),
           JSON.stringify(client.metadata),
           client.createdAt,
           nullable(client.lastUsedAt),
+          nullable(client.disabledAt),
         );
       }
       for (const consent of data.consents) {
