@@ -1,0 +1,177 @@
+/**
+ * The Redis store's schema 2 (operator listings) against a real redis-server: a data set written
+ * by schema 1 is upgraded in place when first opened (its grants become listable with their last
+ * use, its users and clients read with no roles and enabled), and the listing indexes follow the
+ * records they list (purged grants leave them).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { RedisStore, type Store } from '../../src/store/index.ts';
+import { CODE_REPLAY_MEMORY_MS } from '../../src/store/types.ts';
+import { grant } from './contract.ts';
+import { type RedisProcess, redisMissing, startRedis, testSettings } from './redis-harness.ts';
+
+const missing = redisMissing();
+const NOW = Date.now();
+const DAY = 86_400_000;
+
+describe('Redis store schema 2', { skip: missing }, () => {
+  let server: RedisProcess;
+  let raw: Redis;
+  const opened: Store[] = [];
+  const open = (keyPrefix: string) => {
+    const store = new RedisStore(testSettings(server.url, { keyPrefix }));
+    opened.push(store);
+    return store;
+  };
+
+  before(async () => {
+    server = await startRedis();
+    raw = new Redis({ port: server.port, host: '127.0.0.1' });
+  });
+  after(async () => {
+    for (const store of opened) await store.close();
+    await raw.quit();
+    await server.remove();
+  });
+
+  it('upgrades a schema-1 data set in place: grants listed with their last use, no roles, clients enabled', async () => {
+    const p = 'v1:';
+    // The records exactly as schema 1 laid them out (src/store/redis-keys.ts of that version).
+    await raw.hset(`${p}{meta}`, 'schema', '1');
+    await raw.hset(`${p}{users}:u:old-user`, {
+      username: 'old-user',
+      password_hash: 'scrypt$h',
+      disabled: '0',
+      created_at: NOW,
+      updated_at: NOW,
+    });
+    await raw.sadd(`${p}{users}:all`, 'old-user');
+    await raw.hset(`${p}{clients}:c:dyn_old`, {
+      client_id: 'dyn_old',
+      metadata: '{"client_name":"Old"}',
+      created_at: NOW,
+    });
+    await raw.zadd(`${p}{clients}:never`, NOW, 'dyn_old');
+    const grantFields = (id: string, createdAt: number, extra: Record<string, string> = {}) => ({
+      grant_id: id,
+      kind: 'authorization_code',
+      subject: 'old-user',
+      client_id: 'dyn_old',
+      resource: 'https://gw.example/mcp',
+      scopes: '["files:read"]',
+      created_at: createdAt,
+      expires_at: NOW + 90 * DAY,
+      ...extra,
+    });
+    await raw.hset(`${p}{g:used}:grant`, grantFields('used', NOW + 1));
+    await raw.hset(
+      `${p}{g:revoked}:grant`,
+      grantFields('revoked', NOW + 2, { revoked_at: String(NOW + 3) }),
+    );
+    // A tombstone (revocation of a grant never stored): never listed.
+    await raw.hset(`${p}{g:ghost}:grant`, {
+      ...grantFields('ghost', NOW),
+      subject: '',
+      client_id: '',
+      revoked_at: String(NOW),
+    });
+    for (const [hash, issuedAt] of [
+      ['rt-one', NOW + 100],
+      ['rt-two', NOW + 500],
+    ] as const) {
+      await raw.hset(`${p}{g:used}:rt:${hash}`, {
+        token_hash: hash,
+        grant_id: 'used',
+        client_id: 'dyn_old',
+        subject: 'old-user',
+        resource: 'https://gw.example/mcp',
+        scopes: '["files:read"]',
+        issued_at: issuedAt,
+        expires_at: NOW + 30 * DAY,
+      });
+      await raw.set(`${p}rt:${hash}`, 'used');
+    }
+
+    const store = open(p);
+    assert.equal(await store.schemaVersion(), 2);
+    assert.deepEqual(
+      (await store.listGrants({ clientId: 'dyn_old' })).map((g) => [
+        g.grantId,
+        g.lastUsedAt,
+        g.revokedAt,
+      ]),
+      [
+        ['revoked', NOW + 2, NOW + 3],
+        ['used', NOW + 500, undefined],
+      ],
+    );
+    assert.deepEqual(
+      (await store.listGrants({ subject: 'old-user', liveAt: NOW + 10 })).map((g) => g.grantId),
+      ['used'],
+    );
+    assert.deepEqual(
+      (await store.listGrants({})).map((g) => g.grantId),
+      ['revoked', 'used'],
+    );
+    assert.deepEqual(
+      (await store.listUsers()).map((u) => [u.username, u.roles]),
+      [['old-user', []]],
+    );
+    const client = await store.getClient('dyn_old');
+    assert.equal(client?.disabledAt, undefined);
+    assert.deepEqual(
+      (await store.listClients()).map((c) => c.clientId),
+      ['dyn_old'],
+    );
+    assert.equal(await store.setClientDisabled('dyn_old', NOW + 7), true);
+    assert.equal((await store.getClient('dyn_old'))?.disabledAt, NOW + 7);
+
+    // A second replica opening the upgraded set finds schema 2 and lists the same.
+    const replica = open(p);
+    assert.equal((await replica.listGrants({ clientId: 'dyn_old' })).length, 2);
+  });
+
+  it('a purged grant leaves every listing index; an index entry without its grant is dropped when listed', async () => {
+    const p = 'purge:';
+    const store = open(p);
+    const ended = grant({
+      clientId: 'purge-client',
+      subject: 'purge-user',
+      createdAt: NOW - 100 * DAY,
+      expiresAt: NOW - 10 * DAY,
+    });
+    const live = grant({
+      clientId: 'purge-client',
+      subject: 'purge-user',
+      createdAt: NOW,
+      expiresAt: NOW + 10 * DAY,
+    });
+    await store.putGrant(ended);
+    await store.putGrant(live);
+    assert.equal((await store.listGrants({ clientId: 'purge-client' })).length, 2);
+    await store.purgeExpired(NOW + CODE_REPLAY_MEMORY_MS);
+    for (const filter of [{}, { clientId: 'purge-client' }, { subject: 'purge-user' }]) {
+      assert.deepEqual(
+        (await store.listGrants(filter)).map((g) => g.grantId),
+        [live.grantId],
+      );
+    }
+    assert.equal(await raw.zscore(`${p}grants:all`, ended.grantId), null);
+    assert.equal(await raw.zscore(`${p}grants:by-client:purge-client`, ended.grantId), null);
+    assert.equal(await raw.zscore(`${p}grants:by-subject:purge-user`, ended.grantId), null);
+
+    // Its record gone without a purge (its Redis TTL ran out): the listing drops the id.
+    await raw.del(`${p}{g:${encodeURIComponent(live.grantId)}}:grant`);
+    assert.deepEqual(await store.listGrants({ subject: 'purge-user' }), []);
+    assert.equal(await raw.zscore(`${p}grants:by-subject:purge-user`, live.grantId), null);
+    // Positive control: a grant put now is listed.
+    const fresh = grant({ clientId: 'purge-client', subject: 'purge-user', createdAt: NOW + 1 });
+    await store.putGrant(fresh);
+    assert.deepEqual(
+      (await store.listGrants({ subject: 'purge-user' })).map((g) => g.grantId),
+      [fresh.grantId],
+    );
+  });
+});
