@@ -2,13 +2,16 @@
  * The Redis store's schema 2 (operator listings) against a real redis-server: a data set written
  * by schema 1 is upgraded in place when first opened (its grants become listable with their last
  * use, its users and clients read with no roles and enabled), and the listing indexes follow the
- * records they list (purged grants leave them).
+ * records they list (purged grants leave them), and `store migrate` snapshots carry roles and
+ * disabled clients both ways.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { RedisStore, type Store } from '../../src/store/index.ts';
+import { MemoryStore, RedisStore, SqliteStore, type Store } from '../../src/store/index.ts';
 import { CODE_REPLAY_MEMORY_MS } from '../../src/store/types.ts';
+import { tempDir } from '../helpers/cli.ts';
 import { grant } from './contract.ts';
 import { type RedisProcess, redisMissing, startRedis, testSettings } from './redis-harness.ts';
 
@@ -173,5 +176,44 @@ describe('Redis store schema 2', { skip: missing }, () => {
       (await store.listGrants({ subject: 'purge-user' })).map((g) => g.grantId),
       [fresh.grantId],
     );
+  });
+
+  it('a snapshot carries roles and disabled clients memory → Redis → SQLite', async () => {
+    const source = new MemoryStore();
+    await source.putUser({
+      username: 'root-op',
+      passwordHash: 'h',
+      disabled: false,
+      roles: ['admin'],
+      createdAt: NOW,
+      updatedAt: NOW,
+    });
+    for (const [clientId, disabledAt] of [
+      ['dyn-off', NOW + 9],
+      ['dyn-on', undefined],
+    ] as const) {
+      await source.putClient({
+        clientId,
+        secretHash: undefined,
+        metadata: { client_name: clientId },
+        createdAt: NOW,
+        lastUsedAt: undefined,
+        ...(disabledAt === undefined ? {} : { disabledAt }),
+      });
+    }
+    const redis = open('carry:');
+    await redis.importSnapshot(await source.exportSnapshot());
+    const sqlite = new SqliteStore(join(tempDir(), 'carried.db'));
+    try {
+      await sqlite.importSnapshot(await redis.exportSnapshot());
+      for (const store of [redis, sqlite]) {
+        assert.deepEqual((await store.getUser('root-op'))?.roles, ['admin'], store.backend);
+        assert.equal((await store.getClient('dyn-off'))?.disabledAt, NOW + 9, store.backend);
+        // Positive control: the enabled one stays enabled.
+        assert.equal((await store.getClient('dyn-on'))?.disabledAt, undefined, store.backend);
+      }
+    } finally {
+      await sqlite.close();
+    }
   });
 });
