@@ -126,10 +126,10 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Checked once per connection life; a failed check (Redis down) is tried again next time. A
-   * new data set is marked with this version; an older one is upgraded, then marked, so a
-   * replica still running older code refuses it on its next check instead of misreading it (an
-   * older replica would take a disabled client for an enabled one).
+   * Checked once per store; a failed check (Redis down) is tried again next time. A new data set
+   * is marked with this version; an older one is upgraded, then marked, so a replica of older
+   * code started afterwards refuses it instead of misreading it (an older replica would take a
+   * disabled client for an enabled one).
    */
   private checkSchema(): Promise<void> {
     this.ready ??= (async () => {
