@@ -12,6 +12,7 @@ export {
   type CodeRecord,
   type ConsentRecord,
   type ConsumeCodeResult,
+  type FederatedIdentityRecord,
   type GrantRecord,
   type InteractionRecord,
   type JsonObject,

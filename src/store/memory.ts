@@ -5,6 +5,7 @@ import {
   type CodeRecord,
   type ConsentRecord,
   type ConsumeCodeResult,
+  type FederatedIdentityRecord,
   type GrantRecord,
   type InteractionRecord,
   type RefreshTokenRecord,
@@ -41,6 +42,7 @@ export class MemoryStore implements Store {
   private readonly accessTokens = new Map<string, AccessTokenRecord>();
   private readonly refreshTokens = new Map<string, RefreshTokenRecord>();
   private readonly keys = new Map<string, SigningKeyRecord>();
+  private readonly federated = new Map<string, FederatedIdentityRecord>();
   private readonly counters = new Map<
     string,
     { windowStart: number; windowEnd: number; count: number }
@@ -67,6 +69,37 @@ export class MemoryStore implements Store {
   async getUser(username: string): Promise<UserRecord | undefined> {
     this.check();
     return this.users.get(username);
+  }
+
+  async hasLocalUsers(): Promise<boolean> {
+    this.check();
+    for (const user of this.users.values()) {
+      if (!this.federated.has(user.username)) return true;
+    }
+    return false;
+  }
+
+  async putFederatedIdentity(identity: FederatedIdentityRecord): Promise<void> {
+    this.check();
+    this.federated.set(identity.subject, snapshot(identity));
+  }
+
+  async getFederatedIdentity(subject: string): Promise<FederatedIdentityRecord | undefined> {
+    this.check();
+    return this.federated.get(subject);
+  }
+
+  async replaceProviderTokens(
+    subject: string,
+    expected: string | undefined,
+    sealed: string | undefined,
+    now: number,
+  ): Promise<boolean> {
+    this.check();
+    const current = this.federated.get(subject);
+    if (current === undefined || current.sealedTokens !== expected) return false;
+    this.federated.set(subject, snapshot({ ...current, sealedTokens: sealed, updatedAt: now }));
+    return true;
   }
 
   async putClient(client: ClientRecord): Promise<void> {

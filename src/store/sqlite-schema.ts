@@ -103,4 +103,16 @@ export const MIGRATIONS: readonly string[] = [
     count INTEGER NOT NULL
   ) STRICT;
   `,
+  // 2: people signed in at upstream identity providers, their provider tokens sealed.
+  `
+  CREATE TABLE federated_identities (
+    subject TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    provider_subject TEXT NOT NULL,
+    allowed_scopes TEXT NOT NULL,
+    sealed_tokens TEXT,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];

@@ -9,6 +9,7 @@ import {
   type CodeRecord,
   type ConsentRecord,
   type ConsumeCodeResult,
+  type FederatedIdentityRecord,
   type GrantRecord,
   type InteractionRecord,
   type JsonObject,
@@ -237,6 +238,61 @@ export class SqliteStore implements Store {
   async getUser(username: string): Promise<UserRecord | undefined> {
     const row = this.get('SELECT * FROM users WHERE username = ?', username);
     return row && toUser(row);
+  }
+
+  async hasLocalUsers(): Promise<boolean> {
+    const row = this.get(
+      `SELECT 1 AS found FROM users
+       WHERE username NOT IN (SELECT subject FROM federated_identities) LIMIT 1`,
+    );
+    return row !== undefined;
+  }
+
+  async putFederatedIdentity(identity: FederatedIdentityRecord): Promise<void> {
+    this.run(
+      `INSERT OR REPLACE INTO federated_identities
+         (subject, provider, issuer, provider_subject, allowed_scopes, sealed_tokens, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      identity.subject,
+      identity.provider,
+      identity.issuer,
+      identity.providerSubject,
+      JSON.stringify(identity.allowedScopes),
+      identity.sealedTokens ?? null,
+      identity.updatedAt,
+    );
+  }
+
+  async getFederatedIdentity(subject: string): Promise<FederatedIdentityRecord | undefined> {
+    const row = this.get('SELECT * FROM federated_identities WHERE subject = ?', subject);
+    if (row === undefined) return undefined;
+    return {
+      subject: text(row, 'subject'),
+      provider: text(row, 'provider'),
+      issuer: text(row, 'issuer'),
+      providerSubject: text(row, 'provider_subject'),
+      allowedScopes: strings(row, 'allowed_scopes'),
+      sealedTokens: optionalText(row, 'sealed_tokens'),
+      updatedAt: num(row, 'updated_at'),
+    };
+  }
+
+  async replaceProviderTokens(
+    subject: string,
+    expected: string | undefined,
+    sealed: string | undefined,
+    now: number,
+  ): Promise<boolean> {
+    return (
+      this.run(
+        `UPDATE federated_identities SET sealed_tokens = ?, updated_at = ?
+         WHERE subject = ? AND sealed_tokens IS ?`,
+        sealed ?? null,
+        now,
+        subject,
+        expected ?? null,
+      ) === 1
+    );
   }
 
   async putClient(client: ClientRecord): Promise<void> {
