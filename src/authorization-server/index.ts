@@ -4,6 +4,9 @@
  * audience-bound JWT access tokens, rotating refresh tokens, revocation, introspection.
  */
 export { MetadataDocumentResolver } from './clients/metadata-documents.ts';
+export { Federation } from './federation/federation.ts';
+export { federatedSubject, isFederatedSubject } from './federation/subject.ts';
+export { ProviderUpstreamCredentials } from './federation/upstream-tokens.ts';
 export {
   createSigningKey,
   ensureSigningKey,

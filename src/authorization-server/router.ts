@@ -10,6 +10,8 @@ import { jwksEndpoint, metadataEndpoint } from './endpoints/metadata.ts';
 import { registerEndpoint } from './endpoints/register.ts';
 import { revokeEndpoint } from './endpoints/revoke.ts';
 import { tokenEndpoint } from './endpoints/token.ts';
+import { federationCallbackEndpoint, federationStartEndpoint } from './federation/endpoints.ts';
+import { FEDERATION_PATHS } from './federation/federation.ts';
 import { CORS_HEADERS, preflightReply, toResponse } from './http.ts';
 import type { Exchange } from './services.ts';
 import { OAUTH_PREFIX, PATHS, type Settings } from './settings.ts';
@@ -21,7 +23,10 @@ interface Route {
 }
 
 /** The routes of one server: the well-knowns (issuer-dependent) and everything under /oauth/. */
-export function routesFor(settings: Settings): ReadonlyMap<string, Route> {
+export function routesFor(
+  settings: Settings,
+  options: { federation?: boolean } = {},
+): ReadonlyMap<string, Route> {
   const routes = new Map<string, Route>();
   for (const path of settings.metadataPaths) {
     routes.set(path, { methods: ['GET', 'HEAD'], endpoint: metadataEndpoint });
@@ -35,6 +40,13 @@ export function routesFor(settings: Settings): ReadonlyMap<string, Route> {
   routes.set(PATHS.token, { methods: ['POST'], endpoint: tokenEndpoint });
   routes.set(PATHS.revocation, { methods: ['POST'], endpoint: revokeEndpoint });
   routes.set(PATHS.introspection, { methods: ['POST'], endpoint: introspectEndpoint });
+  if (options.federation) {
+    routes.set(FEDERATION_PATHS.start, { methods: ['POST'], endpoint: federationStartEndpoint });
+    routes.set(FEDERATION_PATHS.callback, {
+      methods: ['GET'],
+      endpoint: federationCallbackEndpoint,
+    });
+  }
   if (settings.dynamicRegistration !== 'off') {
     routes.set(PATHS.registration, { methods: ['POST'], endpoint: registerEndpoint });
   }

@@ -8,6 +8,7 @@ import {
   MetadataDocumentResolver,
 } from './clients/metadata-documents.ts';
 import { ClientRegistry } from './clients/registry.ts';
+import { Federation } from './federation/federation.ts';
 import { ensureSigningKey, KeyRing } from './keys.ts';
 import { dispatch, routesFor } from './router.ts';
 import type { AuditRecorder, RequestContext, Services } from './services.ts';
@@ -39,6 +40,8 @@ export interface AuthorizationServer {
   publicKeySet(): Promise<JSONWebKeySet>;
   /** True when the access token with this `jti` was revoked (itself or its grant). */
   isAccessTokenRevoked(jti: string): Promise<boolean>;
+  /** Sign-in at upstream identity providers and the provider tokens kept for upstreams. */
+  readonly federation: Federation | undefined;
   /** Stops background work (the periodic purge). Does not close the store. */
   close(): Promise<void>;
 }
@@ -71,6 +74,18 @@ export async function createAuthorizationServer(
       })
     : undefined;
   await ensureSigningKey(store, settings.signingAlgorithm, now());
+  const federation =
+    loaded.config.authorization_server.identity_providers.length === 0
+      ? undefined
+      : new Federation(loaded, {
+          // Discovery, keys and token endpoints: every URL through the SSRF guard, no redirects.
+          fetch:
+            deps.fetch ??
+            createGuardedFetch({ allowLoopback: settings.allowLoopbackUrls, timeoutMs: 10_000 }),
+          now,
+          issuer: settings.issuer,
+        });
+  await federation?.ready();
   const services: Services = {
     settings,
     store,
@@ -80,8 +95,9 @@ export async function createAuthorizationServer(
     keys: new KeyRing(store, { now, alg: settings.signingAlgorithm }),
     clients: new ClientRegistry(loaded, store, documents),
     initialAccessToken: loaded.secrets.initialAccessToken,
+    federation,
   };
-  const routes = routesFor(settings);
+  const routes = routesFor(settings, { federation: federation !== undefined });
 
   const purge = setInterval(() => {
     store.purgeExpired(now()).catch((error: unknown) => {
@@ -96,6 +112,7 @@ export async function createAuthorizationServer(
       const url = new URL(request.url);
       return dispatch(routes, { request, url, context, services, responseHeaders: new Headers() });
     },
+    federation,
     publicKeySet: () => services.keys.publicKeySet(),
     isAccessTokenRevoked: (jti) => store.isAccessTokenRevoked(jti),
     async close() {

@@ -481,70 +481,105 @@ const preRegisteredClientsValid: Rule = ({ config, add }) => {
   });
 };
 
-/** Identity providers: enough to sign people in, nothing ambiguous (RFC 6749 §2.3). */
-const identityProvidersValid: Rule = ({ config, add }) => {
-  const as = config.authorization_server;
+type ProviderConfig = Config['authorization_server']['identity_providers'][number];
+type ProviderCheck = (provider: ProviderConfig, at: string, context: RuleContext) => void;
+
+const providerIssuerUsable: ProviderCheck = (provider, at, { config, add }) => {
+  const issuerDefaulted =
+    provider.profile === 'github' ||
+    (provider.profile === 'entra' && provider.tenant !== undefined);
+  if (provider.issuer === undefined) {
+    if (!issuerDefaulted) add(`${at}.issuer`, 'is required', "set the provider's issuer URL");
+    return;
+  }
+  const url = new URL(provider.issuer);
+  const loopback = isLoopbackHost(url.hostname);
+  if (loopback && !config.development.allow_loopback_urls) {
+    add(
+      `${at}.issuer`,
+      `points at loopback (${url.host}), which outbound fetches refuse`,
+      'use the public https URL, or for local testing set development.allow_loopback_urls: true',
+    );
+  } else if (url.protocol !== 'https:' && !loopback) {
+    add(`${at}.issuer`, `must be https (found ${url.protocol}//)`, 'use the https:// URL');
+  }
+};
+
+/** RFC 6749 §2.3: one way to authenticate at the provider, and the one the method names. */
+const providerClientAuthentication: ProviderCheck = (provider, at, { add }) => {
+  const hasSecret = provider.client_secret_env !== undefined;
+  const hasKey = provider.private_key_file !== undefined;
+  if (hasSecret === hasKey) {
+    add(
+      at,
+      'needs exactly one of client_secret_env or private_key_file',
+      'name the variable holding the client secret, or the private_key_jwt key file',
+    );
+  }
+  const method = provider.token_endpoint_auth_method;
+  if (method === 'private_key_jwt' ? !hasKey : method !== undefined && !hasSecret) {
+    add(
+      `${at}.token_endpoint_auth_method`,
+      `${method} needs ${method === 'private_key_jwt' ? 'private_key_file' : 'client_secret_env'}`,
+      'configure the credential the method uses, or choose another method',
+    );
+  }
+  if (provider.profile === 'github' && hasKey) {
+    add(
+      `${at}.private_key_file`,
+      'GitHub OAuth apps authenticate with a secret only',
+      'use client_secret_env',
+    );
+  }
+};
+
+const providerClaimRuleScopes: ProviderCheck = (provider, at, { config, add }) => {
   const allowed = config.remote_mcp.allowed_scopes;
+  provider.claim_rules?.forEach((rule, ruleIndex) => {
+    for (const scope of rule.scopes) {
+      if (!allowed.includes(scope)) {
+        add(
+          `${at}.claim_rules[${ruleIndex}].scopes`,
+          `scope "${scope}" is not in remote_mcp.allowed_scopes`,
+          'add it there or remove it here',
+        );
+      }
+    }
+  });
+};
+
+/** Identity providers: enough to sign people in, nothing ambiguous. */
+const identityProvidersValid: Rule = (context) => {
+  const { config, add } = context;
+  const as = config.authorization_server;
+  if (as.local_login === false && as.identity_providers.length === 0) {
+    add(
+      'authorization_server.local_login',
+      'is false and no identity provider is configured, so nobody could sign in',
+      'configure authorization_server.identity_providers, or remove local_login: false',
+    );
+  }
   const names = new Set<string>();
   as.identity_providers.forEach((provider, index) => {
     const at = `authorization_server.identity_providers[${index}]`;
     if (!as.enabled) {
-      add(at, 'needs the co-located authorization server', 'set authorization_server.enabled: true');
+      add(
+        at,
+        'needs the co-located authorization server',
+        'set authorization_server.enabled: true',
+      );
     }
     if (names.has(provider.name)) {
       add(`${at}.name`, `"${provider.name}" is listed twice`, 'give each provider its own name');
     }
     names.add(provider.name);
-    const issuerDefaulted =
-      provider.profile === 'github' ||
-      (provider.profile === 'entra' && provider.tenant !== undefined);
-    if (provider.issuer === undefined && !issuerDefaulted) {
-      add(`${at}.issuer`, 'is required', "set the provider's issuer URL");
+    for (const check of [
+      providerIssuerUsable,
+      providerClientAuthentication,
+      providerClaimRuleScopes,
+    ]) {
+      check(provider, at, context);
     }
-    if (provider.issuer !== undefined) {
-      const url = new URL(provider.issuer);
-      const loopback = isLoopbackHost(url.hostname);
-      if (loopback && !config.development.allow_loopback_urls) {
-        add(
-          `${at}.issuer`,
-          `points at loopback (${url.host}), which outbound fetches refuse`,
-          'use the public https URL, or for local testing set development.allow_loopback_urls: true',
-        );
-      } else if (url.protocol !== 'https:' && !loopback) {
-        add(`${at}.issuer`, `must be https (found ${url.protocol}//)`, 'use the https:// URL');
-      }
-    }
-    const hasSecret = provider.client_secret_env !== undefined;
-    const hasKey = provider.private_key_file !== undefined;
-    if (hasSecret === hasKey) {
-      add(
-        at,
-        'needs exactly one of client_secret_env or private_key_file',
-        'name the variable holding the client secret, or the private_key_jwt key file',
-      );
-    }
-    const method = provider.token_endpoint_auth_method;
-    if (method === 'private_key_jwt' ? !hasKey : method !== undefined && !hasSecret) {
-      add(
-        `${at}.token_endpoint_auth_method`,
-        `${method} needs ${method === 'private_key_jwt' ? 'private_key_file' : 'client_secret_env'}`,
-        'configure the credential the method uses, or choose another method',
-      );
-    }
-    if (provider.profile === 'github' && hasKey) {
-      add(`${at}.private_key_file`, 'GitHub OAuth apps authenticate with a secret only', 'use client_secret_env');
-    }
-    provider.claim_rules?.forEach((rule, ruleIndex) => {
-      for (const scope of rule.scopes) {
-        if (!allowed.includes(scope)) {
-          add(
-            `${at}.claim_rules[${ruleIndex}].scopes`,
-            `scope "${scope}" is not in remote_mcp.allowed_scopes`,
-            'add it there or remove it here',
-          );
-        }
-      }
-    });
   });
 };
 
@@ -574,7 +609,11 @@ const upstreamCredentialsValid: Rule = ({ config, add }) => {
       );
     }
     if (credentials.type === 'token_exchange' && provider?.profile === 'github') {
-      add(`${at}.type`, 'GitHub offers no token exchange (RFC 8693)', 'use identity_provider_token');
+      add(
+        `${at}.type`,
+        'GitHub offers no token exchange (RFC 8693)',
+        'use identity_provider_token',
+      );
     }
     if (as.provider_token_keys_env === undefined) {
       add(

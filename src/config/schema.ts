@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import type { DeepReadonly } from '../lib/deep-freeze.ts';
 import { parseHostPort } from '../lib/host.ts';
 
 /*
@@ -306,9 +307,15 @@ const methodScopesSchema = z
       'Scopes for the resources, prompts and completion methods. initialize, ping, notifications, logging/setLevel and tools/list need a valid token but no scope; tools/call uses tool_scopes; any other method is refused.',
   });
 
-
 /** OpenID Connect / OAuth providers with known quirks (src/authorization-server/federation/profiles.ts). */
-export const PROVIDER_PROFILES = ['generic', 'entra', 'google', 'okta', 'keycloak', 'github'] as const;
+export const PROVIDER_PROFILES = [
+  'generic',
+  'entra',
+  'google',
+  'okta',
+  'keycloak',
+  'github',
+] as const;
 
 const claimRuleSchema = z
   .strictObject({
@@ -320,13 +327,12 @@ const claimRuleSchema = z
       .optional()
       .meta({ description: 'Matches when the claim is exactly this value.' }),
     contains: z.string().optional().meta({
-      description: 'Matches when the claim is a list holding this value (or a string containing it).',
+      description:
+        'Matches when the claim is a list holding this value (or a string containing it).',
     }),
-    ends_with: z
-      .string()
-      .min(1)
-      .optional()
-      .meta({ description: 'Matches when the claim is a string ending with this, e.g. @example.com.' }),
+    ends_with: z.string().min(1).optional().meta({
+      description: 'Matches when the claim is a string ending with this, e.g. @example.com.',
+    }),
     scopes: z
       .array(scope)
       .min(1)
@@ -404,8 +410,8 @@ const identityProviderSchema = z
   })
   .meta({ description: 'An upstream identity provider people sign in at.' });
 
-export type IdentityProviderConfig = z.output<typeof identityProviderSchema>;
-export type ClaimRule = z.output<typeof claimRuleSchema>;
+export type IdentityProviderConfig = DeepReadonly<z.output<typeof identityProviderSchema>>;
+export type ClaimRule = DeepReadonly<z.output<typeof claimRuleSchema>>;
 
 const upstreamCredentialsSchema = z
   .discriminatedUnion('type', [
@@ -422,7 +428,7 @@ const upstreamCredentialsSchema = z
     z.strictObject({
       type: z.literal('identity_provider_token'),
       provider: z.string().min(1).meta({
-        description: "Name of the identity provider whose access token the upstream trusts.",
+        description: 'Name of the identity provider whose access token the upstream trusts.',
       }),
     }),
     z.strictObject({

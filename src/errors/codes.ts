@@ -254,8 +254,8 @@ export const REQUEST_ERRORS = {
       'The person signed in at the identity provider, but no claim rule grants them any scope.',
   },
   UpstreamCredentialUnavailable: {
-    status: 401,
-    oauth: 'invalid_token',
+    status: 403,
+    oauth: undefined,
     summary:
       "The person's credential for this upstream (their identity provider token) is missing, revoked or cannot be refreshed: sign in again.",
   },

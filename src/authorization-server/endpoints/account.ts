@@ -1,6 +1,7 @@
 import { RequestError } from '../../errors/index.ts';
 import { readForm } from '../checks/parameters.ts';
 import type { Endpoint } from '../endpoint.ts';
+import { forgetProviderTokens } from '../federation/forget.ts';
 import { seeOther } from '../http.ts';
 import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
@@ -59,6 +60,8 @@ export async function revokeConsent(
   const { store, now } = exchange.services;
   await store.deleteConsent(subject, clientId);
   const revoked = await store.revokeGrantsFor(subject, clientId, now());
+  // Revocation follows the person: the provider tokens kept for upstreams go too.
+  await forgetProviderTokens(store, subject, now());
   audit(exchange, {
     event: 'oauth.consent.revoked',
     decision: 'allow',

@@ -4,6 +4,7 @@ import { isLoopbackHost } from '../../lib/host.ts';
 import type { HttpAnswer } from '../../lib/http-answer.ts';
 import { type Params, readForm } from '../checks/parameters.ts';
 import type { Endpoint } from '../endpoint.ts';
+import { narrowForFederated } from '../federation/scopes.ts';
 import { issueAuthorizationCode } from '../grants/authorization-code.ts';
 import { seeOther } from '../http.ts';
 import { pendingError } from '../pending-authorization.ts';
@@ -68,6 +69,16 @@ const loadSteps = (idFrom: (state: State) => string | undefined): Step<State>[] 
       return seeOther(`${PATHS.login}?interaction=${state.interactionId}`);
     }
     state.subject = session.subject;
+    return undefined;
+  }),
+  step('only what the claim rules allow a federated person', async (state) => {
+    const loaded = need(state.interaction, 'interaction');
+    const narrowed = await narrowForFederated(
+      state,
+      need(state.subject, 'subject'),
+      loaded.pending,
+    );
+    state.interaction = { ...loaded, pending: narrowed };
     return undefined;
   }),
   step('a deferred error goes back now', (state) =>

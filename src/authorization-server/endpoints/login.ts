@@ -1,6 +1,8 @@
+import { RequestError } from '../../errors/index.ts';
 import type { HttpAnswer } from '../../lib/http-answer.ts';
 import { type Params, readForm } from '../checks/parameters.ts';
 import type { Endpoint } from '../endpoint.ts';
+import { FEDERATION_PATHS } from '../federation/federation.ts';
 import { seeOther } from '../http.ts';
 import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
@@ -24,9 +26,25 @@ const purpose = (interactionId: string | undefined) =>
 const nextPath = (interactionId: string | undefined) =>
   interactionId === undefined ? PATHS.account : `${PATHS.consent}?interaction=${interactionId}`;
 
-function renderForm(state: State, extra: { error?: string; status?: number } = {}): HttpAnswer {
+async function renderForm(
+  state: State,
+  extra: { error?: string; status?: number } = {},
+): Promise<HttpAnswer> {
   const browser = ensureBrowserId(state, state.responseHeaders);
+  const federation = state.services.federation;
   return loginPage({
+    ...(federation === undefined
+      ? {}
+      : {
+          providers: {
+            action: FEDERATION_PATHS.start,
+            list: [...federation.providers.values()].map(({ name, displayName }) => ({
+              name,
+              displayName,
+            })),
+          },
+          localLogin: await federation.localLoginOffered(state.services.store),
+        }),
     action: PATHS.login,
     interactionId: state.interactionId,
     csrf: csrfToken(browser, purpose(state.interactionId)),
@@ -34,7 +52,10 @@ function renderForm(state: State, extra: { error?: string; status?: number } = {
     ...(state.username === undefined ? {} : { username: state.username }),
     ...(extra.error === undefined ? {} : { error: extra.error }),
     ...(extra.status === undefined ? {} : { status: extra.status }),
-    formTargets: state.interaction ? redirectOrigin(state.interaction.pending) : [],
+    formTargets: [
+      ...(state.interaction ? redirectOrigin(state.interaction.pending) : []),
+      ...((await federation?.formTargets()) ?? []),
+    ],
   });
 }
 
@@ -47,7 +68,8 @@ const SHOW: readonly Step<State>[] = [
     return undefined;
   }),
   step('skip when already signed in', async (state) =>
-    (await currentSession(state)) === undefined
+    // OpenID Connect Core §3.1.2.1 prompt=login: sign in again (to renew a provider sign-in).
+    state.url.searchParams.get('prompt') === 'login' || (await currentSession(state)) === undefined
       ? undefined
       : seeOther(nextPath(state.interactionId)),
   ),
@@ -74,6 +96,13 @@ const SUBMIT: readonly Step<State>[] = [
   step('load the pending request', async (state) => {
     if (state.interactionId !== undefined) {
       state.interaction = await loadInteraction(state, state.interactionId);
+    }
+    return undefined;
+  }),
+  step('local sign-in offered', async (state) => {
+    const federation = state.services.federation;
+    if (federation !== undefined && !(await federation.localLoginOffered(state.services.store))) {
+      throw new RequestError('OAuthInvalidRequest', 'sign-in with a local account is turned off');
     }
     return undefined;
   }),

@@ -14,9 +14,7 @@ export function ruleMatches(rule: ClaimRule, claims: Claims): boolean {
   }
   if (rule.ends_with !== undefined) {
     // Case-insensitive: email domains and host names are (RFC 5321 §2.4, RFC 4343).
-    return (
-      typeof value === 'string' && value.toLowerCase().endsWith(rule.ends_with.toLowerCase())
-    );
+    return typeof value === 'string' && value.toLowerCase().endsWith(rule.ends_with.toLowerCase());
   }
   return false;
 }

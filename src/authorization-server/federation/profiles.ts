@@ -135,7 +135,9 @@ const github: Profile = {
       throw providerError('the GitHub user API cannot be reached', error);
     });
     if (!response.ok) throw providerError(`the GitHub user API answered ${response.status}`);
-    const user = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined;
+    const user = (await response.json().catch(() => undefined)) as
+      | Record<string, unknown>
+      | undefined;
     // The numeric id is stable; the login can be renamed and then taken by someone else.
     if (user === undefined || typeof user.id !== 'number' || typeof user.login !== 'string') {
       throw providerError('the GitHub user API answered without a numeric id and a login');

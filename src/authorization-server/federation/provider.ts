@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import {
   createRemoteJWKSet,
   customFetch,
-  errors as joseErrors,
   importPKCS8,
   type JWTPayload,
+  errors as joseErrors,
   jwtVerify,
   SignJWT,
 } from 'jose';
@@ -167,13 +167,18 @@ export class IdentityProvider {
     }
     // RFC 9207 §2.4: compare `iss` when present; require it when the provider says it sends it.
     const iss = params.get('iss');
-    if (iss !== null ? iss !== metadata.issuer && !metadata.issuer.includes('{') : metadata.issParameterSupported) {
+    if (
+      iss !== null
+        ? iss !== metadata.issuer && !metadata.issuer.includes('{')
+        : metadata.issParameterSupported
+    ) {
       throw providerError(
         `the authorization response came from issuer ${iss ?? '(none)'}, not ${metadata.issuer} (RFC 9207)`,
       );
     }
     const code = params.get('code');
-    if (code === null || code === '') throw providerError('the provider sent no authorization code');
+    if (code === null || code === '')
+      throw providerError('the provider sent no authorization code');
     const answer = await this.#tokenRequest(metadata, {
       grant_type: 'authorization_code',
       code,
@@ -182,8 +187,11 @@ export class IdentityProvider {
     });
     const tokens = tokenSet(answer, this.#deps.now());
     if (!this.profile.openid) {
-      const claims = await (this.profile.fetchUser?.(this.#deps.fetch, this.issuer, tokens.accessToken) ??
-        Promise.reject(providerError('this profile cannot identify the person')));
+      const claims = await (this.profile.fetchUser?.(
+        this.#deps.fetch,
+        this.issuer,
+        tokens.accessToken,
+      ) ?? Promise.reject(providerError('this profile cannot identify the person')));
       const checked = this.profile.checkClaims(this.config, claims);
       return {
         issuer: String(checked.iss),
@@ -227,8 +235,13 @@ export class IdentityProvider {
     } catch (error) {
       throw idTokenInvalid(idTokenProblem(error), error);
     }
-    if (typeof payload.iss !== 'string' || !this.profile.tokenIssuerMatches(known.issuer, payload.iss, payload)) {
-      throw idTokenInvalid(`the ID token was issued by ${String(payload.iss)}, not ${known.issuer}`);
+    if (
+      typeof payload.iss !== 'string' ||
+      !this.profile.tokenIssuerMatches(known.issuer, payload.iss, payload)
+    ) {
+      throw idTokenInvalid(
+        `the ID token was issued by ${String(payload.iss)}, not ${known.issuer}`,
+      );
     }
     const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
     if (payload.azp !== undefined ? payload.azp !== this.config.client_id : audiences.length > 1) {
@@ -378,7 +391,7 @@ function idTokenProblem(error: unknown): string {
     return "the ID token's signature does not verify";
   }
   if (error instanceof joseErrors.JWKSNoMatchingKey) {
-    return "the ID token is signed with a key the provider does not publish";
+    return 'the ID token is signed with a key the provider does not publish';
   }
   if (error instanceof joseErrors.JOSEError) return `the ID token is not valid (${error.code})`;
   return 'the ID token cannot be verified';

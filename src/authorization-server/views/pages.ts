@@ -12,6 +12,29 @@ export interface LoginView {
   readonly error?: string;
   readonly status?: number;
   readonly formTargets?: readonly string[];
+  /** Identity providers, each a button (named by its display name) posting here. */
+  readonly providers?: {
+    readonly action: string;
+    readonly list: readonly { readonly name: string; readonly displayName: string }[];
+  };
+  /** Whether the username and password form is offered (default: yes). */
+  readonly localLogin?: boolean;
+}
+
+/** One button per identity provider; the form carries the same CSRF token as the password form. */
+function providerButtons(view: LoginView): SafeHtml | string {
+  const providers = view.providers;
+  if (providers === undefined || providers.list.length === 0) return '';
+  return html`<form method="post" action="${providers.action}" class="providers">
+<input type="hidden" name="csrf" value="${view.csrf}">
+${view.interactionId === undefined ? '' : html`<input type="hidden" name="interaction" value="${view.interactionId}">`}
+${providers.list.map(
+  (
+    provider,
+  ) => html`<button type="submit" name="provider" value="${provider.name}">${provider.displayName}</button>
+`,
+)}</form>
+${view.localLogin === false ? '' : html`<p class="separator">or with a local account</p>`}`;
 }
 
 /** The login page (design.md §5: inputs labelled Username and Password, a Sign in button). */
@@ -19,7 +42,10 @@ export function loginPage(view: LoginView): HttpAnswer {
   const body = html`<h1>Sign in</h1>
 ${view.clientName === undefined ? '' : html`<p>to continue to <strong>${view.clientName}</strong></p>`}
 ${view.error === undefined ? '' : html`<p class="error" role="alert">${view.error}</p>`}
-<form method="post" action="${view.action}">
+${providerButtons(view)}${
+  view.localLogin === false
+    ? ''
+    : html`<form method="post" action="${view.action}">
 <input type="hidden" name="csrf" value="${view.csrf}">
 ${view.interactionId === undefined ? '' : html`<input type="hidden" name="interaction" value="${view.interactionId}">`}
 <label for="username">Username</label>
@@ -27,7 +53,8 @@ ${view.interactionId === undefined ? '' : html`<input type="hidden" name="intera
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
-</form>`;
+</form>`
+}`;
   return htmlPage(body, {
     title: 'Sign in',
     ...(view.status === undefined ? {} : { status: view.status }),
