@@ -110,6 +110,7 @@ export const MIGRATIONS: readonly string[] = [
     provider TEXT NOT NULL,
     issuer TEXT NOT NULL,
     provider_subject TEXT NOT NULL,
+    label TEXT,
     allowed_scopes TEXT NOT NULL,
     sealed_tokens TEXT,
     updated_at INTEGER NOT NULL

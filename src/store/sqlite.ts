@@ -251,12 +251,14 @@ export class SqliteStore implements Store {
   async putFederatedIdentity(identity: FederatedIdentityRecord): Promise<void> {
     this.run(
       `INSERT OR REPLACE INTO federated_identities
-         (subject, provider, issuer, provider_subject, allowed_scopes, sealed_tokens, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+         (subject, provider, issuer, provider_subject, label, allowed_scopes, sealed_tokens,
+          updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       identity.subject,
       identity.provider,
       identity.issuer,
       identity.providerSubject,
+      identity.label ?? null,
       JSON.stringify(identity.allowedScopes),
       identity.sealedTokens ?? null,
       identity.updatedAt,
@@ -271,6 +273,7 @@ export class SqliteStore implements Store {
       provider: text(row, 'provider'),
       issuer: text(row, 'issuer'),
       providerSubject: text(row, 'provider_subject'),
+      label: optionalText(row, 'label'),
       allowedScopes: strings(row, 'allowed_scopes'),
       sealedTokens: optionalText(row, 'sealed_tokens'),
       updatedAt: num(row, 'updated_at'),

@@ -183,6 +183,8 @@ export interface FederatedIdentityRecord {
   readonly provider: string;
   readonly issuer: string;
   readonly providerSubject: string;
+  /** How pages name the person: the provider's email, preferred username or name claim. */
+  readonly label: string | undefined;
   /** The scopes the provider's claim rules allowed at the latest sign-in. */
   readonly allowedScopes: readonly string[];
   /**

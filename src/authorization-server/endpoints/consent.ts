@@ -4,7 +4,7 @@ import { isLoopbackHost } from '../../lib/host.ts';
 import type { HttpAnswer } from '../../lib/http-answer.ts';
 import { type Params, readForm } from '../checks/parameters.ts';
 import type { Endpoint } from '../endpoint.ts';
-import { narrowForFederated } from '../federation/scopes.ts';
+import { narrowForFederated, personLabel } from '../federation/consent.ts';
 import { issueAuthorizationCode } from '../grants/authorization-code.ts';
 import { seeOther } from '../http.ts';
 import { pendingError } from '../pending-authorization.ts';
@@ -107,7 +107,7 @@ const SHOW: readonly Step<State>[] = [
       pending.scopes.every((scope) => consent.scopes.includes(scope));
     return covered ? finish(state, 'allow') : undefined;
   }),
-  step('show the consent page', (state) => {
+  step('show the consent page', async (state) => {
     const { pending, client } = need(state.interaction, 'interaction');
     const redirect = new URL(pending.redirectUri);
     const browser = ensureBrowserId(state, state.responseHeaders);
@@ -124,7 +124,7 @@ const SHOW: readonly Step<State>[] = [
       localhostRedirect: isLoopbackHost(redirect.hostname),
       resource: pending.resource,
       scopes: pending.scopes,
-      subject: need(state.subject, 'subject'),
+      subject: await personLabel(state, need(state.subject, 'subject')),
       formTargets: redirectOrigin(pending),
     });
   }),

@@ -92,6 +92,15 @@ export const federationStartEndpoint: Endpoint<StartState> = {
   steps: () => START,
 };
 
+/** The provider's own name for the person, for pages only (never for identity). */
+function labelOf(claims: Readonly<Record<string, unknown>>): string | undefined {
+  for (const name of ['email', 'preferred_username', 'name']) {
+    const value = claims[name];
+    if (typeof value === 'string' && value !== '') return value.slice(0, 128);
+  }
+  return undefined;
+}
+
 interface CallbackState extends Exchange {
   provider?: IdentityProvider;
   started?: { nonce: string; codeVerifier: string; interactionId: string | undefined };
@@ -175,6 +184,7 @@ const CALLBACK: readonly Step<CallbackState>[] = [
       provider: provider.name,
       issuer: signedIn.issuer,
       providerSubject: signedIn.providerSubject,
+      label: labelOf(signedIn.claims),
       allowedScopes: permitted,
       sealedTokens: federation.keepsTokensOf(provider.name)
         ? federation.vault?.seal(state.subject, signedIn.tokens)

@@ -16,3 +16,15 @@ export async function narrowForFederated(
   const allowed = new Set(identity.allowedScopes);
   return { ...pending, scopes: pending.scopes.filter((scope) => allowed.has(scope)) };
 }
+
+/**
+ * How the consent and account pages name the person: a federated subject is an opaque hash, so
+ * they show what the provider said (email, preferred username or name) and the provider.
+ */
+export async function personLabel(exchange: Exchange, subject: string): Promise<string> {
+  const identity = await exchange.services.store.getFederatedIdentity(subject);
+  if (identity === undefined) return subject;
+  const provider = exchange.services.federation?.get(identity.provider);
+  const who = identity.label ?? identity.providerSubject;
+  return `${who} (${provider?.displayName ?? identity.provider})`;
+}
