@@ -7,6 +7,9 @@ export type Claims = Readonly<Record<string, unknown>>;
 export function ruleMatches(rule: ClaimRule, claims: Claims): boolean {
   const value = claims[rule.claim];
   if (value === undefined || value === null) return false;
+  // An address the provider has not verified is whatever the person typed (OpenID Connect Core
+  // §5.1): it grants nothing.
+  if (rule.claim === 'email' && claims.email_verified === false) return false;
   if (rule.equals !== undefined) return value === rule.equals;
   if (rule.contains !== undefined) {
     if (Array.isArray(value)) return value.some((item) => item === rule.contains);
