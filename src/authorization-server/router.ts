@@ -4,6 +4,8 @@ import { type Endpoint, renderEndpointError, runEndpoint } from './endpoint.ts';
 import { accountEndpoint } from './endpoints/account.ts';
 import { authorizeEndpoint } from './endpoints/authorize.ts';
 import { consentEndpoint } from './endpoints/consent.ts';
+import { deviceEndpoint } from './endpoints/device.ts';
+import { deviceAuthorizationEndpoint } from './endpoints/device-authorization.ts';
 import { introspectEndpoint } from './endpoints/introspect.ts';
 import { loginEndpoint } from './endpoints/login.ts';
 import { jwksEndpoint, metadataEndpoint } from './endpoints/metadata.ts';
@@ -38,6 +40,11 @@ export function routesFor(
   routes.set(PATHS.consent, { methods: ['GET', 'POST'], endpoint: consentEndpoint });
   routes.set(PATHS.account, { methods: ['GET', 'POST'], endpoint: accountEndpoint });
   routes.set(PATHS.token, { methods: ['POST'], endpoint: tokenEndpoint });
+  routes.set(PATHS.deviceAuthorization, {
+    methods: ['POST'],
+    endpoint: deviceAuthorizationEndpoint,
+  });
+  routes.set(PATHS.device, { methods: ['GET', 'POST'], endpoint: deviceEndpoint });
   routes.set(PATHS.revocation, { methods: ['POST'], endpoint: revokeEndpoint });
   routes.set(PATHS.introspection, { methods: ['POST'], endpoint: introspectEndpoint });
   if (options.federation) {

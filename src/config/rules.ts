@@ -52,7 +52,7 @@ export function checkRules(config: Config, derived: Derived, env: NodeJS.Process
   return { issues, secrets };
 }
 
-/** Every *_env key must name a variable that is set (design.md §5: never an empty secret). */
+/** Every *_env key must name a variable that is set (fail closed: never an empty secret). */
 function readSecrets({ config, add }: RuleContext, env: NodeJS.ProcessEnv): Secrets {
   const rm = config.remote_mcp;
   const as = config.authorization_server;

@@ -531,7 +531,15 @@ const preRegisteredClientSchema = z.strictObject({
     'Environment variable holding the secret of a confidential client.',
   ).optional(),
   grant_types: z
-    .array(z.enum(['authorization_code', 'refresh_token', 'client_credentials']))
+    .array(
+      z.enum([
+        'authorization_code',
+        'refresh_token',
+        'client_credentials',
+        // RFC 8628 device authorization grant (`portcullis login --device`).
+        'urn:ietf:params:oauth:grant-type:device_code',
+      ]),
+    )
     .default(['authorization_code', 'refresh_token'])
     .meta({ description: 'Grant types the client may use.' }),
   scope: z

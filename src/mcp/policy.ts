@@ -3,7 +3,7 @@ import { routeScopes } from '../lib/route-scopes.ts';
 import type { JsonRpcMessage } from './json-rpc.ts';
 
 /**
- * Which scope each JSON-RPC call needs. Seed 000: initialize, ping, notifications and tools/list
+ * Which scope each JSON-RPC call needs: initialize, ping, notifications and tools/list
  * need a valid token but no particular scope; tools/call needs the tool's scope, checked before
  * the upstream sees anything. Everything not named here is refused.
  */

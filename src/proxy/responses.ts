@@ -4,7 +4,7 @@ import { renderError } from '../errors/render.ts';
 
 export const SESSION_HEADER = 'mcp-session-id';
 
-/** Headers of an SSE response: no caching, no proxy buffering (MCP-14). */
+/** SSE response headers: no caching, no proxy buffering (MCP-14 in docs/security-cases.md). */
 export function sseHeaders(extra: Record<string, string> = {}): Headers {
   return new Headers({
     'content-type': 'text/event-stream',

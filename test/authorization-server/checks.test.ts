@@ -1,6 +1,7 @@
 /**
  * The RFC check modules on their own: redirect-URI syntax and matching (with a property test),
- * PKCE, client_id URLs, strict JSON, the grace seal, scrypt, and the admin bootstrap.
+ * PKCE, client_id URLs, strict JSON, the grace seal, scrypt, and the admin bootstrap. Case ids
+ * in parentheses are defined in docs/security-cases.md.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';

@@ -8,6 +8,7 @@ import {
   parseStrictJsonObject,
 } from '../../src/resource-server/jose-segments.ts';
 
+// Case ids in this file are defined in docs/security-cases.md.
 describe('strict JOSE segment decoding (JWT-26, JWT-27, JWT-29)', () => {
   test('JSON produced by JSON.stringify never has duplicate members', () => {
     fc.assert(

@@ -3,6 +3,7 @@ import { renderError } from '../../errors/render.ts';
 import { isLoopbackHost } from '../../lib/host.ts';
 import type { HttpAnswer } from '../../lib/http-answer.ts';
 import { type Params, readForm } from '../checks/parameters.ts';
+import { DEVICE_CODE_GRANT, deviceStateFrom, putDeviceState } from '../device.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { narrowForFederated, personLabel } from '../federation/consent.ts';
 import { issueAuthorizationCode } from '../grants/authorization-code.ts';
@@ -12,7 +13,7 @@ import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { checkCsrf, csrfToken, currentSession, ensureBrowserId } from '../session.ts';
 import { LIMITS, PATHS } from '../settings.ts';
-import { consentPage } from '../views/pages.ts';
+import { consentPage, deviceDonePage } from '../views/pages.ts';
 import { type LoadedInteraction, loadInteraction, redirectOrigin } from './interaction.ts';
 
 interface State extends Exchange {
@@ -37,6 +38,7 @@ async function finish(state: State, outcome: 'error' | 'deny' | 'allow'): Promis
     throw new RequestError('InteractionNotFound', 'this sign-in request was already completed');
   }
   const { pending } = loaded;
+  if (pending.deviceId !== undefined) return decideDevice(state, pending.deviceId, outcome);
   const { issuer } = state.services.settings;
   if (outcome !== 'allow') {
     const error =
@@ -55,6 +57,49 @@ async function finish(state: State, outcome: 'error' | 'deny' | 'allow'): Promis
     });
   }
   return seeOther(await issueAuthorizationCode(state, pending, need(state.subject, 'subject')));
+}
+
+/**
+ * RFC 8628: the decision on a device request goes to the device record the polling client
+ * reads; the person gets a page saying they can return to the device.
+ */
+async function decideDevice(
+  state: State,
+  deviceId: string,
+  outcome: 'error' | 'deny' | 'allow',
+): Promise<HttpAnswer> {
+  const { store } = state.services;
+  const record = await store.getInteraction(deviceId);
+  const device = record === undefined ? undefined : deviceStateFrom(record.request);
+  if (
+    record === undefined ||
+    device === undefined ||
+    device.status !== 'pending' ||
+    record.expiresAt <= state.services.now()
+  ) {
+    throw new RequestError('InteractionNotFound', 'this device request has expired or was decided');
+  }
+  const approved = outcome === 'allow';
+  await putDeviceState(
+    store,
+    deviceId,
+    {
+      ...device,
+      status: approved ? 'approved' : 'denied',
+      ...(approved ? { subject: need(state.subject, 'subject') } : {}),
+    },
+    record.createdAt,
+    record.expiresAt,
+  );
+  audit(state, {
+    event: approved ? 'oauth.authorization.granted' : 'oauth.authorization.denied',
+    decision: approved ? 'allow' : 'deny',
+    ...(approved ? {} : { reason: 'OAuthAccessDenied' }),
+    subject: state.subject,
+    client_id: device.clientId,
+    grant_type: DEVICE_CODE_GRANT,
+  });
+  return deviceDonePage(approved);
 }
 
 const loadSteps = (idFrom: (state: State) => string | undefined): Step<State>[] => [
@@ -98,6 +143,9 @@ const SHOW: readonly Step<State>[] = [
   ...loadSteps((state) => state.url.searchParams.get('interaction') ?? undefined),
   step('remembered consent covers the request', async (state) => {
     const { pending } = need(state.interaction, 'interaction');
+    // A device request is always shown (RFC 8628 §5.4, remote phishing): a code someone else
+    // sent the user must not be approved just by being entered.
+    if (pending.deviceId !== undefined) return undefined;
     const consent = await state.services.store.getConsent(
       need(state.subject, 'subject'),
       pending.clientId,
@@ -109,7 +157,8 @@ const SHOW: readonly Step<State>[] = [
   }),
   step('show the consent page', async (state) => {
     const { pending, client } = need(state.interaction, 'interaction');
-    const redirect = new URL(pending.redirectUri);
+    // A device request has no redirect: the answer goes to the device that showed the code.
+    const redirect = pending.deviceId === undefined ? new URL(pending.redirectUri) : undefined;
     const browser = ensureBrowserId(state, state.responseHeaders);
     const resolved = need(client, 'client');
     return consentPage({
@@ -120,8 +169,8 @@ const SHOW: readonly Step<State>[] = [
       clientId: resolved.clientId,
       clientIdHost:
         resolved.kind === 'metadata-document' ? new URL(resolved.clientId).host : undefined,
-      redirectHost: redirect.host,
-      localhostRedirect: isLoopbackHost(redirect.hostname),
+      redirectHost: redirect?.host ?? 'the device that showed you the code',
+      localhostRedirect: redirect !== undefined && isLoopbackHost(redirect.hostname),
       resource: pending.resource,
       scopes: pending.scopes,
       subject: await personLabel(state, need(state.subject, 'subject')),

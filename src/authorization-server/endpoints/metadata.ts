@@ -1,3 +1,4 @@
+import { DEVICE_CODE_GRANT } from '../device.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { jsonReply } from '../http.ts';
 import { step } from '../pipeline.ts';
@@ -22,7 +23,13 @@ export function metadataDocument(services: Services): Record<string, unknown> {
     scopes_supported: settings.allowedScopes,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    grant_types_supported: [
+      'authorization_code',
+      'refresh_token',
+      'client_credentials',
+      DEVICE_CODE_GRANT,
+    ],
+    device_authorization_endpoint: settings.urls.deviceAuthorization,
     token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
     revocation_endpoint_auth_methods_supported: [
       'none',

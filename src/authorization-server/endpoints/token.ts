@@ -6,9 +6,11 @@ import {
 } from '../checks/client-authentication.ts';
 import { type Params, readForm, required } from '../checks/parameters.ts';
 import type { Client } from '../clients/client.ts';
+import { DEVICE_CODE_GRANT } from '../device.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { redeemAuthorizationCode } from '../grants/authorization-code.ts';
 import { clientCredentials } from '../grants/client-credentials.ts';
+import { redeemDeviceCode } from '../grants/device-code.ts';
 import { refreshTokens } from '../grants/refresh-token.ts';
 import { jsonTextReply, NO_STORE } from '../http.ts';
 import { type Step, step } from '../pipeline.ts';
@@ -34,6 +36,7 @@ const GRANTS: Readonly<Record<string, Grant>> = {
   authorization_code: redeemAuthorizationCode,
   refresh_token: refreshTokens,
   client_credentials: clientCredentials,
+  [DEVICE_CODE_GRANT]: redeemDeviceCode,
 };
 
 /** POST /oauth/token (RFC 6749 §3.2). */

@@ -37,7 +37,7 @@ ${providers.list.map(
 ${view.localLogin === false ? '' : html`<p class="separator">or with a local account</p>`}`;
 }
 
-/** The login page (design.md §5: inputs labelled Username and Password, a Sign in button). */
+/** The login page (docs/authorization-server.md): Username, Password and a Sign in button. */
 export function loginPage(view: LoginView): HttpAnswer {
   const body = html`<h1>Sign in</h1>
 ${view.clientName === undefined ? '' : html`<p>to continue to <strong>${view.clientName}</strong></p>`}
@@ -79,10 +79,10 @@ export interface ConsentView {
 }
 
 /**
- * The consent page (design.md §5; MCP security best practices "Consent UI"): the client's name,
- * the host its redirect URI sends the answer to, the resource and every scope, with Allow and
- * Deny. A localhost redirect gets a warning: any program on the user's machine could be behind
- * it (MCP authorization, "Localhost Redirect URI Risks").
+ * The consent page (docs/authorization-server.md; MCP security best practices "Consent UI"): the
+ * client's name, the host its redirect URI sends the answer to, the resource and every scope, with
+ * Allow and Deny. A localhost redirect gets a warning: any program on the user's machine could be
+ * behind it (MCP authorization, "Localhost Redirect URI Risks").
  */
 export function consentPage(view: ConsentView): HttpAnswer {
   const name = view.clientName ?? 'An unnamed application';
@@ -144,4 +144,44 @@ ${rows.length === 0 ? html`<p>No application holds your consent.</p>` : html`<ul
   return htmlPage(body, {
     title: 'Connected applications',
   });
+}
+
+export interface DeviceView {
+  readonly action: string;
+  readonly csrf: string;
+  /** Prefilled from `verification_uri_complete`. */
+  readonly userCode?: string;
+  readonly error?: string;
+  readonly status?: number;
+}
+
+/**
+ * The page where a person enters the code their device shows (RFC 8628 §3.3). Entering it only
+ * names the request: sign-in and consent follow on the usual pages.
+ */
+export function devicePage(view: DeviceView): HttpAnswer {
+  const body = html`<h1>Connect a device</h1>
+<p>Enter the code shown on the device or application you are signing in to.</p>
+${view.error === undefined ? '' : html`<p class="error" role="alert">${view.error}</p>`}
+<form method="post" action="${view.action}">
+<input type="hidden" name="csrf" value="${view.csrf}">
+<label for="user_code">Code</label>
+<input id="user_code" name="user_code" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" required autofocus value="${view.userCode ?? ''}">
+<button type="submit">Continue</button>
+</form>
+<p>Only enter a code you got from a device you are setting up yourself.</p>`;
+  return htmlPage(body, {
+    title: 'Connect a device',
+    ...(view.status === undefined ? {} : { status: view.status }),
+  });
+}
+
+/** After the decision on a device request: nothing to send back, the device is polling. */
+export function deviceDonePage(approved: boolean): HttpAnswer {
+  const body = approved
+    ? html`<h1>Device connected</h1>
+<p>You can return to your device; it continues on its own.</p>`
+    : html`<h1>Request denied</h1>
+<p>The device was not given access. You can close this page.</p>`;
+  return htmlPage(body, { title: approved ? 'Device connected' : 'Request denied' });
 }
