@@ -8,6 +8,7 @@ import { deviceEndpoint } from './endpoints/device.ts';
 import { deviceAuthorizationEndpoint } from './endpoints/device-authorization.ts';
 import { introspectEndpoint } from './endpoints/introspect.ts';
 import { loginEndpoint } from './endpoints/login.ts';
+import { logoutEndpoint } from './endpoints/logout.ts';
 import { jwksEndpoint, metadataEndpoint } from './endpoints/metadata.ts';
 import { registerEndpoint } from './endpoints/register.ts';
 import { revokeEndpoint } from './endpoints/revoke.ts';
@@ -39,6 +40,7 @@ export function routesFor(
   routes.set(PATHS.login, { methods: ['GET', 'POST'], endpoint: loginEndpoint });
   routes.set(PATHS.consent, { methods: ['GET', 'POST'], endpoint: consentEndpoint });
   routes.set(PATHS.account, { methods: ['GET', 'POST'], endpoint: accountEndpoint });
+  routes.set(PATHS.logout, { methods: ['POST'], endpoint: logoutEndpoint });
   routes.set(PATHS.token, { methods: ['POST'], endpoint: tokenEndpoint });
   routes.set(PATHS.deviceAuthorization, {
     methods: ['POST'],

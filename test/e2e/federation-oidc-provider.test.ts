@@ -51,6 +51,7 @@ const PEOPLE = {
   bob: { email: 'bob@example.com', name: 'Bob', groups: ['mcp-users'] },
   carol: { email: 'carol@example.com', name: 'Carol', groups: ['mcp-users'] },
   dave: { email: 'dave@example.com', name: 'Dave', groups: ['mcp-users'] },
+  erin: { email: 'erin@example.com', name: 'Erin', groups: ['mcp-users'] },
   mallory: { email: 'mallory@elsewhere.test', name: 'Mallory', groups: ['visitors'] },
 };
 
@@ -378,6 +379,43 @@ describe('federated sign-in at oidc-provider, through the gateway, in Chromium',
     assert.equal(ping.status, 401);
     assert.equal(files.requests.length, before, 'the upstream saw nothing');
     acme.shortLivedAccessTokens = false;
+  });
+
+  it('signing out at Portcullis drops the provider tokens: the upstream calls stop, the upstream sees nothing', {
+    timeout: 120_000,
+  }, async () => {
+    const started = await startClient('/mcp');
+    const outcome = await signInThroughProvider(browser.context, {
+      authorizationUrl: started.authorizationUrl,
+      button: 'Acme SSO',
+      providerLogin: idpLogin(acme, 'erin'),
+      callbackUrl: callback.url,
+    });
+    assert.equal(outcome.kind, 'code');
+    if (outcome.kind !== 'code') return;
+    await finish(started, outcome.callback.searchParams.get('code') ?? '');
+    await started.client.callTool({ name: 'read_file', arguments: { path: 'f' } });
+
+    // Erin signs out on her account page (the browser still holds her session).
+    const page = await browser.context.newPage();
+    try {
+      await page.goto(`${origin}/oauth/account`);
+      assert.match((await page.textContent('main')) ?? '', /erin@example\.com/);
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.waitForURL(/\/oauth\/login/);
+    } finally {
+      await page.close();
+    }
+    const before = files.requests.length;
+    const refused = (await started.client
+      .callTool({ name: 'read_file', arguments: { path: 'g' } })
+      .then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      )) as { error?: { code?: number; data?: unknown } };
+    assert.equal(refused.error?.code, -32042, 'sign in again: a URL elicitation');
+    assert.equal(files.requests.length, before, 'the upstream saw nothing');
+    await started.client.close();
   });
 
   it('the local password form is offered beside the buttons', async () => {

@@ -1,6 +1,7 @@
 import { RequestError } from '../../errors/index.ts';
 import { readForm } from '../checks/parameters.ts';
 import type { Endpoint } from '../endpoint.ts';
+import { personLabel } from '../federation/consent.ts';
 import { forgetProviderTokens } from '../federation/forget.ts';
 import { seeOther } from '../http.ts';
 import { type Step, step } from '../pipeline.ts';
@@ -29,8 +30,9 @@ const SHOW: readonly Step<State>[] = [
     const browser = ensureBrowserId(state, state.responseHeaders);
     return accountPage({
       action: PATHS.account,
+      logoutAction: PATHS.logout,
       csrf: csrfToken(browser, PURPOSE),
-      subject,
+      subject: await personLabel(state, subject),
       consents: await state.services.store.listConsents(subject),
       ...(state.url.searchParams.get('revoked') === '1' ? { message: 'Consent withdrawn.' } : {}),
     });

@@ -119,6 +119,8 @@ ${
 
 export interface AccountView {
   readonly action: string;
+  /** Where the sign-out button posts (with the same CSRF token). */
+  readonly logoutAction?: string;
   readonly csrf: string;
   readonly subject: string;
   readonly consents: readonly ConsentRecord[];
@@ -140,7 +142,15 @@ export function accountPage(view: AccountView): HttpAnswer {
   const body = html`<h1>Connected applications</h1>
 <p>Signed in as <strong>${view.subject}</strong>.</p>
 ${view.message === undefined ? '' : html`<p role="status">${view.message}</p>`}
-${rows.length === 0 ? html`<p>No application holds your consent.</p>` : html`<ul>${rows}</ul>`}`;
+${rows.length === 0 ? html`<p>No application holds your consent.</p>` : html`<ul>${rows}</ul>`}
+${
+  view.logoutAction === undefined
+    ? ''
+    : html`<form method="post" action="${view.logoutAction}">
+<input type="hidden" name="csrf" value="${view.csrf}">
+<button type="submit" class="secondary">Sign out</button>
+</form>`
+}`;
   return htmlPage(body, {
     title: 'Connected applications',
   });
