@@ -16,6 +16,8 @@ const EXAMPLE_ENV: NodeJS.ProcessEnv = {
   REDIS_URL: 'redis://:redis-password-SECRET-VALUE@127.0.0.1:6379/0',
   FILES_API_TOKEN: 'files-api-token-SECRET-VALUE',
   TICKETS_CLIENT_SECRET: 'tickets-client-secret-SECRET-VALUE',
+  CORP_SSO_CLIENT_SECRET: 'corp-sso-client-secret-SECRET-VALUE',
+  PORTCULLIS_PROVIDER_TOKEN_KEYS: 'provider-token-key-SECRET-VALUE-0123456789',
 };
 const SECRET_VALUES = [
   HMAC_SECRET,
@@ -23,6 +25,8 @@ const SECRET_VALUES = [
   'initial-access-token-SECRET-VALUE',
   'ci-bot-client-secret-SECRET-VALUE',
   'redis-password-SECRET-VALUE',
+  'corp-sso-client-secret-SECRET-VALUE',
+  'provider-token-key-SECRET-VALUE-0123456789',
 ];
 
 const examples = readdirSync(join(REPO_ROOT, 'examples')).filter((name) => name.endsWith('.yaml'));

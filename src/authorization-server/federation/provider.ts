@@ -233,7 +233,9 @@ export class IdentityProvider {
         requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat'],
       }));
     } catch (error) {
-      throw idTokenInvalid(idTokenProblem(error), error);
+      // No cause attached: jose's claim errors carry the token's claims (personal data) and
+      // the failure is logged; the problem in words is enough.
+      throw idTokenInvalid(idTokenProblem(error));
     }
     if (
       typeof payload.iss !== 'string' ||
