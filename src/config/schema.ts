@@ -382,10 +382,10 @@ const identityProviderSchema = z
         description:
           'How Portcullis authenticates at the token endpoint. Default: client_secret_basic with a secret, private_key_jwt with a key.',
       }),
-    scopes: z
-      .array(scope)
-      .default(['openid', 'email', 'profile'])
-      .meta({ description: 'Scopes requested from the provider (openid is always added).' }),
+    scopes: z.array(scope).optional().meta({
+      description:
+        'Scopes requested from the provider. Default: openid email profile (github: read:user user:email); openid is always added except for github.',
+    }),
     display_name: z
       .string()
       .min(1)

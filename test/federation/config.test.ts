@@ -234,7 +234,7 @@ describe('identity provider configuration', () => {
     assert.equal(loaded.secrets.identityProviderSecrets.corp, 'corp-secret');
     assert.equal(loaded.secrets.providerTokenKeys?.length, 1);
     const idp = loaded.config.authorization_server.identity_providers[0];
-    assert.deepEqual(idp?.scopes, ['openid', 'email', 'profile']);
+    assert.equal(idp?.scopes, undefined, 'the profile decides: openid email profile');
     assert.deepEqual(idp?.id_token_algorithms, ['RS256', 'PS256', 'ES256', 'EdDSA']);
   });
 

@@ -11,6 +11,8 @@ import { type ProviderMetadata, providerError } from './metadata.ts';
 export interface Profile {
   /** OpenID Connect (an ID token) or plain OAuth with the user from an API (GitHub). */
   readonly openid: boolean;
+  /** Scopes requested when the configuration names none. */
+  readonly defaultScopes: readonly string[];
   /** The issuer when the configuration gives none. */
   defaultIssuer(config: IdentityProviderConfig): string | undefined;
   /** Whether a discovery document's `issuer` is the configured one. */
@@ -31,6 +33,7 @@ const exact = (a: string, b: string) => a === b;
 
 const generic: Profile = {
   openid: true,
+  defaultScopes: ['openid', 'email', 'profile'],
   defaultIssuer: () => undefined,
   metadataIssuerMatches: exact,
   tokenIssuerMatches: (metadataIssuer, iss) => iss === metadataIssuer,
@@ -109,6 +112,8 @@ const GITHUB = 'https://github.com';
 const github: Profile = {
   ...generic,
   openid: false,
+  // GitHub's scopes for reading the profile and the verified addresses.
+  defaultScopes: ['read:user', 'user:email'],
   defaultIssuer: () => GITHUB,
   staticMetadata: (issuer) => {
     const origin = new URL(issuer).origin;

@@ -131,7 +131,7 @@ export class IdentityProvider {
     const nonce = randomToken(32);
     const codeVerifier = randomToken(32);
     const url = new URL(metadata.authorizationEndpoint);
-    const scopes = new Set(this.config.scopes);
+    const scopes = new Set(this.config.scopes ?? this.profile.defaultScopes);
     if (this.profile.openid) scopes.add('openid');
     const params: Record<string, string> = {
       response_type: 'code',
