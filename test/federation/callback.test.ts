@@ -205,6 +205,34 @@ describe('federation endpoints', () => {
     });
   }
 
+  it('refuses a button for a provider that is not configured', async () => {
+    const browser = h.browser();
+    const fields = hiddenFields(await (await browser.get('/oauth/login')).text());
+    const answer = await browser.postForm('/oauth/idp/start', { ...fields, provider: 'nobody' });
+    assert.equal(answer.status, 400);
+    assert.match(await answer.text(), /no such identity provider/);
+  });
+
+  it('refuses a person whose account was disabled here, though the provider signed them in', async () => {
+    const first = await start(h);
+    await answerWith(h, first.nonce, 'disabled@example.com');
+    const signedIn = await first.browser.get(`/oauth/idp/callback?code=c&state=${first.state}`);
+    assert.equal(signedIn.status, 303);
+    const identity = [...h.events]
+      .reverse()
+      .find((event) => event.event === 'oauth.login.succeeded')?.subject;
+    assert.ok(identity);
+    const user = await h.store.getUser(identity);
+    assert.ok(user);
+    await h.store.putUser({ ...user, disabled: true });
+    const again = await start(h);
+    await answerWith(h, again.nonce, 'disabled@example.com');
+    const refused = await again.browser.get(`/oauth/idp/callback?code=c&state=${again.state}`);
+    assert.equal(refused.status, 403);
+    assert.match(await refused.text(), /disabled here/);
+    await h.store.putUser({ ...user, disabled: false });
+  });
+
   it('refuses a replayed callback (the state is single use)', async () => {
     const started = await start(h);
     await answerWith(h, started.nonce);
