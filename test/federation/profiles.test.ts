@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
+import { scopesPermitted } from '../../src/authorization-server/federation/claim-rules.ts';
 import { discover, discoveryUrl } from '../../src/authorization-server/federation/metadata.ts';
 import { PROFILES } from '../../src/authorization-server/federation/profiles.ts';
 import type { IdentityProviderConfig } from '../../src/config/schema.ts';
@@ -116,6 +117,18 @@ describe('provider profiles', () => {
     assert.equal(noted.groups_overage, true);
     const normal = PROFILES.entra.checkClaims(withGroupsRule, { groups: ['mcp'] });
     assert.deepEqual(normal.groups, ['mcp']);
+  });
+
+  it('Entra ID: email grants nothing unless Entra says the domain owner verified it (xms_edov)', () => {
+    const rules = [{ claim: 'email', ends_with: '@contoso.com', scopes: ['files:read'] }] as const;
+    const entra = config({ profile: 'entra', claim_rules: [...rules] });
+    const unverified = PROFILES.entra.checkClaims(entra, { email: 'ceo@contoso.com' });
+    assert.deepEqual(scopesPermitted([...rules], unverified, ['files:read']), []);
+    const verified = PROFILES.entra.checkClaims(entra, {
+      email: 'ceo@contoso.com',
+      xms_edov: true,
+    });
+    assert.deepEqual(scopesPermitted([...rules], verified, ['files:read']), ['files:read']);
   });
 
   it('Entra ID end to end: discovery under a template issuer, a token from tenant tid verifies', async () => {

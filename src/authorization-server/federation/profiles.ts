@@ -78,7 +78,15 @@ const entra: Profile = {
         'Entra ID left out the groups claim (groups overage: the person is in too many groups); in the app registration, emit only the groups assigned to the application',
       );
     }
-    return overage ? { ...claims, groups_overage: true } : claims;
+    // Entra's `email` is whatever the account's mail attribute says, not proven to belong to
+    // the person unless `xms_edov` (email domain owner verified) says so: without it, rules on
+    // email must not match (the "nOAuth" account takeover).
+    const unverifiedEmail = claims.email !== undefined && claims.xms_edov !== true;
+    return {
+      ...claims,
+      ...(overage ? { groups_overage: true } : {}),
+      ...(unverifiedEmail ? { email_verified: false } : {}),
+    };
   },
 };
 
