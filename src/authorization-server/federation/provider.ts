@@ -158,22 +158,14 @@ export class IdentityProvider {
     started: { readonly nonce: string; readonly codeVerifier: string },
   ): Promise<SignedIn> {
     const metadata = await this.metadata();
+    // RFC 9207 §2.4: checked first, on errors too (an error from a mixed-up provider is no
+    // more trustworthy than its code).
+    checkResponseIssuer(metadata, params.get('iss'));
     const error = params.get('error');
     if (error !== null) {
       const description = params.get('error_description');
       throw providerError(
         `${this.displayName} refused the sign-in: ${error}${description === null ? '' : ` (${description.slice(0, 200)})`}`,
-      );
-    }
-    // RFC 9207 §2.4: compare `iss` when present; require it when the provider says it sends it.
-    const iss = params.get('iss');
-    if (
-      iss !== null
-        ? iss !== metadata.issuer && !metadata.issuer.includes('{')
-        : metadata.issParameterSupported
-    ) {
-      throw providerError(
-        `the authorization response came from issuer ${iss ?? '(none)'}, not ${metadata.issuer} (RFC 9207)`,
       );
     }
     const code = params.get('code');
@@ -367,6 +359,22 @@ export class IdentityProvider {
       throw providerError(`the token endpoint of ${this.displayName} returned no access token`);
     }
     return answer;
+  }
+}
+
+/**
+ * RFC 9207 §2.4: an `iss` in the authorization response must be the provider's issuer, and is
+ * required when the provider's metadata says it sends one. A templated multi-tenant issuer
+ * (Entra's `{tenantid}`) is checked on the ID token instead, where the tenant is known.
+ */
+function checkResponseIssuer(metadata: ProviderMetadata, iss: string | null): void {
+  const templated = metadata.issuer.includes('{');
+  const wrong =
+    iss === null ? metadata.issParameterSupported : iss !== metadata.issuer && !templated;
+  if (wrong) {
+    throw providerError(
+      `the authorization response came from issuer ${iss ?? '(none)'}, not ${metadata.issuer} (RFC 9207)`,
+    );
   }
 }
 
