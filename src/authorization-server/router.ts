@@ -50,7 +50,10 @@ export function routesFor(
   routes.set(PATHS.revocation, { methods: ['POST'], endpoint: revokeEndpoint });
   routes.set(PATHS.introspection, { methods: ['POST'], endpoint: introspectEndpoint });
   if (options.federation) {
-    routes.set(FEDERATION_PATHS.start, { methods: ['POST'], endpoint: federationStartEndpoint });
+    routes.set(FEDERATION_PATHS.start, {
+      methods: ['GET', 'POST'],
+      endpoint: federationStartEndpoint,
+    });
     routes.set(FEDERATION_PATHS.callback, {
       methods: ['GET'],
       endpoint: federationCallbackEndpoint,

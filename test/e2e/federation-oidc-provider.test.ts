@@ -423,8 +423,8 @@ describe('federated sign-in at oidc-provider, through the gateway, in Chromium',
     const page = await browser.context.newPage();
     try {
       await page.goto(`${origin}/oauth/login`);
-      assert.ok(await page.getByRole('button', { name: 'Acme SSO', exact: true }).isVisible());
-      assert.ok(await page.getByRole('button', { name: 'Partner ID', exact: true }).isVisible());
+      assert.ok(await page.getByRole('link', { name: 'Acme SSO', exact: true }).isVisible());
+      assert.ok(await page.getByRole('link', { name: 'Partner ID', exact: true }).isVisible());
       assert.ok(await page.getByLabel('Username').isVisible());
       await page.getByLabel('Username').fill('operator');
       await page.getByLabel('Password').fill('operator-password-123');

@@ -35,7 +35,7 @@ export async function signInThroughProvider(
     if (options.screenshots?.login !== undefined) {
       await page.screenshot({ path: options.screenshots.login, fullPage: true });
     }
-    await page.getByRole('button', { name: options.button, exact: true }).click();
+    await page.getByRole('link', { name: options.button, exact: true }).click();
     await options.providerLogin(page);
     // Back at Portcullis: the consent page, or an error page at the callback.
     await page.waitForURL(

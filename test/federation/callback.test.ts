@@ -65,9 +65,12 @@ describe('federation endpoints', () => {
       `/oauth/authorize?${authorizeQuery(harness, { pkce: newPkce(), scope: 'files:read files:write' }).toString()}`,
     );
     const login = new URL(first.headers.get('location') ?? '', harness.url);
-    const page = await browser.get(login.pathname + login.search);
-    const fields = hiddenFields(await page.text());
-    const answer = await browser.postForm('/oauth/idp/start', { ...fields, provider: 'corp' });
+    const page = await (await browser.get(login.pathname + login.search)).text();
+    const fields = hiddenFields(page);
+    // The button is a link carrying the provider, the pending request and the page's CSRF token.
+    const href = /<a href="([^"]+)">Corp SSO<\/a>/.exec(page)?.[1]?.replace(/&amp;/g, '&');
+    assert.ok(href?.startsWith('/oauth/idp/start?'), page);
+    const answer = await browser.get(href ?? '');
     assert.equal(answer.status, 303);
     const target = new URL(answer.headers.get('location') ?? '');
     assert.equal(`${target.origin}${target.pathname}`, `${op.issuer}/authorize`);
@@ -107,7 +110,10 @@ describe('federation endpoints', () => {
   it('the sign-in page offers the provider button beside the password form (local users exist)', async () => {
     const browser = h.browser();
     const page = await (await browser.get('/oauth/login')).text();
-    assert.match(page, /<button type="submit" name="provider" value="corp">Corp SSO<\/button>/);
+    assert.match(
+      page,
+      /<ul class="providers"><li><a href="\/oauth\/idp\/start\?provider=corp&amp;csrf=[^"]+">Corp SSO<\/a><\/li><\/ul>/,
+    );
     assert.match(page, /<label for="username">Username<\/label>/);
   });
 
@@ -116,9 +122,10 @@ describe('federation endpoints', () => {
     const page = await (await browser.get('/oauth/login')).text();
     assert.match(page, /Corp SSO/);
     assert.doesNotMatch(page, /name="password"/);
-    const fields = hiddenFields(page);
+    // The page's CSRF token, as the provider link carries it (a real token for this browser).
+    const csrf = /csrf=([^"&]+)/.exec(page)?.[1] ?? '';
     const refused = await browser.postForm('/oauth/login', {
-      ...fields,
+      csrf: decodeURIComponent(csrf),
       username: 'alice',
       password: 'correct horse battery staple',
     });
@@ -204,6 +211,14 @@ describe('federation endpoints', () => {
       op.tokenAnswers.length = 0;
     });
   }
+
+  it('refuses a sign-in started without the page’s CSRF token (another site linking here)', async () => {
+    const browser = h.browser();
+    await browser.get('/oauth/login');
+    const answer = await browser.get('/oauth/idp/start?provider=corp');
+    assert.equal(answer.status, 403);
+    assert.equal(answer.headers.get('location'), null, 'not sent to the provider');
+  });
 
   it('refuses a button for a provider that is not configured', async () => {
     const browser = h.browser();

@@ -2,7 +2,7 @@ import { RequestError } from '../../errors/index.ts';
 import type { HttpAnswer } from '../../lib/http-answer.ts';
 import { type Params, readForm } from '../checks/parameters.ts';
 import type { Endpoint } from '../endpoint.ts';
-import { FEDERATION_PATHS } from '../federation/federation.ts';
+import { signInHref } from '../federation/endpoints.ts';
 import { seeOther } from '../http.ts';
 import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
@@ -32,30 +32,25 @@ async function renderForm(
 ): Promise<HttpAnswer> {
   const browser = ensureBrowserId(state, state.responseHeaders);
   const federation = state.services.federation;
+  const csrf = csrfToken(browser, purpose(state.interactionId));
   return loginPage({
     ...(federation === undefined
       ? {}
       : {
-          providers: {
-            action: FEDERATION_PATHS.start,
-            list: [...federation.providers.values()].map(({ name, displayName }) => ({
-              name,
-              displayName,
-            })),
-          },
+          providers: [...federation.providers.values()].map((provider) => ({
+            label: provider.displayName,
+            href: signInHref(provider.name, state.interactionId, csrf),
+          })),
           localLogin: await federation.localLoginOffered(state.services.store),
         }),
     action: PATHS.login,
     interactionId: state.interactionId,
-    csrf: csrfToken(browser, purpose(state.interactionId)),
+    csrf,
     clientName: state.interaction?.client?.name,
     ...(state.username === undefined ? {} : { username: state.username }),
     ...(extra.error === undefined ? {} : { error: extra.error }),
     ...(extra.status === undefined ? {} : { status: extra.status }),
-    formTargets: [
-      ...(state.interaction ? redirectOrigin(state.interaction.pending) : []),
-      ...((await federation?.formTargets()) ?? []),
-    ],
+    formTargets: state.interaction ? redirectOrigin(state.interaction.pending) : [],
   });
 }
 

@@ -1,6 +1,6 @@
 import { RequestError } from '../../errors/index.ts';
 import type { JsonObject } from '../../store/index.ts';
-import { type Params, readForm } from '../checks/parameters.ts';
+import { type Params, readForm, singleValued } from '../checks/parameters.ts';
 import { safeEqual, sha256 } from '../crypto.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { loadInteraction } from '../endpoints/interaction.ts';
@@ -10,8 +10,7 @@ import { audit, type Exchange } from '../services.ts';
 import { browserId, checkCsrf, startSession } from '../session.ts';
 import { LIMITS, PATHS } from '../settings.ts';
 import { scopesPermitted } from './claim-rules.ts';
-import type { Federation } from './federation.ts';
-import { SIGN_IN_TTL_MS } from './federation.ts';
+import { FEDERATION_PATHS, type Federation, SIGN_IN_TTL_MS } from './federation.ts';
 import type { IdentityProvider, SignedIn } from './provider.ts';
 import { federatedSubject } from './subject.ts';
 
@@ -32,6 +31,20 @@ const loginPurpose = (interactionId: string | undefined) =>
 const nextPath = (interactionId: string | undefined) =>
   interactionId === undefined ? PATHS.account : `${PATHS.consent}?interaction=${interactionId}`;
 
+/**
+ * The link behind a provider's button on the sign-in page: the provider, the pending request
+ * and the page's CSRF token (so another site cannot start sign-ins in this browser).
+ */
+export function signInHref(
+  provider: string,
+  interactionId: string | undefined,
+  csrf: string,
+): string {
+  const query = new URLSearchParams({ provider, csrf });
+  if (interactionId !== undefined) query.set('interaction', interactionId);
+  return `${FEDERATION_PATHS.start}?${query.toString()}`;
+}
+
 interface StartState extends Exchange {
   form?: Params;
   interactionId?: string | undefined;
@@ -39,8 +52,11 @@ interface StartState extends Exchange {
 }
 
 const START: readonly Step<StartState>[] = [
-  step('read the form', async (state) => {
-    state.form = await readForm(state.request, LIMITS.formMaxBytes);
+  step('read the parameters', async (state) => {
+    state.form =
+      state.request.method === 'POST'
+        ? await readForm(state.request, LIMITS.formMaxBytes)
+        : singleValued(state.url.searchParams);
     state.interactionId = state.form.get('interaction');
     return undefined;
   }),
@@ -83,7 +99,7 @@ const START: readonly Step<StartState>[] = [
   }),
 ];
 
-/** POST /oauth/idp/start: a provider's button on the sign-in page. */
+/** GET /oauth/idp/start (the button's link) or POST (a form): off to the provider. */
 export const federationStartEndpoint: Endpoint<StartState> = {
   name: 'identity provider sign-in',
   errors: 'page',

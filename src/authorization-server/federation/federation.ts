@@ -76,23 +76,6 @@ export class Federation {
     return this.providers.size === 0 || (await store.hasLocalUsers());
   }
 
-  /**
-   * Origins the sign-in form may end up at (CSP form-action covers the redirect after the
-   * POST): each provider's authorization endpoint, or its issuer's origin while undiscovered.
-   */
-  async formTargets(): Promise<string[]> {
-    const origins = await Promise.all(
-      [...this.providers.values()].map(async (provider) => {
-        try {
-          return new URL((await provider.metadata()).authorizationEndpoint).origin;
-        } catch {
-          return new URL(provider.issuer).origin;
-        }
-      }),
-    );
-    return [...new Set(origins)];
-  }
-
   /** Checks what can be checked before serving (private key files). */
   async ready(): Promise<void> {
     await Promise.all([...this.providers.values()].map((provider) => provider.ready()));

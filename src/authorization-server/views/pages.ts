@@ -12,29 +12,24 @@ export interface LoginView {
   readonly error?: string;
   readonly status?: number;
   readonly formTargets?: readonly string[];
-  /** Identity providers, each a button (named by its display name) posting here. */
-  readonly providers?: {
-    readonly action: string;
-    readonly list: readonly { readonly name: string; readonly displayName: string }[];
-  };
+  /** Other ways to sign in (identity providers), listed above the form. */
+  readonly providers?: readonly ProviderButton[];
   /** Whether the username and password form is offered (default: yes). */
   readonly localLogin?: boolean;
 }
 
-/** One button per identity provider; the form carries the same CSRF token as the password form. */
-function providerButtons(view: LoginView): SafeHtml | string {
-  const providers = view.providers;
-  if (providers === undefined || providers.list.length === 0) return '';
-  return html`<form method="post" action="${providers.action}" class="providers">
-<input type="hidden" name="csrf" value="${view.csrf}">
-${view.interactionId === undefined ? '' : html`<input type="hidden" name="interaction" value="${view.interactionId}">`}
-${providers.list.map(
-  (
-    provider,
-  ) => html`<button type="submit" name="provider" value="${provider.name}">${provider.displayName}</button>
-`,
-)}</form>
-${view.localLogin === false ? '' : html`<p class="separator">or with a local account</p>`}`;
+/** A button to sign in elsewhere (a federated identity provider), listed above the form. */
+export interface ProviderButton {
+  readonly label: string;
+  readonly href: string;
+}
+
+function providerList(view: LoginView): SafeHtml | string {
+  const providers = view.providers ?? [];
+  if (providers.length === 0) return '';
+  return html`<ul class="providers">${providers.map((p) => html`<li><a href="${p.href}">${p.label}</a></li>`)}</ul>${
+    view.localLogin === false ? '' : html`<p class="or">or with a local account</p>`
+  }`;
 }
 
 /** The login page (docs/authorization-server.md): Username, Password and a Sign in button. */
@@ -42,7 +37,8 @@ export function loginPage(view: LoginView): HttpAnswer {
   const body = html`<h1>Sign in</h1>
 ${view.clientName === undefined ? '' : html`<p>to continue to <strong>${view.clientName}</strong></p>`}
 ${view.error === undefined ? '' : html`<p class="error" role="alert">${view.error}</p>`}
-${providerButtons(view)}${
+${providerList(view)}
+${
   view.localLogin === false
     ? ''
     : html`<form method="post" action="${view.action}">
