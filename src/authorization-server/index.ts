@@ -7,6 +7,9 @@ export { neutralizeForDisplay } from './checks/display-text.ts';
 export type { Client } from './clients/client.ts';
 export { MetadataDocumentResolver } from './clients/metadata-documents.ts';
 export { ClientRegistry } from './clients/registry.ts';
+export { Federation } from './federation/federation.ts';
+export { federatedSubject, isFederatedSubject } from './federation/subject.ts';
+export { ProviderUpstreamCredentials } from './federation/upstream-tokens.ts';
 export {
   createSigningKey,
   ensureSigningKey,

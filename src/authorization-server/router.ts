@@ -9,10 +9,13 @@ import { deviceEndpoint } from './endpoints/device.ts';
 import { deviceAuthorizationEndpoint } from './endpoints/device-authorization.ts';
 import { introspectEndpoint } from './endpoints/introspect.ts';
 import { loginEndpoint } from './endpoints/login.ts';
+import { logoutEndpoint } from './endpoints/logout.ts';
 import { jwksEndpoint, metadataEndpoint } from './endpoints/metadata.ts';
 import { registerEndpoint } from './endpoints/register.ts';
 import { revokeEndpoint } from './endpoints/revoke.ts';
 import { tokenEndpoint } from './endpoints/token.ts';
+import { federationCallbackEndpoint, federationStartEndpoint } from './federation/endpoints.ts';
+import { FEDERATION_PATHS } from './federation/federation.ts';
 import { CORS_HEADERS, preflightReply, toResponse } from './http.ts';
 import type { Exchange } from './services.ts';
 import { OAUTH_PREFIX, PATHS, type Settings } from './settings.ts';
@@ -24,7 +27,10 @@ interface Route {
 }
 
 /** The routes of one server: the well-knowns (issuer-dependent) and everything under /oauth/. */
-export function routesFor(settings: Settings): ReadonlyMap<string, Route> {
+export function routesFor(
+  settings: Settings,
+  options: { federation?: boolean } = {},
+): ReadonlyMap<string, Route> {
   const routes = new Map<string, Route>();
   for (const path of settings.metadataPaths) {
     routes.set(path, { methods: ['GET', 'HEAD'], endpoint: metadataEndpoint });
@@ -39,6 +45,7 @@ export function routesFor(settings: Settings): ReadonlyMap<string, Route> {
   if (!settings.adminOnAdminListener) {
     routes.set(PATHS.admin, { methods: ['GET', 'POST'], endpoint: adminEndpoint });
   }
+  routes.set(PATHS.logout, { methods: ['POST'], endpoint: logoutEndpoint });
   routes.set(PATHS.token, { methods: ['POST'], endpoint: tokenEndpoint });
   routes.set(PATHS.deviceAuthorization, {
     methods: ['POST'],
@@ -47,6 +54,16 @@ export function routesFor(settings: Settings): ReadonlyMap<string, Route> {
   routes.set(PATHS.device, { methods: ['GET', 'POST'], endpoint: deviceEndpoint });
   routes.set(PATHS.revocation, { methods: ['POST'], endpoint: revokeEndpoint });
   routes.set(PATHS.introspection, { methods: ['POST'], endpoint: introspectEndpoint });
+  if (options.federation) {
+    routes.set(FEDERATION_PATHS.start, {
+      methods: ['GET', 'POST'],
+      endpoint: federationStartEndpoint,
+    });
+    routes.set(FEDERATION_PATHS.callback, {
+      methods: ['GET'],
+      endpoint: federationCallbackEndpoint,
+    });
+  }
   if (settings.dynamicRegistration !== 'off') {
     routes.set(PATHS.registration, { methods: ['POST'], endpoint: registerEndpoint });
   }

@@ -9,6 +9,7 @@ import {
   MetadataDocumentResolver,
 } from './clients/metadata-documents.ts';
 import { ClientRegistry } from './clients/registry.ts';
+import { Federation } from './federation/federation.ts';
 import { ensureSigningKey, KeyRing } from './keys.ts';
 import { adminRoutesFor, dispatch, routesFor } from './router.ts';
 import type { AuditRecorder, RequestContext, Services } from './services.ts';
@@ -50,6 +51,8 @@ export interface AuthorizationServer {
   reloadKeys(): void;
   /** True when the access token with this `jti` was revoked (itself or its grant). */
   isAccessTokenRevoked(jti: string): Promise<boolean>;
+  /** Sign-in at upstream identity providers and the provider tokens kept for upstreams. */
+  readonly federation: Federation | undefined;
   /** Stops background work (the periodic purge). Does not close the store. */
   close(): Promise<void>;
 }
@@ -82,6 +85,18 @@ export async function createAuthorizationServer(
       })
     : undefined;
   await ensureSigningKey(store, settings.signingAlgorithm, now());
+  const federation =
+    loaded.config.authorization_server.identity_providers.length === 0
+      ? undefined
+      : new Federation(loaded, {
+          // Discovery, keys and token endpoints: every URL through the SSRF guard, no redirects.
+          fetch:
+            deps.fetch ??
+            createGuardedFetch({ allowLoopback: settings.allowLoopbackUrls, timeoutMs: 10_000 }),
+          now,
+          issuer: settings.issuer,
+        });
+  await federation?.ready();
   const services: Services = {
     settings,
     store,
@@ -91,8 +106,9 @@ export async function createAuthorizationServer(
     keys: new KeyRing(store, { now, alg: settings.signingAlgorithm }),
     clients: new ClientRegistry(loaded, store, documents),
     initialAccessToken: loaded.secrets.initialAccessToken,
+    federation,
   };
-  const routes = routesFor(settings);
+  const routes = routesFor(settings, { federation: federation !== undefined });
   const adminRoutes = adminRoutesFor();
   // The admin listener is plain HTTP: its cookies cannot be Secure (nor so `__Host-`), and
   // carry other names than the public listener's, so the two never mix.
@@ -110,6 +126,7 @@ export async function createAuthorizationServer(
     handle: (request, context = {}) => answer(routes, services, request, context),
     handleAdmin: (request, context = {}) =>
       answer(adminRoutes, adminServices, request, { ...context, listener: 'admin' }),
+    federation,
     publicKeySet: () => services.keys.publicKeySet(),
     reloadKeys: () => services.keys.invalidate(),
     isAccessTokenRevoked: (jti) => store.isAccessTokenRevoked(jti),

@@ -2,6 +2,7 @@ import type { AuditEvent } from '../audit/index.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Store } from '../store/index.ts';
 import type { ClientRegistry } from './clients/registry.ts';
+import type { Federation } from './federation/federation.ts';
 import type { KeyRing } from './keys.ts';
 import type { Settings } from './settings.ts';
 
@@ -30,6 +31,8 @@ export interface Services {
   readonly clients: ClientRegistry;
   /** For dynamic_registration: token. */
   readonly initialAccessToken: string | undefined;
+  /** Sign-in at upstream identity providers, when any is configured. */
+  readonly federation?: Federation | undefined;
 }
 
 /** One request on its way through an endpoint's steps. */

@@ -19,6 +19,7 @@ export const PATHS = {
   /** RFC 8628 §3.1 device authorization endpoint, and §3.3 the page where the code is entered. */
   deviceAuthorization: `${OAUTH_PREFIX}/device_authorization`,
   device: `${OAUTH_PREFIX}/device`,
+  logout: `${OAUTH_PREFIX}/logout`,
 } as const;
 
 /** Fixed lifetimes and limits (not configuration: these are the protocol's safe values). */

@@ -283,6 +283,30 @@ export const REQUEST_ERRORS = {
     oauth: undefined,
     summary: 'The admin page needs a signed-in user with the admin role.',
   },
+  FederationProviderError: {
+    status: 502,
+    oauth: undefined,
+    summary:
+      'Sign-in at an upstream identity provider failed: the provider answered with an error, refused the client credentials, or could not be reached.',
+  },
+  FederationIdTokenInvalid: {
+    status: 502,
+    oauth: undefined,
+    summary:
+      "The identity provider's ID token failed validation (signature, algorithm, iss, aud, azp, exp, iat or nonce; OpenID Connect Core §3.1.3.7).",
+  },
+  FederationNotPermitted: {
+    status: 403,
+    oauth: 'access_denied',
+    summary:
+      'The person signed in at the identity provider, but no claim rule grants them any scope.',
+  },
+  UpstreamCredentialUnavailable: {
+    status: 403,
+    oauth: undefined,
+    summary:
+      "The person's credential for this upstream (their identity provider token) is missing, revoked or cannot be refreshed: sign in again.",
+  },
   InternalError: {
     status: 500,
     oauth: undefined,

@@ -36,6 +36,10 @@ const STYLE = `
   dt { font-weight: 600; margin-top: .75rem; } dd { margin: 0; }
   code, .wrap { overflow-wrap: break-word; }
   ul.scopes { padding-left: 1.2rem; } code { font-size: .9rem; }
+  .providers { list-style: none; padding: 0; margin: 1rem 0; }
+  .providers a { display: block; text-align: center; padding: .6rem; margin-top: .5rem;
+                 border: 1px solid #0b5cad; border-radius: 4px; color: #0b5cad;
+                 text-decoration: none; font-weight: 600; }
 `;
 
 /**

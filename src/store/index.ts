@@ -17,6 +17,7 @@ export {
   type CodeRecord,
   type ConsentRecord,
   type ConsumeCodeResult,
+  type FederatedIdentityRecord,
   type GrantFilter,
   type GrantListing,
   type GrantRecord,

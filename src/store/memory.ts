@@ -5,6 +5,7 @@ import {
   type CodeRecord,
   type ConsentRecord,
   type ConsumeCodeResult,
+  type FederatedIdentityRecord,
   type GrantFilter,
   type GrantListing,
   type GrantRecord,
@@ -44,6 +45,7 @@ export class MemoryStore implements Store {
   private readonly accessTokens = new Map<string, AccessTokenRecord>();
   private readonly refreshTokens = new Map<string, RefreshTokenRecord>();
   private readonly keys = new Map<string, SigningKeyRecord>();
+  private readonly federated = new Map<string, FederatedIdentityRecord>();
   private readonly counters = new Map<
     string,
     { windowStart: number; windowEnd: number; count: number }
@@ -75,6 +77,37 @@ export class MemoryStore implements Store {
   async listUsers(): Promise<UserRecord[]> {
     this.check();
     return [...this.users.values()].sort((a, b) => a.username.localeCompare(b.username));
+  }
+
+  async hasLocalUsers(): Promise<boolean> {
+    this.check();
+    for (const user of this.users.values()) {
+      if (!this.federated.has(user.username)) return true;
+    }
+    return false;
+  }
+
+  async putFederatedIdentity(identity: FederatedIdentityRecord): Promise<void> {
+    this.check();
+    this.federated.set(identity.subject, snapshot(identity));
+  }
+
+  async getFederatedIdentity(subject: string): Promise<FederatedIdentityRecord | undefined> {
+    this.check();
+    return this.federated.get(subject);
+  }
+
+  async replaceProviderTokens(
+    subject: string,
+    expected: string | undefined,
+    sealed: string | undefined,
+    now: number,
+  ): Promise<boolean> {
+    this.check();
+    const current = this.federated.get(subject);
+    if (current === undefined || current.sealedTokens !== expected) return false;
+    this.federated.set(subject, snapshot({ ...current, sealedTokens: sealed, updatedAt: now }));
+    return true;
   }
 
   async putClient(client: ClientRecord): Promise<void> {
@@ -414,6 +447,7 @@ export class MemoryStore implements Store {
       refreshTokens: [...this.refreshTokens.values()],
       accessTokens: [...this.accessTokens.values()],
       signingKeys: [...this.keys.values()],
+      federatedIdentities: [...this.federated.values()],
     };
   }
 
@@ -429,6 +463,9 @@ export class MemoryStore implements Store {
       this.refreshTokens.set(token.tokenHash, snapshot(token));
     for (const token of data.accessTokens) this.accessTokens.set(token.jti, snapshot(token));
     for (const key of data.signingKeys) this.keys.set(key.kid, snapshot(key));
+    for (const identity of data.federatedIdentities) {
+      this.federated.set(identity.subject, snapshot(identity));
+    }
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,7 @@
  * deployments can share one Redis. Keys that one atomic script touches together carry the same
  * hash tag (`{…}`), so they hash to one slot and the script also runs on a Redis Cluster (Redis
  * Cluster specification, "Hash tags"): a grant's family (the grant and its refresh tokens), the
- * user set, the client set, one user's consents, the signing keys.
+ * user set (with the federated identities), the client set, one user's consents, the signing keys.
  *
  * A caller-supplied part that sits inside a hash tag is percent-encoded, so no value can close
  * the tag early or collide with another key; parts after the tag are kept as they are (the tag is
@@ -42,6 +42,20 @@ export class RedisKeys {
   }
   get userPrefix(): string {
     return `${this.prefix}{users}:u:`;
+  }
+
+  /**
+   * A person signed in at an identity provider, beside the user records (same hash tag), so
+   * telling local users from federated ones is one script.
+   */
+  federatedIdentity(subject: string): string {
+    return `${this.federatedIdentityPrefix}${subject}`;
+  }
+  get federatedIdentityPrefix(): string {
+    return `${this.prefix}{users}:f:`;
+  }
+  get federatedIdentities(): string {
+    return `${this.prefix}{users}:federated`;
   }
 
   client(clientId: string): string {

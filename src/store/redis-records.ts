@@ -3,6 +3,7 @@ import type {
   ClientRecord,
   CodeRecord,
   ConsentRecord,
+  FederatedIdentityRecord,
   GrantRecord,
   InteractionRecord,
   JsonObject,
@@ -67,6 +68,28 @@ export const userFields = (user: UserRecord) =>
     disabled: user.disabled,
     roles: JSON.stringify(user.roles ?? []),
     updated_at: user.updatedAt,
+  });
+
+export const toFederatedIdentity = (h: Hash): FederatedIdentityRecord => ({
+  subject: h.subject ?? '',
+  provider: h.provider ?? '',
+  issuer: h.issuer ?? '',
+  providerSubject: h.provider_subject ?? '',
+  label: h.label,
+  allowedScopes: strings(h, 'allowed_scopes'),
+  sealedTokens: h.sealed_tokens,
+  updatedAt: num(h, 'updated_at'),
+});
+export const federatedIdentityFields = (identity: FederatedIdentityRecord) =>
+  fields({
+    subject: identity.subject,
+    provider: identity.provider,
+    issuer: identity.issuer,
+    provider_subject: identity.providerSubject,
+    label: identity.label,
+    allowed_scopes: JSON.stringify(identity.allowedScopes),
+    sealed_tokens: identity.sealedTokens,
+    updated_at: identity.updatedAt,
   });
 
 export const toClient = (h: Hash): ClientRecord => ({

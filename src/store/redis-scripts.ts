@@ -52,6 +52,54 @@ redis.call('SADD', KEYS[2], ARGV[1])
 return 1`,
   },
 
+  /** KEYS: federated identity, federated set. ARGV: subject, then field pairs. Replaces it. */
+  putFederatedIdentity: {
+    numberOfKeys: 2,
+    lua: `
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1`,
+  },
+
+  /**
+   * KEYS: user set, federated set. 1 when some user has no federated identity. More users than
+   * federated identities means at least one is local; otherwise each user is checked.
+   */
+  hasLocalUsers: {
+    numberOfKeys: 2,
+    lua: `
+if redis.call('SCARD', KEYS[1]) > redis.call('SCARD', KEYS[2]) then return 1 end
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('SISMEMBER', KEYS[2], name) == 0 then return 1 end
+end
+return 0`,
+  },
+
+  /**
+   * KEYS: federated identity. ARGV: '1' and the sealed tokens expected, or '0' and '' for none;
+   * '1' and the new sealed tokens, or '0' and '' to drop them; updated_at. Compare-and-set: 1
+   * when the identity exists and held what was expected (so of two refreshes one wins).
+   */
+  replaceProviderTokens: {
+    numberOfKeys: 1,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local current = redis.call('HGET', KEYS[1], 'sealed_tokens')
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[1], 'sealed_tokens', ARGV[4], 'updated_at', ARGV[5])
+else
+  redis.call('HDEL', KEYS[1], 'sealed_tokens')
+  redis.call('HSET', KEYS[1], 'updated_at', ARGV[5])
+end
+return 1`,
+  },
+
   /**
    * KEYS: client, never-used set, used set. ARGV: client id, created_at, last_used_at or '',
    * then field pairs.

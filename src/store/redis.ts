@@ -12,6 +12,7 @@ import {
   byActivation,
   clientFields,
   consentFields,
+  federatedIdentityFields,
   fields,
   grantFields,
   type Hash,
@@ -23,6 +24,7 @@ import {
   toClient,
   toCode,
   toConsent,
+  toFederatedIdentity,
   toGrant,
   toInteraction,
   toRefreshToken,
@@ -39,6 +41,7 @@ import {
   type CodeRecord,
   type ConsentRecord,
   type ConsumeCodeResult,
+  type FederatedIdentityRecord,
   type GrantFilter,
   type GrantListing,
   type GrantRecord,
@@ -154,7 +157,8 @@ export class RedisStore implements Store {
    * replicas starting together may all run it; the version is raised only after it completed.
    * 1 → 2: user roles and disabled clients need nothing (absent fields read as none and
    * enabled); the grant listings need their indexes and each family's last use, built once
-   * from a SCAN of the grants and refresh tokens.
+   * from a SCAN of the grants and refresh tokens. 2 → 3: federated identities are new keys,
+   * nothing to convert.
    */
   private async upgrade(from: number): Promise<void> {
     if (from < 2) {
@@ -224,6 +228,54 @@ export class RedisStore implements Store {
       )) as unknown[];
       return list.map((flat) => toUser(pairs(flat))).sort((a, b) => byText(a.username, b.username));
     });
+  }
+
+  async hasLocalUsers(): Promise<boolean> {
+    return this.op(
+      async () =>
+        Number(
+          await this.script('hasLocalUsers')(this.keys.users, this.keys.federatedIdentities),
+        ) === 1,
+    );
+  }
+
+  async putFederatedIdentity(identity: FederatedIdentityRecord): Promise<void> {
+    await this.op(() =>
+      this.script('putFederatedIdentity')(
+        this.keys.federatedIdentity(identity.subject),
+        this.keys.federatedIdentities,
+        identity.subject,
+        ...federatedIdentityFields(identity),
+      ),
+    );
+  }
+
+  async getFederatedIdentity(subject: string): Promise<FederatedIdentityRecord | undefined> {
+    return this.op(async () => {
+      const hash = await this.hash(this.keys.federatedIdentity(subject));
+      return hash && toFederatedIdentity(hash);
+    });
+  }
+
+  async replaceProviderTokens(
+    subject: string,
+    expected: string | undefined,
+    sealed: string | undefined,
+    now: number,
+  ): Promise<boolean> {
+    return this.op(
+      async () =>
+        Number(
+          await this.script('replaceProviderTokens')(
+            this.keys.federatedIdentity(subject),
+            expected === undefined ? '0' : '1',
+            expected ?? '',
+            sealed === undefined ? '0' : '1',
+            sealed ?? '',
+            now,
+          ),
+        ) === 1,
+    );
   }
 
   async putClient(client: ClientRecord): Promise<void> {
@@ -865,16 +917,25 @@ export class RedisStore implements Store {
         return hashes.filter((hash): hash is Hash => hash !== undefined).map(to);
       };
       const p = this.keys.prefix;
-      const [users, clients, consents, grants, refreshTokens, accessTokens, signingKeys] =
-        await Promise.all([
-          read(`${p}{users}:u:`, '*', toUser),
-          read(`${p}{clients}:c:`, '*', toClient),
-          read(`${p}{consents:`, '*}:c:*', toConsent),
-          read(`${p}{g:`, '*}:grant', toGrant),
-          read(`${p}{g:`, '*}:rt:*', toRefreshToken),
-          read(`${p}at:`, '*', toAccessToken),
-          read(`${p}{keys}:k:`, '*', toSigningKey),
-        ]);
+      const [
+        users,
+        clients,
+        consents,
+        grants,
+        refreshTokens,
+        accessTokens,
+        signingKeys,
+        federatedIdentities,
+      ] = await Promise.all([
+        read(`${p}{users}:u:`, '*', toUser),
+        read(`${p}{clients}:c:`, '*', toClient),
+        read(`${p}{consents:`, '*}:c:*', toConsent),
+        read(`${p}{g:`, '*}:grant', toGrant),
+        read(`${p}{g:`, '*}:rt:*', toRefreshToken),
+        read(`${p}at:`, '*', toAccessToken),
+        read(`${p}{keys}:k:`, '*', toSigningKey),
+        read(this.keys.federatedIdentityPrefix, '*', toFederatedIdentity),
+      ]);
       return {
         users,
         clients,
@@ -883,6 +944,7 @@ export class RedisStore implements Store {
         refreshTokens,
         accessTokens,
         signingKeys: signingKeys.sort(byActivation),
+        federatedIdentities,
       };
     });
   }
@@ -914,6 +976,7 @@ export class RedisStore implements Store {
     for (const token of data.refreshTokens) await this.putRefreshToken(token);
     for (const token of data.accessTokens) await this.putAccessToken(token);
     for (const key of data.signingKeys) await this.putSigningKey(key);
+    for (const identity of data.federatedIdentities) await this.putFederatedIdentity(identity);
   }
 
   async close(): Promise<void> {

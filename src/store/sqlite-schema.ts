@@ -110,4 +110,17 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX grants_by_client ON grants (client_id);
   CREATE INDEX refresh_tokens_by_grant ON refresh_tokens (grant_id);
   `,
+  // 3: people signed in at upstream identity providers, their provider tokens sealed.
+  `
+  CREATE TABLE federated_identities (
+    subject TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    provider_subject TEXT NOT NULL,
+    label TEXT,
+    allowed_scopes TEXT NOT NULL,
+    sealed_tokens TEXT,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];

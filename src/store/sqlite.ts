@@ -10,6 +10,7 @@ import {
   type CodeRecord,
   type ConsentRecord,
   type ConsumeCodeResult,
+  type FederatedIdentityRecord,
   type GrantFilter,
   type GrantListing,
   type GrantRecord,
@@ -47,6 +48,17 @@ const toUser = (row: Row): UserRecord => ({
   disabled: num(row, 'disabled') === 1,
   roles: strings(row, 'roles'),
   createdAt: num(row, 'created_at'),
+  updatedAt: num(row, 'updated_at'),
+});
+
+const toFederatedIdentity = (row: Row): FederatedIdentityRecord => ({
+  subject: text(row, 'subject'),
+  provider: text(row, 'provider'),
+  issuer: text(row, 'issuer'),
+  providerSubject: text(row, 'provider_subject'),
+  label: optionalText(row, 'label'),
+  allowedScopes: strings(row, 'allowed_scopes'),
+  sealedTokens: optionalText(row, 'sealed_tokens'),
   updatedAt: num(row, 'updated_at'),
 });
 
@@ -248,6 +260,58 @@ export class SqliteStore implements Store {
 
   async listUsers(): Promise<UserRecord[]> {
     return this.all('SELECT * FROM users ORDER BY username').map(toUser);
+  }
+
+  async hasLocalUsers(): Promise<boolean> {
+    const row = this.get(
+      `SELECT 1 AS found FROM users
+       WHERE username NOT IN (SELECT subject FROM federated_identities) LIMIT 1`,
+    );
+    return row !== undefined;
+  }
+
+  async putFederatedIdentity(identity: FederatedIdentityRecord): Promise<void> {
+    this.insertFederatedIdentity(identity);
+  }
+
+  async getFederatedIdentity(subject: string): Promise<FederatedIdentityRecord | undefined> {
+    const row = this.get('SELECT * FROM federated_identities WHERE subject = ?', subject);
+    return row === undefined ? undefined : toFederatedIdentity(row);
+  }
+
+  private insertFederatedIdentity(identity: FederatedIdentityRecord): void {
+    this.run(
+      `INSERT OR REPLACE INTO federated_identities
+         (subject, provider, issuer, provider_subject, label, allowed_scopes, sealed_tokens,
+          updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      identity.subject,
+      identity.provider,
+      identity.issuer,
+      identity.providerSubject,
+      identity.label ?? null,
+      JSON.stringify(identity.allowedScopes),
+      identity.sealedTokens ?? null,
+      identity.updatedAt,
+    );
+  }
+
+  async replaceProviderTokens(
+    subject: string,
+    expected: string | undefined,
+    sealed: string | undefined,
+    now: number,
+  ): Promise<boolean> {
+    return (
+      this.run(
+        `UPDATE federated_identities SET sealed_tokens = ?, updated_at = ?
+         WHERE subject = ? AND sealed_tokens IS ?`,
+        sealed ?? null,
+        now,
+        subject,
+        expected ?? null,
+      ) === 1
+    );
   }
 
   async putClient(client: ClientRecord): Promise<void> {
@@ -690,6 +754,9 @@ export class SqliteStore implements Store {
       ),
       accessTokens: this.all('SELECT * FROM access_tokens ORDER BY jti').map(toAccessToken),
       signingKeys: await this.listSigningKeys(),
+      federatedIdentities: this.all('SELECT * FROM federated_identities ORDER BY subject').map(
+        toFederatedIdentity,
+      ),
     };
   }
 
@@ -773,6 +840,7 @@ export class SqliteStore implements Store {
           nullable(key.expiresAt),
         );
       }
+      for (const identity of data.federatedIdentities) this.insertFederatedIdentity(identity);
     });
   }
 

@@ -21,7 +21,7 @@ export type JsonValue =
 export type JsonObject = { [key: string]: JsonValue };
 
 /** The schema version this code writes; a backend refuses data written by a newer version. */
-export const STORE_SCHEMA_VERSION = 2;
+export const STORE_SCHEMA_VERSION = 3;
 
 export interface UserRecord {
   readonly username: string;
@@ -203,6 +203,31 @@ export interface StoreSnapshot {
   readonly refreshTokens: readonly RefreshTokenRecord[];
   readonly accessTokens: readonly AccessTokenRecord[];
   readonly signingKeys: readonly SigningKeyRecord[];
+  /** People who signed in at identity providers, their provider tokens still sealed. */
+  readonly federatedIdentities: readonly FederatedIdentityRecord[];
+}
+
+/**
+ * A person who signed in at an upstream identity provider, linked to their local subject
+ * (src/authorization-server/federation/subject.ts). Their user record carries no password.
+ */
+export interface FederatedIdentityRecord {
+  /** The local subject, derived from the provider's `iss` and `sub`. */
+  readonly subject: string;
+  /** The configured provider name. */
+  readonly provider: string;
+  readonly issuer: string;
+  readonly providerSubject: string;
+  /** How pages name the person: the provider's email, preferred username or name claim. */
+  readonly label: string | undefined;
+  /** The scopes the provider's claim rules allowed at the latest sign-in. */
+  readonly allowedScopes: readonly string[];
+  /**
+   * The person's tokens at the provider, sealed with AES-256-GCM under a key from the
+   * configuration (federation/token-vault.ts); undefined when none are kept.
+   */
+  readonly sealedTokens: string | undefined;
+  readonly updatedAt: number;
 }
 
 export interface Store {
@@ -214,6 +239,22 @@ export interface Store {
   getUser(username: string): Promise<UserRecord | undefined>;
   /** Every local user, by username. */
   listUsers(): Promise<UserRecord[]>;
+
+  /** True when a user with a password (not a federated identity) exists. */
+  hasLocalUsers(): Promise<boolean>;
+
+  putFederatedIdentity(identity: FederatedIdentityRecord): Promise<void>;
+  getFederatedIdentity(subject: string): Promise<FederatedIdentityRecord | undefined>;
+  /**
+   * Replaces the sealed provider tokens only while they are still `expected` (compare-and-set:
+   * of two concurrent refreshes one wins). False when they changed or the identity is gone.
+   */
+  replaceProviderTokens(
+    subject: string,
+    expected: string | undefined,
+    sealed: string | undefined,
+    now: number,
+  ): Promise<boolean>;
 
   putClient(client: ClientRecord): Promise<void>;
   getClient(clientId: string): Promise<ClientRecord | undefined>;

@@ -535,6 +535,77 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       );
     });
 
+    it('keeps federated identities, tells local users apart, and swaps sealed provider tokens by compare-and-set', async () => {
+      const subject = 'idp:contract-subject';
+      assert.equal(await store.getFederatedIdentity(subject), undefined);
+      await store.putUser({
+        username: subject,
+        passwordHash: 'federated$corp',
+        disabled: false,
+        createdAt: T0,
+        updatedAt: T0,
+      });
+      await store.putFederatedIdentity({
+        subject,
+        provider: 'corp',
+        issuer: 'https://idp.example',
+        providerSubject: '248289761001',
+        label: 'jane@example.com',
+        allowedScopes: ['files:read'],
+        sealedTokens: 'sealed-1',
+        updatedAt: T0,
+      });
+      const stored = await store.getFederatedIdentity(subject);
+      assert.equal(stored?.providerSubject, '248289761001');
+      assert.equal(stored?.label, 'jane@example.com');
+      assert.deepEqual(stored?.allowedScopes, ['files:read']);
+      assert.equal(stored?.sealedTokens, 'sealed-1');
+      // Compare-and-set: a stale expectation loses; the current one wins exactly once.
+      assert.equal(
+        await store.replaceProviderTokens(subject, 'sealed-0', 'sealed-x', T0 + 1),
+        false,
+      );
+      const racers = await Promise.all([
+        store.replaceProviderTokens(subject, 'sealed-1', 'sealed-2', T0 + 2),
+        store.replaceProviderTokens(subject, 'sealed-1', 'sealed-3', T0 + 2),
+      ]);
+      assert.deepEqual(
+        racers.filter(Boolean).length,
+        1,
+        'of two refreshes of the same tokens one wins',
+      );
+      const winner = (await store.getFederatedIdentity(subject))?.sealedTokens;
+      assert.ok(winner === 'sealed-2' || winner === 'sealed-3');
+      // Dropped (sign-out, revocation), then nothing is kept.
+      assert.equal(await store.replaceProviderTokens(subject, winner, undefined, T0 + 3), true);
+      assert.equal((await store.getFederatedIdentity(subject))?.sealedTokens, undefined);
+      assert.equal(await store.replaceProviderTokens('idp:nobody', undefined, 's', T0), false);
+      // hasLocalUsers: a federated person is not a local user.
+      const onlyFederated = await factory.open();
+      try {
+        assert.equal(await onlyFederated.hasLocalUsers(), false);
+        await onlyFederated.putUser({
+          username: subject,
+          passwordHash: 'federated$corp',
+          disabled: false,
+          createdAt: T0,
+          updatedAt: T0,
+        });
+        await onlyFederated.putFederatedIdentity({ ...(stored as NonNullable<typeof stored>) });
+        assert.equal(await onlyFederated.hasLocalUsers(), false);
+        await onlyFederated.putUser({
+          username: 'bob',
+          passwordHash: 'scrypt$…',
+          disabled: false,
+          createdAt: T0,
+          updatedAt: T0,
+        });
+        assert.equal(await onlyFederated.hasLocalUsers(), true);
+      } finally {
+        await onlyFederated.close();
+      }
+    });
+
     it('purges what has expired and keeps what still matters', async () => {
       const far = T0 + 400 * 86_400_000;
       const alive = code({ expiresAt: far + 60_000 });

@@ -2,6 +2,8 @@ import { RequestError } from '../../errors/index.ts';
 import { readForm } from '../checks/parameters.ts';
 import type { Client } from '../clients/client.ts';
 import type { Endpoint } from '../endpoint.ts';
+import { personLabel } from '../federation/consent.ts';
+import { forgetProviderTokens } from '../federation/forget.ts';
 import { seeOther } from '../http.ts';
 import { applicationOf, isAdmin } from '../operator.ts';
 import { type Step, step } from '../pipeline.ts';
@@ -32,8 +34,9 @@ const SHOW: readonly Step<State>[] = [
     return accountPage({
       branding: settings.branding,
       action: PATHS.account,
+      logoutAction: PATHS.logout,
       csrf: csrfToken(browser, PURPOSE),
-      subject,
+      subject: await personLabel(state, subject),
       entries: await accountEntries(state, subject),
       ...(state.url.searchParams.get('revoked') === '1'
         ? { message: 'Access revoked: the application can no longer act on your behalf.' }
@@ -105,6 +108,8 @@ export async function revokeConsent(
   const { store, now } = exchange.services;
   await store.deleteConsent(subject, clientId);
   const revoked = await store.revokeGrantsFor(subject, clientId, now());
+  // Revocation follows the person: the provider tokens kept for upstreams go too.
+  await forgetProviderTokens(store, subject, now());
   audit(exchange, {
     event: 'oauth.consent.revoked',
     decision: 'allow',

@@ -7,6 +7,7 @@ import { clientIdentityAssured } from '../clients/identity.ts';
 import { errorRedirectTrusted } from '../clients/trusted-redirect.ts';
 import { DEVICE_CODE_GRANT, deviceStateFrom, putDeviceState } from '../device.ts';
 import type { Endpoint } from '../endpoint.ts';
+import { narrowForFederated, personLabel } from '../federation/consent.ts';
 import { issueAuthorizationCode } from '../grants/authorization-code.ts';
 import { seeOther } from '../http.ts';
 import { applicationOf } from '../operator.ts';
@@ -121,6 +122,16 @@ const loadSteps = (idFrom: (state: State) => string | undefined): Step<State>[] 
     state.subject = session.subject;
     return undefined;
   }),
+  step('only what the claim rules allow a federated person', async (state) => {
+    const loaded = need(state.interaction, 'interaction');
+    const narrowed = await narrowForFederated(
+      state,
+      need(state.subject, 'subject'),
+      loaded.pending,
+    );
+    state.interaction = { ...loaded, pending: narrowed };
+    return undefined;
+  }),
   step('a deferred error goes back now, if its redirect URI is trusted', async (state) => {
     const { pending, client } = need(state.interaction, 'interaction');
     if (pending.error === undefined) return undefined;
@@ -157,7 +168,7 @@ const SHOW: readonly Step<State>[] = [
       pending.scopes.every((scope) => consent.scopes.includes(scope));
     return covered ? finish(state, 'allow') : undefined;
   }),
-  step('show the consent page', (state) => {
+  step('show the consent page', async (state) => {
     const { pending, client } = need(state.interaction, 'interaction');
     // A device request has no redirect: the answer goes to the device that showed the code.
     const redirect = pending.deviceId === undefined ? new URL(pending.redirectUri) : undefined;
@@ -181,7 +192,7 @@ const SHOW: readonly Step<State>[] = [
         refreshMaxMs: settings.refreshMaxLifetimeMs,
         refreshes: resolved.grantTypes.includes('refresh_token'),
       },
-      subject: need(state.subject, 'subject'),
+      subject: await personLabel(state, need(state.subject, 'subject')),
       formTargets: redirectOrigin(pending),
     });
   }),

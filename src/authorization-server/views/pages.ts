@@ -36,6 +36,8 @@ export interface LoginView {
   readonly status?: number;
   readonly formTargets?: readonly string[];
   readonly headers?: Readonly<Record<string, string>>;
+  /** Whether the username and password form is offered (default: yes). */
+  readonly localLogin?: boolean;
 }
 
 /**
@@ -79,9 +81,14 @@ ${view.error === undefined ? '' : html`<p class="error" role="alert">${view.erro
 ${
   providers.length === 0
     ? ''
-    : html`<ul class="providers">${providers.map((p) => html`<li><a href="${p.href}">${p.label}</a></li>`)}</ul><p class="or">or with a local account</p>`
+    : html`<ul class="providers">${providers.map((p) => html`<li><a href="${p.href}">${p.label}</a></li>`)}</ul>${
+        view.localLogin === false ? '' : html`<p class="or">or with a local account</p>`
+      }`
 }
-<form method="post" action="${view.action}">
+${
+  view.localLogin === false
+    ? ''
+    : html`<form method="post" action="${view.action}">
 <input type="hidden" name="csrf" value="${view.csrf}">
 ${view.interactionId === undefined ? '' : html`<input type="hidden" name="interaction" value="${view.interactionId}">`}
 <label for="username">Username</label>
@@ -89,7 +96,8 @@ ${view.interactionId === undefined ? '' : html`<input type="hidden" name="intera
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
-</form>`;
+</form>`
+}`;
   return framedPage(branding, body, {
     title: 'Sign in',
     ...(view.status === undefined ? {} : { status: view.status }),
@@ -197,6 +205,8 @@ export interface AccountEntry {
 export interface AccountView {
   readonly branding: Branding;
   readonly action: string;
+  /** Where the sign-out button posts (with the same CSRF token). */
+  readonly logoutAction?: string;
   readonly csrf: string;
   readonly subject: string;
   readonly entries: readonly AccountEntry[];
@@ -228,6 +238,14 @@ ${
   rows.length === 0
     ? html`<p>No application holds your consent.</p>`
     : html`<table><caption class="muted">Applications with access</caption><thead><tr><th scope="col">Application</th><th scope="col">Permissions</th><th scope="col">First used</th><th scope="col">Last used</th><th scope="col"><span class="muted">Action</span></th></tr></thead><tbody>${rows}</tbody></table>`
+}
+${
+  view.logoutAction === undefined
+    ? ''
+    : html`<form method="post" action="${view.logoutAction}">
+<input type="hidden" name="csrf" value="${view.csrf}">
+<button type="submit" class="secondary">Sign out</button>
+</form>`
 }`;
   return framedPage(branding, body, {
     title: 'Connected applications',
