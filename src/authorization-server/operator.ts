@@ -2,6 +2,7 @@ import { RequestError } from '../errors/index.ts';
 import type { ClientRecord, GrantListing, Store, UserRecord } from '../store/index.ts';
 import { looksLikeClientIdUrl } from './checks/client-id-url.ts';
 import type { Client } from './clients/client.ts';
+import { forgetProviderTokens } from './federation/forget.ts';
 
 /**
  * What an operator sees of and does to the authorization server's state: the `clients`,
@@ -209,13 +210,19 @@ export async function listGrants(
   });
 }
 
-/** Revokes one grant, and so every access and refresh token of its family. */
+/**
+ * Revokes one grant, and so every access and refresh token of its family. Revocation follows
+ * the person: the provider tokens kept for their upstreams are dropped too (a federated person
+ * signs in at the provider again before an upstream gets a credential for them).
+ */
 export async function revokeGrant(store: Store, grantId: string, now: number): Promise<boolean> {
   const grant = await store.getGrant(grantId);
   if (grant === undefined || grant.clientId === '') {
     throw new RequestError('RecordNotFound', `no grant has the id "${grantId}"`, { expose: true });
   }
-  return store.revokeGrant(grantId, now);
+  const revoked = await store.revokeGrant(grantId, now);
+  await forgetProviderTokens(store, grant.subject, now);
+  return revoked;
 }
 
 export interface UserOverview {
@@ -247,7 +254,10 @@ async function existingUser(store: Store, username: string): Promise<UserRecord>
   return user;
 }
 
-/** Disables a user: no sign-in, sessions end, and every grant of theirs is revoked. */
+/**
+ * Disables a user: no sign-in, sessions end, every grant of theirs is revoked, and the provider
+ * tokens kept for a federated person are dropped.
+ */
 export async function disableUser(
   store: Store,
   username: string,
@@ -255,7 +265,9 @@ export async function disableUser(
 ): Promise<{ revokedGrants: number }> {
   const user = await existingUser(store, username);
   await store.putUser({ ...user, disabled: true, updatedAt: now });
-  return { revokedGrants: await revokeLive(store, { subject: username }, now) };
+  const revokedGrants = await revokeLive(store, { subject: username }, now);
+  await forgetProviderTokens(store, username, now);
+  return { revokedGrants };
 }
 
 export async function enableUser(store: Store, username: string, now: number): Promise<void> {
