@@ -3,14 +3,15 @@
  * by schema 1 is upgraded in place when first opened (its grants become listable with their last
  * use, its users and clients read with no roles and enabled), and the listing indexes follow the
  * records they list (purged grants leave them), and `store migrate` snapshots carry roles and
- * disabled clients both ways.
+ * disabled clients both ways. Schema 3 adds federated identities: snapshots carry them too.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { MemoryStore, RedisStore, SqliteStore, type Store } from '../../src/store/index.ts';
-import { CODE_REPLAY_MEMORY_MS } from '../../src/store/types.ts';
+import { migrateStore } from '../../src/store/migrate.ts';
+import { CODE_REPLAY_MEMORY_MS, STORE_SCHEMA_VERSION } from '../../src/store/types.ts';
 import { tempDir } from '../helpers/cli.ts';
 import { grant } from './contract.ts';
 import { type RedisProcess, redisMissing, startRedis, testSettings } from './redis-harness.ts';
@@ -98,7 +99,8 @@ describe('Redis store schema 2', { skip: missing }, () => {
     }
 
     const store = open(p);
-    assert.equal(await store.schemaVersion(), 2);
+    // Upgraded through every later schema to the current version.
+    assert.equal(await store.schemaVersion(), STORE_SCHEMA_VERSION);
     assert.deepEqual(
       (await store.listGrants({ clientId: 'dyn_old' })).map((g) => [
         g.grantId,
@@ -211,6 +213,63 @@ describe('Redis store schema 2', { skip: missing }, () => {
         assert.equal((await store.getClient('dyn-off'))?.disabledAt, NOW + 9, store.backend);
         // Positive control: the enabled one stays enabled.
         assert.equal((await store.getClient('dyn-on'))?.disabledAt, undefined, store.backend);
+      }
+    } finally {
+      await sqlite.close();
+    }
+  });
+
+  it('a snapshot carries federated identities, their provider tokens still sealed, memory → Redis → SQLite', async () => {
+    const identity = {
+      subject: 'idp:carried',
+      provider: 'corp',
+      issuer: 'https://idp.example',
+      providerSubject: '248289761001',
+      label: 'jane@example.com',
+      allowedScopes: ['files:read'],
+      sealedTokens: 'v1.sealed-provider-tokens',
+      updatedAt: NOW,
+    };
+    const source = new MemoryStore();
+    await source.putUser({
+      username: identity.subject,
+      passwordHash: 'federated$corp',
+      disabled: false,
+      createdAt: NOW,
+      updatedAt: NOW,
+    });
+    await source.putFederatedIdentity(identity);
+    const redis = open('carry-federated:');
+    assert.equal((await migrateStore(source, redis, { force: false })).status, 'migrated');
+    // A second run finds the identity already there, field for field.
+    assert.equal((await migrateStore(source, redis, { force: false })).status, 'up-to-date');
+    const sqlite = new SqliteStore(join(tempDir(), 'carried-federated.db'));
+    try {
+      assert.equal((await migrateStore(redis, sqlite, { force: false })).status, 'migrated');
+      for (const store of [redis, sqlite]) {
+        assert.deepEqual(
+          await store.getFederatedIdentity(identity.subject),
+          identity,
+          store.backend,
+        );
+        // The carried person is federated, so no local user came along.
+        assert.equal(await store.hasLocalUsers(), false, store.backend);
+        // The carried tokens are the ones compare-and-set expects.
+        assert.equal(
+          await store.replaceProviderTokens(identity.subject, 'v1.other', undefined, NOW + 1),
+          false,
+          store.backend,
+        );
+        assert.equal(
+          await store.replaceProviderTokens(
+            identity.subject,
+            identity.sealedTokens,
+            undefined,
+            NOW + 1,
+          ),
+          true,
+          store.backend,
+        );
       }
     } finally {
       await sqlite.close();
