@@ -410,3 +410,45 @@ describe('portcullis users list | disable | enable', () => {
     assert.match(grants.stdout, /g-alice/);
   });
 });
+
+describe('operator revocation drops the kept identity provider tokens', () => {
+  /** alice and bob as federated people, each with provider tokens kept (sealed) for upstreams. */
+  async function federated(): Promise<{ path: string; db: string }> {
+    const config = await seeded();
+    await inStore(config.db, async (store) => {
+      for (const subject of ['alice', 'bob']) {
+        await store.putFederatedIdentity({
+          subject,
+          provider: 'corp',
+          issuer: 'https://idp.example',
+          providerSubject: `${subject}-at-corp`,
+          label: `${subject}@example.com`,
+          allowedScopes: ['files:read'],
+          sealedTokens: `sealed-${subject}`,
+          updatedAt: NOW - DAY,
+        });
+      }
+    });
+    return config;
+  }
+
+  const cases: { name: string; args: string[]; dropped: string; kept: string }[] = [
+    { name: 'grants revoke', args: ['grants', 'revoke', 'g-alice'], dropped: 'alice', kept: 'bob' },
+    { name: 'users disable', args: ['users', 'disable', 'bob'], dropped: 'bob', kept: 'alice' },
+  ];
+  for (const { name, args, dropped, kept } of cases) {
+    it(`${name} drops ${dropped}'s provider tokens and leaves ${kept}'s`, async () => {
+      const { path, db } = await federated();
+      const result = await run([...args, '--config', path]);
+      assert.equal(result.code, 0, result.stderr);
+      await inStore(db, async (store) => {
+        const gone = await store.getFederatedIdentity(dropped);
+        assert.equal(gone?.sealedTokens, undefined);
+        // The identity itself stays (the person may sign in at the provider again).
+        assert.equal(gone?.providerSubject, `${dropped}-at-corp`);
+        // Positive control: the other person's tokens are untouched.
+        assert.equal((await store.getFederatedIdentity(kept))?.sealedTokens, `sealed-${kept}`);
+      });
+    });
+  }
+});
