@@ -133,6 +133,24 @@ describe('federation endpoints', () => {
     assert.match(await refused.text(), /local account is turned off/);
   });
 
+  it('the "or with a local account" line appears only above a password form', async () => {
+    const offered = await (await h.browser().get('/oauth/login')).text();
+    assert.match(offered, /<p class="or">or with a local account<\/p>/);
+    const hidden = await (await quiet.browser().get('/oauth/login')).text();
+    assert.match(hidden, /Corp SSO/);
+    assert.doesNotMatch(hidden, /or with a local account/);
+  });
+
+  it('the admin listener signs in with the password form only (the provider endpoints are public)', async () => {
+    const answer = await h.as.handleAdmin(new Request(`${h.url}/oauth/login`));
+    const page = (await answer?.text()) ?? '';
+    assert.equal(answer?.status, 200, page);
+    assert.doesNotMatch(page, /class="providers"|\/oauth\/idp\/start/);
+    assert.match(page, /<label for="username">Username<\/label>/);
+    // Positive control: the public listener offers the button.
+    assert.match(await (await h.browser().get('/oauth/login')).text(), /\/oauth\/idp\/start/);
+  });
+
   const CASES: {
     name: string;
     run: (started: Started) => Promise<Response>;
