@@ -2,6 +2,8 @@ import type { AuditSink } from '../audit/index.ts';
 import {
   type AuthorizationServer,
   createAuthorizationServer,
+  PATHS,
+  ProviderUpstreamCredentials,
 } from '../authorization-server/index.ts';
 import type { LoadedConfig } from '../config/index.ts';
 import {
@@ -144,9 +146,11 @@ export async function startPortcullis(
       ...(shared !== undefined && shared.store !== store ? [storeProbe(shared.store)] : []),
       ...(options.readinessProbes ?? []),
     ];
+    const upstreamCredentials = providerCredentialsFor(loaded, authorizationServer, store, logger);
     const gateway = createGateway(loaded, {
       logger,
       auth: authentication,
+      ...(upstreamCredentials === undefined ? {} : { upstreamCredentials }),
       ...(options.rateLimiter !== undefined
         ? { rateLimiter: options.rateLimiter }
         : shared !== undefined
@@ -175,6 +179,7 @@ export async function startPortcullis(
         gateway,
         metrics,
         logger,
+        ...(authorizationServer === undefined ? {} : { pages: authorizationServer }),
       });
       undo.push(() => started.close());
       admin = started;
@@ -342,6 +347,24 @@ async function tokenAuthentication(
     );
   });
   return verification.stage;
+}
+
+/** Per-person upstream credentials, when an upstream takes them from an identity provider. */
+function providerCredentialsFor(
+  loaded: LoadedConfig,
+  authorizationServer: AuthorizationServer | undefined,
+  store: Store | undefined,
+  logger: Logger,
+): ProviderUpstreamCredentials | undefined {
+  const federation = authorizationServer?.federation;
+  if (federation === undefined || store === undefined) return undefined;
+  return new ProviderUpstreamCredentials(loaded, {
+    federation,
+    store,
+    logger,
+    // Where the person signs in again: the sign-in page, even when a session exists.
+    signInUrl: `${new URL(authorizationServer?.issuer ?? '').origin}${PATHS.login}?prompt=login`,
+  });
 }
 
 /** Readiness of the store: a cheap read answers (its value does not matter). */

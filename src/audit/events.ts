@@ -41,6 +41,17 @@ export const AUDIT_EVENTS = {
   'oauth.client.registered': 'A client registered dynamically (RFC 7591).',
   'oauth.client.refused':
     'A registration request or a client ID metadata document was refused (the reason is the error code).',
+  'admin.client.disabled':
+    'An admin disabled a registered client on the admin page; its grants were revoked (target: the client id).',
+  'admin.client.enabled': 'An admin enabled a disabled client again (target: the client id).',
+  'admin.client.deleted':
+    'An admin deleted a registered client; its grants were revoked (target: the client id).',
+  'admin.grant.revoked':
+    'An admin revoked a grant and every token of its family (target: the grant id).',
+  'admin.user.disabled':
+    'An admin disabled a user; the user cannot sign in and their grants were revoked (target: the username).',
+  'admin.user.enabled': 'An admin enabled a disabled user again (target: the username).',
+  'admin.key.rotated': 'An admin rotated the signing key (target: the new key id).',
 } as const;
 
 export type AuditEventName = keyof typeof AUDIT_EVENTS;
@@ -87,6 +98,8 @@ export interface AuditEvent {
   readonly trace_id?: string | undefined;
   /** Tool arguments, only when the upstream enables it, after redaction. */
   readonly arguments?: unknown;
+  /** For admin.* events: what the action was taken on (a client id, username, grant or key id). */
+  readonly target?: string | undefined;
   /** For audit.sink.recovered: records refused while the sink could not write. */
   readonly dropped?: number | undefined;
 }

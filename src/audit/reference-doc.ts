@@ -39,6 +39,7 @@ export function renderAuditEventsReference(): string {
     '| `latency_ms`, `client_address` | Milliseconds from arrival to the response head; the client address (after `trusted_proxies`). |',
     '| `http_method`, `path`, `trace_id` | The HTTP method; the normalized path (never the query); the W3C trace-id of a valid `traceparent`. |',
     '| `arguments` | `tools/call` arguments, when enabled for the upstream, redacted (over 16 KiB: only their size). |',
+    '| `target` | For `admin.*` events: the client id, username, grant id or key id acted on (`subject` is the admin). |',
     '| `dropped` | For `audit.sink.recovered`: records refused while the sink could not write. |',
     '| `seq`, `prev`, `hash` | The hash chain: sequence number, hash of the previous record, SHA-256 of this line before `,"hash"`. |',
     '',

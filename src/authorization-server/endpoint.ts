@@ -4,6 +4,7 @@ import type { HttpAnswer } from '../lib/http-answer.ts';
 import { CORS_HEADERS } from './http.ts';
 import { runSteps, type Step } from './pipeline.ts';
 import type { Exchange } from './services.ts';
+import { pageFrame } from './views/layout.ts';
 
 /**
  * One endpoint of the authorization server, as data: its steps, and how its errors are shown.
@@ -47,10 +48,28 @@ export async function runEndpoint<S extends Exchange>(
   exchange: Exchange,
 ): Promise<HttpAnswer> {
   const state = endpoint.begin(exchange);
+  const logger = exchange.services.logger;
+  // The step running when the endpoint answered or refused, for the debug log.
+  let at = '(none)';
+  const steps = endpoint.steps(state).map(
+    (current): Step<S> => ({
+      name: current.name,
+      run: (s) => {
+        at = current.name;
+        return current.run(s);
+      },
+    }),
+  );
   try {
-    return await runSteps(endpoint.steps(state), state);
+    const answer = await runSteps(steps, state);
+    logger?.debug({ endpoint: endpoint.name, step: at, status: answer.status }, 'answered');
+    return answer;
   } catch (error) {
     const known = asRequestError(error);
+    logger?.debug(
+      { endpoint: endpoint.name, step: at, code: known.code, reason: known.message },
+      'refused',
+    );
     if (known.status >= 500) {
       exchange.services.logger?.error({ err: error, code: known.code }, `${endpoint.name} failed`);
     }
@@ -80,6 +99,9 @@ export function renderEndpointError(
       : undefined;
   return renderError(error, {
     form: endpoint.errors,
+    ...(endpoint.errors === 'page'
+      ? { frame: pageFrame(exchange.services.settings.branding) }
+      : {}),
     ...(challenge === undefined ? {} : { challenge }),
     ...(endpoint.cors ? { cors: CORS_HEADERS } : {}),
   });

@@ -3,7 +3,13 @@
  * pages, authorization code with PKCE, client ID metadata documents, dynamic registration,
  * audience-bound JWT access tokens, rotating refresh tokens, revocation, introspection.
  */
+export { neutralizeForDisplay } from './checks/display-text.ts';
+export type { Client } from './clients/client.ts';
 export { MetadataDocumentResolver } from './clients/metadata-documents.ts';
+export { ClientRegistry } from './clients/registry.ts';
+export { Federation } from './federation/federation.ts';
+export { federatedSubject, isFederatedSubject } from './federation/subject.ts';
+export { ProviderUpstreamCredentials } from './federation/upstream-tokens.ts';
 export {
   createSigningKey,
   ensureSigningKey,
@@ -13,6 +19,7 @@ export {
   rotateSigningKeys,
   type SigningAlgorithm,
 } from './keys.ts';
+export * as operator from './operator.ts';
 export { generatePassword, hashPassword, verifyPassword } from './passwords.ts';
 export {
   type AuthorizationServer,

@@ -2,16 +2,20 @@ import { RequestError } from '../errors/index.ts';
 import type { HttpAnswer } from '../lib/http-answer.ts';
 import { type Endpoint, renderEndpointError, runEndpoint } from './endpoint.ts';
 import { accountEndpoint } from './endpoints/account.ts';
+import { adminEndpoint } from './endpoints/admin.ts';
 import { authorizeEndpoint } from './endpoints/authorize.ts';
 import { consentEndpoint } from './endpoints/consent.ts';
 import { deviceEndpoint } from './endpoints/device.ts';
 import { deviceAuthorizationEndpoint } from './endpoints/device-authorization.ts';
 import { introspectEndpoint } from './endpoints/introspect.ts';
 import { loginEndpoint } from './endpoints/login.ts';
+import { logoutEndpoint } from './endpoints/logout.ts';
 import { jwksEndpoint, metadataEndpoint } from './endpoints/metadata.ts';
 import { registerEndpoint } from './endpoints/register.ts';
 import { revokeEndpoint } from './endpoints/revoke.ts';
 import { tokenEndpoint } from './endpoints/token.ts';
+import { federationCallbackEndpoint, federationStartEndpoint } from './federation/endpoints.ts';
+import { FEDERATION_PATHS } from './federation/federation.ts';
 import { CORS_HEADERS, preflightReply, toResponse } from './http.ts';
 import type { Exchange } from './services.ts';
 import { OAUTH_PREFIX, PATHS, type Settings } from './settings.ts';
@@ -23,7 +27,10 @@ interface Route {
 }
 
 /** The routes of one server: the well-knowns (issuer-dependent) and everything under /oauth/. */
-export function routesFor(settings: Settings): ReadonlyMap<string, Route> {
+export function routesFor(
+  settings: Settings,
+  options: { federation?: boolean } = {},
+): ReadonlyMap<string, Route> {
   const routes = new Map<string, Route>();
   for (const path of settings.metadataPaths) {
     routes.set(path, { methods: ['GET', 'HEAD'], endpoint: metadataEndpoint });
@@ -34,6 +41,11 @@ export function routesFor(settings: Settings): ReadonlyMap<string, Route> {
   routes.set(PATHS.login, { methods: ['GET', 'POST'], endpoint: loginEndpoint });
   routes.set(PATHS.consent, { methods: ['GET', 'POST'], endpoint: consentEndpoint });
   routes.set(PATHS.account, { methods: ['GET', 'POST'], endpoint: accountEndpoint });
+  // With an admin listener, the admin page lives there only (adminRoutesFor).
+  if (!settings.adminOnAdminListener) {
+    routes.set(PATHS.admin, { methods: ['GET', 'POST'], endpoint: adminEndpoint });
+  }
+  routes.set(PATHS.logout, { methods: ['POST'], endpoint: logoutEndpoint });
   routes.set(PATHS.token, { methods: ['POST'], endpoint: tokenEndpoint });
   routes.set(PATHS.deviceAuthorization, {
     methods: ['POST'],
@@ -42,10 +54,28 @@ export function routesFor(settings: Settings): ReadonlyMap<string, Route> {
   routes.set(PATHS.device, { methods: ['GET', 'POST'], endpoint: deviceEndpoint });
   routes.set(PATHS.revocation, { methods: ['POST'], endpoint: revokeEndpoint });
   routes.set(PATHS.introspection, { methods: ['POST'], endpoint: introspectEndpoint });
+  if (options.federation) {
+    routes.set(FEDERATION_PATHS.start, {
+      methods: ['GET', 'POST'],
+      endpoint: federationStartEndpoint,
+    });
+    routes.set(FEDERATION_PATHS.callback, {
+      methods: ['GET'],
+      endpoint: federationCallbackEndpoint,
+    });
+  }
   if (settings.dynamicRegistration !== 'off') {
     routes.set(PATHS.registration, { methods: ['POST'], endpoint: registerEndpoint });
   }
   return routes;
+}
+
+/** The routes of the admin listener: the admin page and the sign-in that leads to it. */
+export function adminRoutesFor(): ReadonlyMap<string, Route> {
+  return new Map<string, Route>([
+    [PATHS.login, { methods: ['GET', 'POST'], endpoint: loginEndpoint }],
+    [PATHS.admin, { methods: ['GET', 'POST'], endpoint: adminEndpoint }],
+  ]);
 }
 
 /** Whether a path belongs to the authorization server even when no route matches it. */

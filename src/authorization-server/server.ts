@@ -1,6 +1,7 @@
+import { performance } from 'node:perf_hooks';
 import type { JSONWebKeySet } from 'jose';
 import type { LoadedConfig } from '../config/index.ts';
-import type { Logger } from '../lib/log.ts';
+import { type Logger, logAccess } from '../lib/log.ts';
 import { createGuardedFetch, type GuardedFetch } from '../net/index.ts';
 import { createStoreReplayCache, type Store } from '../store/index.ts';
 import {
@@ -10,9 +11,10 @@ import {
 import { ClientRegistry } from './clients/registry.ts';
 import { cookiePathConfinedFor } from './cookie-scope.ts';
 import type { AuthorizationServerDpop, TokenEndpointProofs } from './dpop-binding.ts';
+import { Federation } from './federation/federation.ts';
 import { type AssertionGrant, ID_JAG_PROFILE } from './grants/jwt-bearer.ts';
 import { ensureSigningKey, KeyRing } from './keys.ts';
-import { dispatch, routesFor } from './router.ts';
+import { adminRoutesFor, dispatch, routesFor } from './router.ts';
 import type { AuditRecorder, RequestContext, Services } from './services.ts';
 import { LIMITS, type Settings, settingsFrom } from './settings.ts';
 import { createIssuerKeys, trustedProvidersFrom } from './trusted-issuers.ts';
@@ -97,6 +99,11 @@ export interface AuthorizationServer {
    * everything under /oauth/); resolves to undefined for any other path.
    */
   handle(request: Request, context?: RequestContext): Promise<Response | undefined>;
+  /**
+   * Answers the admin listener's share: the admin page and its sign-in, when
+   * remote_mcp.admin_bind_address is set (undefined for any other path).
+   */
+  handleAdmin(request: Request, context?: RequestContext): Promise<Response | undefined>;
   /** The public signing keys (the JWKS); the gateway verifies local tokens with these directly. */
   publicKeySet(): Promise<JSONWebKeySet>;
   /**
@@ -106,6 +113,8 @@ export interface AuthorizationServer {
   reloadKeys(): void;
   /** True when the access token with this `jti` was revoked (itself or its grant). */
   isAccessTokenRevoked(jti: string): Promise<boolean>;
+  /** Sign-in at upstream identity providers and the provider tokens kept for upstreams. */
+  readonly federation: Federation | undefined;
   /** Stops background work (the periodic purge). Does not close the store. */
   close(): Promise<void>;
 }
@@ -144,6 +153,18 @@ export async function createAuthorizationServer(
       })
     : undefined;
   await ensureSigningKey(store, settings.signingAlgorithm, now());
+  const federation =
+    loaded.config.authorization_server.identity_providers.length === 0
+      ? undefined
+      : new Federation(loaded, {
+          // Discovery, keys and token endpoints: every URL through the SSRF guard, no redirects.
+          fetch:
+            deps.fetch ??
+            createGuardedFetch({ allowLoopback: settings.allowLoopbackUrls, timeoutMs: 10_000 }),
+          now,
+          issuer: settings.issuer,
+        });
+  await federation?.ready();
   const services: Services = {
     settings,
     store,
@@ -155,8 +176,13 @@ export async function createAuthorizationServer(
     initialAccessToken: loaded.secrets.initialAccessToken,
     dpop: dpopFor(loaded, deps.dpopProofs),
     assertions: assertionsFor(loaded, settings, store, deps, now),
+    federation,
   };
-  const routes = routesFor(settings);
+  const routes = routesFor(settings, { federation: federation !== undefined });
+  const adminRoutes = adminRoutesFor();
+  // The admin listener is plain HTTP: its cookies cannot be Secure (nor so `__Host-`), and
+  // carry other names than the public listener's, so the two never mix.
+  const adminServices: Services = { ...services, settings: { ...settings, secureCookies: false } };
 
   const purge = setInterval(() => {
     store.purgeExpired(now()).catch((error: unknown) => {
@@ -167,10 +193,10 @@ export async function createAuthorizationServer(
 
   return {
     issuer: settings.issuer,
-    async handle(request, context = {}) {
-      const url = new URL(request.url);
-      return dispatch(routes, { request, url, context, services, responseHeaders: new Headers() });
-    },
+    handle: (request, context = {}) => answer(routes, services, request, context),
+    handleAdmin: (request, context = {}) =>
+      answer(adminRoutes, adminServices, request, { ...context, listener: 'admin' }),
+    federation,
     publicKeySet: () => services.keys.publicKeySet(),
     reloadKeys: () => services.keys.invalidate(),
     isAccessTokenRevoked: (jti) => store.isAccessTokenRevoked(jti),
@@ -178,4 +204,36 @@ export async function createAuthorizationServer(
       clearInterval(purge);
     },
   };
+
+  /** Runs one request through a route table, and writes its access-log line. */
+  async function answer(
+    table: typeof routes,
+    using: Services,
+    request: Request,
+    context: RequestContext,
+  ): Promise<Response | undefined> {
+    const started = performance.now();
+    const url = new URL(request.url);
+    const noted: { clientId?: string } = {};
+    const response = await dispatch(table, {
+      request,
+      url,
+      context,
+      services: using,
+      responseHeaders: new Headers(),
+      noted,
+    });
+    if (response !== undefined && deps.logger !== undefined) {
+      logAccess(deps.logger, {
+        server: 'authorization-server',
+        method: request.method,
+        route: url.pathname.length > 256 ? `${url.pathname.slice(0, 256)}…` : url.pathname,
+        status: response.status,
+        durationMs: performance.now() - started,
+        clientId: noted.clientId,
+        requestId: context.requestId,
+      });
+    }
+    return response;
+  }
 }

@@ -98,3 +98,23 @@ export async function startSession(
     serializeCookie(session, id, { secure, path, maxAge: Math.floor(LIMITS.sessionTtlMs / 1000) }),
   );
 }
+
+/**
+ * Ends the browser's session: the record is deleted (the cookie alone no longer signs anyone
+ * in) and the cookie is expired. Returns the subject it belonged to, if any.
+ */
+export async function endSession(
+  exchange: Exchange,
+  headers: Headers,
+): Promise<string | undefined> {
+  const { session, secure } = names(exchange);
+  const id = readCookie(exchange.request, session);
+  if (id === undefined) return undefined;
+  const record = await exchange.services.store.getSession(sha256(id));
+  await exchange.services.store.deleteSession(sha256(id));
+  headers.append(
+    'set-cookie',
+    serializeCookie(session, 'signed-out-0000000', { secure, maxAge: 0 }),
+  );
+  return record?.subject;
+}

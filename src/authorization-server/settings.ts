@@ -15,9 +15,11 @@ export const PATHS = {
   login: `${OAUTH_PREFIX}/login`,
   consent: `${OAUTH_PREFIX}/consent`,
   account: `${OAUTH_PREFIX}/account`,
+  admin: `${OAUTH_PREFIX}/admin`,
   /** RFC 8628 §3.1 device authorization endpoint, and §3.3 the page where the code is entered. */
   deviceAuthorization: `${OAUTH_PREFIX}/device_authorization`,
   device: `${OAUTH_PREFIX}/device`,
+  logout: `${OAUTH_PREFIX}/logout`,
 } as const;
 
 /** Fixed lifetimes and limits (not configuration: these are the protocol's safe values). */
@@ -48,7 +50,24 @@ export const LIMITS = {
   deviceSlowDownS: 5,
 } as const;
 
+/** How the pages present this deployment (authorization_server.display_name and friends). */
+export interface Branding {
+  readonly displayName: string;
+  readonly logoUrl: string | undefined;
+  readonly accentColor: string | undefined;
+  /** Scope id → what it allows, in words. */
+  readonly scopeDescriptions: Readonly<Record<string, string>>;
+}
+
 export interface Settings {
+  readonly branding: Branding;
+  /** The JSONL audit file the admin page reads its last records from; undefined on stdout. */
+  readonly auditPath: string | undefined;
+  /**
+   * The admin page is served on the admin listener (remote_mcp.admin_bind_address) and not on
+   * the public one, when that listener is configured.
+   */
+  readonly adminOnAdminListener: boolean;
   readonly issuer: string;
   /** Absolute URLs of the endpoints, as published in the metadata. */
   readonly urls: { readonly [K in keyof typeof PATHS]: string };
@@ -97,6 +116,14 @@ export function settingsFrom(loaded: LoadedConfig): Settings {
   ) as unknown as Settings['urls'];
   const issuerUrl = new URL(issuer);
   return {
+    branding: {
+      displayName: as.display_name,
+      logoUrl: as.logo_url,
+      accentColor: as.accent_color,
+      scopeDescriptions: as.scope_descriptions,
+    },
+    auditPath: loaded.config.audit.stdout ? undefined : loaded.config.audit.path,
+    adminOnAdminListener: loaded.derived.admin !== undefined,
     issuer,
     urls,
     metadataPaths: metadataPathsFor(issuer),

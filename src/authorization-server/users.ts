@@ -8,6 +8,8 @@ export const MAX_PASSWORD_LENGTH = 1024;
 
 export const ADMIN_USERNAME = 'admin';
 export const ADMIN_PASSWORD_ENV = 'PORTCULLIS_ADMIN_PASSWORD';
+/** The quickstart's admin user may open the admin page. */
+const ADMIN_ROLES = ['admin'] as const;
 
 export function usernameProblem(name: string): string | undefined {
   return USERNAME_PATTERN.test(name)
@@ -29,6 +31,7 @@ export async function setUserPassword(
   username: string,
   password: string,
   now: number,
+  roles?: readonly string[],
 ): Promise<{ created: boolean }> {
   const nameProblem = usernameProblem(username);
   if (nameProblem !== undefined) throw new TypeError(`username ${nameProblem}`);
@@ -39,6 +42,8 @@ export async function setUserPassword(
     username,
     passwordHash: await hashPassword(password),
     disabled: false,
+    // A password reset keeps the roles unless new ones are given.
+    roles: [...new Set(roles ?? existing?.roles ?? [])].sort(),
     createdAt: existing?.createdAt ?? now,
     updatedAt: now,
   });
@@ -79,14 +84,21 @@ export async function ensureAdminUser(
   if (fromEnv !== undefined && fromEnv !== '') {
     const existing = await store.getUser(ADMIN_USERNAME);
     if (existing === undefined || !(await verifyPassword(fromEnv, existing.passwordHash))) {
-      await setUserPassword(store, ADMIN_USERNAME, fromEnv, options.now);
+      await setUserPassword(store, ADMIN_USERNAME, fromEnv, options.now, ADMIN_ROLES);
+    } else if (!(existing.roles ?? []).includes('admin')) {
+      await store.putUser({ ...existing, roles: [...(existing.roles ?? []), 'admin'] });
     }
     return { username: ADMIN_USERNAME, password: fromEnv, source: 'environment' };
   }
-  if ((await store.getUser(ADMIN_USERNAME)) !== undefined) {
+  const existing = await store.getUser(ADMIN_USERNAME);
+  if (existing !== undefined) {
+    // Data from before roles existed: the quickstart's admin is an admin.
+    if (!(existing.roles ?? []).includes('admin')) {
+      await store.putUser({ ...existing, roles: [...(existing.roles ?? []), 'admin'] });
+    }
     return { username: ADMIN_USERNAME, password: undefined, source: 'existing' };
   }
   const password = generatePassword();
-  await setUserPassword(store, ADMIN_USERNAME, password, options.now);
+  await setUserPassword(store, ADMIN_USERNAME, password, options.now, ADMIN_ROLES);
   return { username: ADMIN_USERNAME, password, source: 'generated' };
 }

@@ -10,7 +10,9 @@ import {
 } from '../errors/index.ts';
 import { closestMatch } from '../lib/did-you-mean.ts';
 import { auditCommand } from './commands/audit.ts';
+import { clientsCommand } from './commands/clients.ts';
 import { configCommand } from './commands/config-check.ts';
+import { grantsCommand } from './commands/grants.ts';
 import { keysCommand } from './commands/keys.ts';
 import { serveCommand } from './commands/serve.ts';
 import { storeCommand } from './commands/store.ts';
@@ -34,15 +36,25 @@ Commands:
   call URL TOOL    Connect, call one tool, print the result as JSON.
   logout URL       Revoke (where supported) and delete the stored tokens.
   users add        Create a local user of the co-located authorization server, or reset
-                   a password (users add NAME --config FILE [--password-stdin]).
-  keys rotate      Rotate the authorization server's signing key (keys rotate --config FILE).
+                   a password (users add NAME [--config FILE] [--password-stdin] [--role admin]).
+  users list|disable|enable
+                   See and manage local users.
+  clients list|show|disable|enable|delete
+                   See and manage the clients that may ask for tokens.
+  grants list|revoke
+                   See who allowed which client what, and revoke it (grants list --user U).
+  keys rotate      Rotate the authorization server's signing key.
   store migrate    Copy users, clients, grants and keys between stores
                    (store migrate --from sqlite:PATH --to redis://HOST:6379/0, or back).
+
+  The operator commands (users, clients, grants, keys) take --config FILE, or work on the
+  quickstart's ./data where it ran; list and show take --json.
 
 Options:
   -h, --help       Show help (also after any command: portcullis serve --help).
   -v, --version    Print the version.
 
+Environment: PORTCULLIS_LOG_LEVEL=debug|info|warn|error (default info) sets the log level.
 Exit codes: 0 success, 1 runtime failure, 2 usage or config error.
 Docs: docs/configuration.md, docs/errors.md`;
 
@@ -56,6 +68,8 @@ const COMMANDS: Record<string, (args: readonly string[], io: CliIo) => Promise<n
   call: async (args, io) => (await import('./commands/call.ts')).callCommand(args, io),
   logout: async (args, io) => (await import('./commands/logout.ts')).logoutCommand(args, io),
   users: usersCommand,
+  clients: clientsCommand,
+  grants: grantsCommand,
   keys: keysCommand,
   store: storeCommand,
 };

@@ -9,6 +9,8 @@ export const QUICKSTART_CONFIG = fileURLToPath(
 );
 
 export const QUICKSTART_SECRET_ENV = 'PORTCULLIS_TOKEN_HMAC_SECRET';
+/** Where the quickstart keeps its token-id secret, relative to the directory it runs in. */
+export const QUICKSTART_SECRET_FILE = join('data', 'token-id-hmac.secret');
 
 /**
  * Prepares the quickstart's local state under ./data: a token-id HMAC secret generated once
@@ -19,7 +21,7 @@ export function prepareQuickstart(cwd: string, env: NodeJS.ProcessEnv): NodeJS.P
   if (env[QUICKSTART_SECRET_ENV]) return env;
   const dataDir = join(cwd, 'data');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const secretFile = join(dataDir, 'token-id-hmac.secret');
+  const secretFile = join(cwd, QUICKSTART_SECRET_FILE);
   if (!existsSync(secretFile)) {
     writeFileSync(secretFile, randomBytes(48).toString('base64url'), { mode: 0o600, flag: 'wx' });
   }

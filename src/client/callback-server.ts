@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ClientError } from '../errors/index.ts';
+import { html } from '../lib/html.ts';
+import { htmlPage } from '../lib/html-page.ts';
 
 /** RFC 8252 §7.3: loopback IP literal, never `localhost` (§8.3). */
 const CALLBACK_HOST = '127.0.0.1';
@@ -187,16 +189,9 @@ function printable(text: string): string {
 }
 
 function page(res: ServerResponse, status: number, title: string, message: string): void {
-  const body = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body><h1>${title}</h1><p>${message}</p></body></html>`;
-  res.writeHead(status, {
-    'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-store',
-    // The page echoes nothing from the request; still, nothing may run, frame it, or leak the URL.
-    'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
-    'x-frame-options': 'DENY',
-    'referrer-policy': 'no-referrer',
-    'x-content-type-options': 'nosniff',
-    connection: 'close',
-  });
-  res.end(body);
+  // The same page shell (and security headers) as the authorization server's pages: styled, no
+  // script, not frameable, no referrer. It echoes nothing from the request.
+  const answer = htmlPage(html`<h1>${title}</h1><p>${message}</p>`, { title, status });
+  res.writeHead(answer.status, { ...answer.headers, connection: 'close' });
+  res.end(answer.body);
 }

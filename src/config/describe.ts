@@ -90,6 +90,17 @@ export function describeConfig(
           client_id_metadata_documents: config.authorization_server.client_id_metadata_documents,
           access_token_ttl_seconds: config.authorization_server.access_token_ttl_seconds,
           refresh_token_ttl_seconds: config.authorization_server.refresh_token_ttl_seconds,
+          // The redirect URI to register at every provider: one fixed path.
+          identity_providers: config.authorization_server.identity_providers.map((provider) => ({
+            name: provider.name,
+            profile: provider.profile,
+            issuer: provider.issuer ?? null,
+            display_name: provider.display_name ?? provider.name,
+            redirect_uri: derived.authorizationServerIssuer
+              ? `${new URL(derived.authorizationServerIssuer).origin}/oauth/idp/callback`
+              : null,
+            claim_rules: provider.claim_rules?.length ?? 0,
+          })),
         }
       : null,
     limits: {

@@ -27,7 +27,7 @@ export interface LoadOptions {
   readonly overrides?: { readonly bindAddress?: string };
 }
 
-const ALWAYS_SENSITIVE = /^upstreams\[\d+\]\.(headers|env)(\.|\[|$)/;
+const ALWAYS_SENSITIVE = /^upstreams\[\d+\]\.(headers|env|credentials\.headers)(\.|\[|$)/;
 
 /** Reads and validates a YAML config file. Throws ConfigError listing every problem. */
 export function loadConfigFile(

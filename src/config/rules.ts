@@ -20,6 +20,10 @@ export interface Secrets {
   /** Redis ACL user name and password (store.redis_options.*_env). */
   readonly redisUsername?: string | undefined;
   readonly redisPassword?: string | undefined;
+  /** By provider name, the client secrets registered at identity providers. */
+  readonly identityProviderSecrets: Readonly<Record<string, string>>;
+  /** Keys that encrypt stored provider tokens, newest first (each at least 32 bytes). */
+  readonly providerTokenKeys: readonly Buffer[] | undefined;
 }
 
 export interface RuleResult {
@@ -84,6 +88,22 @@ function readSecrets({ config, add }: RuleContext, env: NodeJS.ProcessEnv): Secr
     const secret = readEnv(path, client.client_secret_env);
     if (secret !== undefined) clientSecrets[client.client_id] = secret;
   });
+  const identityProviderSecrets: Record<string, string> = {};
+  as.identity_providers.forEach((provider, index) => {
+    const path = `authorization_server.identity_providers[${index}].client_secret_env`;
+    const secret = readEnv(path, provider.client_secret_env);
+    if (secret !== undefined) identityProviderSecrets[provider.name] = secret;
+  });
+  const keysPath = 'authorization_server.provider_token_keys_env';
+  const keysText = readEnv(keysPath, as.provider_token_keys_env);
+  const providerTokenKeys = keysText?.split(',').map((key) => Buffer.from(key.trim(), 'utf8'));
+  if (providerTokenKeys?.some((key) => key.length < MIN_HMAC_SECRET_BYTES)) {
+    add(
+      keysPath,
+      `every key in ${as.provider_token_keys_env} must be at least ${MIN_HMAC_SECRET_BYTES} bytes`,
+      'generate one with: openssl rand -base64 48 (comma-separate several, newest first)',
+    );
+  }
   return Object.freeze({
     tokenIdHmacSecret,
     introspectionClientSecret: readEnv(
@@ -103,6 +123,8 @@ function readSecrets({ config, add }: RuleContext, env: NodeJS.ProcessEnv): Secr
       'store.redis_options.password_env',
       config.store.redis_options.password_env,
     ),
+    identityProviderSecrets: Object.freeze(identityProviderSecrets),
+    providerTokenKeys,
   });
 }
 
@@ -501,6 +523,163 @@ const preRegisteredClientsValid: Rule = ({ config, add }) => {
   });
 };
 
+const scopeDescriptionsAreAllowed: Rule = ({ config, add }) => {
+  const allowed = config.remote_mcp.allowed_scopes;
+  for (const scope of Object.keys(config.authorization_server.scope_descriptions)) {
+    if (!allowed.includes(scope)) {
+      add(
+        `authorization_server.scope_descriptions.${scope}`,
+        `scope "${scope}" is not in remote_mcp.allowed_scopes`,
+        'describe only listed scopes, or add it to remote_mcp.allowed_scopes',
+      );
+    }
+  }
+};
+
+type ProviderConfig = Config['authorization_server']['identity_providers'][number];
+type ProviderCheck = (provider: ProviderConfig, at: string, context: RuleContext) => void;
+
+const providerIssuerUsable: ProviderCheck = (provider, at, { config, add }) => {
+  const issuerDefaulted =
+    provider.profile === 'github' ||
+    (provider.profile === 'entra' && provider.tenant !== undefined);
+  if (provider.issuer === undefined) {
+    if (!issuerDefaulted) add(`${at}.issuer`, 'is required', "set the provider's issuer URL");
+    return;
+  }
+  const url = new URL(provider.issuer);
+  const loopback = isLoopbackHost(url.hostname);
+  if (loopback && !config.development.allow_loopback_urls) {
+    add(
+      `${at}.issuer`,
+      `points at loopback (${url.host}), which outbound fetches refuse`,
+      'use the public https URL, or for local testing set development.allow_loopback_urls: true',
+    );
+  } else if (url.protocol !== 'https:' && !loopback) {
+    add(`${at}.issuer`, `must be https (found ${url.protocol}//)`, 'use the https:// URL');
+  }
+};
+
+/** RFC 6749 §2.3: one way to authenticate at the provider, and the one the method names. */
+const providerClientAuthentication: ProviderCheck = (provider, at, { add }) => {
+  const hasSecret = provider.client_secret_env !== undefined;
+  const hasKey = provider.private_key_file !== undefined;
+  if (hasSecret === hasKey) {
+    add(
+      at,
+      'needs exactly one of client_secret_env or private_key_file',
+      'name the variable holding the client secret, or the private_key_jwt key file',
+    );
+  }
+  const method = provider.token_endpoint_auth_method;
+  if (method === 'private_key_jwt' ? !hasKey : method !== undefined && !hasSecret) {
+    add(
+      `${at}.token_endpoint_auth_method`,
+      `${method} needs ${method === 'private_key_jwt' ? 'private_key_file' : 'client_secret_env'}`,
+      'configure the credential the method uses, or choose another method',
+    );
+  }
+  if (provider.profile === 'github' && hasKey) {
+    add(
+      `${at}.private_key_file`,
+      'GitHub OAuth apps authenticate with a secret only',
+      'use client_secret_env',
+    );
+  }
+};
+
+const providerClaimRuleScopes: ProviderCheck = (provider, at, { config, add }) => {
+  const allowed = config.remote_mcp.allowed_scopes;
+  provider.claim_rules?.forEach((rule, ruleIndex) => {
+    for (const scope of rule.scopes) {
+      if (!allowed.includes(scope)) {
+        add(
+          `${at}.claim_rules[${ruleIndex}].scopes`,
+          `scope "${scope}" is not in remote_mcp.allowed_scopes`,
+          'add it there or remove it here',
+        );
+      }
+    }
+  });
+};
+
+/** Identity providers: enough to sign people in, nothing ambiguous. */
+const identityProvidersValid: Rule = (context) => {
+  const { config, add } = context;
+  const as = config.authorization_server;
+  if (as.local_login === false && as.identity_providers.length === 0) {
+    add(
+      'authorization_server.local_login',
+      'is false and no identity provider is configured, so nobody could sign in',
+      'configure authorization_server.identity_providers, or remove local_login: false',
+    );
+  }
+  const names = new Set<string>();
+  as.identity_providers.forEach((provider, index) => {
+    const at = `authorization_server.identity_providers[${index}]`;
+    if (!as.enabled) {
+      add(
+        at,
+        'needs the co-located authorization server',
+        'set authorization_server.enabled: true',
+      );
+    }
+    if (names.has(provider.name)) {
+      add(`${at}.name`, `"${provider.name}" is listed twice`, 'give each provider its own name');
+    }
+    names.add(provider.name);
+    for (const check of [
+      providerIssuerUsable,
+      providerClientAuthentication,
+      providerClaimRuleScopes,
+    ]) {
+      check(provider, at, context);
+    }
+  });
+};
+
+/** Per-user upstream credentials name a provider, an HTTP upstream and a key to keep tokens. */
+const upstreamCredentialsValid: Rule = ({ config, add }) => {
+  const as = config.authorization_server;
+  const providers = new Map(as.identity_providers.map((provider) => [provider.name, provider]));
+  config.upstreams.forEach((upstream, index) => {
+    const credentials = upstream.credentials;
+    if (credentials === undefined) return;
+    const at = `upstreams[${index}].credentials`;
+    if (upstream.url === undefined) {
+      add(at, 'applies to HTTP upstreams only', 'remove it, or give the upstream a url');
+    }
+    if (credentials.type === 'static') {
+      if (Object.keys(upstream.headers).length > 0) {
+        add(at, 'says the same as headers', 'keep one of headers or credentials');
+      }
+      return;
+    }
+    const provider = providers.get(credentials.provider);
+    if (provider === undefined) {
+      add(
+        `${at}.provider`,
+        `names "${credentials.provider}", which is not in authorization_server.identity_providers`,
+        'use the name of a configured identity provider',
+      );
+    }
+    if (credentials.type === 'token_exchange' && provider?.profile === 'github') {
+      add(
+        `${at}.type`,
+        'GitHub offers no token exchange (RFC 8693)',
+        'use identity_provider_token',
+      );
+    }
+    if (as.provider_token_keys_env === undefined) {
+      add(
+        'authorization_server.provider_token_keys_env',
+        `is required: upstream ${upstream.name} uses ${credentials.type}, so provider tokens are kept (encrypted)`,
+        'name an environment variable holding a key of at least 32 bytes (openssl rand -base64 48)',
+      );
+    }
+  });
+};
+
 const RULES: readonly Rule[] = [
   authNoneOnlyOnLoopback,
   publicBindNeedsHttpsPublicUrl,
@@ -521,4 +700,7 @@ const RULES: readonly Rule[] = [
   storeBackendIsAvailable,
   authorizationServerSettings,
   preRegisteredClientsValid,
+  scopeDescriptionsAreAllowed,
+  identityProvidersValid,
+  upstreamCredentialsValid,
 ];

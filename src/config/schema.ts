@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import type { DeepReadonly } from '../lib/deep-freeze.ts';
 import { parseHostPort } from '../lib/host.ts';
 
 /*
@@ -171,7 +172,7 @@ const remoteMcpSchema = z
       .meta({ description: 'HOST:PORT the gateway listens on.' }),
     admin_bind_address: bindAddress.optional().meta({
       description:
-        'HOST:PORT of a second listener serving only /metrics, /healthz and /readyz (GET), for Prometheus and orchestrators; keep it on loopback or a private network. Unset: /metrics is served on the main listener only in a loopback-only deployment (loopback bind address and public URL), to clients on this machine that no proxy relays; otherwise nowhere.',
+        "HOST:PORT of a second listener serving only /metrics, /healthz and /readyz (GET), for Prometheus and orchestrators, and the authorization server's admin page (/oauth/admin, with its sign-in) instead of the public listener; keep it on loopback or a private network. Unset: /metrics is served on the main listener only in a loopback-only deployment (loopback bind address and public URL), to clients on this machine that no proxy relays; otherwise nowhere.",
     }),
     public_url: absoluteUrl(
       'Origin clients see. Resource URIs derive from it. Required (https) when the bind address is not loopback; defaults to http://BIND_ADDRESS on loopback.',
@@ -324,6 +325,149 @@ const methodScopesSchema = z
       'Scopes for the resources, prompts and completion methods. initialize, ping, notifications, logging/setLevel and tools/list need a valid token but no scope; tools/call uses tool_scopes; any other method is refused.',
   });
 
+/** OpenID Connect / OAuth providers with known quirks (src/authorization-server/federation/profiles.ts). */
+export const PROVIDER_PROFILES = [
+  'generic',
+  'entra',
+  'google',
+  'okta',
+  'keycloak',
+  'github',
+] as const;
+
+const claimRuleSchema = z
+  .strictObject({
+    claim: z.string().min(1).meta({
+      description: 'Claim of the ID token (or user info) to test, e.g. groups, email, hd.',
+    }),
+    equals: z
+      .union([z.string(), z.number(), z.boolean()])
+      .optional()
+      .meta({ description: 'Matches when the claim is exactly this value.' }),
+    contains: z.string().optional().meta({
+      description:
+        'Matches when the claim is a list holding this value (or a string containing it).',
+    }),
+    ends_with: z.string().min(1).optional().meta({
+      description: 'Matches when the claim is a string ending with this, e.g. @example.com.',
+    }),
+    scopes: z
+      .array(scope)
+      .min(1)
+      .meta({ description: 'Scopes a person matching this rule may be granted.' }),
+  })
+  .refine(
+    (rule) =>
+      [rule.equals, rule.contains, rule.ends_with].filter((test) => test !== undefined).length ===
+      1,
+    custom(
+      'must have exactly one of equals, contains or ends_with',
+      'keep one test per rule; list several rules for several tests',
+    ),
+  )
+  .meta({ description: 'Who may have which scopes: one test on one claim.' });
+
+const identityProviderSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, {
+        message: 'must be 1-32 lower-case letters, digits or -, starting with a letter or digit',
+      })
+      .meta({ description: 'Short identifier, used in URLs, logs and audit records.' }),
+    profile: z.enum(PROVIDER_PROFILES).default('generic').meta({
+      description:
+        'Known quirks to apply: generic, entra, google, okta, keycloak, github (OAuth without OpenID Connect).',
+    }),
+    issuer: absoluteUrl(
+      'Issuer identifier of the provider (discovery at issuer + /.well-known/openid-configuration). For github: https://github.com (the default) or a GitHub Enterprise origin.',
+    ).optional(),
+    client_id: z.string().min(1).meta({ description: 'Client id registered at the provider.' }),
+    client_secret_env: envName(
+      'Environment variable holding the client secret registered at the provider.',
+    ).optional(),
+    private_key_file: z.string().min(1).optional().meta({
+      description:
+        'PEM (PKCS #8) private key for private_key_jwt client authentication (RFC 7523), instead of a secret.',
+    }),
+    private_key_algorithm: z.enum(ASYMMETRIC_ALGORITHMS).default('RS256').meta({
+      description: 'JWS algorithm of the private_key_jwt client assertion.',
+    }),
+    token_endpoint_auth_method: z
+      .enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt'])
+      .optional()
+      .meta({
+        description:
+          'How Portcullis authenticates at the token endpoint. Default: client_secret_basic with a secret, private_key_jwt with a key.',
+      }),
+    scopes: z.array(scope).optional().meta({
+      description:
+        'Scopes requested from the provider. Default: openid email profile (github: read:user user:email); openid is always added except for github.',
+    }),
+    display_name: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .meta({ description: 'Name on the sign-in button. Default: the name.' }),
+    id_token_algorithms: z
+      .array(z.enum(ASYMMETRIC_ALGORITHMS))
+      .min(1)
+      .default([...DEFAULT_ALGORITHMS])
+      .meta({ description: 'JWS algorithms accepted for ID tokens.' }),
+    tenant: z.string().min(1).optional().meta({
+      description: 'entra: the directory (tenant) id; the issuer defaults to its v2.0 endpoint.',
+    }),
+    hosted_domain: z.string().min(1).optional().meta({
+      description: 'google: only accounts of this Workspace domain (the hd claim must equal it).',
+    }),
+    claim_rules: z.array(claimRuleSchema).optional().meta({
+      description:
+        'Who may have which scopes. Absent: every person signed in here may be granted every allowed scope. Present: the union of the scopes of the matching rules; a person matching none is refused.',
+    }),
+  })
+  .meta({ description: 'An upstream identity provider people sign in at.' });
+
+export type IdentityProviderConfig = DeepReadonly<z.output<typeof identityProviderSchema>>;
+export type ClaimRule = DeepReadonly<z.output<typeof claimRuleSchema>>;
+
+const upstreamCredentialsSchema = z
+  .discriminatedUnion('type', [
+    z.strictObject({
+      type: z.literal('static'),
+      headers: z
+        .record(
+          z.string().regex(HEADER_NAME, { message: 'must be an HTTP header name' }),
+          z.string(),
+        )
+        .default({})
+        .meta({ description: 'Headers sent to the upstream, ${ENV} expanded (same as headers).' }),
+    }),
+    z.strictObject({
+      type: z.literal('identity_provider_token'),
+      provider: z.string().min(1).meta({
+        description: 'Name of the identity provider whose access token the upstream trusts.',
+      }),
+    }),
+    z.strictObject({
+      type: z.literal('token_exchange'),
+      provider: z.string().min(1).meta({
+        description: 'Name of the identity provider that performs the RFC 8693 exchange.',
+      }),
+      audience: z.string().min(1).optional().meta({
+        description: 'RFC 8693 audience: the logical name of the upstream at the provider.',
+      }),
+      resource: absoluteUrl('RFC 8693 resource: the URI of the upstream.').optional(),
+      scopes: z.array(scope).optional().meta({
+        description: 'Scopes requested for the exchanged token.',
+      }),
+    }),
+  ])
+  .meta({
+    description:
+      "What the upstream receives as the caller's credentials: static headers, the person's own token at their identity provider, or one exchanged for it (RFC 8693). Never the client's Portcullis token.",
+  });
+
 const upstreamSchema = z
   .strictObject({
     name: z
@@ -365,6 +509,7 @@ const upstreamSchema = z
         description:
           "Headers sent to an HTTP upstream (the gateway's own credentials), ${ENV} expanded.",
       }),
+    credentials: upstreamCredentialsSchema.optional(),
     audit_arguments: z.boolean().default(false).meta({
       description:
         'Put tool-call arguments in audit records (after redact_arguments and token redaction).',
@@ -518,6 +663,41 @@ const authorizationServerSchema = z
       description:
         'Providers whose assertions the JWT bearer grant accepts (enterprise-managed authorization, workload identity federation). Empty: the grant is off.',
     }),
+    display_name: z.string().trim().min(1).max(80).default('Portcullis').meta({
+      description:
+        'Name of this deployment, shown on every sign-in, consent, account and admin page.',
+    }),
+    logo_url: z
+      .string()
+      .refine(
+        (value) => URL.canParse(value) && new URL(value).protocol === 'https:',
+        custom('must be an https URL', 'host the logo on https, e.g. https://example.com/logo.svg'),
+      )
+      .optional()
+      .meta({ description: 'Logo shown beside display_name on the pages (an https URL).' }),
+    accent_color: z
+      .string()
+      .regex(/^#[0-9a-fA-F]{6}$/, { message: 'must be a colour like #0b5cad' })
+      .optional()
+      .meta({
+        description:
+          'Colour of buttons and links on the pages (#rrggbb); text on it is white or black, whichever reads better.',
+      }),
+    scope_descriptions: z.record(scope, z.string().trim().min(1).max(200)).default({}).meta({
+      description:
+        'What each scope allows, in words, shown beside its id on the consent and account pages, e.g. `files:read: Read your files`.',
+    }),
+    identity_providers: z.array(identityProviderSchema).default([]).meta({
+      description:
+        'Upstream OpenID Connect providers people sign in at; each is a button on the sign-in page. Register <issuer origin>/oauth/idp/callback at each as the redirect URI.',
+    }),
+    local_login: z.boolean().optional().meta({
+      description:
+        'Offer the local username and password form. Default: offered when local users exist; false hides it.',
+    }),
+    provider_token_keys_env: envName(
+      'Environment variable holding the keys (comma-separated, newest first, each at least 32 bytes) that encrypt stored provider tokens; required when an upstream uses identity_provider_token or token_exchange.',
+    ).optional(),
   })
   .meta({ description: 'The optional co-located authorization server.' });
 

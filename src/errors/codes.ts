@@ -296,6 +296,41 @@ export const REQUEST_ERRORS = {
     summary:
       'The authorization request behind a login or consent page has expired or was already completed.',
   },
+  RecordNotFound: {
+    status: 404,
+    oauth: undefined,
+    summary:
+      'An operator command or the admin page named a client, user or grant that does not exist.',
+  },
+  AdminForbidden: {
+    status: 403,
+    oauth: undefined,
+    summary: 'The admin page needs a signed-in user with the admin role.',
+  },
+  FederationProviderError: {
+    status: 502,
+    oauth: undefined,
+    summary:
+      'Sign-in at an upstream identity provider failed: the provider answered with an error, refused the client credentials, or could not be reached.',
+  },
+  FederationIdTokenInvalid: {
+    status: 502,
+    oauth: undefined,
+    summary:
+      "The identity provider's ID token failed validation (signature, algorithm, iss, aud, azp, exp, iat or nonce; OpenID Connect Core §3.1.3.7).",
+  },
+  FederationNotPermitted: {
+    status: 403,
+    oauth: 'access_denied',
+    summary:
+      'The person signed in at the identity provider, but no claim rule grants them any scope.',
+  },
+  UpstreamCredentialUnavailable: {
+    status: 403,
+    oauth: undefined,
+    summary:
+      "The person's credential for this upstream (their identity provider token) is missing, revoked or cannot be refreshed: sign in again.",
+  },
   InternalError: {
     status: 500,
     oauth: undefined,
@@ -316,6 +351,10 @@ export const CONFIG_ERRORS = {
       'The configuration is valid but not enough for what was asked (for example the HTTP transport without all three enabling switches).',
   },
   UsageError: { summary: 'Unknown command or flag, or a missing or malformed argument.' },
+  ListenFailed: {
+    summary:
+      'The listen address cannot be bound: the port is in use (the message names the process where the system tells it), not permitted, or not an address of this machine.',
+  },
 } as const;
 
 /**

@@ -1,5 +1,5 @@
 import { html } from '../lib/html.ts';
-import { htmlPage } from '../lib/html-page.ts';
+import { htmlPage, type PageOptions } from '../lib/html-page.ts';
 import type { HttpAnswer } from '../lib/http-answer.ts';
 import { REQUEST_ERRORS } from './codes.ts';
 import { type ClientError, type ConfigError, RequestError } from './portcullis-error.ts';
@@ -61,6 +61,8 @@ export interface RenderOptions {
   readonly cors?: Readonly<Record<string, string>>;
   /** Extra headers; they override the rendered ones (as renderRequestError always allowed). */
   readonly headers?: Readonly<Record<string, string>>;
+  /** For the page form: the frame of the site it is shown on (a deployment's name and style). */
+  readonly frame?: Pick<PageOptions, 'banner' | 'style' | 'imageSources'>;
 }
 
 /** Every error as a RequestError; anything else becomes an unexposed InternalError. */
@@ -83,7 +85,9 @@ export function renderError(error: unknown, options: RenderOptions = {}): Render
   // RFC 9449 §8, §9: the nonce the next DPoP proof must carry comes with use_dpop_nonce.
   const dpopNonce = known.details.dpopNonce;
   if (dpopNonce !== undefined && dpopNonce !== '') headers['dpop-nonce'] = dpopNonce;
-  if (form === 'page') return renderPage(known, { ...headers, ...(options.headers ?? {}) });
+  if (form === 'page') {
+    return renderPage(known, { ...headers, ...(options.headers ?? {}) }, options.frame);
+  }
   if (options.challenge !== undefined) {
     headers['www-authenticate'] = formatChallenge(options.challenge);
   }
@@ -168,7 +172,11 @@ function retryAfterOf(error: RequestError): string | undefined {
   return error.details.retryAfter ?? (error.status === 429 ? '60' : undefined);
 }
 
-function renderPage(error: RequestError, headers: Record<string, string>): RenderedError {
+function renderPage(
+  error: RequestError,
+  headers: Record<string, string>,
+  frame: RenderOptions['frame'],
+): RenderedError {
   // A page is not an HTTP authentication challenge: a 401 without WWW-Authenticate would break
   // RFC 9110 §15.5.2, so client errors shown to a person are 400.
   const status = error.status === 401 ? 400 : error.status;
@@ -176,7 +184,7 @@ function renderPage(error: RequestError, headers: Record<string, string>): Rende
 <p class="error" role="alert">${oauthDescription(error)}</p>
 <p>Error: <code>${oauthErrorCode(error)}</code></p>
 <p>Return to the application and start again.</p>`;
-  return htmlPage(body, { title: 'Authorization error', status, headers });
+  return htmlPage(body, { title: 'Authorization error', status, headers, ...(frame ?? {}) });
 }
 
 function renderRedirect(

@@ -1,10 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { BindAddress } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
 import type { Logger } from '../lib/log.ts';
 import type { GatewayMetrics } from '../metrics/index.ts';
 import { errorToResponse, type Gateway, readinessResponse } from '../proxy/index.ts';
+import { readBody } from './body.ts';
 import { HostPolicy } from './front-checks.ts';
+
+/** Sign-in and admin forms are small. */
+const ADMIN_FORM_MAX_BYTES = 16 * 1024;
 
 /**
  * The admin listener (remote_mcp.admin_bind_address): /metrics, /healthz and /readyz, GET or
@@ -24,8 +29,20 @@ export async function startAdminServer(options: {
   readonly gateway: Gateway;
   readonly metrics: GatewayMetrics | undefined;
   readonly logger: Logger;
+  /**
+   * The admin page of the co-located authorization server and its sign-in (/oauth/…), served
+   * here instead of on the public listener. A person uses them in a browser: their forms are
+   * CSRF-protected, and an Origin is accepted only when it is this listener's own.
+   */
+  readonly pages?: {
+    handleAdmin(
+      request: Request,
+      context: { clientAddress?: string; requestId?: string },
+    ): Promise<Response | undefined>;
+  };
 }): Promise<AdminServer> {
-  const { bind, gateway, metrics } = options;
+  const { bind, gateway, metrics, pages } = options;
+  let ownOrigin = '';
   const server = http.createServer({
     maxHeaderSize: 8192,
     headersTimeout: 10_000,
@@ -38,7 +55,39 @@ export async function startAdminServer(options: {
   server.maxConnections = 64;
   let hosts: HostPolicy | undefined;
 
+  const answerPage = async (request: IncomingMessage): Promise<Response> => {
+    hosts?.checkHost(request.headers.host);
+    const origin = request.headers.origin;
+    if (origin !== undefined && origin !== ownOrigin) {
+      throw new RequestError('RequestOriginForbidden', 'a form from another origin');
+    }
+    const method = request.method ?? 'GET';
+    const body = method === 'POST' ? await readBody(request, ADMIN_FORM_MAX_BYTES) : undefined;
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(request.headers)) {
+      if (typeof value === 'string') headers.set(name, value);
+    }
+    const answer = await pages?.handleAdmin(
+      new Request(`${ownOrigin}${request.url ?? '/'}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: new Uint8Array(body) }),
+      }),
+      {
+        ...(request.socket.remoteAddress === undefined
+          ? {}
+          : { clientAddress: request.socket.remoteAddress }),
+        requestId: randomUUID(),
+      },
+    );
+    if (answer === undefined) throw new RequestError('RouteNotFound', 'no such endpoint');
+    return answer;
+  };
+
   const answer = async (request: IncomingMessage): Promise<Response> => {
+    if (pages !== undefined && (request.url ?? '').startsWith('/oauth/')) {
+      return answerPage(request);
+    }
     const method = request.method ?? '';
     if (method !== 'GET' && method !== 'HEAD') {
       throw new RequestError('MethodNotAllowed', `${method} is not supported here`, {
@@ -74,10 +123,13 @@ export async function startAdminServer(options: {
         }
         reply = errorToResponse(error);
       }
-      const headers: Record<string, string> = {};
+      const headers: Record<string, string | string[]> = {};
       reply.headers.forEach((value, name) => {
         headers[name] = value;
       });
+      // Each cookie its own header line (forEach would join them with commas).
+      const cookies = reply.headers.getSetCookie();
+      if (cookies.length > 0) headers['set-cookie'] = cookies;
       const body = request.method === 'HEAD' ? '' : await reply.text();
       response.writeHead(reply.status, headers);
       response.end(body);
@@ -95,6 +147,7 @@ export async function startAdminServer(options: {
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : bind.port;
   const authority = `${bind.host.includes(':') ? `[${bind.host}]` : bind.host}:${port}`;
+  ownOrigin = `http://${authority}`;
   if (bind.loopback) {
     hosts = new HostPolicy({
       publicUrl: `http://${authority}`,
@@ -105,7 +158,7 @@ export async function startAdminServer(options: {
   }
   options.logger.info(
     { url: `http://${authority}` },
-    'admin listener: /metrics, /healthz, /readyz',
+    `admin listener: /metrics, /healthz, /readyz${pages === undefined ? '' : ', /oauth/admin'}`,
   );
   return {
     url: `http://${authority}`,

@@ -33,6 +33,8 @@ export class Exchange {
   clientAddress: string;
   /** A server-to-client stream that may be ended at shutdown rather than drained. */
   standaloneStream = false;
+  /** Answered by the mounted authorization server, which writes its own access-log line. */
+  mounted = false;
   readonly #expectsContinue: boolean;
   readonly #limits: FrontLimits;
   #bodyRead = false;

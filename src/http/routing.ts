@@ -131,6 +131,7 @@ async function forwardToMounted(
   origin: string,
 ): Promise<Response> {
   const method = exchange.request.method ?? 'GET';
+  exchange.mounted = true;
   const hasBody = method !== 'GET' && method !== 'HEAD';
   const body = hasBody ? await exchange.readBody() : undefined;
   const request = new Request(`${origin}${exchange.request.url ?? '/'}`, {

@@ -1,9 +1,10 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { LoadedConfig } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
 import { addressMatcher } from '../lib/address.ts';
-import type { Logger } from '../lib/log.ts';
+import { type Logger, logAccess } from '../lib/log.ts';
 import { errorToResponse, type Gateway, type RequestObserver, reasonOf } from '../proxy/index.ts';
 import {
   answerClientError,
@@ -97,13 +98,28 @@ export async function listenHttpFront(
       exchange.closed();
     });
     // One audit record and one metrics observation, once the status is known.
-    const decided = (status: number) =>
+    let logged = false;
+    const decided = (status: number) => {
       observer.finish(exchange.facts, {
         requestId: exchange.requestId,
         clientAddress: exchange.clientAddress,
         httpMethod: request.method,
         status,
       });
+      if (!exchange.mounted && !logged) {
+        logged = true;
+        logAccess(logger, {
+          server: 'gateway',
+          method: request.method ?? '',
+          route: exchange.facts.path ?? '(unrouted)',
+          status,
+          durationMs: performance.now() - exchange.facts.startedAt,
+          clientId: exchange.facts.principal?.clientId,
+          reason: exchange.facts.reason,
+          requestId: exchange.requestId,
+        });
+      }
+    };
     try {
       exchange.accept();
       if (connections.isOverCap(request.socket)) throw capacityExceeded();

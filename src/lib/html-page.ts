@@ -9,23 +9,37 @@ export interface PageOptions {
   readonly formTargets?: readonly string[];
   /** Extra headers (a Retry-After, say); the page's own security headers win over these. */
   readonly headers?: Readonly<Record<string, string>>;
+  /** More CSS after the base style (a deployment's accent colour, a wider layout). */
+  readonly style?: string;
+  /** Origins images may load from (CSP img-src), such as a configured logo's. */
+  readonly imageSources?: readonly string[];
+  /** Markup put before `main` (a deployment's name and logo). */
+  readonly banner?: SafeHtml;
 }
 
 const STYLE = `
   body { font: 16px/1.5 system-ui, sans-serif; margin: 0; background: #f4f5f7; color: #1c1e21; }
-  main { max-width: 28rem; margin: 4rem auto; background: #fff; padding: 2rem;
+  main { max-width: 30rem; margin: 2rem auto 4rem; background: #fff; padding: 2rem;
          border-radius: 8px; box-shadow: 0 1px 4px rgba(0,0,0,.12); }
-  h1 { font-size: 1.4rem; margin-top: 0; }
+  h1 { font-size: 1.4rem; margin-top: 0; } h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
+  a { color: #0b5cad; }
   label { display: block; margin: 1rem 0 .25rem; font-weight: 600; }
-  input[type=text], input[type=password] { width: 100%; box-sizing: border-box; padding: .5rem;
-         font-size: 1rem; border: 1px solid #bbb; border-radius: 4px; }
+  input[type=text], input[type=password], input[type=search], select { width: 100%;
+         box-sizing: border-box; padding: .5rem; font-size: 1rem; border: 1px solid #6b6f76;
+         border-radius: 4px; }
   button { margin-top: 1.5rem; padding: .6rem 1.2rem; font-size: 1rem; border-radius: 4px;
            border: 1px solid #0b5cad; background: #0b5cad; color: #fff; cursor: pointer; }
   button.secondary { background: #fff; color: #0b5cad; margin-left: .5rem; }
+  :focus-visible { outline: 3px solid #1c1e21; outline-offset: 2px; }
   .error { background: #fdecea; border: 1px solid #f5c2c0; padding: .75rem; border-radius: 4px; }
   .warning { background: #fff4e5; border: 1px solid #ffd8a8; padding: .75rem; border-radius: 4px; }
-  dt { font-weight: 600; margin-top: .75rem; } dd { margin: 0; word-break: break-all; }
+  dt { font-weight: 600; margin-top: .75rem; } dd { margin: 0; }
+  code, .wrap { overflow-wrap: break-word; }
   ul.scopes { padding-left: 1.2rem; } code { font-size: .9rem; }
+  .providers { list-style: none; padding: 0; margin: 1rem 0; }
+  .providers a { display: block; text-align: center; padding: .6rem; margin-top: .5rem;
+                 border: 1px solid #0b5cad; border-radius: 4px; color: #0b5cad;
+                 text-decoration: none; font-weight: 600; }
 `;
 
 /**
@@ -43,7 +57,9 @@ export function htmlPage(body: SafeHtml, options: PageOptions): HttpAnswer {
     'x-frame-options': 'DENY',
     'x-content-type-options': 'nosniff',
     'referrer-policy': 'no-referrer',
-    'content-security-policy': `default-src 'none'; style-src 'nonce-${nonce}'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+    'content-security-policy': `default-src 'none'; style-src 'nonce-${nonce}';${
+      options.imageSources?.length ? ` img-src ${options.imageSources.join(' ')};` : ''
+    } form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
   };
   const document = html`<!doctype html>
 <html lang="en">
@@ -51,9 +67,9 @@ export function htmlPage(body: SafeHtml, options: PageOptions): HttpAnswer {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${options.title}</title>
-<style nonce="${nonce}">${new SafeHtml(STYLE)}</style>
+<style nonce="${nonce}">${new SafeHtml(STYLE + (options.style ?? ''))}</style>
 </head>
-<body><main>
+<body>${options.banner ?? ''}<main>
 ${body}
 </main></body>
 </html>

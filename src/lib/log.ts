@@ -38,17 +38,25 @@ const SECRET_KEYS = new Set([
 const TOKEN_IN_TEXT =
   /\beyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*|\b(Bearer|DPoP|Basic)\s+[A-Za-z0-9._~+/=-]+|([?&](?:code|access_token|refresh_token|id_token|client_secret|code_verifier)=)[^&#\s]*/gi;
 
+/**
+ * A word that follows a scheme name in prose ("needs a bearer token", "Basic realm") is not a
+ * credential: all lower-case letters and short. Real credentials (RFC 6750 §2.1 b64token,
+ * RFC 7617 base64) are long or mix in digits, capitals or punctuation.
+ */
+const PROSE_WORD = /^[a-z]{1,15}$/;
+
 /** Replaces credentials in a value before it is written. Exported for the audit log as well. */
 export function redactForLog(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') {
     return value.replace(
       TOKEN_IN_TEXT,
-      (_match, scheme: string | undefined, parameter: string | undefined) =>
-        scheme
-          ? `${scheme} ${LOG_REDACTED}`
-          : parameter
-            ? `${parameter}${LOG_REDACTED}`
-            : LOG_REDACTED,
+      (match: string, scheme: string | undefined, parameter: string | undefined) => {
+        if (scheme) {
+          const credential = match.slice(scheme.length).trim();
+          return PROSE_WORD.test(credential) ? match : `${scheme} ${LOG_REDACTED}`;
+        }
+        return parameter ? `${parameter}${LOG_REDACTED}` : LOG_REDACTED;
+      },
     );
   }
   if (value === null || typeof value !== 'object' || depth > 8) return value;
@@ -75,11 +83,25 @@ export interface LoggerOptions {
   readonly destination?: DestinationStream;
 }
 
-/** Structured JSON logs; every record passes through redactForLog before it is written. */
+/** The environment variable that sets the log level (documented in the README and --help). */
+export const LOG_LEVEL_ENV = 'PORTCULLIS_LOG_LEVEL';
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * Structured JSON logs; every record passes through redactForLog before it is written. The
+ * level comes from the options, else PORTCULLIS_LOG_LEVEL, else info; an unknown level is an
+ * error that names the choices (rather than pino's bare "unknown level").
+ */
 export function createLogger(options: LoggerOptions = {}): Logger {
+  const level = options.level ?? (process.env[LOG_LEVEL_ENV] || 'info');
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new TypeError(
+      `${LOG_LEVEL_ENV} is "${level}"; fix: set it to one of ${LOG_LEVELS.join(', ')} (default info)`,
+    );
+  }
   return pino(
     {
-      level: options.level ?? process.env.PORTCULLIS_LOG_LEVEL ?? 'info',
+      level,
       base: { service: 'portcullis' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: {
@@ -95,5 +117,37 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       },
     },
     options.destination ?? pino.destination({ dest: 2, sync: true }),
+  );
+}
+
+/** What the access log says of one request (never a token, code, password or query string). */
+export interface AccessRecord {
+  readonly method: string;
+  /** The path (never the query: it may carry a code or token). */
+  readonly route: string;
+  readonly status: number;
+  readonly durationMs: number;
+  readonly clientId?: string | undefined;
+  readonly requestId?: string | undefined;
+  /** The error code of a refusal. */
+  readonly reason?: string | undefined;
+  /** Which part answered: the gateway or the authorization server. */
+  readonly server: 'gateway' | 'authorization-server';
+}
+
+/** One access-log line, the same shape for the gateway and the authorization server. */
+export function logAccess(logger: Logger, record: AccessRecord): void {
+  logger.info(
+    {
+      server: record.server,
+      method: record.method,
+      route: record.route,
+      status: record.status,
+      durationMs: Math.round(record.durationMs * 10) / 10,
+      ...(record.clientId === undefined ? {} : { clientId: record.clientId }),
+      ...(record.reason === undefined ? {} : { reason: record.reason }),
+      ...(record.requestId === undefined ? {} : { requestId: record.requestId }),
+    },
+    'request',
   );
 }

@@ -1,5 +1,6 @@
 import {
   closeSync,
+  mkdirSync,
   openSync,
   readFileSync,
   renameSync,
@@ -8,7 +9,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 
 /**
  * One writing process per file (an audit trail, a SQLite store). A second writer would
@@ -133,6 +134,9 @@ export function acquireWriterLock(file: string, what: string): WriterLock {
     held.set(lockPath, count + 1);
     return lockHandle(absolute, lockPath);
   }
+  // The lock is taken before the file is opened, so its directory may not exist yet: created
+  // as the file's opener would (owner-only), so a first start in a fresh directory works.
+  mkdirSync(dirname(absolute), { recursive: true, mode: 0o700 });
   for (let attempt = 0; attempt < 3; attempt++) {
     if (tryCreate(lockPath)) {
       held.set(lockPath, 1);

@@ -11,6 +11,7 @@ import { errorToResponse, jsonResponse } from './responses.ts';
 import { buildRouteTable, type McpRoute, type RouteTable } from './routes.ts';
 import { SessionRegistry, type UpstreamConnector } from './sessions.ts';
 import { StreamLeases } from './stream-leases.ts';
+import type { UpstreamCredentialSource } from './upstream-credentials.ts';
 import { StdioConnector } from './upstreams/stdio-session.ts';
 import { HttpConnector } from './upstreams/streamable-http.ts';
 
@@ -37,6 +38,8 @@ export interface GatewayOptions {
   readonly metrics?: { render(): Promise<{ contentType: string; body: string }> };
   /** More readiness checks (the store, say), run with the built-in ones. */
   readonly readinessProbes?: readonly ReadinessProbe[];
+  /** Per-person credentials for upstreams that use identity_provider_token or token_exchange. */
+  readonly upstreamCredentials?: UpstreamCredentialSource;
 }
 
 /** What /readyz reports. */
@@ -103,7 +106,7 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
       route,
       route.transport === 'stdio'
         ? new StdioConnector(route, logger)
-        : new HttpConnector(route, logger),
+        : new HttpConnector(route, logger, options.upstreamCredentials),
     );
   }
   const legacyConnectorFor = (route: McpRoute): UpstreamConnector => {

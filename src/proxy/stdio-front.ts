@@ -27,6 +27,7 @@ import {
   reasonOf,
 } from './request-facts.ts';
 import { buildRouteTable, type McpRoute } from './routes.ts';
+import { staticHeadersOf } from './upstream-credentials.ts';
 import { StdioChild } from './upstreams/stdio.ts';
 
 /**
@@ -264,8 +265,15 @@ async function httpChannel(
   onMessage: (text: string) => void,
   onGone: () => void,
 ): Promise<Channel> {
+  if (route.upstream.credentials !== undefined && route.upstream.credentials.type !== 'static') {
+    // Per-person credentials need a signed-in person; the stdio transport has none.
+    throw new RequestError(
+      'UpstreamCredentialUnavailable',
+      `upstream ${route.name} takes the person's identity provider credentials, which the stdio transport does not have`,
+    );
+  }
   const transport = new StreamableHTTPClientTransport(new URL(route.upstream.url ?? ''), {
-    requestInit: { headers: { ...route.upstream.headers } },
+    requestInit: { headers: { ...staticHeadersOf(route.upstream) } },
   });
   transport.onmessage = (message) => onMessage(JSON.stringify(message));
   transport.onerror = (error) => logger.warn({ err: error }, 'upstream transport error');

@@ -5,6 +5,9 @@ import {
   type CodeRecord,
   type ConsentRecord,
   type ConsumeCodeResult,
+  type FederatedIdentityRecord,
+  type GrantFilter,
+  type GrantListing,
   type GrantRecord,
   type InteractionRecord,
   type RefreshTokenRecord,
@@ -42,6 +45,7 @@ export class MemoryStore implements Store {
   private readonly accessTokens = new Map<string, AccessTokenRecord>();
   private readonly refreshTokens = new Map<string, RefreshTokenRecord>();
   private readonly keys = new Map<string, SigningKeyRecord>();
+  private readonly federated = new Map<string, FederatedIdentityRecord>();
   private readonly counters = new Map<
     string,
     { windowStart: number; windowEnd: number; count: number }
@@ -70,6 +74,42 @@ export class MemoryStore implements Store {
     return this.users.get(username);
   }
 
+  async listUsers(): Promise<UserRecord[]> {
+    this.check();
+    return [...this.users.values()].sort((a, b) => a.username.localeCompare(b.username));
+  }
+
+  async hasLocalUsers(): Promise<boolean> {
+    this.check();
+    for (const user of this.users.values()) {
+      if (!this.federated.has(user.username)) return true;
+    }
+    return false;
+  }
+
+  async putFederatedIdentity(identity: FederatedIdentityRecord): Promise<void> {
+    this.check();
+    this.federated.set(identity.subject, snapshot(identity));
+  }
+
+  async getFederatedIdentity(subject: string): Promise<FederatedIdentityRecord | undefined> {
+    this.check();
+    return this.federated.get(subject);
+  }
+
+  async replaceProviderTokens(
+    subject: string,
+    expected: string | undefined,
+    sealed: string | undefined,
+    now: number,
+  ): Promise<boolean> {
+    this.check();
+    const current = this.federated.get(subject);
+    if (current === undefined || current.sealedTokens !== expected) return false;
+    this.federated.set(subject, snapshot({ ...current, sealedTokens: sealed, updatedAt: now }));
+    return true;
+  }
+
   async putClient(client: ClientRecord): Promise<void> {
     this.check();
     this.clients.set(client.clientId, snapshot(client));
@@ -84,6 +124,28 @@ export class MemoryStore implements Store {
     this.check();
     const client = this.clients.get(clientId);
     if (client) this.clients.set(clientId, snapshot({ ...client, lastUsedAt: now }));
+  }
+
+  async listClients(): Promise<ClientRecord[]> {
+    this.check();
+    return [...this.clients.values()].sort(
+      (a, b) => a.createdAt - b.createdAt || a.clientId.localeCompare(b.clientId),
+    );
+  }
+
+  async setClientDisabled(clientId: string, disabledAt: number | undefined): Promise<boolean> {
+    this.check();
+    const client = this.clients.get(clientId);
+    if (client === undefined) return false;
+    // Enabled is the field's absence, as the other backends read it back.
+    const { disabledAt: _previous, ...rest } = client;
+    this.clients.set(clientId, snapshot(disabledAt === undefined ? rest : { ...rest, disabledAt }));
+    return true;
+  }
+
+  async deleteClient(clientId: string): Promise<boolean> {
+    this.check();
+    return this.clients.delete(clientId);
   }
 
   async countClients(): Promise<number> {
@@ -228,6 +290,28 @@ export class MemoryStore implements Store {
     return count;
   }
 
+  async listGrants(filter: GrantFilter): Promise<GrantListing[]> {
+    this.check();
+    const lastUse = new Map<string, number>();
+    for (const token of this.refreshTokens.values()) {
+      lastUse.set(token.grantId, Math.max(lastUse.get(token.grantId) ?? 0, token.issuedAt));
+    }
+    return [...this.grants.values()]
+      .filter(
+        (grant) =>
+          grant.clientId !== '' &&
+          (filter.subject === undefined || grant.subject === filter.subject) &&
+          (filter.clientId === undefined || grant.clientId === filter.clientId) &&
+          (filter.liveAt === undefined ||
+            (grant.revokedAt === undefined && grant.expiresAt > filter.liveAt)),
+      )
+      .map((grant) => ({
+        ...grant,
+        lastUsedAt: Math.max(grant.createdAt, lastUse.get(grant.grantId) ?? 0),
+      }))
+      .sort((a, b) => b.createdAt - a.createdAt || a.grantId.localeCompare(b.grantId));
+  }
+
   async putAccessToken(token: AccessTokenRecord): Promise<void> {
     this.check();
     this.accessTokens.set(token.jti, snapshot(token));
@@ -355,13 +439,15 @@ export class MemoryStore implements Store {
   async exportSnapshot(): Promise<StoreSnapshot> {
     this.check();
     return {
-      users: [...this.users.values()],
+      // Roles as the other backends read them back: a user given none has none ([]).
+      users: [...this.users.values()].map((user) => ({ ...user, roles: user.roles ?? [] })),
       clients: [...this.clients.values()],
       consents: [...this.consents.values()],
       grants: [...this.grants.values()],
       refreshTokens: [...this.refreshTokens.values()],
       accessTokens: [...this.accessTokens.values()],
       signingKeys: [...this.keys.values()],
+      federatedIdentities: [...this.federated.values()],
     };
   }
 
@@ -377,6 +463,9 @@ export class MemoryStore implements Store {
       this.refreshTokens.set(token.tokenHash, snapshot(token));
     for (const token of data.accessTokens) this.accessTokens.set(token.jti, snapshot(token));
     for (const key of data.signingKeys) this.keys.set(key.kid, snapshot(key));
+    for (const identity of data.federatedIdentities) {
+      this.federated.set(identity.subject, snapshot(identity));
+    }
   }
 
   async close(): Promise<void> {

@@ -9,6 +9,7 @@ export interface MigrationCounts {
   readonly refreshTokens: number;
   readonly accessTokens: number;
   readonly signingKeys: number;
+  readonly federatedIdentities: number;
 }
 
 export type MigrationResult =
@@ -27,6 +28,7 @@ const KINDS = [
   'refreshTokens',
   'accessTokens',
   'signingKeys',
+  'federatedIdentities',
 ] as const;
 
 /** The identity of a record within its kind, to match a source record with the target's. */
@@ -41,6 +43,7 @@ const IDENTITY: { [K in (typeof KINDS)[number]]: (record: StoreSnapshot[K][numbe
   refreshTokens: (record) => (record as StoreSnapshot['refreshTokens'][number]).tokenHash,
   accessTokens: (record) => (record as StoreSnapshot['accessTokens'][number]).jti,
   signingKeys: (record) => (record as StoreSnapshot['signingKeys'][number]).kid,
+  federatedIdentities: (record) => (record as StoreSnapshot['federatedIdentities'][number]).subject,
 };
 
 export function countRecords(snapshot: StoreSnapshot): MigrationCounts {
@@ -52,6 +55,7 @@ export function countRecords(snapshot: StoreSnapshot): MigrationCounts {
     refreshTokens: snapshot.refreshTokens.length,
     accessTokens: snapshot.accessTokens.length,
     signingKeys: snapshot.signingKeys.length,
+    federatedIdentities: snapshot.federatedIdentities.length,
   };
 }
 
@@ -68,7 +72,8 @@ function contains(target: StoreSnapshot, source: StoreSnapshot): boolean {
 
 /**
  * Copies users, clients, consents, grants (with their refresh and access tokens, revoked ones
- * included, so a revocation survives the move) and signing keys from one store to another.
+ * included, so a revocation survives the move), signing keys and federated identities (their
+ * provider tokens stay sealed) from one store to another.
  * A target holding other data is left alone unless `force`; a target that already holds the
  * source's records is left alone too, so running a migration twice is harmless.
  */

@@ -3,7 +3,7 @@
  * deployments can share one Redis. Keys that one atomic script touches together carry the same
  * hash tag (`{…}`), so they hash to one slot and the script also runs on a Redis Cluster (Redis
  * Cluster specification, "Hash tags"): a grant's family (the grant and its refresh tokens), the
- * user set, the client set, one user's consents, the signing keys.
+ * user set (with the federated identities), the client set, one user's consents, the signing keys.
  *
  * A caller-supplied part that sits inside a hash tag is percent-encoded, so no value can close
  * the tag early or collide with another key; parts after the tag are kept as they are (the tag is
@@ -39,6 +39,23 @@ export class RedisKeys {
   }
   get users(): string {
     return `${this.prefix}{users}:all`;
+  }
+  get userPrefix(): string {
+    return `${this.prefix}{users}:u:`;
+  }
+
+  /**
+   * A person signed in at an identity provider, beside the user records (same hash tag), so
+   * telling local users from federated ones is one script.
+   */
+  federatedIdentity(subject: string): string {
+    return `${this.federatedIdentityPrefix}${subject}`;
+  }
+  get federatedIdentityPrefix(): string {
+    return `${this.prefix}{users}:f:`;
+  }
+  get federatedIdentities(): string {
+    return `${this.prefix}{users}:federated`;
   }
 
   client(clientId: string): string {
@@ -86,6 +103,10 @@ export class RedisKeys {
   refreshToken(grantId: string, tokenHash: string): string {
     return `${this.family(grantId)}rt:${tokenHash}`;
   }
+  /** The newest issue time of the family's refresh tokens: when the grant last got a token. */
+  lastUse(grantId: string): string {
+    return `${this.family(grantId)}last-use`;
+  }
   /** token hash → grant id, to find a refresh token's family from the token alone. */
   refreshTokenIndex(tokenHash: string): string {
     return `${this.prefix}rt:${tokenHash}`;
@@ -93,6 +114,21 @@ export class RedisKeys {
   /** The grant ids of one user and client, for withdrawing consent. */
   grantsOf(subject: string, clientId: string): string {
     return `${this.prefix}grants-of:${inTag(subject)}:${inTag(clientId)}`;
+  }
+
+  /**
+   * Grant ids kept for the operator listings, each scored by the grant's absolute end
+   * (`expires_at`), so live grants are a range and expired ones can be dropped by score: every
+   * grant, a user's, a client's.
+   */
+  get grantIndex(): string {
+    return `${this.prefix}grants:all`;
+  }
+  grantsBySubject(subject: string): string {
+    return `${this.prefix}grants:by-subject:${inTag(subject)}`;
+  }
+  grantsByClient(clientId: string): string {
+    return `${this.prefix}grants:by-client:${inTag(clientId)}`;
   }
 
   accessToken(jti: string): string {

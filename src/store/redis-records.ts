@@ -3,6 +3,7 @@ import type {
   ClientRecord,
   CodeRecord,
   ConsentRecord,
+  FederatedIdentityRecord,
   GrantRecord,
   InteractionRecord,
   JsonObject,
@@ -58,15 +59,41 @@ export const toUser = (h: Hash): UserRecord => ({
   username: h.username ?? '',
   passwordHash: h.password_hash ?? '',
   disabled: h.disabled === '1',
+  // Absent in records written by schema 1: no roles.
+  roles: strings(h, 'roles'),
   createdAt: num(h, 'created_at'),
   updatedAt: num(h, 'updated_at'),
 });
+/** Every field but created_at (putUser keeps the first one); roles always written, so a reset replaces them. */
 export const userFields = (user: UserRecord) =>
   fields({
     username: user.username,
     password_hash: user.passwordHash,
     disabled: user.disabled,
+    roles: JSON.stringify(user.roles ?? []),
     updated_at: user.updatedAt,
+  });
+
+export const toFederatedIdentity = (h: Hash): FederatedIdentityRecord => ({
+  subject: h.subject ?? '',
+  provider: h.provider ?? '',
+  issuer: h.issuer ?? '',
+  providerSubject: h.provider_subject ?? '',
+  label: h.label,
+  allowedScopes: strings(h, 'allowed_scopes'),
+  sealedTokens: h.sealed_tokens,
+  updatedAt: num(h, 'updated_at'),
+});
+export const federatedIdentityFields = (identity: FederatedIdentityRecord) =>
+  fields({
+    subject: identity.subject,
+    provider: identity.provider,
+    issuer: identity.issuer,
+    provider_subject: identity.providerSubject,
+    label: identity.label,
+    allowed_scopes: JSON.stringify(identity.allowedScopes),
+    sealed_tokens: identity.sealedTokens,
+    updated_at: identity.updatedAt,
   });
 
 export const toClient = (h: Hash): ClientRecord => ({
@@ -75,6 +102,8 @@ export const toClient = (h: Hash): ClientRecord => ({
   metadata: json(h, 'metadata'),
   createdAt: num(h, 'created_at'),
   lastUsedAt: optionalNum(h, 'last_used_at'),
+  // Only a disabled client carries the field (ClientRecord: absent means enabled).
+  ...(h.disabled_at === undefined ? {} : { disabledAt: num(h, 'disabled_at') }),
 });
 export const clientFields = (client: ClientRecord) =>
   fields({
@@ -83,6 +112,7 @@ export const clientFields = (client: ClientRecord) =>
     metadata: JSON.stringify(client.metadata),
     created_at: client.createdAt,
     last_used_at: client.lastUsedAt,
+    disabled_at: client.disabledAt,
   });
 
 export const toConsent = (h: Hash): ConsentRecord => ({

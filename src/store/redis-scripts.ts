@@ -25,6 +25,22 @@ local function revoke_grant(key, grant_id, now, tombstone_expires_at, tombstone_
 end
 `;
 
+/**
+ * Records that a refresh token was issued at `issued_at` for the family whose last-use key is
+ * `key`: keeps the later time, and the longer of the key's remaining life and `life`.
+ */
+const NOTE_USE_FUNCTION = `
+local function note_use(key, issued_at, life)
+  local current = redis.call('GET', key)
+  local value = issued_at
+  if current and tonumber(current) > tonumber(issued_at) then value = current end
+  local keep = tonumber(life)
+  local left = redis.call('PTTL', key)
+  if left > keep then keep = left end
+  redis.call('SET', key, value, 'PX', keep)
+end
+`;
+
 export const SCRIPTS = {
   /** KEYS: user, user set. ARGV: username, created_at, then field pairs. A reset keeps created_at. */
   putUser: {
@@ -33,6 +49,54 @@ export const SCRIPTS = {
 redis.call('HSETNX', KEYS[1], 'created_at', ARGV[2])
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('SADD', KEYS[2], ARGV[1])
+return 1`,
+  },
+
+  /** KEYS: federated identity, federated set. ARGV: subject, then field pairs. Replaces it. */
+  putFederatedIdentity: {
+    numberOfKeys: 2,
+    lua: `
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1`,
+  },
+
+  /**
+   * KEYS: user set, federated set. 1 when some user has no federated identity. More users than
+   * federated identities means at least one is local; otherwise each user is checked.
+   */
+  hasLocalUsers: {
+    numberOfKeys: 2,
+    lua: `
+if redis.call('SCARD', KEYS[1]) > redis.call('SCARD', KEYS[2]) then return 1 end
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('SISMEMBER', KEYS[2], name) == 0 then return 1 end
+end
+return 0`,
+  },
+
+  /**
+   * KEYS: federated identity. ARGV: '1' and the sealed tokens expected, or '0' and '' for none;
+   * '1' and the new sealed tokens, or '0' and '' to drop them; updated_at. Compare-and-set: 1
+   * when the identity exists and held what was expected (so of two refreshes one wins).
+   */
+  replaceProviderTokens: {
+    numberOfKeys: 1,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local current = redis.call('HGET', KEYS[1], 'sealed_tokens')
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[1], 'sealed_tokens', ARGV[4], 'updated_at', ARGV[5])
+else
+  redis.call('HDEL', KEYS[1], 'sealed_tokens')
+  redis.call('HSET', KEYS[1], 'updated_at', ARGV[5])
+end
 return 1`,
   },
 
@@ -176,14 +240,15 @@ return redis.call('HSETNX', KEYS[1], 'revoked_at', ARGV[1])`,
 
   /**
    * The refresh-token compare-and-set (RFC 9700 §4.14.2), same order of checks as the SQLite
-   * store. KEYS: old token, grant, successor. ARGV: client id, now, grace ms, family prefix,
-   * grace blob, successor ttl, successor hash, then the successor's field pairs.
+   * store. KEYS: old token, grant, successor, the family's last use. ARGV: client id, now, grace
+   * ms, family prefix, grace blob, successor ttl, successor hash, successor issued_at, then the
+   * successor's field pairs.
    * Returns {status, ...}: rotated + previous record, grace + blob + previous record, reused,
    * revoked, expired, wrong-client, not-found.
    */
   rotateRefreshToken: {
-    numberOfKeys: 3,
-    lua: `
+    numberOfKeys: 4,
+    lua: `${NOTE_USE_FUNCTION}
 local old = redis.call('HMGET', KEYS[1], 'client_id', 'rotated_at', 'successor_hash', 'grace_blob', 'expires_at')
 if not old[1] then return { 'not-found' } end
 if old[1] ~= ARGV[1] then return { 'wrong-client' } end
@@ -206,9 +271,77 @@ if tonumber(old[5]) <= now or tonumber(grant[3]) <= now then return { 'expired' 
 local previous = redis.call('HGETALL', KEYS[1])
 redis.call('HSET', KEYS[1], 'rotated_at', ARGV[2], 'successor_hash', ARGV[7], 'grace_blob', ARGV[5])
 redis.call('DEL', KEYS[3])
-redis.call('HSET', KEYS[3], unpack(ARGV, 8))
+redis.call('HSET', KEYS[3], unpack(ARGV, 9))
 redis.call('PEXPIRE', KEYS[3], ARGV[6])
+note_use(KEYS[4], ARGV[8], ARGV[6])
 return { 'rotated', previous }`,
+  },
+
+  /**
+   * KEYS: refresh token, the family's last use. ARGV: ttl ms, issued_at, then field pairs.
+   * Writes the token and moves the family's last use forward in one step.
+   */
+  putRefreshToken: {
+    numberOfKeys: 2,
+    lua: `${NOTE_USE_FUNCTION}
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+note_use(KEYS[2], ARGV[2], ARGV[1])
+return 1`,
+  },
+
+  /** KEYS: the family's last use. ARGV: ttl ms, issued_at (schema upgrade of existing tokens). */
+  noteGrantUse: {
+    numberOfKeys: 1,
+    lua: `${NOTE_USE_FUNCTION}
+note_use(KEYS[1], ARGV[2], ARGV[1])
+return 1`,
+  },
+
+  /** KEYS: grant, the family's last use. {grant as HGETALL, last use or ''}; nil when no grant. */
+  grantListing: {
+    numberOfKeys: 2,
+    lua: `
+local grant = redis.call('HGETALL', KEYS[1])
+if #grant == 0 then return false end
+return { grant, redis.call('GET', KEYS[2]) or '' }`,
+  },
+
+  /** KEYS: never-used set, used set. ARGV: client key prefix. Every client, as HGETALL arrays. */
+  listClients: {
+    numberOfKeys: 2,
+    lua: `
+local out = {}
+for _, set in ipairs({ KEYS[1], KEYS[2] }) do
+  for _, id in ipairs(redis.call('ZRANGE', set, 0, -1)) do
+    local record = redis.call('HGETALL', ARGV[1] .. id)
+    if #record > 0 then table.insert(out, record) end
+  end
+end
+return out`,
+  },
+
+  /** KEYS: client. ARGV: disabled_at, or '' to enable. 1 when the client exists. */
+  setClientDisabled: {
+    numberOfKeys: 1,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[1] == '' then
+  redis.call('HDEL', KEYS[1], 'disabled_at')
+else
+  redis.call('HSET', KEYS[1], 'disabled_at', ARGV[1])
+end
+return 1`,
+  },
+
+  /** KEYS: client, never-used set, used set. ARGV: client id. 1 when it existed. */
+  deleteClient: {
+    numberOfKeys: 3,
+    lua: `
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return redis.call('DEL', KEYS[1])`,
   },
 
   /** KEYS: signing key. ARGV: field pairs. Changes an existing key only. */
@@ -284,22 +417,21 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return 1`,
   },
 
-  /**
-   * KEYS: meta. ARGV: the version this code writes. The version the data set holds, raised to
-   * this code's first: the layout only ever gains fields (version 2: `dpop_jkt` on codes and
-   * refresh tokens), so no data is rewritten, while a replica still running an older version is
-   * refused from then on, since it would drop or ignore what it does not know (a DPoP binding).
-   */
+  /** KEYS: meta. ARGV: a version. Raises the data set's version to it (never lowers it). */
+  raiseSchema: {
+    numberOfKeys: 1,
+    lua: `
+local current = tonumber(redis.call('HGET', KEYS[1], 'schema') or '0')
+if current < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'schema', ARGV[1]) end
+return tonumber(redis.call('HGET', KEYS[1], 'schema'))`,
+  },
+
+  /** KEYS: meta. ARGV: the version this code writes. The version the data set holds. */
   schemaVersion: {
     numberOfKeys: 1,
     lua: `
-local found = tonumber(redis.call('HGET', KEYS[1], 'schema'))
-local current = tonumber(ARGV[1])
-if found == nil or found < current then
-  redis.call('HSET', KEYS[1], 'schema', ARGV[1])
-  return current
-end
-return found`,
+redis.call('HSETNX', KEYS[1], 'schema', ARGV[1])
+return tonumber(redis.call('HGET', KEYS[1], 'schema'))`,
   },
 } as const;
 

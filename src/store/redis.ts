@@ -12,6 +12,7 @@ import {
   byActivation,
   clientFields,
   consentFields,
+  federatedIdentityFields,
   fields,
   grantFields,
   type Hash,
@@ -23,6 +24,7 @@ import {
   toClient,
   toCode,
   toConsent,
+  toFederatedIdentity,
   toGrant,
   toInteraction,
   toRefreshToken,
@@ -39,6 +41,9 @@ import {
   type CodeRecord,
   type ConsentRecord,
   type ConsumeCodeResult,
+  type FederatedIdentityRecord,
+  type GrantFilter,
+  type GrantListing,
   type GrantRecord,
   type InteractionRecord,
   type RefreshTokenRecord,
@@ -129,7 +134,12 @@ export class RedisStore implements Store {
     }
   }
 
-  /** Checked once per connection life; a failed check (Redis down) is tried again next time. */
+  /**
+   * Checked once per store; a failed check (Redis down) is tried again next time. A new data set
+   * is marked with this version; an older one is upgraded, then marked, so a replica of older
+   * code started afterwards refuses it instead of misreading it (an older replica would take a
+   * disabled client for an enabled one).
+   */
   private checkSchema(): Promise<void> {
     this.ready ??= (async () => {
       const found = Number(
@@ -140,11 +150,43 @@ export class RedisStore implements Store {
           `the Redis data set holds schema version ${found}, newer than this Portcullis understands (${STORE_SCHEMA_VERSION}); upgrade Portcullis`,
         );
       }
+      if (found < STORE_SCHEMA_VERSION) await this.upgrade(found);
     })().catch((error: unknown) => {
       if (!(error instanceof StoreSchemaError)) this.ready = undefined;
       throw error;
     });
     return this.ready;
+  }
+
+  /**
+   * Brings a data set written by an older schema up to this one. Each step is idempotent, so
+   * replicas starting together may all run it; the version is raised only after it completed.
+   * 1 → 2: user roles and disabled clients need nothing (absent fields read as none and
+   * enabled); the grant listings need their indexes and each family's last use, built once
+   * from a SCAN of the grants and refresh tokens. 2 → 3: federated identities are new keys,
+   * nothing to convert. 3 → 4: DPoP key bindings (`dpop_jkt` on codes and refresh tokens) are
+   * new fields, absent meaning unbound; the raised version keeps an older replica, which would
+   * drop a binding when it rotates a token, from starting on the data set.
+   */
+  private async upgrade(from: number): Promise<void> {
+    if (from < 2) {
+      const p = this.keys.prefix;
+      for (const key of await this.scan(this.keys.pattern(`${p}{g:`, '*}:grant'))) {
+        const hash = await this.hash(key);
+        if (hash !== undefined) await this.indexGrant(toGrant(hash));
+      }
+      for (const key of await this.scan(this.keys.pattern(`${p}{g:`, '*}:rt:*'))) {
+        const hash = await this.hash(key);
+        if (hash === undefined) continue;
+        const token = toRefreshToken(hash);
+        await this.script('noteGrantUse')(
+          this.keys.lastUse(token.grantId),
+          ttl(token.issuedAt, token.expiresAt),
+          token.issuedAt,
+        );
+      }
+    }
+    await this.script('raiseSchema')(this.keys.meta, STORE_SCHEMA_VERSION);
   }
 
   private script(name: ScriptName): ScriptCall {
@@ -186,6 +228,64 @@ export class RedisStore implements Store {
     });
   }
 
+  async listUsers(): Promise<UserRecord[]> {
+    return this.op(async () => {
+      const list = (await this.script('listHashes')(
+        this.keys.users,
+        this.keys.userPrefix,
+      )) as unknown[];
+      return list.map((flat) => toUser(pairs(flat))).sort((a, b) => byText(a.username, b.username));
+    });
+  }
+
+  async hasLocalUsers(): Promise<boolean> {
+    return this.op(
+      async () =>
+        Number(
+          await this.script('hasLocalUsers')(this.keys.users, this.keys.federatedIdentities),
+        ) === 1,
+    );
+  }
+
+  async putFederatedIdentity(identity: FederatedIdentityRecord): Promise<void> {
+    await this.op(() =>
+      this.script('putFederatedIdentity')(
+        this.keys.federatedIdentity(identity.subject),
+        this.keys.federatedIdentities,
+        identity.subject,
+        ...federatedIdentityFields(identity),
+      ),
+    );
+  }
+
+  async getFederatedIdentity(subject: string): Promise<FederatedIdentityRecord | undefined> {
+    return this.op(async () => {
+      const hash = await this.hash(this.keys.federatedIdentity(subject));
+      return hash && toFederatedIdentity(hash);
+    });
+  }
+
+  async replaceProviderTokens(
+    subject: string,
+    expected: string | undefined,
+    sealed: string | undefined,
+    now: number,
+  ): Promise<boolean> {
+    return this.op(
+      async () =>
+        Number(
+          await this.script('replaceProviderTokens')(
+            this.keys.federatedIdentity(subject),
+            expected === undefined ? '0' : '1',
+            expected ?? '',
+            sealed === undefined ? '0' : '1',
+            sealed ?? '',
+            now,
+          ),
+        ) === 1,
+    );
+  }
+
   async putClient(client: ClientRecord): Promise<void> {
     await this.op(() =>
       this.script('putClient')(
@@ -216,6 +316,42 @@ export class RedisStore implements Store {
         clientId,
         now,
       ),
+    );
+  }
+
+  async listClients(): Promise<ClientRecord[]> {
+    return this.op(async () => {
+      const list = (await this.script('listClients')(
+        this.keys.clientsNeverUsed,
+        this.keys.clientsUsed,
+        this.keys.clientPrefix,
+      )) as unknown[];
+      return list
+        .map((flat) => toClient(pairs(flat)))
+        .sort((a, b) => a.createdAt - b.createdAt || byText(a.clientId, b.clientId));
+    });
+  }
+
+  async setClientDisabled(clientId: string, disabledAt: number | undefined): Promise<boolean> {
+    return this.op(
+      async () =>
+        Number(
+          await this.script('setClientDisabled')(this.keys.client(clientId), disabledAt ?? ''),
+        ) === 1,
+    );
+  }
+
+  async deleteClient(clientId: string): Promise<boolean> {
+    return this.op(
+      async () =>
+        Number(
+          await this.script('deleteClient')(
+            this.keys.client(clientId),
+            this.keys.clientsNeverUsed,
+            this.keys.clientsUsed,
+            clientId,
+          ),
+        ) === 1,
     );
   }
 
@@ -413,9 +549,36 @@ export class RedisStore implements Store {
           .pexpire(index, indexTtl, 'NX')
           .pexpire(index, indexTtl, 'GT')
           .exec(),
+        this.indexGrant(grant),
         this.schedulePurge(key, purgeAt),
       ]);
     });
+  }
+
+  /**
+   * Adds a grant to the listing indexes (every grant, its user's, its client's), scored by its
+   * absolute end. Tombstones (a revocation of an unknown grant, no client) are not listed. The
+   * per-user and per-client sets live as long as their longest grant; the global one is trimmed
+   * by score in purgeExpired.
+   */
+  private async indexGrant(grant: GrantRecord): Promise<void> {
+    if (grant.clientId === '') return;
+    const life = ttl(grant.createdAt, grant.expiresAt + CODE_REPLAY_MEMORY_MS);
+    const scoped = [
+      this.keys.grantsBySubject(grant.subject),
+      this.keys.grantsByClient(grant.clientId),
+    ];
+    await Promise.all([
+      this.client.zadd(this.keys.grantIndex, grant.expiresAt, grant.grantId),
+      ...scoped.map((index) =>
+        this.client
+          .multi()
+          .zadd(index, grant.expiresAt, grant.grantId)
+          .pexpire(index, life, 'NX')
+          .pexpire(index, life, 'GT')
+          .exec(),
+      ),
+    ]);
   }
 
   async getGrant(grantId: string): Promise<GrantRecord | undefined> {
@@ -469,6 +632,37 @@ export class RedisStore implements Store {
       );
       return results.reduce((sum, changed) => sum + changed, 0);
     });
+  }
+
+  async listGrants(filter: GrantFilter): Promise<GrantListing[]> {
+    return this.op(async () => {
+      const index = this.grantIndexFor(filter);
+      const from = filter.liveAt === undefined ? '-inf' : `(${filter.liveAt}`;
+      const ids = await this.client.zrangebyscore(index, from, '+inf');
+      const found = await Promise.all(
+        ids.map(async (grantId) => ({
+          grantId,
+          result: await this.script('grantListing')(
+            this.keys.grant(grantId),
+            this.keys.lastUse(grantId),
+          ),
+        })),
+      );
+      // Ids whose grant is gone (its Redis TTL ran out before a purge) leave the index here.
+      const gone = found.filter(({ result }) => !Array.isArray(result)).map((f) => f.grantId);
+      if (gone.length > 0) await this.client.zrem(index, ...gone);
+      return found
+        .flatMap(({ result }) => (Array.isArray(result) ? [listing(result)] : []))
+        .filter((grant) => grantMatches(grant, filter))
+        .sort((a, b) => b.createdAt - a.createdAt || byText(a.grantId, b.grantId));
+    });
+  }
+
+  /** The narrowest listing index a filter allows; the rest of the filter applies to the records. */
+  private grantIndexFor(filter: GrantFilter): string {
+    if (filter.subject !== undefined) return this.keys.grantsBySubject(filter.subject);
+    if (filter.clientId !== undefined) return this.keys.grantsByClient(filter.clientId);
+    return this.keys.grantIndex;
   }
 
   async putAccessToken(token: AccessTokenRecord): Promise<void> {
@@ -532,12 +726,13 @@ export class RedisStore implements Store {
     const index = this.keys.refreshTokenIndex(token.tokenHash);
     const life = ttl(token.issuedAt, token.expiresAt);
     await Promise.all([
-      this.client
-        .multi()
-        .del(key)
-        .hset(key, ...refreshTokenFields(token))
-        .pexpire(key, life)
-        .exec(),
+      this.script('putRefreshToken')(
+        key,
+        this.keys.lastUse(token.grantId),
+        life,
+        token.issuedAt,
+        ...refreshTokenFields(token),
+      ),
       this.client.set(index, token.grantId, 'PX', life),
       this.schedulePurge(key, token.expiresAt),
       this.schedulePurge(index, token.expiresAt),
@@ -577,6 +772,7 @@ export class RedisStore implements Store {
         this.keys.refreshToken(grantId, input.tokenHash),
         this.keys.grant(grantId),
         successorKey,
+        this.keys.lastUse(grantId),
         input.clientId,
         input.now,
         input.graceMs,
@@ -584,6 +780,7 @@ export class RedisStore implements Store {
         input.graceBlob,
         life,
         successor.tokenHash,
+        successor.issuedAt,
         ...refreshTokenFields(successor),
       )) as unknown[];
       switch (result[0]) {
@@ -689,10 +886,17 @@ export class RedisStore implements Store {
         PURGE_BATCH,
       );
       let removed = 0;
+      await this.unindexGrants(due.filter((key) => this.isGrantKey(key)));
       // One key per command: on a cluster the keys live in different slots.
       const deleted = await Promise.all(due.map((key) => this.client.del(key)));
       for (const count of deleted) removed += count;
       if (due.length > 0) await this.client.zrem(this.keys.purgeIndex, ...due);
+      // Every grant ending before this has been (or is now being) purged.
+      await this.client.zremrangebyscore(
+        this.keys.grantIndex,
+        '-inf',
+        `(${now - CODE_REPLAY_MEMORY_MS}`,
+      );
       removed += Number(
         await this.script('purgeSigningKeys')(
           this.keys.signingKeys,
@@ -704,6 +908,30 @@ export class RedisStore implements Store {
     });
   }
 
+  private isGrantKey(key: string): boolean {
+    const start = `${this.keys.prefix}{g:`;
+    return key.startsWith(start) && key.endsWith('}:grant');
+  }
+
+  /** Takes grants about to be purged out of their user's and client's listing index. */
+  private async unindexGrants(grantKeys: readonly string[]): Promise<void> {
+    await Promise.all(
+      grantKeys.map(async (key) => {
+        const [grantId, subject, clientId] = await this.client.hmget(
+          key,
+          'grant_id',
+          'subject',
+          'client_id',
+        );
+        if (grantId == null || subject == null || clientId == null || clientId === '') return;
+        await Promise.all([
+          this.client.zrem(this.keys.grantsBySubject(subject), grantId),
+          this.client.zrem(this.keys.grantsByClient(clientId), grantId),
+        ]);
+      }),
+    );
+  }
+
   async exportSnapshot(): Promise<StoreSnapshot> {
     return this.op(async () => {
       const read = async <T>(start: string, rest: string, to: (hash: Hash) => T): Promise<T[]> => {
@@ -712,16 +940,25 @@ export class RedisStore implements Store {
         return hashes.filter((hash): hash is Hash => hash !== undefined).map(to);
       };
       const p = this.keys.prefix;
-      const [users, clients, consents, grants, refreshTokens, accessTokens, signingKeys] =
-        await Promise.all([
-          read(`${p}{users}:u:`, '*', toUser),
-          read(`${p}{clients}:c:`, '*', toClient),
-          read(`${p}{consents:`, '*}:c:*', toConsent),
-          read(`${p}{g:`, '*}:grant', toGrant),
-          read(`${p}{g:`, '*}:rt:*', toRefreshToken),
-          read(`${p}at:`, '*', toAccessToken),
-          read(`${p}{keys}:k:`, '*', toSigningKey),
-        ]);
+      const [
+        users,
+        clients,
+        consents,
+        grants,
+        refreshTokens,
+        accessTokens,
+        signingKeys,
+        federatedIdentities,
+      ] = await Promise.all([
+        read(`${p}{users}:u:`, '*', toUser),
+        read(`${p}{clients}:c:`, '*', toClient),
+        read(`${p}{consents:`, '*}:c:*', toConsent),
+        read(`${p}{g:`, '*}:grant', toGrant),
+        read(`${p}{g:`, '*}:rt:*', toRefreshToken),
+        read(`${p}at:`, '*', toAccessToken),
+        read(`${p}{keys}:k:`, '*', toSigningKey),
+        read(this.keys.federatedIdentityPrefix, '*', toFederatedIdentity),
+      ]);
       return {
         users,
         clients,
@@ -730,6 +967,7 @@ export class RedisStore implements Store {
         refreshTokens,
         accessTokens,
         signingKeys: signingKeys.sort(byActivation),
+        federatedIdentities,
       };
     });
   }
@@ -761,6 +999,7 @@ export class RedisStore implements Store {
     for (const token of data.refreshTokens) await this.putRefreshToken(token);
     for (const token of data.accessTokens) await this.putAccessToken(token);
     for (const key of data.signingKeys) await this.putSigningKey(key);
+    for (const identity of data.federatedIdentities) await this.putFederatedIdentity(identity);
   }
 
   async close(): Promise<void> {
@@ -773,6 +1012,26 @@ export class RedisStore implements Store {
     }
   }
 }
+
+/** A grantListing script answer: the grant, its last use the later of creation and newest refresh. */
+function listing(result: unknown[]): GrantListing {
+  const grant = toGrant(pairs(result[0]));
+  return { ...grant, lastUsedAt: Math.max(grant.createdAt, Number(result[1] || 0)) };
+}
+
+/** Tombstones (no client) are never listed; each filter field narrows. */
+function grantMatches(grant: GrantRecord, filter: GrantFilter): boolean {
+  return (
+    grant.clientId !== '' &&
+    (filter.subject === undefined || grant.subject === filter.subject) &&
+    (filter.clientId === undefined || grant.clientId === filter.clientId) &&
+    (filter.liveAt === undefined ||
+      (grant.revokedAt === undefined && grant.expiresAt > filter.liveAt))
+  );
+}
+
+/** Code-unit order, as SQLite's default collation sorts. */
+const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 function isCluster(client: RedisClient): client is Cluster {
   return client.isCluster;

@@ -103,7 +103,27 @@ export const MIGRATIONS: readonly string[] = [
     count INTEGER NOT NULL
   ) STRICT;
   `,
-  // 2: DPoP (RFC 9449): the key a code (dpop_jkt, §10) or a public client's refresh token (§5)
+  // 2: operator tools: user roles (admin page), disabling a registered client.
+  `
+  ALTER TABLE users ADD COLUMN roles TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE clients ADD COLUMN disabled_at INTEGER;
+  CREATE INDEX grants_by_client ON grants (client_id);
+  CREATE INDEX refresh_tokens_by_grant ON refresh_tokens (grant_id);
+  `,
+  // 3: people signed in at upstream identity providers, their provider tokens sealed.
+  `
+  CREATE TABLE federated_identities (
+    subject TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    provider_subject TEXT NOT NULL,
+    label TEXT,
+    allowed_scopes TEXT NOT NULL,
+    sealed_tokens TEXT,
+    updated_at INTEGER NOT NULL
+  ) STRICT;
+  `,
+  // 4: DPoP (RFC 9449): the key a code (dpop_jkt, §10) or a public client's refresh token (§5)
   // is bound to.
   `
   ALTER TABLE codes ADD COLUMN dpop_jkt TEXT;

@@ -10,6 +10,9 @@ import {
   type CodeRecord,
   type ConsentRecord,
   type ConsumeCodeResult,
+  type FederatedIdentityRecord,
+  type GrantFilter,
+  type GrantListing,
   type GrantRecord,
   type InteractionRecord,
   type JsonObject,
@@ -43,7 +46,19 @@ const toUser = (row: Row): UserRecord => ({
   username: text(row, 'username'),
   passwordHash: text(row, 'password_hash'),
   disabled: num(row, 'disabled') === 1,
+  roles: strings(row, 'roles'),
   createdAt: num(row, 'created_at'),
+  updatedAt: num(row, 'updated_at'),
+});
+
+const toFederatedIdentity = (row: Row): FederatedIdentityRecord => ({
+  subject: text(row, 'subject'),
+  provider: text(row, 'provider'),
+  issuer: text(row, 'issuer'),
+  providerSubject: text(row, 'provider_subject'),
+  label: optionalText(row, 'label'),
+  allowedScopes: strings(row, 'allowed_scopes'),
+  sealedTokens: optionalText(row, 'sealed_tokens'),
   updatedAt: num(row, 'updated_at'),
 });
 
@@ -53,6 +68,10 @@ const toClient = (row: Row): ClientRecord => ({
   metadata: JSON.parse(text(row, 'metadata')) as JsonObject,
   createdAt: num(row, 'created_at'),
   lastUsedAt: optionalNum(row, 'last_used_at'),
+  // Only a disabled client carries the field (ClientRecord: absent means enabled).
+  ...(row.disabled_at === null || row.disabled_at === undefined
+    ? {}
+    : { disabledAt: num(row, 'disabled_at') }),
 });
 
 const toConsent = (row: Row): ConsentRecord => ({
@@ -229,13 +248,14 @@ export class SqliteStore implements Store {
 
   async putUser(user: UserRecord): Promise<void> {
     this.run(
-      `INSERT INTO users (username, password_hash, disabled, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO users (username, password_hash, disabled, roles, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,
-         disabled = excluded.disabled, updated_at = excluded.updated_at`,
+         disabled = excluded.disabled, roles = excluded.roles, updated_at = excluded.updated_at`,
       user.username,
       user.passwordHash,
       user.disabled ? 1 : 0,
+      JSON.stringify(user.roles ?? []),
       user.createdAt,
       user.updatedAt,
     );
@@ -246,16 +266,92 @@ export class SqliteStore implements Store {
     return row && toUser(row);
   }
 
+  async listUsers(): Promise<UserRecord[]> {
+    return this.all('SELECT * FROM users ORDER BY username').map(toUser);
+  }
+
+  async hasLocalUsers(): Promise<boolean> {
+    const row = this.get(
+      `SELECT 1 AS found FROM users
+       WHERE username NOT IN (SELECT subject FROM federated_identities) LIMIT 1`,
+    );
+    return row !== undefined;
+  }
+
+  async putFederatedIdentity(identity: FederatedIdentityRecord): Promise<void> {
+    this.insertFederatedIdentity(identity);
+  }
+
+  async getFederatedIdentity(subject: string): Promise<FederatedIdentityRecord | undefined> {
+    const row = this.get('SELECT * FROM federated_identities WHERE subject = ?', subject);
+    return row === undefined ? undefined : toFederatedIdentity(row);
+  }
+
+  private insertFederatedIdentity(identity: FederatedIdentityRecord): void {
+    this.run(
+      `INSERT OR REPLACE INTO federated_identities
+         (subject, provider, issuer, provider_subject, label, allowed_scopes, sealed_tokens,
+          updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      identity.subject,
+      identity.provider,
+      identity.issuer,
+      identity.providerSubject,
+      identity.label ?? null,
+      JSON.stringify(identity.allowedScopes),
+      identity.sealedTokens ?? null,
+      identity.updatedAt,
+    );
+  }
+
+  async replaceProviderTokens(
+    subject: string,
+    expected: string | undefined,
+    sealed: string | undefined,
+    now: number,
+  ): Promise<boolean> {
+    return (
+      this.run(
+        `UPDATE federated_identities SET sealed_tokens = ?, updated_at = ?
+         WHERE subject = ? AND sealed_tokens IS ?`,
+        sealed ?? null,
+        now,
+        subject,
+        expected ?? null,
+      ) === 1
+    );
+  }
+
   async putClient(client: ClientRecord): Promise<void> {
     this.run(
-      `INSERT OR REPLACE INTO clients (client_id, secret_hash, metadata, created_at, last_used_at)
-       VALUES (?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO clients (client_id, secret_hash, metadata, created_at, last_used_at,
+         disabled_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
       client.clientId,
       nullable(client.secretHash),
       JSON.stringify(client.metadata),
       client.createdAt,
       nullable(client.lastUsedAt),
+      nullable(client.disabledAt),
     );
+  }
+
+  async listClients(): Promise<ClientRecord[]> {
+    return this.all('SELECT * FROM clients ORDER BY created_at, client_id').map(toClient);
+  }
+
+  async setClientDisabled(clientId: string, disabledAt: number | undefined): Promise<boolean> {
+    return (
+      this.run(
+        'UPDATE clients SET disabled_at = ? WHERE client_id = ?',
+        nullable(disabledAt),
+        clientId,
+      ) === 1
+    );
+  }
+
+  async deleteClient(clientId: string): Promise<boolean> {
+    return this.run('DELETE FROM clients WHERE client_id = ?', clientId) === 1;
   }
 
   async getClient(clientId: string): Promise<ClientRecord | undefined> {
@@ -448,6 +544,24 @@ export class SqliteStore implements Store {
       subject,
       clientId,
     );
+  }
+
+  async listGrants(filter: GrantFilter): Promise<GrantListing[]> {
+    // Tombstones (revocations of unknown grants) have no client and are not listed.
+    const rows = this.all(
+      `SELECT g.*, max(g.created_at, coalesce(max(r.issued_at), 0)) AS last_used_at
+       FROM grants g LEFT JOIN refresh_tokens r ON r.grant_id = g.grant_id
+       WHERE g.client_id != ''
+         AND (?1 IS NULL OR g.subject = ?1)
+         AND (?2 IS NULL OR g.client_id = ?2)
+         AND (?3 IS NULL OR (g.revoked_at IS NULL AND g.expires_at > ?3))
+       GROUP BY g.grant_id
+       ORDER BY g.created_at DESC, g.grant_id`,
+      nullable(filter.subject),
+      nullable(filter.clientId),
+      nullable(filter.liveAt),
+    );
+    return rows.map((row) => ({ ...toGrant(row), lastUsedAt: num(row, 'last_used_at') }));
   }
 
   async putAccessToken(token: AccessTokenRecord): Promise<void> {
@@ -650,6 +764,9 @@ export class SqliteStore implements Store {
       ),
       accessTokens: this.all('SELECT * FROM access_tokens ORDER BY jti').map(toAccessToken),
       signingKeys: await this.listSigningKeys(),
+      federatedIdentities: this.all('SELECT * FROM federated_identities ORDER BY subject').map(
+        toFederatedIdentity,
+      ),
     };
   }
 
@@ -658,24 +775,28 @@ export class SqliteStore implements Store {
     this.transaction(() => {
       for (const user of data.users) {
         this.run(
-          `INSERT OR REPLACE INTO users (username, password_hash, disabled, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?)`,
+          `INSERT OR REPLACE INTO users (username, password_hash, disabled, roles, created_at,
+             updated_at)
+           VALUES (?, ?, ?, ?, ?, ?)`,
           user.username,
           user.passwordHash,
           user.disabled ? 1 : 0,
+          JSON.stringify(user.roles ?? []),
           user.createdAt,
           user.updatedAt,
         );
       }
       for (const client of data.clients) {
         this.run(
-          `INSERT OR REPLACE INTO clients (client_id, secret_hash, metadata, created_at, last_used_at)
-           VALUES (?, ?, ?, ?, ?)`,
+          `INSERT OR REPLACE INTO clients (client_id, secret_hash, metadata, created_at, last_used_at,
+             disabled_at)
+           VALUES (?, ?, ?, ?, ?, ?)`,
           client.clientId,
           nullable(client.secretHash),
           JSON.stringify(client.metadata),
           client.createdAt,
           nullable(client.lastUsedAt),
+          nullable(client.disabledAt),
         );
       }
       for (const consent of data.consents) {
@@ -729,6 +850,7 @@ export class SqliteStore implements Store {
           nullable(key.expiresAt),
         );
       }
+      for (const identity of data.federatedIdentities) this.insertFederatedIdentity(identity);
     });
   }
 

@@ -21,13 +21,15 @@ export type JsonValue =
 export type JsonObject = { [key: string]: JsonValue };
 
 /** The schema version this code writes; a backend refuses data written by a newer version. */
-export const STORE_SCHEMA_VERSION = 2;
+export const STORE_SCHEMA_VERSION = 4;
 
 export interface UserRecord {
   readonly username: string;
   /** `scrypt$N$r$p$salt$hash` (src/authorization-server/passwords.ts). */
   readonly passwordHash: string;
   readonly disabled: boolean;
+  /** Roles granted by the operator; `admin` opens the admin page. Absent: none. */
+  readonly roles?: readonly string[];
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -42,6 +44,8 @@ export interface ClientRecord {
   readonly createdAt: number;
   /** Last time the client obtained a token; undefined when never. */
   readonly lastUsedAt: number | undefined;
+  /** When an operator disabled it: it is then unknown to every endpoint. Absent: enabled. */
+  readonly disabledAt?: number | undefined;
 }
 
 /** A user's remembered consent for one client. */
@@ -108,6 +112,20 @@ export interface GrantRecord {
   /** Absolute end of the family: no refresh after it. */
   readonly expiresAt: number;
   readonly revokedAt: number | undefined;
+}
+
+/** A grant as operators and the account page list it. */
+export interface GrantListing extends GrantRecord {
+  /** When its family last got a token (the code redemption or the latest refresh). */
+  readonly lastUsedAt: number;
+}
+
+/** Which grants to list; every field narrows. */
+export interface GrantFilter {
+  readonly subject?: string;
+  readonly clientId?: string;
+  /** Only grants neither revoked nor past their absolute end at this time. */
+  readonly liveAt?: number;
 }
 
 export interface AccessTokenRecord {
@@ -189,6 +207,31 @@ export interface StoreSnapshot {
   readonly refreshTokens: readonly RefreshTokenRecord[];
   readonly accessTokens: readonly AccessTokenRecord[];
   readonly signingKeys: readonly SigningKeyRecord[];
+  /** People who signed in at identity providers, their provider tokens still sealed. */
+  readonly federatedIdentities: readonly FederatedIdentityRecord[];
+}
+
+/**
+ * A person who signed in at an upstream identity provider, linked to their local subject
+ * (src/authorization-server/federation/subject.ts). Their user record carries no password.
+ */
+export interface FederatedIdentityRecord {
+  /** The local subject, derived from the provider's `iss` and `sub`. */
+  readonly subject: string;
+  /** The configured provider name. */
+  readonly provider: string;
+  readonly issuer: string;
+  readonly providerSubject: string;
+  /** How pages name the person: the provider's email, preferred username or name claim. */
+  readonly label: string | undefined;
+  /** The scopes the provider's claim rules allowed at the latest sign-in. */
+  readonly allowedScopes: readonly string[];
+  /**
+   * The person's tokens at the provider, sealed with AES-256-GCM under a key from the
+   * configuration (federation/token-vault.ts); undefined when none are kept.
+   */
+  readonly sealedTokens: string | undefined;
+  readonly updatedAt: number;
 }
 
 export interface Store {
@@ -198,10 +241,34 @@ export interface Store {
 
   putUser(user: UserRecord): Promise<void>;
   getUser(username: string): Promise<UserRecord | undefined>;
+  /** Every local user, by username. */
+  listUsers(): Promise<UserRecord[]>;
+
+  /** True when a user with a password (not a federated identity) exists. */
+  hasLocalUsers(): Promise<boolean>;
+
+  putFederatedIdentity(identity: FederatedIdentityRecord): Promise<void>;
+  getFederatedIdentity(subject: string): Promise<FederatedIdentityRecord | undefined>;
+  /**
+   * Replaces the sealed provider tokens only while they are still `expected` (compare-and-set:
+   * of two concurrent refreshes one wins). False when they changed or the identity is gone.
+   */
+  replaceProviderTokens(
+    subject: string,
+    expected: string | undefined,
+    sealed: string | undefined,
+    now: number,
+  ): Promise<boolean>;
 
   putClient(client: ClientRecord): Promise<void>;
   getClient(clientId: string): Promise<ClientRecord | undefined>;
   touchClient(clientId: string, now: number): Promise<void>;
+  /** Every dynamically registered client, oldest first. */
+  listClients(): Promise<ClientRecord[]>;
+  /** Disables (a time) or re-enables (undefined) a registered client. False when unknown. */
+  setClientDisabled(clientId: string, disabledAt: number | undefined): Promise<boolean>;
+  /** Deletes a registered client. False when unknown. */
+  deleteClient(clientId: string): Promise<boolean>;
   countClients(): Promise<number>;
   /** Deletes clients never used and created before `neverUsedBefore`, or last used before `lastUsedBefore`. */
   pruneClients(neverUsedBefore: number, lastUsedBefore: number): Promise<number>;
@@ -231,6 +298,8 @@ export interface Store {
   revokeGrant(grantId: string, now: number): Promise<boolean>;
   /** Revokes every grant of a subject for a client (consent withdrawn). Returns how many. */
   revokeGrantsFor(subject: string, clientId: string, now: number): Promise<number>;
+  /** Grants matching the filter (tombstones excluded), newest first, with their last use. */
+  listGrants(filter: GrantFilter): Promise<GrantListing[]>;
 
   putAccessToken(token: AccessTokenRecord): Promise<void>;
   getAccessToken(jti: string): Promise<AccessTokenRecord | undefined>;

@@ -18,6 +18,8 @@ const EXAMPLE_ENV: NodeJS.ProcessEnv = {
   REDIS_PASSWORD: 'redis-acl-password-SECRET-VALUE',
   FILES_API_TOKEN: 'files-api-token-SECRET-VALUE',
   TICKETS_CLIENT_SECRET: 'tickets-client-secret-SECRET-VALUE',
+  CORP_SSO_CLIENT_SECRET: 'corp-sso-client-secret-SECRET-VALUE',
+  PORTCULLIS_PROVIDER_TOKEN_KEYS: 'provider-token-key-SECRET-VALUE-0123456789',
 };
 const SECRET_VALUES = [
   HMAC_SECRET,
@@ -26,6 +28,8 @@ const SECRET_VALUES = [
   'ci-bot-client-secret-SECRET-VALUE',
   'redis-password-SECRET-VALUE',
   'redis-acl-password-SECRET-VALUE',
+  'corp-sso-client-secret-SECRET-VALUE',
+  'provider-token-key-SECRET-VALUE-0123456789',
 ];
 
 const examples = readdirSync(join(REPO_ROOT, 'examples')).filter((name) => name.endsWith('.yaml'));

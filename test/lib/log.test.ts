@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { createLogger, LOG_REDACTED, redactForLog } from '../../src/lib/log.ts';
+import { createLogger, LOG_REDACTED, logAccess, redactForLog } from '../../src/lib/log.ts';
 
 const TOKEN =
   'eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhbGljZSIsImF1ZCI6Imh0dHBzOi8vZ3cvbWNwIn0.c2lnbmF0dXJlLWJ5dGVzLWhlcmU';
@@ -94,5 +94,65 @@ describe('structured logs redact credentials', () => {
       code: 'AuthMissingScope',
     };
     assert.deepEqual(redactForLog(input), input);
+  });
+
+  it('leaves prose about credentials alone: "needs a bearer token" stays readable', () => {
+    for (const text of [
+      'this resource needs a bearer token',
+      'send a Bearer token in the Authorization header',
+      'refused: bearer tokens only',
+    ]) {
+      assert.equal(redactForLog(text), text);
+    }
+    assert.equal(redactForLog('header was Bearer abc123XYZ'), `header was Bearer ${LOG_REDACTED}`);
+    assert.equal(
+      redactForLog('Authorization: Basic dXNlcjpwYXNz'),
+      `Authorization: Basic ${LOG_REDACTED}`,
+    );
+  });
+
+  it('names the choices when PORTCULLIS_LOG_LEVEL is not a level', () => {
+    assert.throws(
+      () => createLogger({ level: 'verbose' }),
+      /PORTCULLIS_LOG_LEVEL is "verbose"; fix: set it to one of fatal, error, warn, info, debug, trace, silent/,
+    );
+  });
+
+  it('access log lines carry method, route, status, duration and client id only', () => {
+    const { logger, output } = capture();
+    logAccess(logger, {
+      server: 'gateway',
+      method: 'POST',
+      route: '/mcp',
+      status: 401,
+      durationMs: 1.234,
+      clientId: undefined,
+      reason: 'AuthTokenMissing',
+      requestId: 'r-1',
+    });
+    const line = JSON.parse(output()) as Record<string, unknown>;
+    assert.deepEqual(
+      {
+        msg: line.msg,
+        server: line.server,
+        method: line.method,
+        route: line.route,
+        status: line.status,
+        durationMs: line.durationMs,
+        reason: line.reason,
+        requestId: line.requestId,
+      },
+      {
+        msg: 'request',
+        server: 'gateway',
+        method: 'POST',
+        route: '/mcp',
+        status: 401,
+        durationMs: 1.2,
+        reason: 'AuthTokenMissing',
+        requestId: 'r-1',
+      },
+    );
+    assert.equal('clientId' in line, false);
   });
 });

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
@@ -90,6 +90,18 @@ describe('writer locks', () => {
     await stop(child, 'SIGTERM');
     const lock = acquireWriterLock(file, 'the audit trail');
     lock.release();
+  });
+
+  it('takes the lock of a file whose directory does not exist yet, creating it owner-only', () => {
+    const dir = join(tempDir(), 'fresh', 'data');
+    const lock = acquireWriterLock(join(dir, 'audit.jsonl'), 'the audit trail');
+    try {
+      assert.ok(existsSync(join(dir, 'audit.jsonl.lock')));
+      assert.equal(statSync(dir).mode & 0o777, 0o700);
+    } finally {
+      lock.release();
+    }
+    assert.equal(existsSync(join(dir, 'audit.jsonl.lock')), false);
   });
 
   it('a server on the same SQLite store is refused, naming the store', async () => {

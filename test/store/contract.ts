@@ -375,6 +375,85 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       });
     });
 
+    describe('operator listings', () => {
+      it('lists users with their roles, and keeps roles across a password reset', async () => {
+        await store.putUser({
+          username: 'op-zed',
+          passwordHash: 'h',
+          disabled: false,
+          roles: ['admin'],
+          createdAt: T0,
+          updatedAt: T0,
+        });
+        await store.putUser({
+          username: 'op-amy',
+          passwordHash: 'h',
+          disabled: true,
+          createdAt: T0,
+          updatedAt: T0,
+        });
+        const users = (await store.listUsers()).filter((u) => u.username.startsWith('op-'));
+        assert.deepEqual(
+          users.map((u) => [u.username, u.disabled, [...(u.roles ?? [])]]),
+          [
+            ['op-amy', true, []],
+            ['op-zed', false, ['admin']],
+          ],
+        );
+      });
+
+      it('lists, disables, re-enables and deletes registered clients', async () => {
+        const id = unique('dyn');
+        await store.putClient({
+          clientId: id,
+          secretHash: undefined,
+          metadata: { client_name: 'Listed' },
+          createdAt: T0,
+          lastUsedAt: undefined,
+        });
+        assert.ok((await store.listClients()).some((c) => c.clientId === id));
+        assert.equal((await store.getClient(id))?.disabledAt, undefined);
+        assert.equal(await store.setClientDisabled(id, T0 + 1), true);
+        assert.equal((await store.getClient(id))?.disabledAt, T0 + 1);
+        assert.equal(await store.setClientDisabled(id, undefined), true);
+        assert.equal((await store.getClient(id))?.disabledAt, undefined);
+        assert.equal(await store.setClientDisabled('no-such-client', T0), false);
+        assert.equal(await store.deleteClient(id), true);
+        assert.equal(await store.getClient(id), undefined);
+        assert.equal(await store.deleteClient(id), false);
+      });
+
+      it('lists grants by user and client with their last use, live ones on request', async () => {
+        const clientId = unique('lister');
+        const first = grant({ clientId, subject: 'lister-ann', createdAt: T0 + 10 });
+        const second = grant({ clientId, subject: 'lister-bob', createdAt: T0 + 20 });
+        await store.putGrant(first);
+        await store.putGrant(second);
+        await store.putRefreshToken(refreshToken(first, { issuedAt: T0 + 500 }));
+        await store.revokeGrant(second.grantId, T0 + 30);
+        await store.revokeGrant(unique('tombstone'), T0 + 30);
+        const all = await store.listGrants({ clientId });
+        assert.deepEqual(
+          all.map((g) => [g.grantId, g.lastUsedAt, g.revokedAt]),
+          [
+            [second.grantId, T0 + 20, T0 + 30],
+            [first.grantId, T0 + 500, undefined],
+          ],
+        );
+        const ann = await store.listGrants({ subject: 'lister-ann' });
+        assert.deepEqual(
+          ann.map((g) => g.grantId),
+          [first.grantId],
+        );
+        const live = await store.listGrants({ clientId, liveAt: T0 + 40 });
+        assert.deepEqual(
+          live.map((g) => g.grantId),
+          [first.grantId],
+        );
+        assert.deepEqual(await store.listGrants({ subject: 'nobody-at-all' }), []);
+      });
+    });
+
     describe('refresh-token rotation', () => {
       async function family() {
         const granted = grant();
@@ -528,6 +607,77 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         [...parallel].sort((a, b) => a - b),
         [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
       );
+    });
+
+    it('keeps federated identities, tells local users apart, and swaps sealed provider tokens by compare-and-set', async () => {
+      const subject = 'idp:contract-subject';
+      assert.equal(await store.getFederatedIdentity(subject), undefined);
+      await store.putUser({
+        username: subject,
+        passwordHash: 'federated$corp',
+        disabled: false,
+        createdAt: T0,
+        updatedAt: T0,
+      });
+      await store.putFederatedIdentity({
+        subject,
+        provider: 'corp',
+        issuer: 'https://idp.example',
+        providerSubject: '248289761001',
+        label: 'jane@example.com',
+        allowedScopes: ['files:read'],
+        sealedTokens: 'sealed-1',
+        updatedAt: T0,
+      });
+      const stored = await store.getFederatedIdentity(subject);
+      assert.equal(stored?.providerSubject, '248289761001');
+      assert.equal(stored?.label, 'jane@example.com');
+      assert.deepEqual(stored?.allowedScopes, ['files:read']);
+      assert.equal(stored?.sealedTokens, 'sealed-1');
+      // Compare-and-set: a stale expectation loses; the current one wins exactly once.
+      assert.equal(
+        await store.replaceProviderTokens(subject, 'sealed-0', 'sealed-x', T0 + 1),
+        false,
+      );
+      const racers = await Promise.all([
+        store.replaceProviderTokens(subject, 'sealed-1', 'sealed-2', T0 + 2),
+        store.replaceProviderTokens(subject, 'sealed-1', 'sealed-3', T0 + 2),
+      ]);
+      assert.deepEqual(
+        racers.filter(Boolean).length,
+        1,
+        'of two refreshes of the same tokens one wins',
+      );
+      const winner = (await store.getFederatedIdentity(subject))?.sealedTokens;
+      assert.ok(winner === 'sealed-2' || winner === 'sealed-3');
+      // Dropped (sign-out, revocation), then nothing is kept.
+      assert.equal(await store.replaceProviderTokens(subject, winner, undefined, T0 + 3), true);
+      assert.equal((await store.getFederatedIdentity(subject))?.sealedTokens, undefined);
+      assert.equal(await store.replaceProviderTokens('idp:nobody', undefined, 's', T0), false);
+      // hasLocalUsers: a federated person is not a local user.
+      const onlyFederated = await factory.open();
+      try {
+        assert.equal(await onlyFederated.hasLocalUsers(), false);
+        await onlyFederated.putUser({
+          username: subject,
+          passwordHash: 'federated$corp',
+          disabled: false,
+          createdAt: T0,
+          updatedAt: T0,
+        });
+        await onlyFederated.putFederatedIdentity({ ...(stored as NonNullable<typeof stored>) });
+        assert.equal(await onlyFederated.hasLocalUsers(), false);
+        await onlyFederated.putUser({
+          username: 'bob',
+          passwordHash: 'scrypt$…',
+          disabled: false,
+          createdAt: T0,
+          updatedAt: T0,
+        });
+        assert.equal(await onlyFederated.hasLocalUsers(), true);
+      } finally {
+        await onlyFederated.close();
+      }
     });
 
     it('purges what has expired and keeps what still matters', async () => {

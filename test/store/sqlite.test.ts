@@ -69,3 +69,28 @@ describe('SQLite backend specifics', () => {
     await b.close();
   });
 });
+
+describe('SQLite migration 1 → 2 (roles, disabled clients)', () => {
+  it('keeps users and clients written by schema 1; new fields start empty', async () => {
+    const path = join(tempDir(), 'v1.db');
+    const v1 = new DatabaseSync(path);
+    v1.exec(MIGRATIONS[0] ?? '');
+    v1.exec('PRAGMA user_version = 1');
+    v1.exec(
+      `INSERT INTO users VALUES ('old', 'scrypt$h', 0, 1, 1);
+       INSERT INTO clients VALUES ('dyn_old', NULL, '{"client_name":"Old"}', 1, NULL);`,
+    );
+    v1.close();
+    const store = new SqliteStore(path);
+    try {
+      // Upgraded through every later migration to the current version.
+      assert.equal(await store.schemaVersion(), STORE_SCHEMA_VERSION);
+      assert.deepEqual((await store.getUser('old'))?.roles, []);
+      assert.equal((await store.getClient('dyn_old'))?.disabledAt, undefined);
+      assert.equal(await store.setClientDisabled('dyn_old', 5), true);
+      assert.equal((await store.getClient('dyn_old'))?.disabledAt, 5);
+    } finally {
+      await store.close();
+    }
+  });
+});

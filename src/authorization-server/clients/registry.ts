@@ -43,14 +43,21 @@ export class ClientRegistry {
     this.staticClients = clients;
   }
 
+  /** The clients of the configuration (read-only: edit the config to change them). */
+  preRegistered(): readonly Client[] {
+    return [...this.staticClients.values()];
+  }
+
   async resolve(clientId: string): Promise<Client | undefined> {
     const known = this.staticClients.get(clientId);
     if (known !== undefined) return known;
-    if (looksLikeClientIdUrl(clientId)) {
-      return this.documents === undefined ? undefined : this.documents.resolve(clientId);
-    }
     const record = await this.store.getClient(clientId);
-    if (record === undefined) return undefined;
+    if (looksLikeClientIdUrl(clientId)) {
+      if (this.documents === undefined || record?.disabledAt !== undefined) return undefined;
+      return this.documents.resolve(clientId);
+    }
+    // A client an operator disabled is unknown everywhere: authorize, token, revocation.
+    if (record === undefined || record.disabledAt !== undefined) return undefined;
     const metadata = record.metadata as unknown as ClientMetadata;
     return {
       clientId: record.clientId,

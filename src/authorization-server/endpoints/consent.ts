@@ -7,8 +7,10 @@ import { clientIdentityAssured } from '../clients/identity.ts';
 import { errorRedirectTrusted } from '../clients/trusted-redirect.ts';
 import { DEVICE_CODE_GRANT, deviceStateFrom, putDeviceState } from '../device.ts';
 import type { Endpoint } from '../endpoint.ts';
+import { narrowForFederated, personLabel } from '../federation/consent.ts';
 import { issueAuthorizationCode } from '../grants/authorization-code.ts';
 import { seeOther } from '../http.ts';
+import { applicationOf } from '../operator.ts';
 import { pendingError } from '../pending-authorization.ts';
 import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
@@ -100,7 +102,10 @@ async function decideDevice(
     client_id: device.clientId,
     grant_type: DEVICE_CODE_GRANT,
   });
-  return deviceDonePage(approved);
+  return deviceDonePage(state.services.settings.branding, approved, {
+    accountPath: PATHS.account,
+    subject: state.subject ?? '',
+  });
 }
 
 const loadSteps = (idFrom: (state: State) => string | undefined): Step<State>[] => [
@@ -115,6 +120,16 @@ const loadSteps = (idFrom: (state: State) => string | undefined): Step<State>[] 
       return seeOther(`${PATHS.login}?interaction=${state.interactionId}`);
     }
     state.subject = session.subject;
+    return undefined;
+  }),
+  step('only what the claim rules allow a federated person', async (state) => {
+    const loaded = need(state.interaction, 'interaction');
+    const narrowed = await narrowForFederated(
+      state,
+      need(state.subject, 'subject'),
+      loaded.pending,
+    );
+    state.interaction = { ...loaded, pending: narrowed };
     return undefined;
   }),
   step('a deferred error goes back now, if its redirect URI is trusted', async (state) => {
@@ -153,25 +168,31 @@ const SHOW: readonly Step<State>[] = [
       pending.scopes.every((scope) => consent.scopes.includes(scope));
     return covered ? finish(state, 'allow') : undefined;
   }),
-  step('show the consent page', (state) => {
+  step('show the consent page', async (state) => {
     const { pending, client } = need(state.interaction, 'interaction');
     // A device request has no redirect: the answer goes to the device that showed the code.
     const redirect = pending.deviceId === undefined ? new URL(pending.redirectUri) : undefined;
     const browser = ensureBrowserId(state, state.responseHeaders);
     const resolved = need(client, 'client');
+    const { settings } = state.services;
     return consentPage({
+      branding: settings.branding,
       action: PATHS.consent,
+      accountPath: PATHS.account,
       interactionId: need(state.interactionId, 'interaction id'),
       csrf: csrfToken(browser, purpose(need(state.interactionId, 'interaction id'))),
-      clientName: resolved.name,
-      clientId: resolved.clientId,
-      clientIdHost:
-        resolved.kind === 'metadata-document' ? new URL(resolved.clientId).host : undefined,
+      application: applicationOf(resolved),
       redirectHost: redirect?.host ?? 'the device that showed you the code',
       localhostRedirect: redirect !== undefined && isLoopbackHost(redirect.hostname),
       resource: pending.resource,
       scopes: pending.scopes,
-      subject: need(state.subject, 'subject'),
+      lifetimes: {
+        accessTokenMs: settings.accessTokenTtlMs,
+        refreshTokenMs: settings.refreshTokenTtlMs,
+        refreshMaxMs: settings.refreshMaxLifetimeMs,
+        refreshes: resolved.grantTypes.includes('refresh_token'),
+      },
+      subject: await personLabel(state, need(state.subject, 'subject')),
       formTargets: redirectOrigin(pending),
     });
   }),

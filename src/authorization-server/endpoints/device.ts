@@ -22,7 +22,12 @@ function page(
   extra: { userCode?: string; error?: string; status?: number },
 ): HttpAnswer {
   const browser = ensureBrowserId(state, state.responseHeaders);
-  return devicePage({ action: PATHS.device, csrf: csrfToken(browser, PURPOSE), ...extra });
+  return devicePage({
+    branding: state.services.settings.branding,
+    action: PATHS.device,
+    csrf: csrfToken(browser, PURPOSE),
+    ...extra,
+  });
 }
 
 const SHOW: readonly Step<State>[] = [

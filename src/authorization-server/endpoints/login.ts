@@ -1,8 +1,11 @@
+import { RequestError } from '../../errors/index.ts';
 import type { HttpAnswer } from '../../lib/http-answer.ts';
 import { type Params, readForm } from '../checks/parameters.ts';
 import type { Endpoint } from '../endpoint.ts';
+import { signInHref } from '../federation/endpoints.ts';
 import { seeOther } from '../http.ts';
 import { LoginThrottle } from '../login-throttle.ts';
+import { applicationOf } from '../operator.ts';
 import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { checkCsrf, csrfToken, currentSession, ensureBrowserId, startSession } from '../session.ts';
@@ -23,17 +26,45 @@ interface State extends Exchange {
 const purpose = (interactionId: string | undefined) =>
   interactionId === undefined ? 'login' : `login:${interactionId}`;
 
-/** Where a successful sign-in continues: the consent page of its request, or the account page. */
-const nextPath = (interactionId: string | undefined) =>
-  interactionId === undefined ? PATHS.account : `${PATHS.consent}?interaction=${interactionId}`;
+/**
+ * Where a successful sign-in continues: the consent page of its request, else the account page
+ * (the admin page on the admin listener).
+ */
+const nextPath = (state: State) =>
+  state.interactionId !== undefined
+    ? `${PATHS.consent}?interaction=${state.interactionId}`
+    : state.context.listener === 'admin'
+      ? PATHS.admin
+      : PATHS.account;
 
-function renderForm(state: State, extra: { error?: string; status?: number } = {}): HttpAnswer {
+async function renderForm(
+  state: State,
+  extra: { error?: string; status?: number } = {},
+): Promise<HttpAnswer> {
   const browser = ensureBrowserId(state, state.responseHeaders);
+  const client = state.interaction?.client;
+  const resource = state.interaction?.pending.resource;
+  const federation = state.services.federation;
+  const csrf = csrfToken(browser, purpose(state.interactionId));
   return loginPage({
+    branding: state.services.settings.branding,
+    // The identity provider endpoints are served on the public listener only.
+    ...(federation === undefined || state.context.listener === 'admin'
+      ? {}
+      : {
+          providers: [...federation.providers.values()].map((provider) => ({
+            label: provider.displayName,
+            href: signInHref(provider.name, state.interactionId, csrf),
+          })),
+        }),
+    ...(federation === undefined
+      ? {}
+      : { localLogin: await federation.localLoginOffered(state.services.store) }),
     action: PATHS.login,
     interactionId: state.interactionId,
-    csrf: csrfToken(browser, purpose(state.interactionId)),
-    clientName: state.interaction?.client?.name,
+    csrf,
+    ...(client === undefined ? {} : { application: applicationOf(client) }),
+    ...(resource ? { resource } : {}),
     ...(state.username === undefined ? {} : { username: state.username }),
     ...(extra.error === undefined ? {} : { error: extra.error }),
     ...(extra.status === undefined ? {} : { status: extra.status }),
@@ -50,9 +81,10 @@ const SHOW: readonly Step<State>[] = [
     return undefined;
   }),
   step('skip when already signed in', async (state) =>
-    (await currentSession(state)) === undefined
+    // OpenID Connect Core §3.1.2.1 prompt=login: sign in again (to renew a provider sign-in).
+    state.url.searchParams.get('prompt') === 'login' || (await currentSession(state)) === undefined
       ? undefined
-      : seeOther(nextPath(state.interactionId)),
+      : seeOther(nextPath(state)),
   ),
   step('show the form', (state) => renderForm(state)),
 ];
@@ -70,6 +102,13 @@ const SUBMIT: readonly Step<State>[] = [
   step('load the pending request', async (state) => {
     if (state.interactionId !== undefined) {
       state.interaction = await loadInteraction(state, state.interactionId);
+    }
+    return undefined;
+  }),
+  step('local sign-in offered', async (state) => {
+    const federation = state.services.federation;
+    if (federation !== undefined && !(await federation.localLoginOffered(state.services.store))) {
+      throw new RequestError('OAuthInvalidRequest', 'sign-in with a local account is turned off');
     }
     return undefined;
   }),
@@ -120,7 +159,7 @@ const SUBMIT: readonly Step<State>[] = [
     const username = state.username ?? '';
     await startSession(state, username, state.responseHeaders);
     audit(state, { event: 'oauth.login.succeeded', decision: 'allow', subject: username });
-    return seeOther(nextPath(state.interactionId));
+    return seeOther(nextPath(state));
   }),
 ];
 

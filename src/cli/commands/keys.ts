@@ -1,10 +1,11 @@
 import { KEY_PUBLISH_LEAD_MS, rotateSigningKeys } from '../../authorization-server/index.ts';
 import { openStore } from '../../store/index.ts';
 import { type CliIo, EXIT_OK, EXIT_USAGE } from '../io.ts';
+import { loadOperatorConfig } from '../operator-io.ts';
 import { parseFlags, usageError } from '../parse-flags.ts';
-import { loadAuthorizationServerConfig } from './users.ts';
 
 export const KEYS_HELP = `Usage: portcullis keys rotate --config FILE
+       portcullis keys rotate          (where the quickstart keeps ./data)
 
 Rotate the signing key of the co-located authorization server. The new key is published at
 once and signs from ${KEY_PUBLISH_LEAD_MS / 60_000} minutes later, so verifiers that cache the key set see it
@@ -33,8 +34,7 @@ export async function keysCommand(args: readonly string[], io: CliIo): Promise<n
     io.stdout(KEYS_HELP);
     return EXIT_OK;
   }
-  if (values.config === undefined) throw usageError('keys rotate', '--config FILE is required');
-  const loaded = loadAuthorizationServerConfig(values.config, io);
+  const loaded = loadOperatorConfig('keys rotate', values.config, io);
   const store = openStore(loaded, io.cwd);
   try {
     const as = loaded.config.authorization_server;

@@ -1,8 +1,13 @@
-import { runPortcullisStdio, startPortcullis } from '../../assembly/index.ts';
+import {
+  type RunningPortcullis,
+  runPortcullisStdio,
+  startPortcullis,
+} from '../../assembly/index.ts';
 import {
   ADMIN_PASSWORD_ENV,
   type AdminBootstrap,
   ensureAdminUser,
+  PATHS,
 } from '../../authorization-server/index.ts';
 import {
   describeConfig,
@@ -14,8 +19,11 @@ import { ConfigError } from '../../errors/index.ts';
 import { createLogger } from '../../lib/log.ts';
 import { buildRouteTable } from '../../proxy/index.ts';
 import { type CliIo, EXIT_OK, processIo } from '../io.ts';
+import { explainListenFailure } from '../listen-failure.ts';
 import { parseFlags, usageError } from '../parse-flags.ts';
 import { prepareQuickstart, putPackageBinOnPath, QUICKSTART_CONFIG } from '../quickstart.ts';
+import { selfCommand } from '../self-command.ts';
+import { explainStoreFailure } from '../store-failure.ts';
 
 export const SERVE_HELP = `Usage: portcullis serve [--config FILE] [--transport http|stdio] [--bind HOST:PORT]
                        [--enable-remote-mcp] [--describe]
@@ -115,7 +123,17 @@ async function serveHttp(
 ): Promise<number> {
   const logger = createLogger();
   if (options.quickstart) putPackageBinOnPath(process.env);
-  const running = await startPortcullis(loaded, { logger, cwd: io.cwd });
+  let running: RunningPortcullis;
+  try {
+    running = await startPortcullis(loaded, { logger, cwd: io.cwd });
+  } catch (error) {
+    const serve = `${selfCommand(io.env)} serve`;
+    throw (
+      (await explainListenFailure(error, loaded, loaded.source, serve)) ??
+      explainStoreFailure(error, loaded, io.cwd) ??
+      error
+    );
+  }
   for (const route of running.gateway.routes.routes) {
     io.stderr(
       `portcullis: serving ${running.url}${route.path} -> ${route.name} (${route.transport}, auth: ${loaded.config.remote_mcp.auth})`,
@@ -128,7 +146,12 @@ async function serveHttp(
   if (options.quickstart && running.store !== undefined) {
     const admin = await ensureAdminUser(running.store, { env: options.env, now: Date.now() });
     io.stdout(
-      quickstartBanner(running.url, running.gateway.routes.routes[0]?.path ?? '/mcp', admin),
+      quickstartBanner(
+        running.url,
+        running.gateway.routes.routes[0]?.path ?? '/mcp',
+        admin,
+        selfCommand(io.env),
+      ),
     );
   }
   const signal = await (io.waitForShutdown ?? processIo().waitForShutdown ?? neverStops)();
@@ -138,7 +161,12 @@ async function serveHttp(
 }
 
 /** What the quickstart prints (README.md): the MCP URL, the admin login, how to connect. */
-function quickstartBanner(origin: string, path: string, admin: AdminBootstrap): string {
+function quickstartBanner(
+  origin: string,
+  path: string,
+  admin: AdminBootstrap,
+  portcullis: string,
+): string {
   const password =
     admin.source === 'generated'
       ? `${admin.password} (one-time: shown only now; set ${ADMIN_PASSWORD_ENV} to choose your own)`
@@ -152,10 +180,16 @@ function quickstartBanner(origin: string, path: string, admin: AdminBootstrap): 
     `  MCP server URL:  ${origin}${path}`,
     `  Sign in as:      ${admin.username}`,
     `  Password:        ${password}`,
+    `  Your account:    ${origin}${PATHS.account}`,
+    `  Admin page:      ${origin}${PATHS.admin}`,
     '',
     'Connect a client (opens the browser to sign in, then lists and calls tools):',
-    `  npx portcullis call ${origin}${path} echo --args '{"message":"hello"}'`,
-    `  npx portcullis connect ${origin}${path}      # stdio bridge for a desktop MCP client`,
+    `  ${portcullis} call ${origin}${path} echo --args '{"message":"hello"}'`,
+    `  ${portcullis} connect ${origin}${path}      # stdio bridge for a desktop MCP client`,
+    '',
+    'Manage it (run these in this directory, where ./data is):',
+    `  ${portcullis} users add NAME          # another user; --role admin for the admin page`,
+    `  ${portcullis} clients list            # grants list, users list; --json for scripts`,
     '',
     'Stop with Ctrl-C.',
     '',

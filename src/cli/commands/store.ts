@@ -153,5 +153,6 @@ function summary(counts: MigrationCounts): string {
     `${counts.refreshTokens} refresh tokens`,
     `${counts.accessTokens} access tokens`,
     `${counts.signingKeys} signing keys`,
+    `${counts.federatedIdentities} federated identities`,
   ].join(', ');
 }

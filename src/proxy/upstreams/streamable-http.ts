@@ -9,6 +9,11 @@ import type { McpRoute } from '../routes.ts';
 import type { ExchangeContext, UpstreamConnector, UpstreamSession } from '../sessions.ts';
 import { encodeSseEvent, parseSseEvent, SseSplitter } from '../sse.ts';
 import { traceContextOf } from '../trace-context.ts';
+import {
+  reauthorizeAnswer,
+  type UpstreamCredentialSource,
+  upstreamCredentialHeaders,
+} from '../upstream-credentials.ts';
 import { tcpReachable } from './probe.ts';
 
 /**
@@ -47,9 +52,11 @@ export class HttpConnector implements UpstreamConnector {
   /** GET streams live as long as their session: their own pool, so they never starve calls. */
   readonly #streams: Pool;
   readonly #logger: Logger;
+  readonly #credentials: UpstreamCredentialSource | undefined;
 
-  constructor(route: McpRoute, logger: Logger) {
+  constructor(route: McpRoute, logger: Logger, credentials?: UpstreamCredentialSource) {
     this.route = route;
+    this.#credentials = credentials;
     this.#url = new URL(route.upstream.url ?? '');
     // undici's pool: keep-alive connections reused under load, no redirects followed, and a
     // leaner client than node:http (measured: the upstream request was the largest gateway cost).
@@ -98,12 +105,15 @@ export class HttpConnector implements UpstreamConnector {
     headers: Record<string, string>;
     body?: string;
     signal: AbortSignal;
+    /** Whose request it is: per-person upstream credentials are looked up by it. */
+    subject?: string;
   }): Promise<UpstreamAnswer> {
-    const headers: Record<string, string> = { ...options.headers };
-    // The gateway's own credentials and headers from the config come last and win.
-    for (const [name, value] of Object.entries(this.route.upstream.headers)) {
-      headers[name.toLowerCase()] = value;
-    }
+    // The gateway's own credentials (static or the person's) come last and win; when the
+    // person's cannot be had, this throws and nothing is sent.
+    const headers: Record<string, string> = {
+      ...options.headers,
+      ...(await upstreamCredentialHeaders(this.route.upstream, options.subject, this.#credentials)),
+    };
     try {
       const pool = options.method === 'GET' ? this.#streams : this.#pool;
       const answer = await pool.request({
@@ -180,9 +190,16 @@ class HttpSession implements UpstreamSession {
       throw new RequestError('RequestMalformed', 'this session is already initialized');
     }
     if (message.kind === 'request' && filter !== undefined) this.#filters.track(message.id, filter);
-    const response = await this.#exchange('POST', context, parsed.text, isInitialize, {
-      filterJson: filter !== undefined,
-    });
+    let response: Response;
+    try {
+      response = await this.#exchange('POST', context, parsed.text, isInitialize, {
+        filterJson: filter !== undefined,
+      });
+    } catch (error) {
+      const answer = reauthorizeAnswer(error, message);
+      if (answer === undefined) throw error;
+      return answer;
+    }
     if (isInitialize) {
       if (response.status >= 200 && response.status < 300) this.#initialized = true;
       else this.#closed = true;
@@ -233,6 +250,7 @@ class HttpSession implements UpstreamSession {
     try {
       upstream = await this.#connector.request({
         method,
+        subject: this.subject,
         headers: this.#requestHeaders(method, context),
         ...(body === undefined ? {} : { body }),
         signal: controller.signal,
