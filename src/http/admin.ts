@@ -3,7 +3,7 @@ import type { BindAddress } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
 import type { Logger } from '../lib/log.ts';
 import type { GatewayMetrics } from '../metrics/index.ts';
-import { errorToResponse, type Gateway, readinessResponse } from '../proxy/index.ts';
+import { BoundedAnswer, errorToResponse, type Gateway, readinessResponse } from '../proxy/index.ts';
 import { HostPolicy } from './front-checks.ts';
 
 /**
@@ -38,7 +38,7 @@ export async function startAdminServer(options: {
   server.maxConnections = 64;
   let hosts: HostPolicy | undefined;
 
-  const answer = async (request: IncomingMessage): Promise<Response> => {
+  const answer = async (request: IncomingMessage): Promise<BoundedAnswer> => {
     const method = request.method ?? '';
     if (method !== 'GET' && method !== 'HEAD') {
       throw new RequestError('MethodNotAllowed', `${method} is not supported here`, {
@@ -51,21 +51,27 @@ export async function startAdminServer(options: {
     hosts?.checkHost(request.headers.host);
     const path = (request.url ?? '').split('?')[0];
     if (path === '/healthz') {
-      return Response.json({ status: 'ok' }, { headers: { 'cache-control': 'no-store' } });
+      return new BoundedAnswer(
+        200,
+        { 'content-type': 'application/json', 'cache-control': 'no-store' },
+        JSON.stringify({ status: 'ok' }),
+      );
     }
     if (path === '/readyz') return readinessResponse(await gateway.readiness());
     if (path === '/metrics' && metrics !== undefined) {
       const { contentType, body } = await metrics.render();
-      return new Response(body, {
-        headers: { 'content-type': contentType, 'cache-control': 'no-store' },
-      });
+      return new BoundedAnswer(
+        200,
+        { 'content-type': contentType, 'cache-control': 'no-store' },
+        body,
+      );
     }
     throw new RequestError('RouteNotFound', 'no such endpoint');
   };
 
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     void (async () => {
-      let reply: Response;
+      let reply: BoundedAnswer;
       try {
         reply = await answer(request);
       } catch (error) {
@@ -74,12 +80,8 @@ export async function startAdminServer(options: {
         }
         reply = errorToResponse(error);
       }
-      const headers: Record<string, string> = {};
-      reply.headers.forEach((value, name) => {
-        headers[name] = value;
-      });
-      const body = request.method === 'HEAD' ? '' : await reply.text();
-      response.writeHead(reply.status, headers);
+      const body = request.method === 'HEAD' ? '' : (reply.body ?? '');
+      response.writeHead(reply.status, reply.headers);
       response.end(body);
     })();
   });

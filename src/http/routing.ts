@@ -3,6 +3,7 @@ import { RequestError } from '../errors/index.ts';
 import { normalizeAddress } from '../lib/address.ts';
 import { isLoopbackHost } from '../lib/host.ts';
 import {
+  type Answer,
   type Gateway,
   type GatewayRequest,
   normalizeRequestPath,
@@ -36,7 +37,7 @@ export interface RouterOptions {
   readonly mounted?: MountedHandler | undefined;
 }
 
-export type Router = (exchange: Exchange) => Promise<Response>;
+export type Router = (exchange: Exchange) => Promise<Answer>;
 
 export function createRouter(options: RouterOptions): Router {
   const { gateway, hostPolicy, maxBodyBytes, mounted } = options;

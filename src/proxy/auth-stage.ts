@@ -90,6 +90,12 @@ export type StageVerifier = AccessTokenVerifier & {
  * Verifies a token, failing closed: a verifier that breaks its contract (throws anything but a
  * RequestError) denies with 503 AuthUnavailable, it never lets the request through.
  */
+/**
+ * One Principal per verified token: a verifier's cache hands out the same VerifiedToken for the
+ * same token, so the caller it describes is built once, not on every request.
+ */
+const principals = new WeakMap<VerifiedToken, Principal>();
+
 export async function verifyClosed(
   verifier: AccessTokenVerifier,
   token: string,
@@ -103,12 +109,17 @@ export async function verifyClosed(
       cause: error,
     });
   }
-  return {
-    subject: verified.subject,
-    clientId: verified.clientId,
-    scopes: new Set(verified.scopes),
-    tokenIdHash: verified.tokenIdHash,
-  };
+  let principal = principals.get(verified);
+  if (principal === undefined) {
+    principal = Object.freeze({
+      subject: verified.subject,
+      clientId: verified.clientId,
+      scopes: new Set(verified.scopes),
+      tokenIdHash: verified.tokenIdHash,
+    });
+    principals.set(verified, principal);
+  }
+  return principal;
 }
 
 /**

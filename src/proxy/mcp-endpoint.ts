@@ -13,7 +13,7 @@ import {
 import type { AuthStage, Principal, RequestHeaders } from './auth-stage.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { authorizeNoting, noteMessage, type RequestFacts, reasonOf } from './request-facts.ts';
-import { accepts, errorToResponse } from './responses.ts';
+import { type Answer, accepts, errorToResponse } from './responses.ts';
 import type { McpRoute } from './routes.ts';
 import {
   type ExchangeContext,
@@ -53,6 +53,11 @@ export interface EndpointDeps {
   readonly sessions: SessionRegistry;
   readonly connectorFor: (route: McpRoute) => UpstreamConnector;
   readonly logger: Logger;
+  /**
+   * Where decisions are logged: at debug when the audit trail records each of them (one record
+   * per decision is the audit trail's job, not the log's), at info when nothing audits.
+   */
+  readonly decisionLevel: 'debug' | 'info';
 }
 
 const ALLOWED_METHODS = 'GET, POST, DELETE';
@@ -61,18 +66,25 @@ export async function handleMcpRequest(
   route: McpRoute,
   request: GatewayRequest,
   deps: EndpointDeps,
-): Promise<Response> {
-  const logger = deps.logger.child({ requestId: request.requestId, route: route.path });
+): Promise<Answer> {
+  // A child logger only when something is logged: building one per request costs more than
+  // the line it would write, and most requests write none.
+  let child: Logger | undefined;
+  const logger = () =>
+    (child ??= deps.logger.child({ requestId: request.requestId, route: route.path }));
   try {
     return await mcpStages(route, request, deps, logger);
   } catch (error) {
     request.facts.reason = reasonOf(error);
     if (!(error instanceof RequestError)) {
-      logger.error({ err: error }, 'request failed');
+      logger().error({ err: error }, 'request failed');
       return errorToResponse(error);
     }
-    const level = error.status >= 500 ? 'warn' : 'info';
-    logger[level]({ code: error.code, status: error.status }, error.message);
+    if (error.status >= 500)
+      logger().warn({ code: error.code, status: error.status }, error.message);
+    else if (deps.logger.isLevelEnabled(deps.decisionLevel)) {
+      logger()[deps.decisionLevel]({ code: error.code, status: error.status }, error.message);
+    }
     const challenge = deps.auth.challenge(error, route);
     return errorToResponse(error, challenge === undefined ? {} : { 'www-authenticate': challenge });
   }
@@ -82,8 +94,8 @@ async function mcpStages(
   route: McpRoute,
   request: GatewayRequest,
   deps: EndpointDeps,
-  logger: Logger,
-): Promise<Response> {
+  logger: () => Logger,
+): Promise<Answer> {
   const { method, headers, facts } = request;
   if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
     throw new RequestError('MethodNotAllowed', `${method} is not supported here`, {
@@ -128,7 +140,9 @@ async function mcpStages(
       session = await findSession(deps, route, principal, sessionId);
     }
     const filter = responseFilterFor(parsed.message, decision, route.policy, principal.scopes);
-    logDecision(logger, principal, parsed.message);
+    if (deps.logger.isLevelEnabled(deps.decisionLevel)) {
+      logDecision(logger(), deps.decisionLevel, principal, parsed.message);
+    }
     return await forward(session, parsed, filter, context, deps, isInitialize, facts);
   }
 
@@ -145,12 +159,12 @@ async function mcpStages(
 
   const session = await findSession(deps, route, principal, sessionId);
   deps.sessions.remove(session);
-  logger.info({ subject: principal.subject }, 'session ended by the client');
+  logger().info({ subject: principal.subject }, 'session ended by the client');
   return await timed(facts, () => session.delete(context));
 }
 
 /** Calls the upstream, counting the wait as upstream time (metrics: gateway overhead excludes it). */
-async function timed(facts: RequestFacts, call: () => Promise<Response>): Promise<Response> {
+async function timed(facts: RequestFacts, call: () => Promise<Answer>): Promise<Answer> {
   facts.upstreamAttempted = true;
   const started = performance.now();
   try {
@@ -168,7 +182,7 @@ async function forward(
   deps: EndpointDeps,
   isInitialize: boolean,
   facts: RequestFacts,
-): Promise<Response> {
+): Promise<Answer> {
   try {
     const response = await timed(facts, () => session.post(parsed, filter, context));
     if (isInitialize && (response.status < 200 || response.status >= 300)) {
@@ -267,13 +281,18 @@ function checkMirroredHeaders(headers: RequestHeaders, message: JsonRpcMessage):
   }
 }
 
-function logDecision(logger: Logger, principal: Principal, message: JsonRpcMessage): void {
+function logDecision(
+  logger: Logger,
+  level: 'debug' | 'info',
+  principal: Principal,
+  message: JsonRpcMessage,
+): void {
   const method = message.kind === 'response' ? '(response)' : message.method;
   const tool =
     message.kind === 'request' && message.method === 'tools/call'
       ? message.params?.name
       : undefined;
-  logger.info(
+  logger[level](
     {
       subject: principal.subject,
       clientId: principal.clientId,

@@ -157,6 +157,17 @@ export interface ObserverOptions {
   readonly onWriteFailure?: 'refuse' | 'continue';
 }
 
+/** A principal's scopes, sorted for the record: computed once per principal, then shared. */
+const sortedScopes = new WeakMap<Principal, readonly string[]>();
+function grantedScopes(principal: Principal): readonly string[] {
+  let scopes = sortedScopes.get(principal);
+  if (scopes === undefined) {
+    scopes = Object.freeze([...principal.scopes].sort());
+    sortedScopes.set(principal, scopes);
+  }
+  return scopes;
+}
+
 /**
  * Turns a finished request into its one audit record and its one metrics observation. The
  * sink never blocks: `record` queues the line and returns.
@@ -236,7 +247,7 @@ export class RequestObserver {
       decision,
       reason: facts.reason,
       required_scopes: facts.requiredScopes,
-      granted_scopes: principal === undefined ? undefined : [...principal.scopes].sort(),
+      granted_scopes: principal === undefined ? undefined : grantedScopes(principal),
       status: outcome.status,
       latency_ms: Math.round((performance.now() - facts.startedAt) * 1000) / 1000,
       client_address: outcome.clientAddress,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { RequestError } from '../errors/index.ts';
 import type { ParsedMessage, ResponseFilter } from '../mcp/index.ts';
 import type { Principal, RequestHeaders } from './auth-stage.ts';
+import type { Answer } from './responses.ts';
 import type { McpRoute } from './routes.ts';
 
 /**
@@ -37,11 +38,11 @@ export interface UpstreamSession {
     parsed: ParsedMessage,
     filter: ResponseFilter | undefined,
     context: ExchangeContext,
-  ): Promise<Response>;
+  ): Promise<Answer>;
   /** Opens the client's server-to-client SSE stream. */
-  get(context: ExchangeContext): Promise<Response>;
+  get(context: ExchangeContext): Promise<Answer>;
   /** Ends the session at the client's request. */
-  delete(context: ExchangeContext): Promise<Response>;
+  delete(context: ExchangeContext): Promise<Answer>;
   /** Stops everything the session holds (child process, upstream requests, streams). */
   close(reason: string): Promise<void>;
   /** Milliseconds since the last activity, or 0 while a request or stream is open. */

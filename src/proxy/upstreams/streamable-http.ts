@@ -4,7 +4,7 @@ import { RequestError } from '../../errors/index.ts';
 import type { Logger } from '../../lib/log.ts';
 import { idKey, isRecord, type ParsedMessage, type ResponseFilter } from '../../mcp/index.ts';
 import type { Principal } from '../auth-stage.ts';
-import { SESSION_HEADER, sseHeaders } from '../responses.ts';
+import { type Answer, BoundedAnswer, SESSION_HEADER, sseHeaders } from '../responses.ts';
 import type { McpRoute } from '../routes.ts';
 import type { ExchangeContext, UpstreamConnector, UpstreamSession } from '../sessions.ts';
 import { encodeSseEvent, parseSseEvent, SseSplitter } from '../sse.ts';
@@ -173,7 +173,7 @@ class HttpSession implements UpstreamSession {
     parsed: ParsedMessage,
     filter: ResponseFilter | undefined,
     context: ExchangeContext,
-  ): Promise<Response> {
+  ): Promise<Answer> {
     const { message } = parsed;
     const isInitialize = message.kind === 'request' && message.method === 'initialize';
     if (isInitialize && this.#initialized) {
@@ -196,11 +196,11 @@ class HttpSession implements UpstreamSession {
     return response;
   }
 
-  async get(context: ExchangeContext): Promise<Response> {
+  async get(context: ExchangeContext): Promise<Answer> {
     return this.#exchange('GET', context, undefined, false, { filterJson: false });
   }
 
-  async delete(context: ExchangeContext): Promise<Response> {
+  async delete(context: ExchangeContext): Promise<Answer> {
     if (this.#upstreamSessionId === undefined) {
       this.#closed = true;
       return new Response(null, { status: 200 });
@@ -223,7 +223,7 @@ class HttpSession implements UpstreamSession {
     body: string | undefined,
     isInitialize: boolean,
     options: { filterJson: boolean },
-  ): Promise<Response> {
+  ): Promise<Answer> {
     if (this.#closed) throw new RequestError('McpSessionNotFound', 'the session has ended');
     this.#lastActive = Date.now();
     const controller = new AbortController();
@@ -316,10 +316,14 @@ class HttpSession implements UpstreamSession {
     isInitialize: boolean,
     filterJson: boolean,
     done: () => void,
-  ): Promise<Response> {
+  ): Promise<Answer> {
     const status = upstream.statusCode;
     const contentType = String(upstream.headers['content-type'] ?? '').toLowerCase();
     const isSse = contentType.startsWith('text/event-stream');
+    const declared = Number(upstream.headers['content-length']);
+    if (!isSse && !filterJson && Number.isSafeInteger(declared) && declared <= BUFFERED_BODY_MAX) {
+      return await this.#bounded(upstream, isInitialize, done);
+    }
     const headers = isSse ? sseHeaders() : new Headers();
     for (const name of FORWARDED_RESPONSE_HEADERS) {
       const value = upstream.headers[name];
@@ -334,16 +338,6 @@ class HttpSession implements UpstreamSession {
       upstream.body.resume();
       return new Response(null, { status, headers });
     }
-    const declared = Number(upstream.headers['content-length']);
-    if (!isSse && !filterJson && Number.isSafeInteger(declared) && declared <= BUFFERED_BODY_MAX) {
-      // A small answer of known length is read whole and sent in one write with its length:
-      // cheaper than a stream of chunks (one syscall instead of several per answer).
-      const chunks: Buffer[] = [];
-      for await (const chunk of upstream.body) chunks.push(chunk as Buffer);
-      const whole = Buffer.concat(chunks);
-      headers.set('content-length', String(whole.length));
-      return new Response(whole, { status, headers });
-    }
     const source = Readable.toWeb(upstream.body) as ReadableStream<Uint8Array>;
     if (isSse) {
       return new Response(source.pipeThrough(this.#sseFilter()), { status, headers });
@@ -352,6 +346,32 @@ class HttpSession implements UpstreamSession {
       return new Response(this.#filterJson(source), { status, headers });
     }
     return new Response(source, { status, headers });
+  }
+
+  /**
+   * A small answer of known length, read whole and handed on as a bounded answer: the front
+   * writes it in one write with its length, with no Web Response or stream in between.
+   */
+  async #bounded(
+    upstream: UpstreamAnswer,
+    isInitialize: boolean,
+    done: () => void,
+  ): Promise<BoundedAnswer> {
+    const status = upstream.statusCode;
+    const headers: Record<string, string> = {};
+    for (const name of FORWARDED_RESPONSE_HEADERS) {
+      const value = upstream.headers[name];
+      if (typeof value === 'string') headers[name] = value;
+    }
+    if (isInitialize && status >= 200 && status < 300) headers[SESSION_HEADER] = this.id;
+    upstream.body.once('close', done);
+    if (status === 204 || status === 304 || upstream.headers['content-length'] === '0') {
+      upstream.body.resume();
+      return new BoundedAnswer(status, headers, undefined);
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of upstream.body) chunks.push(chunk as Buffer);
+    return new BoundedAnswer(status, headers, Buffer.concat(chunks));
   }
 
   /** Passes SSE events through unchanged, except answers the gateway rewrites. */
