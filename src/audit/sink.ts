@@ -1,6 +1,6 @@
 import type { Logger } from '../lib/log.ts';
 import type { AuditBackend } from './backends.ts';
-import { type ChainState, chainRecord } from './chain.ts';
+import { type ChainState, chainMembers } from './chain.ts';
 import type { AuditEvent } from './events.ts';
 
 export interface AuditSinkStatus {
@@ -32,6 +32,34 @@ export interface AuditSinkOptions {
  * queued and are retried as they are; the sink reports itself unhealthy so the gateway can
  * refuse requests rather than serve unaudited (audit.on_write_failure).
  */
+/** `,"name":` for each field name, serialized once. */
+const prefixes = new Map<string, string>();
+function memberPrefix(key: string): string {
+  let prefix = prefixes.get(key);
+  if (prefix === undefined) {
+    prefix = `,${JSON.stringify(key)}:`;
+    prefixes.set(key, prefix);
+  }
+  return prefix;
+}
+
+/**
+ * Object values (a principal's granted scopes, a route's required scopes) are shared by every
+ * record of the same caller or route and never change: serialized once, then reused.
+ */
+const serializedObjects = new WeakMap<object, string>();
+function serialized(value: unknown): string {
+  if (typeof value !== 'object' || value === null || !Object.isFrozen(value)) {
+    return JSON.stringify(value);
+  }
+  let text = serializedObjects.get(value);
+  if (text === undefined) {
+    text = JSON.stringify(value);
+    serializedObjects.set(value, text);
+  }
+  return text;
+}
+
 /** How long the writer waits for more records before a write. */
 const BATCH_DELAY_MS = 5;
 /** Most records in one write. */
@@ -107,12 +135,12 @@ export class AuditSink {
   /** Serializes and chains every record taken so far, in the order they were taken. */
   private chainTaken(): void {
     for (const { time, event } of this.unchained) {
-      const fields: Record<string, unknown> = { time: time.toISOString() };
+      let members = `"time":"${time.toISOString()}"`;
       for (const key in event) {
         const value = event[key as keyof AuditEvent];
-        if (value !== undefined) fields[key] = value;
+        if (value !== undefined) members += `${memberPrefix(key)}${serialized(value)}`;
       }
-      const { line, state } = chainRecord(fields, this.chain);
+      const { line, state } = chainMembers(members, this.chain);
       this.chain = state;
       this.queue.push(line);
     }

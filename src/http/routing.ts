@@ -75,9 +75,7 @@ export function createRouter(options: RouterOptions): Router {
       headers,
       requestId: exchange.requestId,
       clientAddress: exchange.clientAddress,
-      get signal() {
-        return exchange.signal;
-      },
+      onClientGone: (listener) => exchange.onClientGone(listener),
       facts,
       readBody: () => exchange.readBody(),
     };

@@ -39,8 +39,8 @@ export interface GatewayRequest {
   readonly requestId: string;
   /** The client's address (X-Forwarded-For believed only from trusted proxies). */
   readonly clientAddress: string;
-  /** Aborted when the client goes away. */
-  readonly signal: AbortSignal;
+  /** Calls `listener` if the client goes away first (see ExchangeContext.onClientGone). */
+  onClientGone(listener: () => void): () => void;
   /** What the stages learn, for the request's one audit record and metrics observation. */
   readonly facts: RequestFacts;
   /** Reads the body, bounded by remote_mcp.max_body_bytes (413 beyond). */
@@ -113,7 +113,7 @@ async function mcpStages(
     principal,
     requestId: request.requestId,
     headers,
-    signal: request.signal,
+    onClientGone: (listener) => request.onClientGone(listener),
   };
 
   if (method === 'POST') {

@@ -275,6 +275,19 @@ export function noteMessage(facts: RequestFacts, route: McpRoute, message: JsonR
 }
 
 /** The policy decision, noting the scopes the message needs, whether or not the token has them. */
+const NO_SCOPES: readonly string[] = Object.freeze([]);
+/** One frozen one-scope list per scope: records of the same rule share it (and its JSON). */
+const scopeLists = new Map<string, readonly string[]>();
+function scopeList(scope: string): readonly string[] {
+  let list = scopeLists.get(scope);
+  if (list === undefined) {
+    list = Object.freeze([scope]);
+    // Scopes come from the configuration, but a refusal may name one a client sent: bounded.
+    if (scopeLists.size < 1024) scopeLists.set(scope, list);
+  }
+  return list;
+}
+
 export function authorizeNoting(
   route: McpRoute,
   message: JsonRpcMessage,
@@ -284,11 +297,11 @@ export function authorizeNoting(
   try {
     const decision = route.policy.authorize(message, principal.scopes);
     const { requirement } = decision;
-    facts.requiredScopes = requirement.type === 'scope' ? [requirement.scope] : [];
+    facts.requiredScopes = requirement.type === 'scope' ? scopeList(requirement.scope) : NO_SCOPES;
     return decision;
   } catch (error) {
     const scope = error instanceof RequestError ? error.details.scope : undefined;
-    if (scope !== undefined) facts.requiredScopes = [scope];
+    if (scope !== undefined) facts.requiredScopes = scopeList(scope);
     throw error;
   }
 }

@@ -214,12 +214,12 @@ export class StdioSession implements UpstreamSession {
         errorResponse(message.id, JSON_RPC_ERRORS.internalError, 'the client went away'),
       );
     };
-    context.signal.addEventListener('abort', forget, { once: true });
+    const stopWatching = context.onClientGone(forget);
     this.#child.send(parsed.text);
     try {
       return jsonResponse(await answer, 200, sessionHeader);
     } finally {
-      context.signal.removeEventListener('abort', forget);
+      stopWatching();
     }
   }
 

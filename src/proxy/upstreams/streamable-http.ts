@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
 import { RequestError } from '../../errors/index.ts';
@@ -47,6 +48,8 @@ export class HttpConnector implements UpstreamConnector {
   /** GET streams live as long as their session: their own pool, so they never starve calls. */
   readonly #streams: Pool;
   readonly #logger: Logger;
+  /** upstreams[].headers, names lower-cased once. */
+  readonly #configuredHeaders: readonly (readonly [string, string])[];
 
   constructor(route: McpRoute, logger: Logger) {
     this.route = route;
@@ -69,6 +72,9 @@ export class HttpConnector implements UpstreamConnector {
       bodyTimeout: 0,
     });
     this.#logger = logger.child({ upstream: route.name });
+    this.#configuredHeaders = Object.entries(route.upstream.headers).map(
+      ([name, value]) => [name.toLowerCase(), value] as const,
+    );
   }
 
   open(id: string, principal: Principal): UpstreamSession {
@@ -97,14 +103,15 @@ export class HttpConnector implements UpstreamConnector {
     method: 'POST' | 'GET' | 'DELETE';
     headers: Record<string, string>;
     body?: string;
-    signal: AbortSignal;
+    signal: Cancel;
   }): Promise<UpstreamAnswer> {
-    const headers: Record<string, string> = { ...options.headers };
-    // The gateway's own credentials and headers from the config come last and win.
-    for (const [name, value] of Object.entries(this.route.upstream.headers)) {
-      headers[name.toLowerCase()] = value;
-    }
+    // The caller builds `headers` for this request alone: the gateway's own credentials and
+    // headers from the config are added to it in place, last, so they win.
+    const headers = options.headers;
+    for (const [name, value] of this.#configuredHeaders) headers[name] = value;
     try {
+      // An emitter signal cancels only what is under way; one that already fired, here.
+      if (options.signal.cancelled) throw new Error('cancelled before it was sent');
       const pool = options.method === 'GET' ? this.#streams : this.#pool;
       const answer = await pool.request({
         path: `${this.#url.pathname}${this.#url.search}`,
@@ -123,7 +130,7 @@ export class HttpConnector implements UpstreamConnector {
           cause: error,
         });
       }
-      if (options.signal.aborted) {
+      if (options.signal.cancelled) {
         throw new RequestError('UpstreamFailed', 'the client went away', { cause: error });
       }
       throw new RequestError('UpstreamUnavailable', 'the upstream cannot be reached', {
@@ -134,6 +141,22 @@ export class HttpConnector implements UpstreamConnector {
 }
 
 function ignoreStreamError(): void {}
+
+/**
+ * Cancels one upstream request. undici takes an EventEmitter that emits `abort` as a request's
+ * signal; this one is made per request instead of an AbortController (cheaper, and no
+ * DOMException unless a request is actually cancelled). Its flag is not called `aborted`:
+ * undici treats any signal with that property as an AbortSignal.
+ */
+class Cancel extends EventEmitter {
+  cancelled = false;
+
+  abort(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.emit('abort');
+  }
+}
 
 /** Largest upstream answer of declared length that is buffered rather than streamed. */
 const BUFFERED_BODY_MAX = 256 * 1024;
@@ -149,7 +172,7 @@ class HttpSession implements UpstreamSession {
    * per stream, because an answer may come back on a resumed (GET) stream.
    */
   readonly #filters = new Map<string, ResponseFilter>();
-  readonly #inFlight = new Set<AbortController>();
+  readonly #inFlight = new Set<Cancel>();
   #lastActive = Date.now();
   #closed = false;
   #initialized = false;
@@ -203,7 +226,7 @@ class HttpSession implements UpstreamSession {
   async delete(context: ExchangeContext): Promise<Answer> {
     if (this.#upstreamSessionId === undefined) {
       this.#closed = true;
-      return new Response(null, { status: 200 });
+      return new BoundedAnswer(200, {}, undefined);
     }
     try {
       return await this.#exchange('DELETE', context, undefined, false, { filterJson: false });
@@ -214,7 +237,7 @@ class HttpSession implements UpstreamSession {
 
   async close(_reason: string): Promise<void> {
     this.#closed = true;
-    for (const controller of this.#inFlight) controller.abort();
+    for (const cancel of this.#inFlight) cancel.abort();
   }
 
   async #exchange(
@@ -226,13 +249,12 @@ class HttpSession implements UpstreamSession {
   ): Promise<Answer> {
     if (this.#closed) throw new RequestError('McpSessionNotFound', 'the session has ended');
     this.#lastActive = Date.now();
-    const controller = new AbortController();
-    const onClientGone = () => controller.abort();
-    context.signal.addEventListener('abort', onClientGone, { once: true });
-    this.#inFlight.add(controller);
+    const cancel = new Cancel();
+    const stopWatching = context.onClientGone(() => cancel.abort());
+    this.#inFlight.add(cancel);
     const done = () => {
-      this.#inFlight.delete(controller);
-      context.signal.removeEventListener('abort', onClientGone);
+      this.#inFlight.delete(cancel);
+      stopWatching();
       this.#lastActive = Date.now();
     };
     let upstream: UpstreamAnswer;
@@ -241,7 +263,7 @@ class HttpSession implements UpstreamSession {
         method,
         headers: this.#requestHeaders(method, context),
         ...(body === undefined ? {} : { body }),
-        signal: controller.signal,
+        signal: cancel,
       });
     } catch (error) {
       done();
