@@ -160,9 +160,12 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
     try {
       return await run();
     } catch (error) {
-      peerFailure = `failed under the load (${String((error as Error).message)
-        .split('\n')[0]
-        ?.slice(0, 200)})`;
+      const killed = (error as { killed?: boolean }).killed === true;
+      peerFailure = killed
+        ? `failed under the load: its answers did not complete and the load generator was stopped at its time limit (${options.connections} connections on one MCP session)`
+        : `failed under the load: ${String((error as Error).message)
+            .split('\n')[0]
+            ?.slice(0, 200)}`;
       console.error(`bench: dropping the FastMCP peer: ${peerFailure}`);
       targets.splice(targets.indexOf(target), 1);
       rounds.delete(target.name);
