@@ -206,7 +206,7 @@ for (const benchmark of BENCHMARKS) {
 const totalSeconds = Number((performance.now() / 1000).toFixed(1));
 console.error(`bench: done in ${totalSeconds} s.`);
 if (only === undefined && !failed) {
-  // The whole run, when every section ran: the issue's bound is 5 minutes on 2 cores.
+  // The whole run, when every section ran: it should stay under 5 minutes on 2 cores.
   const whole = {
     seconds: totalSeconds,
     cores: availableParallelism(),

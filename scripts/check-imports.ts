@@ -1,5 +1,5 @@
 /**
- * Import-direction check (design.md §4): a module may import its own folder and any folder in a
+ * Import-direction check: a module may import its own folder and any folder in a
  * lower layer, never a folder in the same or a higher layer. Files directly under src/ are the
  * package's public entry points and sit above every layer.
  *
@@ -80,7 +80,7 @@ export function checkImports(srcDir: string): string[] {
       const toLayer = to === '' ? ENTRY_LAYER : layerOf(to);
       if (toLayer === undefined || toLayer >= fromLayer) {
         violations.push(
-          `${where}: src/${from || '(entry)'} may not import src/${to || '(entry)'} (${specifier}); imports point downward only (design.md §4)`,
+          `${where}: src/${from || '(entry)'} may not import src/${to || '(entry)'} (${specifier}); imports point downward only (layers: scripts/check-imports.ts)`,
         );
       }
     }

@@ -1,4 +1,5 @@
 import { RequestError } from '../errors/index.ts';
+import type { HttpAnswer } from '../lib/http-answer.ts';
 
 /** Headers on every answer of the authorization server. */
 const BASE_HEADERS: Readonly<Record<string, string>> = {
@@ -18,43 +19,63 @@ export const CORS_HEADERS: Readonly<Record<string, string>> = {
   'access-control-expose-headers': 'www-authenticate',
 };
 
-export function jsonResponse(
+/** A JSON answer (an endpoint's data, not an error: errors go through src/errors/render.ts). */
+export function jsonReply(
   status: number,
   body: unknown,
   headers: Record<string, string> = {},
-): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { ...BASE_HEADERS, 'content-type': 'application/json', ...headers },
-  });
+): HttpAnswer {
+  return jsonTextReply(status, JSON.stringify(body), headers);
 }
 
-export function emptyResponse(status: number, headers: Record<string, string> = {}): Response {
-  return new Response(null, { status, headers: { ...BASE_HEADERS, ...headers } });
+/** A JSON answer whose text is already serialized (a token response replayed in its grace window). */
+export function jsonTextReply(
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): HttpAnswer {
+  return {
+    status,
+    headers: { ...BASE_HEADERS, 'content-type': 'application/json', ...headers },
+    body: text,
+  };
+}
+
+export function emptyReply(status: number, headers: Record<string, string> = {}): HttpAnswer {
+  return { status, headers: { ...BASE_HEADERS, ...headers }, body: '' };
 }
 
 /**
  * 303 See Other: after a form POST the browser must follow with a GET and must not resend the
  * form (RFC 9700 §4.12: never 307, which would forward the credentials).
  */
-export function seeOther(
-  location: string,
-  headers: Headers | Record<string, string> = {},
-): Response {
-  const out = new Headers(headers);
-  for (const [name, value] of Object.entries(BASE_HEADERS)) out.set(name, value);
-  out.set('location', location);
-  out.set('cache-control', 'no-store');
-  return new Response(null, { status: 303, headers: out });
+export function seeOther(location: string): HttpAnswer {
+  return {
+    status: 303,
+    headers: { ...BASE_HEADERS, location, 'cache-control': 'no-store' },
+    body: '',
+  };
 }
 
-export function preflightResponse(methods: readonly string[]): Response {
-  return emptyResponse(204, {
+export function preflightReply(methods: readonly string[]): HttpAnswer {
+  return emptyReply(204, {
     ...CORS_HEADERS,
     'access-control-allow-methods': [...methods, 'OPTIONS'].join(', '),
     'access-control-allow-headers': 'authorization, content-type, mcp-protocol-version',
     'access-control-max-age': '600',
   });
+}
+
+/**
+ * The Web Response for an answer. `cookies` are the Set-Cookie (and other per-request) headers
+ * the endpoint's steps added on the way, kept for every answer, errors included. Statuses
+ * without a body (204, 304, and any answer to HEAD) get none.
+ */
+export function toResponse(answer: HttpAnswer, cookies: Headers, head = false): Response {
+  const headers = new Headers(cookies);
+  for (const [name, value] of Object.entries(answer.headers)) headers.set(name, value);
+  const bodyless = head || answer.body === '' || answer.status === 204 || answer.status === 304;
+  return new Response(bodyless ? null : answer.body, { status: answer.status, headers });
 }
 
 // ---------------------------------------------------------------------------------------------

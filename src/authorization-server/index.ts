@@ -1,6 +1,6 @@
 /**
- * The co-located authorization server (design.md §1.2): metadata, login and consent pages,
- * authorization code with PKCE, client ID metadata documents, dynamic registration,
+ * The co-located authorization server (docs/authorization-server.md): metadata, login and consent
+ * pages, authorization code with PKCE, client ID metadata documents, dynamic registration,
  * audience-bound JWT access tokens, rotating refresh tokens, revocation, introspection.
  */
 export { MetadataDocumentResolver } from './clients/metadata-documents.ts';

@@ -16,6 +16,11 @@ export interface PendingAuthorization {
    * open redirector for unauthenticated visitors.
    */
   readonly error?: { readonly code: RequestErrorCode; readonly message: string };
+  /**
+   * RFC 8628: the device authorization this sign-in decides (the user code was entered at
+   * /oauth/device); there is no redirect then, the decision goes to the polling device.
+   */
+  readonly deviceId?: string;
 }
 
 export function pendingToJson(pending: PendingAuthorization): JsonObject {
@@ -31,6 +36,7 @@ export function pendingFromJson(json: JsonObject): PendingAuthorization {
     scopes: Array.isArray(json.scopes) ? json.scopes.map(String) : [],
     resource: String(json.resource),
     codeChallenge: String(json.codeChallenge),
+    ...(typeof json.deviceId === 'string' ? { deviceId: json.deviceId } : {}),
     ...(error !== undefined && typeof error.code === 'string' && error.code in REQUEST_ERRORS
       ? { error: { code: error.code as RequestErrorCode, message: String(error.message) } }
       : {}),

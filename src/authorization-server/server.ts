@@ -94,7 +94,7 @@ export async function createAuthorizationServer(
     issuer: settings.issuer,
     async handle(request, context = {}) {
       const url = new URL(request.url);
-      return dispatch(routes, { request, url, context, services });
+      return dispatch(routes, { request, url, context, services, responseHeaders: new Headers() });
     },
     publicKeySet: () => services.keys.publicKeySet(),
     isAccessTokenRevoked: (jti) => store.isAccessTokenRevoked(jti),

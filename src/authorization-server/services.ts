@@ -36,6 +36,11 @@ export interface Exchange {
   readonly url: URL;
   readonly context: RequestContext;
   readonly services: Services;
+  /**
+   * Headers the steps add on the way (Set-Cookie for the browser id or a new session, a
+   * Retry-After): they go out with whatever answer ends the exchange, an error included.
+   */
+  readonly responseHeaders: Headers;
 }
 
 type AuditFields = Omit<AuditEvent, 'request_id' | 'client_address'>;

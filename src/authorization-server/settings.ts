@@ -15,6 +15,9 @@ export const PATHS = {
   login: `${OAUTH_PREFIX}/login`,
   consent: `${OAUTH_PREFIX}/consent`,
   account: `${OAUTH_PREFIX}/account`,
+  /** RFC 8628 §3.1 device authorization endpoint, and §3.3 the page where the code is entered. */
+  deviceAuthorization: `${OAUTH_PREFIX}/device_authorization`,
+  device: `${OAUTH_PREFIX}/device`,
 } as const;
 
 /** Fixed lifetimes and limits (not configuration: these are the protocol's safe values). */
@@ -39,6 +42,11 @@ export const LIMITS = {
   neverUsedClientMs: 86_400_000,
   unusedClientMs: 90 * 86_400_000,
   purgeIntervalMs: 10 * 60_000,
+  /** RFC 8628: a device code lives 10 minutes; the client polls every 5 s at first. */
+  deviceCodeTtlMs: 10 * 60_000,
+  devicePollIntervalS: 5,
+  /** RFC 8628 §3.5: each slow_down adds 5 s. */
+  deviceSlowDownS: 5,
 } as const;
 
 export interface Settings {

@@ -89,18 +89,23 @@ export function mintRefreshToken(
   };
 }
 
-export function tokenResponse(
+/**
+ * The token endpoint's success body, serialized once: a refresh retried within its grace window
+ * is answered with these very bytes (kept sealed), never with a re-parsed copy.
+ */
+export function tokenResponseText(
   access: MintedAccessToken,
   scopes: readonly string[],
   refresh: MintedRefreshToken | undefined,
-): TokenResponse {
-  return {
+): string {
+  const response: TokenResponse = {
     access_token: access.token,
     token_type: 'Bearer',
     expires_in: access.expiresInSeconds,
     scope: scopes.join(' '),
     ...(refresh === undefined ? {} : { refresh_token: refresh.token }),
   };
+  return JSON.stringify(response);
 }
 
 /**

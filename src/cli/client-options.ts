@@ -7,10 +7,13 @@ import {
   type FetchLike,
   type GuardedFetch,
   isLoopbackUrl,
+  isProtocolChoice,
   OAuthSession,
   OPEN_MODES,
   type OpenMode,
+  PROTOCOL_CHOICES,
   type PrivateKeyOption,
+  type ProtocolChoice,
   parseHeaderFlags,
   parseServerUrl,
   TokenStore,
@@ -20,7 +23,7 @@ import type { CliIo } from './io.ts';
 import { usageError } from './parse-flags.ts';
 import { packageVersion } from './version.ts';
 
-/** The flags every client command shares (design.md §5). */
+/** The flags every client command shares (docs/client.md). */
 export const CLIENT_FLAGS = {
   header: { type: 'string', multiple: true },
   scope: { type: 'string' },
@@ -35,10 +38,18 @@ export const CLIENT_FLAGS = {
   open: { type: 'string' },
   'non-interactive': { type: 'boolean', default: false },
   'allow-loopback-urls': { type: 'boolean', default: false },
+  'no-resource-parameter': { type: 'boolean' },
+  protocol: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
-export const CLIENT_OPTIONS_HELP = `Authorization (OAuth 2.1, MCP 2025-11-25; the default):
+export const CLIENT_OPTIONS_HELP = `Protocol:
+  --protocol ERA              auto (default), 2026-07-28 or 2025-11-25. auto probes with
+                              server/discover and falls back to the 2025 initialize handshake
+                              only when the server answers like a 2025 server; a 401/403 means
+                              "authorize", never "old server".
+
+Authorization (OAuth 2.1, MCP 2025-11-25; the default):
   --scope "A B"               Scopes to request. Default: the server's challenge, else its
                               protected resource metadata scopes_supported, else none.
   --client-id ID              A client pre-registered at the authorization server.
@@ -63,10 +74,22 @@ export const CLIENT_OPTIONS_HELP = `Authorization (OAuth 2.1, MCP 2025-11-25; th
   --allow-loopback-urls       Let discovered URLs use plain-http loopback even though the MCP
                               server URL is not loopback (development only; automatic when
                               the server URL is itself loopback).
+  --no-resource-parameter     Do not send the RFC 8707 resource parameter, for authorization
+                              servers that reject it (Microsoft Entra ID: AADSTS9010010). Risk:
+                              the token is then not bound to this server, so a server that
+                              receives it could replay it elsewhere; see docs/client.md.
 
 Static headers (instead of OAuth; exclusive with every option above):
   --header "Name: value"      Send this header on every request (repeatable); \${ENV} in the
                               value is expanded from the environment.`;
+
+/** What a command decides for itself rather than through the shared flags. */
+export interface ClientOverrides {
+  readonly interactive?: boolean;
+  readonly open?: OpenMode;
+  /** `login --device`: RFC 8628 instead of the browser. */
+  readonly grant?: 'device_code';
+}
 
 export interface ClientSetup {
   readonly serverUrl: URL;
@@ -75,6 +98,8 @@ export interface ClientSetup {
   /** Present in OAuth mode. */
   readonly session?: OAuthSession;
   readonly mode: 'oauth' | 'headers';
+  /** `--protocol`: which era to speak (default auto). */
+  readonly protocol: ProtocolChoice;
 }
 
 const OAUTH_FLAGS = [
@@ -90,6 +115,7 @@ const OAUTH_FLAGS = [
   'open',
   'non-interactive',
   'allow-loopback-urls',
+  'no-resource-parameter',
 ] as const;
 
 type ClientFlagValues = {
@@ -106,6 +132,8 @@ type ClientFlagValues = {
   open?: string;
   'non-interactive'?: boolean;
   'allow-loopback-urls'?: boolean;
+  'no-resource-parameter'?: boolean;
+  protocol?: string;
 };
 
 /**
@@ -123,9 +151,10 @@ export function clientSetup(
   rawUrl: string,
   values: ClientFlagValues,
   io: CliIo,
-  overrides: { interactive?: boolean; open?: OpenMode } = {},
+  overrides: ClientOverrides = {},
 ): ClientSetup {
   const serverUrl = parseServerUrl(rawUrl);
+  const protocol = parseProtocol(command, values.protocol);
   const headers = values.header ?? [];
   if (headers.length > 0) {
     const oauth = OAUTH_FLAGS.filter((flag) => {
@@ -140,12 +169,19 @@ export function clientSetup(
     }
     return {
       serverUrl,
+      protocol,
       mode: 'headers',
       fetch: createStaticHeadersFetch(serverUrl, parseHeaderFlags(headers, io.env)),
     };
   }
   const session = oauthSession(command, serverUrl, values, io, overrides);
-  return { serverUrl, mode: 'oauth', session, fetch: createAuthenticatedFetch(session) };
+  return {
+    serverUrl,
+    protocol,
+    mode: 'oauth',
+    session,
+    fetch: createAuthenticatedFetch(session),
+  };
 }
 
 function oauthSession(
@@ -153,10 +189,13 @@ function oauthSession(
   serverUrl: URL,
   values: ClientFlagValues,
   io: CliIo,
-  overrides: { interactive?: boolean; open?: OpenMode },
+  overrides: ClientOverrides,
 ): OAuthSession {
   const open = parseOpen(command, overrides.open ?? values.open);
-  const grant = parseGrant(command, values.grant);
+  if (overrides.grant === 'device_code' && values.grant !== undefined) {
+    throw usageError(command, '--device and --grant are exclusive');
+  }
+  const grant = overrides.grant ?? parseGrant(command, values.grant);
   const callbackPort = parsePort(command, values['callback-port']);
   const { clientSecret, privateKey } = clientCredentials(command, io, values, grant);
   if (values['client-metadata-url'] !== undefined && !URL.canParse(values['client-metadata-url'])) {
@@ -184,7 +223,20 @@ function oauthSession(
       : { clientMetadataUrl: values['client-metadata-url'] }),
     ...(privateKey === undefined ? {} : { privateKey }),
     ...(callbackPort === undefined ? {} : { callbackPort }),
+    ...(values['no-resource-parameter'] === true ? { resourceParameter: false } : {}),
   });
+}
+
+/** `--protocol`: auto, 2026-07-28 or 2025-11-25. */
+export function parseProtocol(command: string, value: string | undefined): ProtocolChoice {
+  const protocol = value ?? 'auto';
+  if (!isProtocolChoice(protocol)) {
+    throw usageError(
+      command,
+      `--protocol must be ${PROTOCOL_CHOICES.join(', ')}, found "${protocol}"`,
+    );
+  }
+  return protocol;
 }
 
 function parseOpen(command: string, value: string | undefined): OpenMode {
@@ -223,7 +275,7 @@ function clientCredentials(
   command: string,
   io: CliIo,
   values: ClientFlagValues,
-  grant: 'authorization_code' | 'client_credentials',
+  grant: 'authorization_code' | 'client_credentials' | 'device_code',
 ): { clientSecret: string | undefined; privateKey: PrivateKeyOption | undefined } {
   const clientSecret = fromEnv(command, io, '--client-secret-env', values['client-secret-env']);
   const privateKey = readPrivateKey(command, io, values);

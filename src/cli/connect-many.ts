@@ -21,6 +21,8 @@ const FILE_ONLY = [
   'private-key-env',
   'grant',
   'callback-port',
+  'protocol',
+  'no-resource-parameter',
 ] as const;
 
 interface SharedValues {
@@ -52,7 +54,13 @@ export async function connectMany(file: string, values: SharedValues, io: CliIo)
       // Values were expanded from the environment when the file was read.
       const serverUrl = parseServerUrl(server.url);
       const fetch = createStaticHeadersFetch(serverUrl, server.headers);
-      return { name: server.name, serverUrl, fetch, oauth: false };
+      return {
+        name: server.name,
+        serverUrl,
+        fetch,
+        oauth: false,
+        ...(server.protocol ? { protocol: server.protocol } : {}),
+      };
     }
     const oauth = server.oauth ?? {};
     const setup = clientSetup(
@@ -71,6 +79,7 @@ export async function connectMany(file: string, values: SharedValues, io: CliIo)
         ...(oauth.callback_port === undefined
           ? {}
           : { 'callback-port': String(oauth.callback_port) }),
+        ...(oauth.resource_parameter === false ? { 'no-resource-parameter': true } : {}),
       },
       io,
     );
@@ -80,6 +89,7 @@ export async function connectMany(file: string, values: SharedValues, io: CliIo)
       serverUrl: setup.serverUrl,
       fetch: setup.fetch,
       oauth: true,
+      ...(server.protocol ? { protocol: server.protocol } : {}),
       ...(session ? { abort: () => session.abort() } : {}),
     };
   });

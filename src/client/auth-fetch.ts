@@ -123,7 +123,7 @@ function exhausted(
 
 /**
  * Static-header mode (`--header`): the given headers on every request to the server's origin,
- * no OAuth. A 401 or 403 is final and says so.
+ * no OAuth. A 401, or a 403 with a challenge, is final and says so.
  */
 export function createStaticHeadersFetch(
   serverUrl: URL,
@@ -136,7 +136,12 @@ export function createStaticHeadersFetch(
     const merged = new Headers(init?.headers);
     for (const [name, value] of Object.entries(headers)) merged.set(name, value);
     const response = await base(input, { ...init, headers: merged });
-    if (response.status === 401 || response.status === 403) {
+    // A 403 with no challenge is a refusal of the request (a policy, say), not of the
+    // credentials: the MCP layer reports it (RFC 6750 §3 challenges its own refusals).
+    const credentialsRefused =
+      response.status === 401 ||
+      (response.status === 403 && response.headers.has('www-authenticate'));
+    if (credentialsRefused) {
       await response.body?.cancel().catch(() => undefined);
       throw new ClientError(
         'ClientServerRefused',

@@ -31,6 +31,8 @@ export interface AuthorizationServerMetadata {
   readonly token_endpoint_auth_signing_alg_values_supported?: readonly string[];
   readonly client_id_metadata_document_supported?: boolean;
   readonly authorization_response_iss_parameter_supported?: boolean;
+  /** RFC 8628 §4. */
+  readonly device_authorization_endpoint?: string;
   readonly [member: string]: unknown;
 }
 

@@ -42,15 +42,33 @@ export {
 } from './opener.ts';
 export { PortcullisOAuthProvider, type PortcullisProviderOptions } from './provider.ts';
 export { obtainClient } from './registration.ts';
-export { asClientError, callTool, connectRemote, remoteTransport } from './remote-client.ts';
+export { BRIDGE_ERROR_CODE, type RelayOptions, runRelayBridge } from './relay-bridge.ts';
+export {
+  asClientError,
+  callTool,
+  connectRemote,
+  isProtocolChoice,
+  negotiationMode,
+  PROTOCOL_CHOICES,
+  type ProtocolChoice,
+  type RemoteConnection,
+  type RemoteOptions,
+  remoteTransport,
+} from './remote-client.ts';
 export { canonicalResource, isLoopbackUrl, parseServerUrl, sameResource } from './resource.ts';
 export { selectScope, unionScopes } from './scope.ts';
 export { DEFAULT_REFRESH_MARGIN_MS, OAuthSession, type OAuthSessionOptions } from './session.ts';
 export { parseHeaderFlags } from './static-headers.ts';
-export { type BridgeOptions, runStdioBridge } from './stdio-bridge.ts';
+export {
+  type BridgeOptions,
+  type LocalOpening,
+  readOpening,
+  runStdioBridge,
+} from './stdio-bridge.ts';
 export { TOKEN_KEY_ENV } from './store-crypto.ts';
 export { type PrivateKeyOption, signingAlgorithm } from './token-requests.ts';
 export { defaultTokenStoreDir, type ServerRecord, TokenStore } from './token-store.ts';
+export { runTranslatingBridge, type TranslatingBridgeOptions } from './translating-bridge.ts';
 export type { ClientNotice, GuardedFetch, StoredClient, StoredTokens } from './types.ts';
 export { checkAuthorizationEndpoint, checkOpenableUrl, type UrlPolicy } from './url-safety.ts';
 export { type BearerChallenge, bearerChallenge } from './www-authenticate.ts';

@@ -1,18 +1,10 @@
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import {
-  CallToolRequestSchema,
-  ErrorCode,
-  ListToolsRequestSchema,
-  McpError,
-  type Tool,
-  ToolListChangedNotificationSchema,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { Client, Tool } from '@modelcontextprotocol/client';
+import { ProtocolError, ProtocolErrorCode, Server } from '@modelcontextprotocol/server';
+import { StdioServerTransport, serveStdio } from '@modelcontextprotocol/server/stdio';
 import type { FetchLike } from './auth-fetch.ts';
-import { connectRemote } from './remote-client.ts';
+import { connectRemote, type ProtocolChoice } from './remote-client.ts';
 import type { ClientNotice } from './types.ts';
 
 /** Separator between a server's name and its tool's name in the combined tool list. */
@@ -27,6 +19,8 @@ export interface AggregateEntry {
   readonly oauth: boolean;
   /** Gives up a pending authorization when the local side closes. */
   readonly abort?: () => Promise<void>;
+  /** Which era to speak to this server; default auto. */
+  readonly protocol?: ProtocolChoice;
 }
 
 export interface AggregateOptions {
@@ -47,45 +41,53 @@ interface Connected {
 }
 
 /**
- * Several remote MCP servers as one stdio MCP server (seed 002): tools are listed as NAME__TOOL
- * and calls routed by that prefix. Start-up has two phases: servers with static headers connect
- * first, all at once; OAuth servers after, also at once, so one authorization waiting for a
+ * Several remote MCP servers as one stdio MCP server (docs/client.md): tools are listed as
+ * NAME__TOOL and calls routed by that prefix. Start-up has two phases: servers with static headers
+ * connect first, all at once; OAuth servers after, also at once, so one authorization waiting for a
  * person never holds the others up. The stdio side serves as soon as phase one is done and
  * announces `tools/list_changed` as later servers arrive. A server that cannot be reached is
  * retried with backoff and left out meanwhile. Resolves when the local side closes.
  */
 export async function runAggregateStdio(options: AggregateOptions): Promise<void> {
   const connected = new Map<string, Connected>();
-  const server = new Server(options.clientInfo, {
-    capabilities: { tools: { listChanged: true } },
-    instructions: `Tools of ${options.entries.length} remote MCP servers, named SERVER${TOOL_SEPARATOR}TOOL.`,
-  });
+  const servers = new Set<Server>();
   let serving = false;
   let closed = false;
   const stop = new AbortController();
 
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({
-    tools: [...connected.entries()].flatMap(([name, entry]) =>
-      entry.tools.map((tool) => ({ ...tool, name: `${name}${TOOL_SEPARATOR}${tool.name}` })),
-    ),
-  }));
-  server.setRequestHandler(CallToolRequestSchema, async (request) => {
-    const full = request.params.name;
-    const split = full.indexOf(TOOL_SEPARATOR);
-    const name = split === -1 ? '' : full.slice(0, split);
-    const tool = split === -1 ? '' : full.slice(split + TOOL_SEPARATOR.length);
-    const entry = connected.get(name);
-    if (entry === undefined || !entry.tools.some((t) => t.name === tool)) {
-      throw new McpError(ErrorCode.InvalidParams, `unknown tool ${full}`);
-    }
-    return entry.client.callTool({
-      name: tool,
-      ...(request.params.arguments ? { arguments: request.params.arguments } : {}),
+  // One local server per connection (the SDK's stdio entry picks the local client's era).
+  const newServer = (): Server => {
+    const server = new Server(options.clientInfo, {
+      capabilities: { tools: { listChanged: true } },
+      instructions: `Tools of ${options.entries.length} remote MCP servers, named SERVER${TOOL_SEPARATOR}TOOL.`,
     });
-  });
+    server.setRequestHandler('tools/list', async () => ({
+      tools: [...connected.entries()].flatMap(([name, entry]) =>
+        entry.tools.map((tool) => ({ ...tool, name: `${name}${TOOL_SEPARATOR}${tool.name}` })),
+      ),
+    }));
+    server.setRequestHandler('tools/call', async (request) => {
+      const full = request.params.name;
+      const split = full.indexOf(TOOL_SEPARATOR);
+      const name = split === -1 ? '' : full.slice(0, split);
+      const tool = split === -1 ? '' : full.slice(split + TOOL_SEPARATOR.length);
+      const entry = connected.get(name);
+      if (entry === undefined || !entry.tools.some((t) => t.name === tool)) {
+        throw new ProtocolError(ProtocolErrorCode.InvalidParams, `unknown tool ${full}`);
+      }
+      return entry.client.callTool({
+        name: tool,
+        ...(request.params.arguments ? { arguments: request.params.arguments } : {}),
+      });
+    });
+    servers.add(server);
+    server.onclose = () => servers.delete(server);
+    return server;
+  };
 
   const announce = () => {
-    if (serving && !closed) void server.sendToolListChanged().catch(() => undefined);
+    if (!serving || closed) return;
+    for (const server of servers) void server.sendToolListChanged().catch(() => undefined);
   };
 
   const connectOne = async (entry: AggregateEntry): Promise<void> => {
@@ -97,13 +99,15 @@ export async function runAggregateStdio(options: AggregateOptions): Promise<void
           serverUrl: entry.serverUrl,
           fetch: entry.fetch,
           clientInfo: options.clientInfo,
+          ...(entry.protocol ? { protocol: entry.protocol } : {}),
+          notice: (text) => options.notice(`${entry.name}: ${text}`),
         });
         const state: Connected = {
           client: remote.client,
           tools: (await remote.client.listTools()).tools,
           close: remote.close,
         };
-        remote.client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
+        remote.client.setNotificationHandler('notifications/tools/list_changed', async () => {
           state.tools = (await remote.client.listTools()).tools;
           announce();
         });
@@ -132,11 +136,13 @@ export async function runAggregateStdio(options: AggregateOptions): Promise<void
       stop.abort();
       resolve();
     };
-    transport.onclose = finish;
     options.input.once('end', finish);
     options.input.once('close', finish);
   });
-  await server.connect(transport);
+  const handle = serveStdio(newServer, {
+    transport,
+    onerror: (error) => options.notice(`local: ${error.message}`),
+  });
   serving = true;
   // Phase 2: OAuth servers, concurrently, in the background.
   const phaseTwo = Promise.all(options.entries.filter((e) => e.oauth).map(connectOne));
@@ -144,5 +150,5 @@ export async function runAggregateStdio(options: AggregateOptions): Promise<void
   await Promise.all(options.entries.map((entry) => entry.abort?.().catch(() => undefined)));
   await Promise.race([phaseTwo, sleep(100)]);
   await Promise.all([...connected.values()].map((entry) => entry.close().catch(() => undefined)));
-  await server.close().catch(() => undefined);
+  await handle.close().catch(() => undefined);
 }

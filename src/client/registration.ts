@@ -3,6 +3,7 @@ import { OAuthError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
 import type { OAuthClientMetadata } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { ClientError, isRequestError } from '../errors/index.ts';
 import type { Discovery } from './discovery.ts';
+import { DEVICE_CODE_GRANT } from './token-requests.ts';
 import type { TokenStore } from './token-store.ts';
 import type { GuardedFetch, StoredClient } from './types.ts';
 
@@ -19,6 +20,8 @@ export interface RegistrationOptions {
   readonly clientMetadataUrl?: string;
   readonly clientName?: string;
   readonly softwareVersion?: string;
+  /** The grant the client is for; device_code registers without redirect URIs. */
+  readonly grant?: 'authorization_code' | 'client_credentials' | 'device_code';
 }
 
 /**
@@ -61,7 +64,10 @@ export async function obtainClient(options: RegistrationOptions): Promise<Stored
   }
 
   const endpoint = discovery.metadata.registration_endpoint;
-  if (typeof endpoint === 'string' && options.redirectUri !== undefined) {
+  if (
+    typeof endpoint === 'string' &&
+    (options.redirectUri !== undefined || options.grant === 'device_code')
+  ) {
     const client = await register(options, options.redirectUri);
     await options.store.writeClient(client);
     return client;
@@ -79,6 +85,9 @@ export async function obtainClient(options: RegistrationOptions): Promise<Stored
 function isReusable(client: StoredClient, options: RegistrationOptions): boolean {
   if (client.client_secret_expires_at && client.client_secret_expires_at * 1000 < Date.now()) {
     return false;
+  }
+  if (options.grant === 'device_code') {
+    return (client.grant_types ?? []).includes(DEVICE_CODE_GRANT);
   }
   // A registration is tied to its redirect URI; a different port means registering again.
   return (
@@ -109,7 +118,10 @@ function describeMissing(options: RegistrationOptions, cimdSupported: boolean): 
   return parts.join('; ');
 }
 
-async function register(options: RegistrationOptions, redirectUri: string): Promise<StoredClient> {
+async function register(
+  options: RegistrationOptions,
+  redirectUri: string | undefined,
+): Promise<StoredClient> {
   const { discovery } = options;
   const supported = discovery.metadata.token_endpoint_auth_methods_supported;
   // A public client (RFC 8252 §8.4) unless the server only takes confidential ones.
@@ -118,11 +130,15 @@ async function register(options: RegistrationOptions, redirectUri: string): Prom
       ? 'none'
       : (['client_secret_basic', 'client_secret_post'].find((m) => supported.includes(m)) ??
         'none');
+  // RFC 8628 has no redirect: the device grant registers without redirect URIs or responses.
+  const device = redirectUri === undefined;
   const metadata: OAuthClientMetadata & { application_type: string } = {
     client_name: options.clientName ?? 'Portcullis',
-    redirect_uris: [redirectUri],
-    grant_types: ['authorization_code', 'refresh_token'],
-    response_types: ['code'],
+    redirect_uris: device ? [] : [redirectUri],
+    grant_types: device
+      ? [DEVICE_CODE_GRANT, 'refresh_token']
+      : ['authorization_code', 'refresh_token'],
+    response_types: device ? [] : ['code'],
     token_endpoint_auth_method: method,
     // MCP draft (SEP-837): a CLI on a loopback redirect is a native application.
     application_type: 'native',
@@ -146,7 +162,12 @@ async function register(options: RegistrationOptions, redirectUri: string): Prom
         ? { client_secret_expires_at: registered.client_secret_expires_at }
         : {}),
       token_endpoint_auth_method: registered.token_endpoint_auth_method ?? method,
-      redirect_uris: registered.redirect_uris?.length ? registered.redirect_uris : [redirectUri],
+      redirect_uris: registered.redirect_uris?.length
+        ? registered.redirect_uris
+        : redirectUri === undefined
+          ? []
+          : [redirectUri],
+      grant_types: registered.grant_types?.length ? registered.grant_types : metadata.grant_types,
       source: 'dynamic',
     };
   } catch (error) {

@@ -20,7 +20,7 @@ export interface ScopeInputs {
   readonly serverScopes?: readonly string[] | undefined;
   /** Step-up: the scopes requested (and granted) for the token that was refused. */
   readonly previous?: string | undefined;
-  readonly grant: 'authorization_code' | 'client_credentials';
+  readonly grant: 'authorization_code' | 'client_credentials' | 'device_code';
 }
 
 /**
@@ -42,7 +42,7 @@ export function selectScope(inputs: ScopeInputs): string | undefined {
   const selected = inputs.previous !== undefined ? unionScopes(inputs.previous, base) : base;
   if (
     selected !== undefined &&
-    inputs.grant === 'authorization_code' &&
+    inputs.grant !== 'client_credentials' &&
     inputs.serverScopes?.includes('offline_access')
   ) {
     return unionScopes(selected, 'offline_access');

@@ -3,6 +3,7 @@ import { startAuthorization } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { ClientError } from '../errors/index.ts';
 import { type CallbackServer, startCallbackServer } from './callback-server.ts';
+import { type DeviceFlowOptions, runDeviceFlow } from './device-flow.ts';
 import { type Discovery, discover } from './discovery.ts';
 import type { AuthorizationOpener } from './opener.ts';
 import { obtainClient, registeredCallbackPort } from './registration.ts';
@@ -30,7 +31,9 @@ export interface OAuthSessionOptions {
   /** Fetch for every discovered URL: metadata, registration, token, revocation. The SSRF guard. */
   readonly fetch: GuardedFetch;
   readonly store: TokenStore;
-  readonly grant?: 'authorization_code' | 'client_credentials';
+  readonly grant?: 'authorization_code' | 'client_credentials' | 'device_code';
+  /** Device grant: how the wait is paced and the code shown (tests inject these). */
+  readonly device?: Pick<DeviceFlowOptions, 'sleep' | 'now' | 'show'>;
   /** Scopes to request, overriding the selection strategy (`--scope`). */
   readonly scope?: string;
   readonly clientId?: string;
@@ -52,6 +55,8 @@ export interface OAuthSessionOptions {
   readonly softwareVersion?: string;
   readonly refreshMarginMs?: number;
   readonly callbackTimeoutMs?: number;
+  /** `false`: never send RFC 8707 `resource` (`--no-resource-parameter`). Default true. */
+  readonly resourceParameter?: boolean;
 }
 
 /** Why an authorization is being run; decides the scope to ask for. */
@@ -75,6 +80,7 @@ export class OAuthSession {
   #refreshing: Promise<string | undefined> | undefined;
   #authorizing: Promise<string> | undefined;
   #callback: CallbackServer | undefined;
+  #deviceAbort: AbortController | undefined;
   #aborted = false;
 
   constructor(options: OAuthSessionOptions) {
@@ -176,7 +182,7 @@ export class OAuthSession {
     if (this.#aborted) {
       throw new ClientError('ClientAuthorizationFailed', 'the client is shutting down');
     }
-    if (grant === 'authorization_code' && this.#options.interactive === false) {
+    if (grant !== 'client_credentials' && this.#options.interactive === false) {
       throw new ClientError(
         'ClientInteractionRequired',
         `no usable token is stored for ${this.serverUrl.href} and interaction is not allowed`,
@@ -202,7 +208,9 @@ export class OAuthSession {
     const tokens =
       grant === 'client_credentials'
         ? await this.#clientCredentials(discovery, scope)
-        : await this.#authorizationCode(discovery, scope);
+        : grant === 'device_code'
+          ? await this.#deviceCode(discovery, scope)
+          : await this.#authorizationCode(discovery, scope);
     const clientId = this.#options.clientId;
     await this.#options.store.updateServer(this.#key, (record) =>
       withTokens(
@@ -246,6 +254,27 @@ export class OAuthSession {
     return toStored(response, scope ?? '');
   }
 
+  /** RFC 8628: a person enters the user code elsewhere; no browser or callback here. */
+  async #deviceCode(discovery: Discovery, scope: string | undefined): Promise<StoredTokens> {
+    const client = await obtainClient({
+      ...this.#registrationOptions(discovery, undefined),
+      grant: 'device_code',
+    });
+    const abort = new AbortController();
+    this.#deviceAbort = abort;
+    try {
+      const tokens = await runDeviceFlow(this.#tokenContext(discovery, client), scope, {
+        notice: this.#notice,
+        signal: abort.signal,
+        ...this.#options.device,
+      });
+      this.#notice(`Authorized at ${discovery.issuer}.`);
+      return toStored(tokens, scope ?? '');
+    } finally {
+      this.#deviceAbort = undefined;
+    }
+  }
+
   async #authorizationCode(discovery: Discovery, scope: string | undefined): Promise<StoredTokens> {
     const { metadata } = discovery;
     // MCP 2025-11-25: refuse without advertised S256. The 2025-03-26 default endpoints come with
@@ -287,7 +316,7 @@ export class OAuthSession {
         clientInformation: { client_id: client.client_id },
         redirectUrl: callback.redirectUri,
         state,
-        resource: discovery.resource,
+        ...(this.#options.resourceParameter === false ? {} : { resource: discovery.resource }),
         ...(scope ? { scope } : {}),
       });
       checkOpenableUrl(authorizationUrl, this.#policy);
@@ -323,6 +352,7 @@ export class OAuthSession {
    */
   async abort(): Promise<void> {
     this.#aborted = true;
+    this.#deviceAbort?.abort();
     await this.#callback?.close();
   }
 
@@ -407,6 +437,7 @@ export class OAuthSession {
       client,
       fetch: this.#options.fetch,
       ...(this.#options.privateKey ? { privateKey: this.#options.privateKey } : {}),
+      ...(this.#options.resourceParameter === false ? { resourceParameter: false } : {}),
     };
   }
 

@@ -16,7 +16,7 @@ const RESERVED = new Set([
 ]);
 
 /**
- * Parses `--header "Name: value"` flags (seed 002's static headers). `${NAME}` in a value is
+ * Parses `--header "Name: value"` flags (static headers instead of OAuth). `${NAME}` in a value is
  * expanded from the environment; a missing variable is an error, never an empty string. Values
  * may not contain CR, LF or NUL.
  */

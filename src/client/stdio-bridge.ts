@@ -1,21 +1,13 @@
 import type { Readable, Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import {
-  isInitializedNotification,
-  isInitializeRequest,
-  isJSONRPCErrorResponse,
-  isJSONRPCRequest,
-  isJSONRPCResultResponse,
-  type JSONRPCMessage,
-  type JSONRPCRequest,
-  type RequestId,
-} from '@modelcontextprotocol/sdk/types.js';
-import { isClientError, isRequestError } from '../errors/index.ts';
+import type { ClientCapabilities, Implementation } from '@modelcontextprotocol/client';
+import type { Transport as LegacyTransport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/server';
+import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
 import type { FetchLike } from './auth-fetch.ts';
-import { remoteTransport } from './remote-client.ts';
+import { OpeningTransport } from './opening-transport.ts';
+import { runRelayBridge } from './relay-bridge.ts';
+import { connectRemote, type ProtocolChoice } from './remote-client.ts';
+import { runTranslatingBridge } from './translating-bridge.ts';
 import type { ClientNotice } from './types.ts';
 
 export interface BridgeOptions {
@@ -25,204 +17,131 @@ export interface BridgeOptions {
   readonly input: Readable;
   readonly output: Writable;
   readonly notice: ClientNotice;
-  /** Retries of one message after a network failure or a lost session. Default 6. */
+  /** Which era to speak to the remote server; default auto. */
+  readonly protocol?: ProtocolChoice;
+  /** Who the bridge says it is to the local client. */
+  readonly serverInfo?: Implementation;
+  /** Retries of one message after a network failure or a lost session (2025 relay). Default 6. */
   readonly maxAttempts?: number;
   /** First backoff delay; doubles up to 30 s. Default 500 ms. */
   readonly initialDelayMs?: number;
 }
 
-/** JSON-RPC error code for "the bridge could not deliver this request" (implementation range). */
-export const BRIDGE_ERROR_CODE = -32001;
+/** The local client's era and what it can answer, read from its opening message. */
+export interface LocalOpening {
+  readonly era: 'legacy' | 'modern';
+  readonly capabilities: ClientCapabilities;
+  readonly clientInfo?: Implementation;
+}
+
+const CAPABILITIES_KEY = 'io.modelcontextprotocol/clientCapabilities';
+const CLIENT_INFO_KEY = 'io.modelcontextprotocol/clientInfo';
 
 /**
- * `portcullis connect`: a local stdio MCP server whose every message is relayed to a remote
- * Streamable HTTP server and back, unchanged: requests, responses and notifications in both
- * directions, server-to-client requests (sampling, elicitation, roots) included. Tokens are
- * refreshed by `fetch` on each request. When the remote session is lost (404) or the network
- * fails, the bridge reconnects with exponential backoff and replays the client's own
- * `initialize` handshake before retrying; a request that still cannot be delivered gets a
- * JSON-RPC error, so the local client is never left waiting.
- * Resolves when the local side closes.
+ * A 2025 client opens with `initialize` (its capabilities in the params); a 2026-07-28 client
+ * sends requests carrying the `_meta` envelope (MCP 2026-07-28 basic/index, "_meta").
+ */
+export function readOpening(message: JSONRPCMessage): LocalOpening {
+  const params = ('params' in message ? message.params : undefined) as
+    | Record<string, unknown>
+    | undefined;
+  if ('method' in message && message.method === 'initialize') {
+    return {
+      era: 'legacy',
+      capabilities: (params?.capabilities ?? {}) as ClientCapabilities,
+      ...(params?.clientInfo ? { clientInfo: params.clientInfo as Implementation } : {}),
+    };
+  }
+  const meta = (params?._meta ?? {}) as Record<string, unknown>;
+  return {
+    era: 'modern',
+    capabilities: (meta[CAPABILITIES_KEY] ?? {}) as ClientCapabilities,
+    ...(meta[CLIENT_INFO_KEY] ? { clientInfo: meta[CLIENT_INFO_KEY] as Implementation } : {}),
+  };
+}
+
+/** Only what the bridge can relay is offered to the remote, and only if the local client can. */
+function relayedCapabilities(local: ClientCapabilities): ClientCapabilities {
+  const offered: ClientCapabilities = {};
+  if (local.elicitation) offered.elicitation = local.elicitation;
+  if (local.sampling) offered.sampling = local.sampling;
+  if (local.roots) offered.roots = {};
+  return offered;
+}
+
+/**
+ * `portcullis connect`: serves MCP on standard input/output for a local client of either era
+ * and relays it to the remote Streamable HTTP server of either era. The local client's opening
+ * message tells its era; the remote's is found as `protocol` says (MCP 2026-07-28
+ * basic/versioning, backward compatibility). Two 2025 peers get a message-for-message relay;
+ * any other pair goes through the translating bridge, which answers for each side what the
+ * other lacks. Resolves when the local side closes.
  */
 export async function runStdioBridge(options: BridgeOptions): Promise<void> {
-  const bridge = new Bridge(options);
-  await bridge.run();
-}
-
-/** The protocol version an initialize result names, if it is one. */
-function protocolVersionOf(message: JSONRPCMessage): string | undefined {
-  const result = isJSONRPCResultResponse(message) ? message.result : undefined;
-  return result && typeof result.protocolVersion === 'string' ? result.protocolVersion : undefined;
-}
-
-class Bridge {
-  readonly #options: BridgeOptions;
-  readonly #local: StdioServerTransport;
-  #remote: StreamableHTTPClientTransport;
-  /** The local client's own handshake, replayed after a reconnect. */
-  #initialize: JSONRPCRequest | undefined;
-  #initializeId: RequestId | undefined;
-  #initialized = false;
-  /** Pending internal handshake after a reconnect: the id it uses and its resolver. */
-  #replay: { id: RequestId; done: (ok: boolean) => void } | undefined;
-  #reconnecting: Promise<void> | undefined;
-  #closed = false;
-
-  constructor(options: BridgeOptions) {
-    this.#options = options;
-    this.#local = new StdioServerTransport(options.input, options.output);
-    this.#remote = this.#newRemote();
-  }
-
-  async run(): Promise<void> {
-    await this.#remote.start();
-    this.#local.onmessage = (message) => this.#fromLocal(message);
-    this.#local.onerror = (error) => this.#options.notice(`stdin: ${error.message}`);
-    await new Promise<void>((resolve) => {
-      const finish = () => {
-        if (this.#closed) return;
-        this.#closed = true;
-        resolve();
-      };
-      this.#local.onclose = finish;
-      this.#options.input.once('end', finish);
-      this.#options.input.once('close', finish);
-      void this.#local.start();
+  const local = new OpeningTransport(new StdioServerTransport(options.input, options.output));
+  await local.listen();
+  const first = await local.opening;
+  if (first === undefined) return;
+  const opening = readOpening(first);
+  const offered = relayedCapabilities(opening.capabilities);
+  let remote: Awaited<ReturnType<typeof connectRemote>>;
+  try {
+    remote = await connectRemote({
+      serverUrl: options.serverUrl,
+      fetch: options.fetch,
+      protocol: options.protocol ?? 'auto',
+      capabilities: offered,
+      notice: options.notice,
+      clientInfo: opening.clientInfo ?? { name: 'portcullis-bridge', version: '0' },
     });
-    await this.#remote.terminateSession().catch(() => undefined);
-    await this.#remote.close().catch(() => undefined);
-    await this.#local.close().catch(() => undefined);
+  } catch (error) {
+    await refuseOpening(local, first, error as Error);
+    throw error;
   }
-
-  #newRemote(): StreamableHTTPClientTransport {
-    const transport = remoteTransport(this.#options);
-    transport.onmessage = (message) => this.#fromRemote(transport, message);
-    transport.onerror = (error) => {
-      if (!this.#closed) this.#options.notice(`remote: ${error.message}`);
-    };
-    return transport;
-  }
-
-  #fromRemote(transport: StreamableHTTPClientTransport, message: JSONRPCMessage): void {
-    const id = 'id' in message && !('method' in message) ? message.id : undefined;
-    if (this.#replay && id === this.#replay.id) {
-      const version = protocolVersionOf(message);
-      if (version) transport.setProtocolVersion(version);
-      this.#replay.done(isJSONRPCResultResponse(message));
-      return;
-    }
-    if (id !== undefined && id === this.#initializeId) {
-      const version = protocolVersionOf(message);
-      if (version) transport.setProtocolVersion(version);
-    }
-    this.#local
-      .send(message)
-      .catch((error) => this.#options.notice(`stdout: ${(error as Error).message}`));
-  }
-
-  #fromLocal(message: JSONRPCMessage): void {
-    if (isInitializeRequest(message) && isJSONRPCRequest(message)) {
-      this.#initialize = message;
-      this.#initializeId = message.id;
-    }
-    if (isInitializedNotification(message)) this.#initialized = true;
-    this.#deliver(message).catch((error) => {
-      this.#options.notice(`could not deliver ${describe(message)}: ${(error as Error).message}`);
-      if (isJSONRPCRequest(message)) {
-        void this.#local.send({
-          jsonrpc: '2.0',
-          id: message.id,
-          error: { code: BRIDGE_ERROR_CODE, message: `portcullis: ${(error as Error).message}` },
-        });
-      }
+  options.notice(
+    `Connected to ${options.serverUrl.href} (${remote.era === 'modern' ? 'MCP 2026-07-28' : `MCP ${remote.client.getNegotiatedProtocolVersion() ?? '2025'}`}); local client speaks ${opening.era === 'modern' ? '2026-07-28' : '2025'}.`,
+  );
+  if (remote.era === 'legacy' && opening.era === 'legacy') {
+    // Both sides speak 2025: relay the local client's own handshake and session unchanged.
+    await remote.close().catch(() => undefined);
+    await runRelayBridge({
+      serverUrl: options.serverUrl,
+      fetch: options.fetch,
+      local: local as unknown as LegacyTransport,
+      localClosed: local.closed,
+      notice: options.notice,
+      ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
+      ...(options.initialDelayMs === undefined ? {} : { initialDelayMs: options.initialDelayMs }),
     });
+    return;
   }
-
-  async #deliver(message: JSONRPCMessage): Promise<void> {
-    const maxAttempts = this.#options.maxAttempts ?? 6;
-    let delay = this.#options.initialDelayMs ?? 500;
-    for (let attempt = 1; ; attempt++) {
-      if (this.#reconnecting) await this.#reconnecting.catch(() => undefined);
-      try {
-        await this.#remote.send(message);
-        return;
-      } catch (error) {
-        if (this.#closed) return;
-        if (attempt >= maxAttempts) throw error;
-        delay = await this.#recover(error, attempt, maxAttempts, delay);
-      }
-    }
-  }
-
-  /**
-   * After a failed send: rethrows what retrying cannot fix; otherwise waits (backoff, none for a
-   * lost session) and reconnects when needed. Returns the next delay.
-   */
-  async #recover(
-    error: unknown,
-    attempt: number,
-    maxAttempts: number,
-    delay: number,
-  ): Promise<number> {
-    const sessionLost = error instanceof StreamableHTTPError && error.code === 404;
-    if (!(sessionLost || isTransient(error))) throw error;
-    const what = sessionLost
-      ? 'session lost, reconnecting'
-      : `${(error as Error).message}; retrying in ${delay} ms`;
-    this.#options.notice(`remote: ${what} (attempt ${attempt + 1} of ${maxAttempts})`);
-    let next = delay;
-    if (!sessionLost || attempt > 1) {
-      await sleep(delay);
-      next = Math.min(delay * 2, 30_000);
-    }
-    if (sessionLost || attempt >= 2) await this.#reconnectOnce();
-    return next;
-  }
-
-  async #reconnectOnce(): Promise<void> {
-    this.#reconnecting ??= this.#reconnect().finally(() => {
-      this.#reconnecting = undefined;
+  try {
+    await runTranslatingBridge({
+      remote,
+      local,
+      offered,
+      notice: options.notice,
+      serverInfo: options.serverInfo ??
+        remote.client.getServerVersion() ?? { name: 'portcullis-bridge', version: '0' },
     });
-    await this.#reconnecting.catch((reason) =>
-      this.#options.notice(`reconnect failed: ${(reason as Error).message}`),
-    );
-  }
-
-  async #reconnect(): Promise<void> {
-    const previous = this.#remote;
-    previous.onmessage = undefined;
-    previous.onerror = undefined;
-    await previous.close().catch(() => undefined);
-    this.#remote = this.#newRemote();
-    await this.#remote.start();
-    const initialize = this.#initialize;
-    if (initialize === undefined) return;
-    // Replay the client's handshake on the new session, under an id of our own.
-    const id = `portcullis-reconnect-${Date.now()}`;
-    const ok = await new Promise<boolean>((resolve, reject) => {
-      this.#replay = { id, done: resolve };
-      this.#remote.send({ ...initialize, id }).catch(reject);
-    }).finally(() => {
-      this.#replay = undefined;
-    });
-    if (!ok) throw new Error('the server refused to initialize again');
-    if (this.#initialized) {
-      await this.#remote.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    }
-    this.#options.notice('Reconnected to the remote MCP server.');
+  } finally {
+    await remote.close().catch(() => undefined);
   }
 }
 
-/** Network failures and 5xx answers are retried; authorization and protocol errors are not. */
-function isTransient(error: unknown): boolean {
-  if (isClientError(error)) return false;
-  if (isRequestError(error)) return error.code === 'FetchFailed';
-  if (error instanceof StreamableHTTPError) return error.code !== undefined && error.code >= 500;
-  return error instanceof TypeError; // fetch's "fetch failed"
-}
-
-function describe(message: JSONRPCMessage): string {
-  if ('method' in message) return message.method;
-  if (isJSONRPCErrorResponse(message)) return `error response ${String(message.id)}`;
-  return `response ${String((message as { id?: RequestId }).id)}`;
+/** The local client is not left waiting: its opening request gets the error. */
+async function refuseOpening(
+  local: OpeningTransport,
+  first: JSONRPCMessage,
+  error: Error,
+): Promise<void> {
+  if (!('id' in first) || !('method' in first)) return;
+  await local
+    .send({
+      jsonrpc: '2.0',
+      id: first.id,
+      error: { code: -32001, message: `portcullis: ${error.message}` },
+    })
+    .catch(() => undefined);
+  await local.close().catch(() => undefined);
 }

@@ -9,7 +9,11 @@ import {
 } from '@modelcontextprotocol/sdk/client/auth.js';
 import { createPrivateKeyJwtAuth } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
 import { OAuthError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
-import type { OAuthClientInformation, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import {
+  type OAuthClientInformation,
+  type OAuthTokens,
+  OAuthTokensSchema,
+} from '@modelcontextprotocol/sdk/shared/auth.js';
 import { ClientError, isRequestError } from '../errors/index.ts';
 import type { AuthorizationServerMetadata, Discovery } from './discovery.ts';
 import type { GuardedFetch, StoredClient } from './types.ts';
@@ -27,6 +31,20 @@ export interface TokenContext {
   readonly client: StoredClient;
   readonly fetch: GuardedFetch;
   readonly privateKey?: PrivateKeyOption;
+  /** `false` (`--no-resource-parameter`): leave RFC 8707 `resource` out of token requests. */
+  readonly resourceParameter?: boolean;
+}
+
+/**
+ * The RFC 8707 `resource` to send, or nothing when the user turned it off for an authorization
+ * server that rejects it (Microsoft Entra ID answers AADSTS9010010). MCP requires it; without
+ * it the token is not audience-bound to this server, which docs/client.md spells out.
+ */
+export function resourceParameter(
+  discovery: Discovery,
+  send: boolean | undefined,
+): string | undefined {
+  return send === false ? undefined : discovery.resource;
 }
 
 /**
@@ -46,7 +64,7 @@ export async function exchangeCode(
       authorizationCode: request.code,
       codeVerifier: request.codeVerifier,
       redirectUri: request.redirectUri,
-      resource: context.discovery.resource,
+      ...resourceOption(context),
       addClientAuthentication: await clientAuthentication(context),
       fetchFn: context.fetch,
     }),
@@ -62,7 +80,7 @@ export async function refreshTokens(
       metadata: sdkMetadata(context.discovery.metadata),
       clientInformation: clientInformation(context.client),
       refreshToken,
-      resource: context.discovery.resource,
+      ...resourceOption(context),
       addClientAuthentication: await clientAuthentication(context),
       fetchFn: context.fetch,
     }),
@@ -99,10 +117,15 @@ export async function clientCredentialsToken(
   return translate('client credentials grant', context, () =>
     fetchToken(provider, context.discovery.issuer, {
       metadata: sdkMetadata(context.discovery.metadata),
-      resource: context.discovery.resource,
+      ...resourceOption(context),
       fetchFn: context.fetch,
     }),
   );
+}
+
+function resourceOption(context: TokenContext): { resource?: string } {
+  const resource = resourceParameter(context.discovery, context.resourceParameter);
+  return resource === undefined ? {} : { resource };
 }
 
 /**
@@ -121,29 +144,13 @@ export async function revokeToken(
     accept: 'application/json',
   });
   const params = new URLSearchParams({ token, token_type_hint: hint });
-  const custom = await clientAuthentication(context);
-  if (custom) {
-    await custom(headers, params, endpoint, sdkMetadata(context.discovery.metadata));
-  } else {
-    const info = clientInformation(context.client);
-    const method = selectClientAuthMethod(info, [
-      ...((context.discovery.metadata.revocation_endpoint_auth_methods_supported as
-        | string[]
-        | undefined) ??
-        context.discovery.metadata.token_endpoint_auth_methods_supported ??
-        []),
-    ]);
-    if (method === 'client_secret_basic' && info.client_secret) {
-      // RFC 6749 §2.3.1: form-encode id and secret before base64.
-      const pair = `${formEncode(info.client_id)}:${formEncode(info.client_secret)}`;
-      headers.set('authorization', `Basic ${Buffer.from(pair).toString('base64')}`);
-    } else {
-      params.set('client_id', info.client_id);
-      if (method === 'client_secret_post' && info.client_secret) {
-        params.set('client_secret', info.client_secret);
-      }
-    }
-  }
+  await authenticateAt(context, endpoint, headers, params, [
+    ...((context.discovery.metadata.revocation_endpoint_auth_methods_supported as
+      | string[]
+      | undefined) ??
+      context.discovery.metadata.token_endpoint_auth_methods_supported ??
+      []),
+  ]);
   let response: Response;
   try {
     response = await context.fetch(endpoint, { method: 'POST', headers, body: params.toString() });
@@ -157,6 +164,169 @@ export async function revokeToken(
     );
   }
   return true;
+}
+
+/**
+ * Client authentication for a request to an endpoint other than the token endpoint (revocation,
+ * device authorization), the way the token endpoint gets it: private_key_jwt, else
+ * client_secret_basic / client_secret_post, else the client_id alone (a public client).
+ */
+async function authenticateAt(
+  context: TokenContext,
+  endpoint: string,
+  headers: Headers,
+  params: URLSearchParams,
+  supported: string[],
+): Promise<void> {
+  const custom = await clientAuthentication(context);
+  if (custom) {
+    await custom(headers, params, endpoint, sdkMetadata(context.discovery.metadata));
+    return;
+  }
+  const info = clientInformation(context.client);
+  const method = selectClientAuthMethod(info, supported);
+  if (method === 'client_secret_basic' && info.client_secret) {
+    // RFC 6749 §2.3.1: form-encode id and secret before base64.
+    const pair = `${formEncode(info.client_id)}:${formEncode(info.client_secret)}`;
+    headers.set('authorization', `Basic ${Buffer.from(pair).toString('base64')}`);
+    return;
+  }
+  params.set('client_id', info.client_id);
+  if (method === 'client_secret_post' && info.client_secret) {
+    params.set('client_secret', info.client_secret);
+  }
+}
+
+/** RFC 8628 §3.4: the device_code grant type. */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+/** RFC 8628 §3.2 device authorization response. */
+export interface DeviceAuthorization {
+  readonly device_code: string;
+  readonly user_code: string;
+  readonly verification_uri: string;
+  readonly verification_uri_complete?: string;
+  /** Seconds. */
+  readonly expires_in: number;
+  /** Seconds between polls; RFC 8628 §3.2: 5 when absent. */
+  readonly interval?: number;
+}
+
+/**
+ * RFC 8628 §3.1 device authorization request, authenticated like a token request, with the
+ * RFC 8707 `resource` (MCP requires it on every authorization request).
+ */
+export async function requestDeviceAuthorization(
+  context: TokenContext,
+  scope: string | undefined,
+): Promise<DeviceAuthorization> {
+  const endpoint = context.discovery.metadata.device_authorization_endpoint;
+  if (typeof endpoint !== 'string') {
+    throw new ClientError(
+      'ClientAuthorizationFailed',
+      `${context.discovery.issuer} does not offer the device authorization grant (no device_authorization_endpoint in its metadata)`,
+      { fix: 'sign in with a browser: portcullis login URL (without --device)' },
+    );
+  }
+  const headers = new Headers({
+    'content-type': 'application/x-www-form-urlencoded',
+    accept: 'application/json',
+  });
+  const params = new URLSearchParams();
+  if (scope) params.set('scope', scope);
+  const resource = resourceParameter(context.discovery, context.resourceParameter);
+  if (resource !== undefined) params.set('resource', resource);
+  await authenticateAt(context, endpoint, headers, params, [
+    ...(context.discovery.metadata.token_endpoint_auth_methods_supported ?? []),
+  ]);
+  let response: Response;
+  try {
+    response = await context.fetch(endpoint, { method: 'POST', headers, body: params.toString() });
+  } catch (error) {
+    throw wrap('device authorization', context, error);
+  }
+  const body = (await response.json().catch(() => undefined)) as
+    | Partial<DeviceAuthorization & { error: string; error_description: string }>
+    | undefined;
+  if (response.status !== 200 || body === undefined) {
+    throw new ClientError(
+      'ClientAuthorizationFailed',
+      `device authorization at ${context.discovery.issuer} answered ${response.status}${body?.error ? ` ${printable(body.error)}` : ''}${body?.error_description ? ` (${printable(body.error_description)})` : ''}`,
+    );
+  }
+  const valid =
+    typeof body.device_code === 'string' &&
+    typeof body.user_code === 'string' &&
+    typeof body.verification_uri === 'string' &&
+    URL.canParse(body.verification_uri) &&
+    typeof body.expires_in === 'number' &&
+    body.expires_in > 0 &&
+    (body.interval === undefined || (typeof body.interval === 'number' && body.interval >= 0));
+  if (!valid) {
+    throw new ClientError(
+      'ClientAuthorizationFailed',
+      `device authorization at ${context.discovery.issuer} answered without device_code, user_code, verification_uri and expires_in (RFC 8628 §3.2)`,
+    );
+  }
+  return body as DeviceAuthorization;
+}
+
+/** The answer to one device-code token request: tokens, or the RFC 8628 §3.5 error code. */
+export type DeviceTokenAnswer =
+  | { readonly tokens: OAuthTokens }
+  | { readonly error: string; readonly description?: string };
+
+/**
+ * One RFC 8628 §3.4 token request for a device code, authenticated like any token request.
+ * Written out rather than through the SDK's `fetchToken`, which folds the polling errors
+ * (authorization_pending, slow_down, expired_token) into a generic server_error.
+ */
+export async function deviceCodeToken(
+  context: TokenContext,
+  deviceCode: string,
+): Promise<DeviceTokenAnswer> {
+  const endpoint = context.discovery.metadata.token_endpoint;
+  const headers = new Headers({
+    'content-type': 'application/x-www-form-urlencoded',
+    accept: 'application/json',
+  });
+  const params = new URLSearchParams({ grant_type: DEVICE_CODE_GRANT, device_code: deviceCode });
+  const resource = resourceParameter(context.discovery, context.resourceParameter);
+  if (resource !== undefined) params.set('resource', resource);
+  await authenticateAt(context, endpoint, headers, params, [
+    ...(context.discovery.metadata.token_endpoint_auth_methods_supported ?? []),
+  ]);
+  let response: Response;
+  try {
+    response = await context.fetch(endpoint, { method: 'POST', headers, body: params.toString() });
+  } catch (error) {
+    throw wrap('device code grant', context, error);
+  }
+  const body = (await response.json().catch(() => undefined)) as
+    | Record<string, unknown>
+    | undefined;
+  if (response.status === 200) {
+    const parsed = OAuthTokensSchema.safeParse(body);
+    if (!parsed.success) {
+      throw new ClientError(
+        'ClientTokenRequestFailed',
+        `device code grant at ${context.discovery.issuer} answered an invalid token response`,
+      );
+    }
+    return { tokens: parsed.data };
+  }
+  if (typeof body?.error === 'string') {
+    return {
+      error: printable(body.error),
+      ...(typeof body.error_description === 'string'
+        ? { description: printable(body.error_description) }
+        : {}),
+    };
+  }
+  throw new ClientError(
+    'ClientTokenRequestFailed',
+    `device code grant at ${context.discovery.issuer} answered ${response.status}`,
+  );
 }
 
 function formEncode(value: string): string {

@@ -31,6 +31,8 @@ export interface StoredClient {
   readonly client_secret_expires_at?: number;
   readonly token_endpoint_auth_method?: string;
   readonly redirect_uris?: readonly string[];
+  /** Grant types of a dynamic registration (RFC 7591 §2), when known. */
+  readonly grant_types?: readonly string[];
   /** How the client ID was obtained. */
   readonly source: 'pre-registered' | 'metadata-document' | 'dynamic';
 }

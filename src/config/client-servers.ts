@@ -50,6 +50,10 @@ const oauthSchema = z
       .max(65535)
       .optional()
       .meta({ description: 'Port of the loopback redirect URI (default: ephemeral).' }),
+    resource_parameter: z.boolean().optional().meta({
+      description:
+        'false: leave the RFC 8707 resource parameter out, for authorization servers that reject it (Microsoft Entra ID, AADSTS9010010). The token is then not bound to this server; see docs/client.md. Default true.',
+    }),
   })
   .meta({ description: 'OAuth options for this server (OAuth is the default without headers).' });
 
@@ -70,6 +74,10 @@ const serverSchema = z
           'Static headers sent on every request (values may use ${ENV}); exclusive with oauth.',
       }),
     oauth: oauthSchema.optional(),
+    protocol: z.enum(['auto', '2026-07-28', '2025-11-25']).optional().meta({
+      description:
+        'Protocol era to speak to this server: auto (default; server/discover, falling back to initialize for a 2025 server), 2026-07-28 or 2025-11-25.',
+    }),
   })
   .refine((server) => !(server.headers && server.oauth), {
     message: 'headers and oauth are mutually exclusive',

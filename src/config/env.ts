@@ -14,7 +14,7 @@ export interface Expansion {
 
 /**
  * Expands `${NAME}` in every string of a parsed YAML document. A missing variable is an error
- * naming the key and the variable, never an empty string (design.md §5).
+ * naming the key and the variable, never an empty string (an empty secret would fail open).
  */
 export function expandEnv(document: unknown, env: NodeJS.ProcessEnv): Expansion {
   const issues: ConfigIssue[] = [];

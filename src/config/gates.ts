@@ -1,8 +1,8 @@
 import type { LoadedConfig } from './load.ts';
 
 /**
- * The HTTP transport needs three deliberate switches (seed 000): the config block, the safety
- * flag and the command-line flag. Returns the ones that are missing.
+ * The HTTP transport needs three deliberate switches (docs/configuration.md): the config block, the
+ * safety flag and the command-line flag. Returns the ones that are missing.
  */
 export function missingHttpGates(loaded: LoadedConfig, enableRemoteMcpFlag: boolean): string[] {
   const missing: string[] = [];

@@ -31,3 +31,4 @@ export {
   MAX_CLOCK_SKEW_SECONDS,
   type UpstreamConfig,
 } from './schema.ts';
+export { unavailableStoreBackends } from './store-backends.ts';

@@ -2,6 +2,7 @@ import type { ConfigIssue } from '../errors/index.ts';
 import { isLoopbackHost } from '../lib/host.ts';
 import type { Derived } from './derive.ts';
 import type { Config } from './schema.ts';
+import { unavailableStoreBackends } from './store-backends.ts';
 
 /** The HMAC key for token ids must carry at least 256 bits (RFC 2104 §3: key ≥ hash output). */
 export const MIN_HMAC_SECRET_BYTES = 32;
@@ -47,7 +48,7 @@ export function checkRules(config: Config, derived: Derived, env: NodeJS.Process
   return { issues, secrets };
 }
 
-/** Every *_env key must name a variable that is set (design.md §5: never an empty secret). */
+/** Every *_env key must name a variable that is set (fail closed: never an empty secret). */
 function readSecrets({ config, add }: RuleContext, env: NodeJS.ProcessEnv): Secrets {
   const rm = config.remote_mcp;
   const as = config.authorization_server;
@@ -374,6 +375,12 @@ const storeHasOneBackend: Rule = ({ config, add }) => {
   }
 };
 
+const storeBackendIsAvailable: Rule = ({ config, add }) => {
+  for (const issue of unavailableStoreBackends(config.store)) {
+    add(issue.path, issue.message, issue.fix ?? '');
+  }
+};
+
 const authorizationServerSettings: Rule = ({ config, derived, add }) => {
   const as = config.authorization_server;
   if (as.enabled && derived.authorizationServerIssuer === undefined) {
@@ -468,6 +475,7 @@ const RULES: readonly Rule[] = [
   methodScopesAreAllowed,
   requestTimeoutCoversHeaders,
   storeHasOneBackend,
+  storeBackendIsAvailable,
   authorizationServerSettings,
   preRegisteredClientsValid,
 ];

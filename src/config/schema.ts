@@ -236,7 +236,7 @@ const remoteMcpSchema = z
       300,
     ),
     rate_limit_max_requests: positiveInt(
-      'Requests allowed per client, session and subject in each window.',
+      'Requests allowed per client address, session and subject in each window (counted in memory, per process).',
       120,
     ),
     rate_limit_window_seconds: positiveInt('Rate-limit window, in seconds.', 60),
@@ -386,7 +386,15 @@ const preRegisteredClientSchema = z.strictObject({
     'Environment variable holding the secret of a confidential client.',
   ).optional(),
   grant_types: z
-    .array(z.enum(['authorization_code', 'refresh_token', 'client_credentials']))
+    .array(
+      z.enum([
+        'authorization_code',
+        'refresh_token',
+        'client_credentials',
+        // RFC 8628 device authorization grant (`portcullis login --device`).
+        'urn:ietf:params:oauth:grant-type:device_code',
+      ]),
+    )
     .default(['authorization_code', 'refresh_token'])
     .meta({ description: 'Grant types the client may use.' }),
   scope: z
@@ -450,11 +458,14 @@ const storeSchema = z
         custom('must be a redis:// or rediss:// URL', 'for example redis://127.0.0.1:6379/0'),
       )
       .optional()
-      .meta({ description: 'Redis URL (distributed store), redis:// or rediss://.' }),
+      .meta({
+        description:
+          'Redis URL (distributed store), redis:// or rediss://. Not available in this version: config check and serve refuse it.',
+      }),
   })
   .meta({
     description:
-      'Where sessions, rate-limit counters, users, clients and tokens are kept. Exactly one of sqlite or redis.',
+      "Where the co-located authorization server keeps its state: users, clients, consents, sign-in sessions, codes, grants, tokens, signing keys, and its sign-in and registration throttles. The gateway's MCP sessions and rate-limit counters are not here: they are in memory, per process. Exactly one of sqlite or redis.",
   });
 
 const auditSchema = z

@@ -178,7 +178,8 @@ export const REQUEST_ERRORS = {
   OAuthUnsupportedGrantType: {
     status: 400,
     oauth: 'unsupported_grant_type',
-    summary: 'Only authorization_code, refresh_token and client_credentials are supported.',
+    summary:
+      'Only authorization_code, refresh_token, client_credentials and the device code grant (RFC 8628) are supported.',
   },
   OAuthUnsupportedResponseType: {
     status: 400,
@@ -200,6 +201,24 @@ export const REQUEST_ERRORS = {
     status: 403,
     oauth: 'access_denied',
     summary: 'The user denied the authorization request on the consent page.',
+  },
+  OAuthAuthorizationPending: {
+    status: 400,
+    oauth: 'authorization_pending',
+    summary:
+      'Device authorization grant: the user has not yet entered the code and decided; poll again after the interval (RFC 8628 §3.5).',
+  },
+  OAuthSlowDown: {
+    status: 400,
+    oauth: 'slow_down',
+    summary:
+      'Device authorization grant: polled before the interval elapsed; the interval grows by 5 seconds (RFC 8628 §3.5).',
+  },
+  OAuthExpiredToken: {
+    status: 400,
+    oauth: 'expired_token',
+    summary:
+      'Device authorization grant: the device code expired before the user decided; start again (RFC 8628 §3.5).',
   },
   OAuthInvalidRedirectUri: {
     status: 400,

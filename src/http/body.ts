@@ -3,8 +3,9 @@ import { RequestError } from '../errors/index.ts';
 
 /**
  * Request bodies, bounded. A declared Content-Length above the cap is refused before a byte is
- * read (HT-09: no 100 Continue either); a chunked body is counted as it arrives and refused the
- * moment it crosses the cap. Either way the connection is closed after the 413.
+ * read (no 100 Continue either: HT-09 in docs/security-cases.md); a chunked body is counted as
+ * it arrives and refused the moment it crosses the cap. Either way the connection is closed after
+ * the 413.
  */
 
 /** Content-Length as a number, undefined when absent (Node has already refused junk). */

@@ -77,7 +77,7 @@ export function checkRequestTarget(target: string | undefined): string {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 
-/** A valid UUID X-Request-Id is kept (seed 000); anything else is replaced. */
+/** A valid UUID X-Request-Id is kept (docs/gateway.md); anything else is replaced. */
 export function requestIdFrom(header: string | undefined): string {
   return header !== undefined && UUID.test(header) ? header.toLowerCase() : randomUUID();
 }

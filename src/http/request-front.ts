@@ -93,7 +93,8 @@ export class Exchange {
       listener();
       return () => {};
     }
-    const listeners = (this.#goneListeners ??= []);
+    this.#goneListeners ??= [];
+    const listeners = this.#goneListeners;
     listeners.push(listener);
     return () => {
       const index = listeners.indexOf(listener);

@@ -25,5 +25,9 @@ export {
   type ResponseFilter,
   responseFilterFor,
 } from './response-filters.ts';
-export { parseStrictJson, StrictJsonError } from './strict-json.ts';
+export {
+  answeredId,
+  ResponseTracker,
+  type ResponseTrackerOptions,
+} from './response-tracker.ts';
 export { filterToolsListResponse, SCOPE_META_KEY } from './tools-list.ts';

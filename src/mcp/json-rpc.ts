@@ -1,5 +1,5 @@
 import { RequestError } from '../errors/index.ts';
-import { parseStrictJson, StrictJsonError } from './strict-json.ts';
+import { parseStrictJson, StrictJsonError } from '../lib/strict-json.ts';
 
 /**
  * JSON-RPC 2.0 framing for MCP. A body is decoded and parsed once; every later decision reads
@@ -39,7 +39,10 @@ export interface ParsedMessage {
   readonly raw: Readonly<Record<string, unknown>>;
 }
 
-/** Nesting allowed in a message (SCOPE-10: a recursive walk must never overflow the stack). */
+/**
+ * Nesting allowed in a message (SCOPE-10 in docs/security-cases.md: a recursive walk must never
+ * overflow the stack).
+ */
 export const MAX_JSON_DEPTH = 64;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -99,7 +102,8 @@ function classify(value: Readonly<Record<string, unknown>>): JsonRpcMessage {
 
 /**
  * Ids must survive every JSON parser unchanged so that responses correlate: strings, or integers
- * within ±(2^53 − 1) (SCOPE-11: `1e400` or `2^53 + 1` would be read differently upstream).
+ * within ±(2^53 − 1) (SCOPE-11 in docs/security-cases.md: `1e400` or `2^53 + 1` would be read
+ * differently upstream).
  */
 function checkId(id: unknown): JsonRpcId {
   if (typeof id === 'string') return id;

@@ -1,8 +1,9 @@
 import { RequestError } from '../errors/index.ts';
+import { routeScopes } from '../lib/route-scopes.ts';
 import type { JsonRpcMessage } from './json-rpc.ts';
 
 /**
- * Which scope each JSON-RPC call needs. Seed 000: initialize, ping, notifications and tools/list
+ * Which scope each JSON-RPC call needs: initialize, ping, notifications and tools/list
  * need a valid token but no particular scope; tools/call needs the tool's scope, checked before
  * the upstream sees anything. Everything not named here is refused.
  */
@@ -81,13 +82,9 @@ export class McpPolicy {
     return this.#config.methodScopes[family];
   }
 
-  /** Every scope this policy can require (what local trust grants). */
+  /** Every scope this policy can require (what local trust grants): the one route-scope derivation. */
   allScopes(): string[] {
-    const scopes = new Set(Object.values(this.#config.toolScopes));
-    for (const scope of Object.values(this.#config.methodScopes)) {
-      if (scope !== undefined) scopes.add(scope);
-    }
-    return [...scopes];
+    return routeScopes(this.#config);
   }
 
   /**

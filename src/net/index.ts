@@ -1,6 +1,7 @@
 /**
- * Outbound HTTP for URLs that someone else named, behind the SSRF guard (design.md §9). Free of
- * any caller's specifics: the resource server, the authorization server and the client use it.
+ * Outbound HTTP for URLs that someone else named, behind the SSRF guard (loopback, private and
+ * link-local addresses are refused unless a development switch allows loopback). Free of any
+ * caller's specifics: the resource server, the authorization server and the client use it.
  */
 export {
   type AddressClass,

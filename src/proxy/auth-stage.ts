@@ -1,8 +1,9 @@
 import type { LoadedConfig } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
+import { formatChallenge } from '../errors/render.ts';
 import {
   type AccessTokenVerifier,
-  buildChallenge,
+  bearerChallenge,
   buildProtectedResourceMetadata,
   challengeOptionsFor,
   extractBearerToken,
@@ -149,11 +150,11 @@ export function bearerAuthentication(loaded: LoadedConfig, verifier: StageVerifi
       // "Scope Challenge Handling").
       const defaults = challengeOptionsFor(loaded, upstreamIndexOf(route.resource));
       const scope = error.details.scope;
-      const rendered = buildChallenge(error, {
+      const challenge = bearerChallenge(error, {
         resourceMetadataUrl: route.resourceMetadataUrl,
         scope: scope !== undefined ? [scope] : (defaults.scope ?? []),
       });
-      return rendered.headers['www-authenticate'];
+      return challenge === undefined ? undefined : formatChallenge(challenge);
     },
     readiness() {
       const keys = verifier.keySource;
@@ -164,12 +165,10 @@ export function bearerAuthentication(loaded: LoadedConfig, verifier: StageVerifi
       verifier.warm?.().catch(() => {});
       return { ok: false, detail: 'key set not loaded' };
     },
+    // scopes_supported comes from the one route-scope derivation (src/lib/route-scopes.ts), the
+    // same list the route's policy requires and a 401 challenge suggests.
     protectedResourceMetadata(route) {
-      const document = buildProtectedResourceMetadata(loaded, upstreamIndexOf(route.resource));
-      return {
-        ...document,
-        scopes_supported: route.scopes.length > 0 ? [...route.scopes] : document.scopes_supported,
-      };
+      return { ...buildProtectedResourceMetadata(loaded, upstreamIndexOf(route.resource)) };
     },
   };
 }

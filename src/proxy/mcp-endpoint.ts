@@ -102,7 +102,8 @@ async function mcpStages(
       details: { allow: ALLOWED_METHODS },
     });
   }
-  // Before any token work, so a flood of bad tokens costs no signature checks (HT-15).
+  // Before any token work, so a flood of bad tokens costs no signature checks
+  // (HT-15 in docs/security-cases.md).
   await limit(deps.limiter, 'address', request.clientAddress);
   const principal = await deps.auth.authenticate(headers);
   facts.principal = principal;
@@ -237,7 +238,7 @@ async function limit(
   }
 }
 
-/** MCP transports: the body is JSON; encoded bodies are refused rather than inflated (HT-10). */
+/** JSON bodies (MCP transports); encoded bodies are refused (HT-10 in docs/security-cases.md). */
 function checkPostHeaders(headers: RequestHeaders): void {
   const contentType = headers['content-type']?.split(';')[0]?.trim().toLowerCase();
   if (contentType !== 'application/json') {
@@ -261,8 +262,8 @@ function checkPostHeaders(headers: RequestHeaders): void {
 
 /**
  * Headers that mirror the body (the MCP draft's Mcp-Method and Mcp-Name) must agree with it, so
- * that nothing downstream can decide on a header the policy never read (SCOPE-06). The
- * decision itself is always made on the body.
+ * that nothing downstream can decide on a header the policy never read (SCOPE-06 in
+ * docs/security-cases.md). The decision itself is always made on the body.
  */
 function checkMirroredHeaders(headers: RequestHeaders, message: JsonRpcMessage): void {
   const mirroredMethod = headers['mcp-method'];

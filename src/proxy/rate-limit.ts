@@ -1,5 +1,5 @@
 /**
- * Request rate limits (seed 000: per client address, per MCP session, per token subject; RFC
+ * Request rate limits (per client address, per MCP session, per token subject; RFC
  * 6585 §4: 429 with Retry-After). The gateway talks to the RateLimiter interface only, so a
  * shared store (Redis) can replace the in-memory counters without touching the callers.
  */

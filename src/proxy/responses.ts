@@ -1,4 +1,4 @@
-import { RequestError, renderRequestError } from '../errors/index.ts';
+import { renderError } from '../errors/render.ts';
 
 /** Response helpers shared by the gateway's handlers. */
 
@@ -41,7 +41,7 @@ export function isEventStream(answer: Answer): boolean {
 
 export const SESSION_HEADER = 'mcp-session-id';
 
-/** Headers of an SSE response: no caching, no proxy buffering (MCP-14). */
+/** SSE response headers: no caching, no proxy buffering (MCP-14 in docs/security-cases.md). */
 export function sseHeaders(extra: Record<string, string> = {}): Headers {
   return new Headers({
     'content-type': 'text/event-stream',
@@ -64,18 +64,12 @@ export function accepted(extra: Record<string, string> = {}): BoundedAnswer {
   return new BoundedAnswer(202, { ...extra }, undefined);
 }
 
-/** Renders an error (through the one renderer in src/errors) as a bounded answer. */
+/**
+ * Renders an error through the one renderer (src/errors/render.ts: status, Retry-After, Allow,
+ * Cache-Control and body from the catalogue and the error's details) as a bounded answer.
+ */
 export function errorToResponse(error: unknown, extra: Record<string, string> = {}): BoundedAnswer {
-  const headers: Record<string, string> = { ...extra };
-  if (error instanceof RequestError) {
-    const retryAfter = error.details.retryAfter;
-    if (retryAfter !== undefined && (error.status === 429 || error.status === 503)) {
-      headers['retry-after'] = retryAfter;
-    }
-    const allow = error.details.allow;
-    if (allow !== undefined && error.status === 405) headers.allow = allow;
-  }
-  const rendered = renderRequestError(error, headers);
+  const rendered = renderError(error, { headers: extra });
   return new BoundedAnswer(rendered.status, { ...rendered.headers }, rendered.body);
 }
 

@@ -7,6 +7,7 @@ import type { LoadedConfig } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
 import type { Logger } from '../lib/log.ts';
 import {
+  answeredId,
   errorResponse,
   idKey,
   isRecord,
@@ -106,10 +107,8 @@ export async function runStdioFront(
       return;
     }
     if (!isRecord(message)) return;
-    const id = message.id;
-    const isResponse =
-      !Object.hasOwn(message, 'method') && (typeof id === 'string' || typeof id === 'number');
-    if (isResponse) {
+    const id = answeredId(message);
+    if (id !== undefined) {
       const key = idKey(id);
       pending.delete(key);
       const filter = filters.get(key);

@@ -1,4 +1,10 @@
-import { isRequestError, type RenderedError, renderRequestError } from '../errors/index.ts';
+import { isRequestError, type RequestErrorCode } from '../errors/index.ts';
+import {
+  type Challenge,
+  challengeValue,
+  type RenderedError,
+  renderError,
+} from '../errors/render.ts';
 
 export interface ChallengeOptions {
   /** The protected resource metadata URL of the resource asked for (RFC 9728 §5.1). */
@@ -8,7 +14,7 @@ export interface ChallengeOptions {
 }
 
 /** Codes answered with a Bearer challenge, and the RFC 6750 §3.1 error each carries. */
-const CHALLENGED: Readonly<Record<string, string | undefined>> = {
+const CHALLENGED: Readonly<Partial<Record<RequestErrorCode, string | undefined>>> = {
   AuthTokenMissing: undefined,
   AuthInvalidRequest: 'invalid_request',
   AuthTokenInvalid: 'invalid_token',
@@ -19,9 +25,9 @@ const CHALLENGED: Readonly<Record<string, string | undefined>> = {
   AuthMissingScope: 'insufficient_scope',
 };
 
-/** RFC 6750 §3: error_description and scope values use %x20-21 / %x23-5B / %x5D-7E only. */
-function sanitize(value: string, max = 200): string {
-  return value.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '').slice(0, max);
+/** A value in the RFC 6750 §3 character set, at most `max` characters. */
+function sanitize(value: string, max: number): string {
+  return challengeValue(value).slice(0, max);
 }
 
 function scopeText(scope: string | readonly string[] | undefined): string {
@@ -30,27 +36,35 @@ function scopeText(scope: string | readonly string[] | undefined): string {
 }
 
 /**
- * The one place that turns a verification outcome into an HTTP answer with its
- * `WWW-Authenticate` challenge (RFC 6750 §3, RFC 9728 §5.1):
- * - no credentials: 401 `Bearer resource_metadata="…", scope="…"`, no error code;
- * - invalid, expired, revoked, wrong issuer or audience: 401 `error="invalid_token"`;
- * - insufficient scope: 403 `error="insufficient_scope"` with the scopes the call needs;
- * - malformed Authorization header: 400 `error="invalid_request"`.
- * Other errors render as they are, without a challenge. Descriptions are our own messages,
- * sanitized to the RFC 6750 character set; they never contain the token.
+ * The `WWW-Authenticate: Bearer` challenge for a verification outcome, as rendering data
+ * (RFC 6750 §3, RFC 9728 §5.1), or undefined when the error carries none:
+ * - no credentials: `resource_metadata="…", scope="…"`, no error code;
+ * - invalid, expired, revoked, wrong issuer or audience: `error="invalid_token"`;
+ * - insufficient scope: `error="insufficient_scope"` with the scopes the call needs;
+ * - malformed Authorization header: `error="invalid_request"`.
+ * Descriptions are our own messages, cut to the RFC 6750 character set; never the token.
  */
-export function buildChallenge(error: unknown, options: ChallengeOptions): RenderedError {
-  if (!isRequestError(error) || !(error.code in CHALLENGED)) return renderRequestError(error);
+export function bearerChallenge(error: unknown, options: ChallengeOptions): Challenge | undefined {
+  if (!isRequestError(error) || !Object.hasOwn(CHALLENGED, error.code)) return undefined;
   const oauthError = CHALLENGED[error.code];
-  const params: string[] = [];
+  const params: [string, string][] = [];
   if (oauthError !== undefined) {
-    params.push(`error="${oauthError}"`);
-    const description = sanitize(error.expose ? error.message : '');
-    if (description !== '') params.push(`error_description="${description}"`);
+    params.push(['error', oauthError]);
+    const description = sanitize(error.expose ? error.message : '', 200);
+    if (description !== '') params.push(['error_description', description]);
   }
   const scope =
     error.code === 'AuthMissingScope' ? scopeText(error.details.scope) : scopeText(options.scope);
-  if (scope !== '') params.push(`scope="${scope}"`);
-  params.push(`resource_metadata="${sanitize(options.resourceMetadataUrl, 2000)}"`);
-  return renderRequestError(error, { 'www-authenticate': `Bearer ${params.join(', ')}` });
+  if (scope !== '') params.push(['scope', scope]);
+  params.push(['resource_metadata', sanitize(options.resourceMetadataUrl, 2000)]);
+  return { scheme: 'Bearer', params };
+}
+
+/**
+ * The resource server's answer to a failed verification: the error rendered with its Bearer
+ * challenge (bearerChallenge); other errors render as they are, without one.
+ */
+export function buildChallenge(error: unknown, options: ChallengeOptions): RenderedError {
+  const challenge = bearerChallenge(error, options);
+  return renderError(error, challenge === undefined ? {} : { challenge });
 }

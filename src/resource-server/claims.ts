@@ -20,8 +20,8 @@ export interface ClaimPolicy {
 export const DEFAULT_CLOCK_SKEW_SECONDS = 60;
 
 /**
- * The claim policy both verifiers (JWT and introspection) apply. The skew is clamped here in
- * code as well, whatever the config said (defence in depth, as seed 001 does): never more than
+ * The claim policy both verifiers (JWT and introspection) apply. The skew is clamped here in code
+ * as well, whatever the config said (defence in depth behind the config check): never more than
  * 300 s, never negative, a non-finite value taken as the maximum.
  */
 export function claimPolicyOf(options: {

@@ -1,5 +1,5 @@
 export { extractBearerToken } from './bearer.ts';
-export { buildChallenge, type ChallengeOptions } from './challenge.ts';
+export { bearerChallenge, buildChallenge, type ChallengeOptions } from './challenge.ts';
 export {
   type ConfiguredVerifier,
   createVerifierFromConfig,

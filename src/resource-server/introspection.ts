@@ -3,6 +3,7 @@ import { RequestError } from '../errors/index.ts';
 import { publishVerification } from '../lib/channels.ts';
 import { deepFreeze } from '../lib/deep-freeze.ts';
 import type { Logger } from '../lib/log.ts';
+import { parseStrictJson } from '../lib/strict-json.ts';
 import type { GuardedFetch } from '../net/index.ts';
 import {
   type ClaimPolicy,
@@ -132,9 +133,10 @@ export function createIntrospectionVerifier(
     if (response.status !== 200) throw unavailable(`HTTP ${response.status}`);
     let body: unknown;
     try {
-      body = JSON.parse(await response.text());
+      // Strict: an answer that says `"active":false,"active":true` is not an answer (RFC 8259 §4).
+      body = parseStrictJson(await response.text());
     } catch (error) {
-      throw unavailable('the answer is not JSON', error);
+      throw unavailable('the answer is not strict JSON', error);
     }
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw unavailable('the answer is not a JSON object');

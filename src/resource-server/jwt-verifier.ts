@@ -17,14 +17,14 @@ import {
   invalid,
   refuseSenderConstrained,
 } from './claims.ts';
-import type { VerificationKey } from './key-set.ts';
-import type { KeySource } from './key-source.ts';
-import { LruCache } from './lru-cache.ts';
 import {
   decodeBase64urlStrict,
   isCanonicalBase64url,
   parseStrictJsonObject,
-} from './strict-json.ts';
+} from './jose-segments.ts';
+import type { VerificationKey } from './key-set.ts';
+import type { KeySource } from './key-source.ts';
+import { LruCache } from './lru-cache.ts';
 import { tokenCacheKey, tokenIdHash } from './token-id.ts';
 import type { AccessTokenVerifier, VerifiedToken } from './verifier.ts';
 

@@ -1,6 +1,6 @@
 import { type CryptoKey, importJWK, type JWK } from 'jose';
 import type { Logger } from '../lib/log.ts';
-import { decodeBase64urlStrict } from './strict-json.ts';
+import { decodeBase64urlStrict } from './jose-segments.ts';
 
 /*
  * A key set checked on load (RFC 8725 §3.4, RFC 7517): public keys only, RSA of at least 2048
@@ -65,7 +65,7 @@ const RSA_ALGS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'])
 const MIN_RSA_BITS = 2048;
 const MAX_RSA_BITS = 16384;
 const MAX_KID_LENGTH = 1024;
-/** More keys than this in one set is refused (catalogue JWT-39: 10 000 keys). */
+/** More keys than this in one set is refused (JWT-39 in docs/security-cases.md: 10 000 keys). */
 export const MAX_KEYS_PER_SET = 100;
 
 interface Candidate {

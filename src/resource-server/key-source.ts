@@ -1,6 +1,7 @@
 import { RequestError } from '../errors/index.ts';
 import { keySetFetchChannel, publish } from '../lib/channels.ts';
 import type { Logger } from '../lib/log.ts';
+import { parseStrictJson } from '../lib/strict-json.ts';
 import type { GuardedFetch } from '../net/index.ts';
 import { buildKeySet, type KeySet, PrivateKeyMaterialError } from './key-set.ts';
 
@@ -63,9 +64,10 @@ async function fetchJson(fetch: GuardedFetch, url: string, what: string): Promis
   // Only 200 is a key set; anything else (3xx is refused by the fetcher) is a failure.
   if (response.status !== 200) throw new Error(`${what} answered HTTP ${response.status}`);
   try {
-    return JSON.parse(await response.text());
+    // Key sets and metadata documents decide which keys are trusted: strict, like tokens.
+    return parseStrictJson(await response.text());
   } catch {
-    throw new Error(`${what} is not JSON`);
+    throw new Error(`${what} is not strict JSON (valid, no member name twice)`);
   }
 }
 

@@ -1,4 +1,5 @@
 import type { DerivedUpstream, LoadedConfig } from '../config/index.ts';
+import { routeScopes } from '../lib/route-scopes.ts';
 import type { ChallengeOptions } from './challenge.ts';
 
 /** RFC 9728 §2 protected resource metadata, the members Portcullis publishes. */
@@ -20,15 +21,19 @@ function findUpstream(loaded: LoadedConfig, upstream: string | number): DerivedU
 }
 
 /**
- * The scopes a resource uses: its tool_scopes values that the gateway can grant at all, in
- * order; when it maps none, every allowed scope.
+ * The scopes a resource uses: the scopes its route can require (the one derivation, shared with
+ * the gateway's policy) that the gateway can grant at all, in order; when it requires none,
+ * every allowed scope.
  */
 function scopesOf(loaded: LoadedConfig, name: string): readonly string[] {
   const allowed = loaded.config.remote_mcp.allowed_scopes;
   const config = loaded.config.upstreams.find((upstream) => upstream.name === name);
-  const used = [...new Set(Object.values(config?.tool_scopes ?? {}))].filter((scope) =>
-    allowed.includes(scope),
-  );
+  const used =
+    config === undefined
+      ? []
+      : routeScopes({ toolScopes: config.tool_scopes, methodScopes: config.method_scopes }).filter(
+          (scope) => allowed.includes(scope),
+        );
   return used.length > 0 ? used : [...allowed];
 }
 

@@ -1,5 +1,5 @@
 /**
- * Persistent state behind one interface (design.md §4): memory and SQLite backends, each run
+ * Persistent state behind one interface: memory and SQLite backends, each run
  * against the same contract suite (test/store/contract.ts).
  */
 export { MemoryStore } from './memory.ts';

@@ -1,6 +1,6 @@
 /**
- * AZ-: the authorization endpoint (security-cases.md §5.7). Each case asserts the status and
- * the error code, and whether the answer is a page (never a redirect) or a redirect back to the
+ * AZ-: the authorization endpoint (cases in docs/security-cases.md). Each case asserts the status
+ * and the error code, and whether the answer is a page (never a redirect) or a redirect back to the
  * registered URI with `state` and `iss`. The table ends with a positive control.
  */
 import assert from 'node:assert/strict';

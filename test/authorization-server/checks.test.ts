@@ -1,13 +1,14 @@
 /**
  * The RFC check modules on their own: redirect-URI syntax and matching (with a property test),
- * PKCE, client_id URLs, strict JSON, the grace seal, scrypt, and the admin bootstrap.
+ * PKCE, client_id URLs, strict JSON, the grace seal, scrypt, and the admin bootstrap. Case ids
+ * in parentheses are defined in docs/security-cases.md.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { clientIdUrlProblem } from '../../src/authorization-server/checks/client-id-url.ts';
-import { parseStrictJson } from '../../src/authorization-server/checks/json-body.ts';
+import { parseClientMetadataJson } from '../../src/authorization-server/checks/json-body.ts';
 import {
   checkCodeChallenge,
   checkCodeVerifier,
@@ -197,23 +198,23 @@ describe('client_id URLs (CM-01)', () => {
 
 describe('strict JSON', () => {
   it('refuses duplicate members at any depth and excessive nesting; accepts the rest', () => {
-    assert.deepEqual(parseStrictJson('{"a":{"b":1,"c":[{"b":2}]},"b":"\\"b\\""}'), {
+    assert.deepEqual(parseClientMetadataJson('{"a":{"b":1,"c":[{"b":2}]},"b":"\\"b\\""}'), {
       a: { b: 1, c: [{ b: 2 }] },
       b: '"b"',
     });
     assert.equal(
-      code(() => parseStrictJson('{"a":1,"a":2}')),
+      code(() => parseClientMetadataJson('{"a":1,"a":2}')),
       'OAuthInvalidClientMetadata',
     );
     assert.equal(
-      code(() => parseStrictJson('{"x":{"a":1,"\\u0061":2}}')),
+      code(() => parseClientMetadataJson('{"x":{"a":1,"\\u0061":2}}')),
       'OAuthInvalidClientMetadata',
     );
     assert.equal(
-      code(() => parseStrictJson(`${'['.repeat(17)}${']'.repeat(17)}`)),
+      code(() => parseClientMetadataJson(`${'['.repeat(17)}${']'.repeat(17)}`)),
       'OAuthInvalidClientMetadata',
     );
-    assert.ok(code(() => parseStrictJson('{"a":')) !== undefined);
+    assert.ok(code(() => parseClientMetadataJson('{"a":')) !== undefined);
   });
 });
 

@@ -1,8 +1,8 @@
 /**
- * CM-: client ID metadata documents (draft-ietf-oauth-client-id-metadata-document), fetched from
- * a real loopback server through the SSRF guard under the development switch.
- * security-cases.md §5.10. Each failure is an error page (never a redirect: the redirect URI
- * cannot be trusted without a document), and the table ends with a positive control.
+ * CM-: client ID metadata documents (draft-ietf-oauth-client-id-metadata-document), fetched from a
+ * real loopback server through the SSRF guard under the development switch. Cases in
+ * docs/security-cases.md. Each failure is an error page (never a redirect: the redirect URI cannot
+ * be trusted without a document), and the table ends with a positive control.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

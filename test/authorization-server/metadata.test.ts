@@ -38,7 +38,9 @@ describe('metadata with a path-less issuer', () => {
       'authorization_code',
       'refresh_token',
       'client_credentials',
+      'urn:ietf:params:oauth:grant-type:device_code',
     ]);
+    assert.equal(document.device_authorization_endpoint, `${h.url}/oauth/device_authorization`);
     assert.deepEqual(document.token_endpoint_auth_methods_supported, [
       'none',
       'client_secret_basic',

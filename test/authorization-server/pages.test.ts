@@ -1,7 +1,7 @@
 /**
  * The login and consent pages: framing and caching headers, CSRF and browser binding (AZ-12),
  * cookies, escaping (AZ-14), login throttling per user and per address, single use, expiry,
- * and withdrawing consent.
+ * and withdrawing consent. Case ids (AZ-, RT-) are defined in docs/security-cases.md.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

@@ -1,7 +1,7 @@
 /**
- * RT-: refresh tokens (security-cases.md §5.9). Rotation on every use; reuse of a rotated token
- * revokes the family, except for a retry within the grace window (10 s) while the successor is
- * unused, which gets the same successor pair. Run on memory and SQLite.
+ * RT-: refresh tokens (cases in docs/security-cases.md). Rotation on every use; reuse of a rotated
+ * token revokes the family, except for a retry within the grace window (10 s) while the successor
+ * is unused, which gets the same successor pair. Run on memory and SQLite.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

@@ -1,5 +1,5 @@
 /**
- * RG-: dynamic client registration (RFC 7591), security-cases.md §5.10.
+ * RG-: dynamic client registration (RFC 7591), cases in docs/security-cases.md.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

@@ -1,5 +1,5 @@
 /**
- * RV- (RFC 7009 revocation) and IX- (RFC 7662 introspection), security-cases.md §5.9.
+ * RV- (RFC 7009 revocation) and IX- (RFC 7662 introspection) cases of docs/security-cases.md.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

@@ -1,5 +1,5 @@
 /**
- * TK-: the token endpoint (security-cases.md §5.8), the authorization_code and
+ * TK-: the token endpoint (cases in docs/security-cases.md), the authorization_code and
  * client_credentials grants. Negative cases assert status and error code; the table ends with a
  * positive control. Concurrency: 20 parallel redemptions of one code, exactly one succeeds.
  */

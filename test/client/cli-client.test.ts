@@ -5,7 +5,7 @@ import { startOAuthFixture } from '../helpers/oauth-fixture.ts';
 
 describe('client commands: help and usage', () => {
   for (const command of ['connect', 'login', 'call', 'logout']) {
-    it(`${command} --help documents the design.md §5 options`, async () => {
+    it(`${command} --help documents the shared client options`, async () => {
       const result = await runCli([command, '--help']);
       assert.equal(result.code, 0);
       assert.match(result.stdout, new RegExp(`^Usage: portcullis ${command} `));

@@ -28,7 +28,11 @@ export interface ScenarioResult {
   readonly output: string;
 }
 
-export async function runScenario(command: string, scenario: string): Promise<ScenarioResult> {
+export async function runScenario(
+  command: string,
+  scenario: string,
+  specVersion?: string,
+): Promise<ScenarioResult> {
   const out = mkdtempSync(join(tmpdir(), 'portcullis-conformance-out-'));
   const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
     const child = spawn(
@@ -44,6 +48,8 @@ export async function runScenario(command: string, scenario: string): Promise<Sc
         out,
         '--timeout',
         '60000',
+        // At the revision's wire, extension scenarios included (as --requirements runs them).
+        ...(specVersion === undefined ? [] : ['--spec-version', specVersion, '--force']),
       ],
       {
         cwd: REPO_ROOT,
@@ -75,7 +81,7 @@ export async function runScenario(command: string, scenario: string): Promise<Sc
   };
 }
 
-function readChecks(dir: string): Check[] {
+export function readChecks(dir: string): Check[] {
   const files = readdirSync(dir, { recursive: true, withFileTypes: true }).filter(
     (entry) => entry.isFile() && entry.name === 'checks.json',
   );
@@ -84,21 +90,39 @@ function readChecks(dir: string): Check[] {
   );
 }
 
-/** Runs scenarios with at most `concurrency` at a time, results in input order. */
+/**
+ * Runs scenarios with at most `concurrency` at a time, results in input order. `command` is one
+ * client command, or one per scenario.
+ */
 export async function runAll(
-  command: string,
+  command: string | ((scenario: string) => string),
   scenarios: readonly string[],
   concurrency = 3,
+  specVersion?: string,
 ): Promise<ScenarioResult[]> {
   const results: ScenarioResult[] = new Array(scenarios.length);
+  const commandFor = typeof command === 'string' ? () => command : command;
   let next = 0;
   const worker = async () => {
     while (next < scenarios.length) {
       const index = next++;
       const scenario = scenarios[index];
-      if (scenario !== undefined) results[index] = await runScenario(command, scenario);
+      if (scenario !== undefined) {
+        results[index] = await runScenario(commandFor(scenario), scenario, specVersion);
+      }
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   return results;
+}
+
+/** One line per scenario: verdict, scenario, checks passed / failed / warnings. */
+export function scenarioTable(title: string, results: readonly ScenarioResult[]): string {
+  const width = Math.max(...results.map((r) => r.scenario.length), 8);
+  const lines = results.map(
+    (r) =>
+      `  ${r.exitCode === 0 && r.failed + r.warnings === 0 ? 'PASS' : 'FAIL'}  ${r.scenario.padEnd(width)}  ${r.passed} passed, ${r.failed} failed, ${r.warnings} warnings`,
+  );
+  const passed = results.filter((r) => r.exitCode === 0 && r.failed + r.warnings === 0).length;
+  return `${title}: ${passed}/${results.length} scenarios passed\n${lines.join('\n')}`;
 }

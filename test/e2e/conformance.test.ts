@@ -33,7 +33,18 @@ async function runConformance(url: string): Promise<Results> {
   const dir = tempDir();
   const child = spawn(
     process.execPath,
-    [CONFORMANCE, 'server', '--url', url, '--suite', 'all', '-o', dir],
+    [
+      CONFORMANCE,
+      'server',
+      '--url',
+      url,
+      '--suite',
+      'active',
+      '--spec-version',
+      '2025-11-25',
+      '-o',
+      dir,
+    ],
     {
       stdio: 'ignore',
       env: { PATH: process.env.PATH ?? '' },

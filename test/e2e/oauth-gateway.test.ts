@@ -117,7 +117,7 @@ describe('gateway with auth: oauth and a real issuer key set', () => {
       '/jwks.json': (_request, response) => json(response, 200, { keys: [publicJwk] }),
     });
     recordFile = join(tempDir(), 'received.jsonl');
-    // The development switch lets the verifier fetch the loopback JWKS (design.md §5).
+    // The development switch lets the verifier fetch the loopback JWKS (the SSRF guard's rule).
     const loaded = loadTestConfig({
       ...gatewayDocument({
         auth: 'oauth',

@@ -35,7 +35,7 @@ describe('generated docs are in sync with the code (run `npm run docs` to update
 });
 
 describe('error catalogue', () => {
-  it('includes the seed codes with their statuses', () => {
+  it('includes the token and request codes with their statuses', () => {
     assert.equal(REQUEST_ERRORS.AuthTokenInvalid.status, 401);
     assert.equal(REQUEST_ERRORS.AuthTokenExpired.status, 401);
     assert.equal(REQUEST_ERRORS.AuthInvalidIssuer.status, 401);

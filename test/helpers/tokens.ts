@@ -58,7 +58,7 @@ export function signature(key: TestKey, signingInput: string, alg: string = key.
   }
 }
 
-/** Test-only HS256, to show that a symmetric token never verifies (catalogue JWT-02). */
+/** Test-only HS256: a symmetric token never verifies (JWT-02 in docs/security-cases.md). */
 export function hs256(secret: Uint8Array | string, signingInput: string): string {
   return b64url(createHmac('sha256', secret).update(signingInput).digest());
 }

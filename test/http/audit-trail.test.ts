@@ -32,9 +32,9 @@ import { type RecordingUpstream, startRecordingUpstream } from '../helpers/recor
 import { TestDoubleVerifier, testDoubleAuth } from '../helpers/test-double-auth.ts';
 
 /**
- * The audit trail of the real gateway, through real sockets: every decision path writes exactly
- * one record with the fields of issue 5, refusals leave the upstream untouched, and no record
- * ever holds a token. Token verification is the test-double verifier (this is about the
+ * The audit trail of the real gateway, through real sockets: every decision path writes exactly one
+ * record with the fields of docs/audit-events.md, refusals leave the upstream untouched, and no
+ * record ever holds a token. Token verification is the test-double verifier (this is about the
  * gateway's decisions); the upstream is the recording SDK server.
  */
 

@@ -19,8 +19,9 @@ import { type RecordingUpstream, startRecordingUpstream } from '../helpers/recor
 import { TestDoubleVerifier, testDoubleAuth } from '../helpers/test-double-auth.ts';
 
 /**
- * HT- family: the HTTP front on real sockets. Each case writes raw bytes and asserts the status,
- * the error code and that the upstream received nothing; the table ends with a positive control.
+ * HT- family (docs/security-cases.md): the HTTP front on real sockets. Each case writes raw bytes
+ * and asserts the status, the error code and that the upstream received nothing; the table ends
+ * with a positive control.
  */
 
 interface RawCase {

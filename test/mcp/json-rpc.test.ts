@@ -19,7 +19,10 @@ interface Refused {
 const nested = (depth: number) =>
   `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":${'['.repeat(depth)}${']'.repeat(depth)}}}`;
 
-/** Bodies the parser must refuse with 400 RequestMalformed, whatever the policy would say. */
+/**
+ * Bodies the parser must refuse with 400 RequestMalformed, whatever the policy would say. Case
+ * ids in parentheses are defined in docs/security-cases.md.
+ */
 const refused: Refused[] = [
   { name: 'empty body', body: '', says: /empty/ },
   { name: 'not JSON', body: '{"jsonrpc":', says: /not valid JSON/ },

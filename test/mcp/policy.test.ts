@@ -30,7 +30,10 @@ interface Denied {
   readonly code: string;
 }
 
-/** SCOPE-01/02/03/08: each call refused with the right code; positive controls follow. */
+/**
+ * SCOPE-01/02/03/08 (docs/security-cases.md): each call refused with the right code; positive
+ * controls follow.
+ */
 const denied: Denied[] = [
   {
     name: 'tool without its scope',

@@ -7,13 +7,13 @@ import { createGuardedFetch, type Resolver } from '../../src/net/index.ts';
 import { type LoopbackServer, startLoopbackServer } from '../helpers/http-server.ts';
 
 /*
- * SSRF corpus (catalogue SF-01..13) against a real server on 127.0.0.1 that counts every TCP
- * connection and request. For each blocked URL the counters must not move. The positive
- * controls reach the same server only through the explicit allowLoopback switch, and the same
- * URLs are shown blocked with the switch off.
+ * SSRF corpus (SF-01..13 in docs/security-cases.md) against a real server on 127.0.0.1 that counts
+ * every TCP connection and request. For each blocked URL the counters must not move. The positive
+ * controls reach the same server only through the explicit allowLoopback switch, and the same URLs
+ * are shown blocked with the switch off.
  */
 
-/** A stub resolver: the test box has no DNS beyond /etc/hosts (catalogue §3, §7). */
+/** A stub resolver: tests must not depend on outside DNS (the box may have none). */
 const ZONE: Record<string, LookupAddress[]> = {
   'loopback.test': [{ address: '127.0.0.1', family: 4 }],
   '127.0.0.1.nip.io': [{ address: '127.0.0.1', family: 4 }],

@@ -20,7 +20,7 @@ import { type RecordingUpstream, startRecordingUpstream } from '../helpers/recor
 import { TestDoubleVerifier, testDoubleAuth } from '../helpers/test-double-auth.ts';
 
 /**
- * The RS-, SCOPE- and MCP- families of the security catalogue that apply to the gateway, through
+ * The RS-, SCOPE- and MCP- families of docs/security-cases.md that apply to the gateway, through
  * the real HTTP front to a real (recording) MCP upstream. Token verification is the test-double
  * verifier: these tests are about the gateway's policy. Each case asserts the status, the error
  * code and that the upstream received nothing; the table ends with a positive control.

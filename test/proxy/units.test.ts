@@ -4,6 +4,7 @@ import { RequestError } from '../../src/errors/index.ts';
 import { MemoryRateLimiter, normalizeRequestPath } from '../../src/proxy/index.ts';
 import { encodeSseEvent, parseSseEvent, SseSplitter } from '../../src/proxy/sse.ts';
 
+// Case ids in this file are defined in docs/security-cases.md.
 describe('one normalization of the request path (HT-19)', () => {
   const refused = [
     ['double slash', '//mcp'],

@@ -10,6 +10,7 @@ import { mcpHeaders, messagesOf, openSession, request, toolCall } from '../helpe
 import { type RecordingUpstream, startRecordingUpstream } from '../helpers/recording-upstream.ts';
 import { TestDoubleVerifier, testDoubleAuth } from '../helpers/test-double-auth.ts';
 
+// Case ids in this file are defined in docs/security-cases.md.
 const UPSTREAM_SECRET = 'upstream-credential-0123456789';
 const TOOLS_LIST = JSON.stringify({ jsonrpc: '2.0', id: 'list', method: 'tools/list' });
 

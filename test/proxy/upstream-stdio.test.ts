@@ -21,7 +21,10 @@ import {
   toolCall,
 } from '../helpers/http-client.ts';
 
-/** stdio upstreams: one child per session, a clean environment, crashes, caps and idle time. */
+/**
+ * stdio upstreams: one child per session, a clean environment, crashes, caps and idle time.
+ * Case ids in this file are defined in docs/security-cases.md.
+ */
 
 const started: TestGateway[] = [];
 const clients: Client[] = [];

@@ -15,7 +15,7 @@ import { token } from '../helpers/tokens.ts';
 import { claims, createFixture, type Fixture, testKeys } from '../helpers/verifier-fixture.ts';
 
 /*
- * Catalogue §5.4 (RS-01..05, RS-08) and JWT-41: reading the Authorization header, the one
+ * RS-01..05, RS-08 and JWT-41 (docs/security-cases.md): reading the Authorization header, the one
  * challenge builder, the scope check and the protected resource metadata.
  */
 

@@ -23,8 +23,8 @@ import {
 } from '../helpers/verifier-fixture.ts';
 
 /*
- * Catalogue §5.3 (INT-xx) against a real introspection endpoint on loopback. The endpoint checks
- * client_secret_basic and answers per token; each token string names its scenario.
+ * The INT-xx cases of docs/security-cases.md against a real introspection endpoint on loopback. The
+ * endpoint checks client_secret_basic and answers per token; each token string names its scenario.
  */
 
 const CLIENT_ID = 'gateway client';

@@ -23,7 +23,8 @@ import {
 const keys = testKeys();
 const jwksHits = (server: { hits: Map<string, number> }) => server.hits.get('/jwks') ?? 0;
 
-describe('key rotation and the refetch cool-down (catalogue JWT-07, L3, L14)', () => {
+// Case ids in this file are defined in docs/security-cases.md.
+describe('key rotation and the refetch cool-down (JWT-07, L3, L14)', () => {
   test('new keys verify after one refetch; 1,000 unknown kids cost at most one fetch per cool-down', async () => {
     const fixture = await createFixture({ jwks: { keys: [keys.rs.jwk] }, cooldownMs: 30_000 });
     try {

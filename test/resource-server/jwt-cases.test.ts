@@ -20,8 +20,8 @@ import {
 } from '../helpers/verifier-fixture.ts';
 
 /*
- * Catalogue §5.1 (JWT-xx): one named case per attack, each asserting the error code. Every
- * table ends with a positive control built the same way, which must verify.
+ * The JWT-xx cases of docs/security-cases.md: one named case per attack, each asserting the error
+ * code. Every table ends with a positive control built the same way, which must verify.
  */
 
 type Case = readonly [id: string, build: () => string, code: RequestErrorCode];

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { hasDuplicateMembers } from '../../src/lib/strict-json.ts';
 import {
   decodeBase64urlStrict,
-  hasDuplicateMembers,
   isCanonicalBase64url,
   parseStrictJsonObject,
-} from '../../src/resource-server/strict-json.ts';
+} from '../../src/resource-server/jose-segments.ts';
 
+// Case ids in this file are defined in docs/security-cases.md.
 describe('strict JOSE segment decoding (JWT-26, JWT-27, JWT-29)', () => {
   test('JSON produced by JSON.stringify never has duplicate members', () => {
     fc.assert(

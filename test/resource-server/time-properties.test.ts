@@ -19,9 +19,9 @@ import {
 } from '../helpers/verifier-fixture.ts';
 
 /*
- * Property tests for the time claims around the skew boundary (catalogue JWT-21, JWT-24; the
- * method of jose's test/jwt/property.test.ts). The rule, as jose states it: expired when
- * exp <= now - skew; not yet valid when nbf > now + skew; iat in the future when
+ * Property tests for the time claims around the skew boundary (JWT-21, JWT-24 in
+ * docs/security-cases.md; the method of jose's test/jwt/property.test.ts). The rule, as jose states
+ * it: expired when exp <= now - skew; not yet valid when nbf > now + skew; iat in the future when
  * iat > now + skew. Skews above 300 s behave as 300 s.
  */
 

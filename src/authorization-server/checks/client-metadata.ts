@@ -1,5 +1,6 @@
 import { RequestError } from '../../errors/index.ts';
 import type { JsonObject } from '../../store/index.ts';
+import { DEVICE_CODE_GRANT } from '../device.ts';
 import { redirectUriProblem } from './redirect-uri.ts';
 import { parseScope } from './scope.ts';
 
@@ -8,8 +9,13 @@ export type AuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
 /** Client metadata after validation: only the fields this server understands. */
 export interface ClientMetadata {
   readonly redirect_uris: readonly string[];
-  readonly grant_types: readonly ('authorization_code' | 'refresh_token')[];
-  readonly response_types: readonly ['code'];
+  readonly grant_types: readonly (
+    | 'authorization_code'
+    | 'refresh_token'
+    | typeof DEVICE_CODE_GRANT
+  )[];
+  /** `[]` for a client of the device grant alone (no redirect, no response). */
+  readonly response_types: readonly [] | readonly ['code'];
   readonly token_endpoint_auth_method: AuthMethod;
   readonly client_name?: string;
   readonly client_uri?: string;
@@ -56,10 +62,15 @@ export function validateClientMetadata(
   if (doc.software_statement !== undefined) {
     throw invalid('software statements are not accepted');
   }
+  const grantTypes = checkGrantTypes(doc.grant_types);
+  // RFC 8628: a client of the device grant alone has no redirect URI and no response type.
+  const deviceOnly = !grantTypes.includes('authorization_code');
   return {
-    redirect_uris: checkRedirectUris(doc.redirect_uris),
-    grant_types: checkGrantTypes(doc.grant_types),
-    response_types: checkResponseTypes(doc.response_types),
+    redirect_uris:
+      deviceOnly && isEmptyList(doc.redirect_uris) ? [] : checkRedirectUris(doc.redirect_uris),
+    grant_types: grantTypes,
+    response_types:
+      deviceOnly && isEmptyList(doc.response_types) ? [] : checkResponseTypes(doc.response_types),
     token_endpoint_auth_method: checkAuthMethod(doc, source),
     ...checkClientName(doc.client_name),
     ...checkInformationalUris(doc),
@@ -68,10 +79,14 @@ export function validateClientMetadata(
   };
 }
 
+function isEmptyList(value: unknown): boolean {
+  return value === undefined || (Array.isArray(value) && value.length === 0);
+}
+
 function checkGrantTypes(value: unknown): ClientMetadata['grant_types'] {
   const grantTypes = stringList(value, 'grant_types') ?? ['authorization_code'];
   for (const type of grantTypes) {
-    if (type !== 'authorization_code' && type !== 'refresh_token') {
+    if (type !== 'authorization_code' && type !== 'refresh_token' && type !== DEVICE_CODE_GRANT) {
       throw invalid(
         type === 'client_credentials'
           ? 'client_credentials is available only to pre-registered clients'
@@ -79,8 +94,8 @@ function checkGrantTypes(value: unknown): ClientMetadata['grant_types'] {
       );
     }
   }
-  if (!grantTypes.includes('authorization_code')) {
-    throw invalid('grant_types must include authorization_code');
+  if (!grantTypes.includes('authorization_code') && !grantTypes.includes(DEVICE_CODE_GRANT)) {
+    throw invalid(`grant_types must include authorization_code or ${DEVICE_CODE_GRANT}`);
   }
   return grantTypes as ClientMetadata['grant_types'];
 }

@@ -1,64 +1,20 @@
 import { RequestError } from '../../errors/index.ts';
+import { parseStrictJson } from '../../lib/strict-json.ts';
+
+/** Client metadata nests a few levels at most (RFC 7591 §2: a `jwks` object is the deepest). */
+export const CLIENT_METADATA_MAX_DEPTH = 16;
 
 /**
- * Parses JSON text, refusing duplicate member names and nesting deeper than `maxDepth`.
- * JSON.parse keeps the last of two equal names; a document whose meaning depends on which
- * parser reads it is refused instead (RFC 8259 §4: names SHOULD be unique).
+ * Parses a client metadata document (a registration request body, RFC 7591 §3.1) with the one
+ * strict JSON parser: invalid JSON, a member name given twice (RFC 8259 §4) or nesting deeper
+ * than 16 levels is `OAuthInvalidClientMetadata` (RFC 7591 §3.2.2).
  */
-export function parseStrictJson(text: string, maxDepth = 16): unknown {
-  scanForDuplicates(text, maxDepth);
-  return JSON.parse(text);
-}
-
-/** Where a JSON string starting at `start` (its opening quote) ends (its closing quote). */
-function stringEnd(text: string, start: number): number {
-  let end = start + 1;
-  while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
-  return end;
-}
-
-/** A small scanner over valid-or-invalid JSON text; JSON.parse still does the real parsing. */
-function scanForDuplicates(text: string, maxDepth: number): void {
-  // One entry per open container: the member names seen so far, or undefined for an array.
-  const stack: (Set<string> | undefined)[] = [];
-  let expectingKey = false;
-  for (let index = 0; index < text.length; index++) {
-    const char = text[index];
-    if (char === '{' || char === '[') {
-      stack.push(char === '{' ? new Set() : undefined);
-      if (stack.length > maxDepth) {
-        throw new RequestError('OAuthInvalidClientMetadata', `JSON nested deeper than ${maxDepth}`);
-      }
-      expectingKey = char === '{';
-    } else if (char === '}' || char === ']') {
-      stack.pop();
-      expectingKey = false;
-    } else if (char === ',') {
-      expectingKey = stack.at(-1) !== undefined;
-    } else if (char === '"') {
-      const end = stringEnd(text, index);
-      const members = stack.at(-1);
-      if (expectingKey && members !== undefined) {
-        addMember(members, text.slice(index, end + 1));
-        expectingKey = false;
-      }
-      index = end;
-    }
-  }
-}
-
-function addMember(members: Set<string>, quoted: string): void {
-  let name: string;
+export function parseClientMetadataJson(text: string): unknown {
   try {
-    name = JSON.parse(quoted) as string;
-  } catch {
-    return; // JSON.parse reports the syntax error
+    return parseStrictJson(text, { maxDepth: CLIENT_METADATA_MAX_DEPTH });
+  } catch (error) {
+    throw new RequestError('OAuthInvalidClientMetadata', (error as Error).message, {
+      cause: error,
+    });
   }
-  if (members.has(name)) {
-    throw new RequestError(
-      'OAuthInvalidClientMetadata',
-      `member ${JSON.stringify(name).slice(0, 40)} appears twice`,
-    );
-  }
-  members.add(name);
 }

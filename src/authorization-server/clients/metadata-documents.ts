@@ -3,7 +3,7 @@ import type { Logger } from '../../lib/log.ts';
 import type { GuardedFetch } from '../../net/index.ts';
 import { clientIdUrlProblem } from '../checks/client-id-url.ts';
 import { type ClientMetadata, validateClientMetadata } from '../checks/client-metadata.ts';
-import { parseStrictJson } from '../checks/json-body.ts';
+import { parseClientMetadataJson } from '../checks/json-body.ts';
 import type { Client } from './client.ts';
 
 /** The document size cap (draft-ietf-oauth-client-id-metadata-document §8.7 suggests 5 KB). */
@@ -131,7 +131,7 @@ export class MetadataDocumentResolver {
     }
     let document: unknown;
     try {
-      document = parseStrictJson(await response.text());
+      document = parseClientMetadataJson(await response.text());
     } catch (error) {
       // The parser's message may quote the document: keep it in the log only.
       this.options.logger?.info({ err: error, client_id: url }, 'client metadata document invalid');

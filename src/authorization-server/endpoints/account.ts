@@ -1,15 +1,14 @@
 import { RequestError } from '../../errors/index.ts';
 import { readForm } from '../checks/parameters.ts';
-import { asRequestError, pageError } from '../errors.ts';
+import type { Endpoint } from '../endpoint.ts';
 import { seeOther } from '../http.ts';
-import { runSteps, type Step, step } from '../pipeline.ts';
+import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { checkCsrf, csrfToken, currentSession, ensureBrowserId } from '../session.ts';
 import { LIMITS, PATHS } from '../settings.ts';
 import { accountPage } from '../views/pages.ts';
 
 interface State extends Exchange {
-  readonly headers: Headers;
   subject?: string;
 }
 
@@ -17,7 +16,7 @@ const PURPOSE = 'account';
 
 const signedIn: Step<State> = step('signed in', async (state) => {
   const session = await currentSession(state);
-  if (session === undefined) return seeOther(PATHS.login, state.headers);
+  if (session === undefined) return seeOther(PATHS.login);
   state.subject = session.subject;
   return undefined;
 });
@@ -26,14 +25,13 @@ const SHOW: readonly Step<State>[] = [
   signedIn,
   step('list remembered consents', async (state) => {
     const subject = state.subject ?? '';
-    const browser = ensureBrowserId(state, state.headers);
+    const browser = ensureBrowserId(state, state.responseHeaders);
     return accountPage({
       action: PATHS.account,
       csrf: csrfToken(browser, PURPOSE),
       subject,
       consents: await state.services.store.listConsents(subject),
       ...(state.url.searchParams.get('revoked') === '1' ? { message: 'Consent withdrawn.' } : {}),
-      headers: state.headers,
     });
   }),
 ];
@@ -48,7 +46,7 @@ const REVOKE: readonly Step<State>[] = [
       throw new RequestError('OAuthInvalidRequest', 'client_id is required');
     const subject = state.subject ?? '';
     await revokeConsent(state, subject, clientId);
-    return seeOther(`${PATHS.account}?revoked=1`, state.headers);
+    return seeOther(`${PATHS.account}?revoked=1`);
   }),
 ];
 
@@ -71,13 +69,10 @@ export async function revokeConsent(
 }
 
 /** GET /oauth/account: the signed-in user's remembered consents. POST: withdraw one. */
-export async function accountEndpoint(exchange: Exchange): Promise<Response> {
-  const state: State = { ...exchange, headers: new Headers() };
-  try {
-    return await runSteps(exchange.request.method === 'POST' ? REVOKE : SHOW, state);
-  } catch (error) {
-    const known = asRequestError(error);
-    if (known.status >= 500) state.services.logger?.error({ err: error }, 'account page failed');
-    return pageError(known, state.headers);
-  }
-}
+export const accountEndpoint: Endpoint<State> = {
+  name: 'account page',
+  errors: 'page',
+  cors: false,
+  begin: (exchange) => ({ ...exchange }),
+  steps: (state) => (state.request.method === 'POST' ? REVOKE : SHOW),
+};

@@ -1,4 +1,6 @@
 import { RequestError } from '../../errors/index.ts';
+import { renderError } from '../../errors/render.ts';
+import type { HttpAnswer } from '../../lib/http-answer.ts';
 import { type Params, required, singleValued } from '../checks/parameters.ts';
 import { checkCodeChallenge } from '../checks/pkce.ts';
 import { checkRedirectUri } from '../checks/redirect-uri.ts';
@@ -8,16 +10,15 @@ import { checkScopesWithin, parseScope } from '../checks/scope.ts';
 import { checkState } from '../checks/state.ts';
 import type { Client } from '../clients/client.ts';
 import { randomToken, sha256 } from '../crypto.ts';
-import { asRequestError, pageError, redirectError } from '../errors.ts';
+import type { Endpoint } from '../endpoint.ts';
 import { seeOther } from '../http.ts';
 import { type PendingAuthorization, pendingToJson } from '../pending-authorization.ts';
-import { runSteps, type Step, step } from '../pipeline.ts';
+import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { currentSession, ensureBrowserId } from '../session.ts';
 import { LIMITS, PATHS } from '../settings.ts';
 
 interface State extends Exchange {
-  readonly headers: Headers;
   params?: Params;
   client?: Client;
   /** Set once the redirect URI is validated: from then on errors go back to the client. */
@@ -107,13 +108,13 @@ const STEPS: readonly Step<State>[] = [
     const pending = need(state.pending, 'pending');
     const id = await startInteraction(state, pending);
     const next = (await currentSession(state)) === undefined ? PATHS.login : PATHS.consent;
-    return seeOther(`${next}?interaction=${id}`, state.headers);
+    return seeOther(`${next}?interaction=${id}`);
   }),
 ];
 
 /** Stores the pending request, bound to this browser, and returns its id. */
 async function startInteraction(state: State, pending: PendingAuthorization): Promise<string> {
-  const browser = ensureBrowserId(state, state.headers);
+  const browser = ensureBrowserId(state, state.responseHeaders);
   const id = randomToken(24);
   const now = state.services.now();
   await state.services.store.putInteraction({
@@ -126,22 +127,21 @@ async function startInteraction(state: State, pending: PendingAuthorization): Pr
   return id;
 }
 
-async function onError(state: State, error: unknown): Promise<Response> {
-  const known = asRequestError(error);
-  if (known.status >= 500) {
-    state.services.logger?.error({ err: error }, 'authorization endpoint failed');
-  }
+/**
+ * Where a refusal goes (RFC 6749 §4.1.2.1): a page while the client or its redirect URI is not
+ * known good, or on an internal failure; otherwise back to the redirect URI with `state` and
+ * `iss`.
+ */
+async function refused(state: State, error: RequestError): Promise<HttpAnswer | undefined> {
   const client = state.client;
   const redirect = state.redirect;
   audit(state, {
     event: 'oauth.authorization.denied',
-    decision: known.status >= 500 ? 'error' : 'deny',
-    reason: known.code,
+    decision: error.status >= 500 ? 'error' : 'deny',
+    reason: error.code,
     client_id: client?.clientId,
   });
-  if (client === undefined || redirect === undefined || known.status >= 500) {
-    return pageError(known, state.headers);
-  }
+  if (client === undefined || redirect === undefined || error.status >= 500) return undefined;
   // A client anyone can register (dynamic or metadata document) gets its error only after the
   // user has signed in, so an unauthenticated link cannot bounce visitors to it (RFC 9700 §4.11.2).
   if (client.kind !== 'pre-registered' && (await currentSession(state)) === undefined) {
@@ -152,21 +152,25 @@ async function onError(state: State, error: unknown): Promise<Response> {
       scopes: [],
       resource: '',
       codeChallenge: '',
-      error: { code: known.code, message: known.message },
+      error: { code: error.code, message: error.message },
     });
-    return seeOther(`${PATHS.login}?interaction=${id}`, state.headers);
+    return seeOther(`${PATHS.login}?interaction=${id}`);
   }
-  return seeOther(
-    redirectError(redirect.uri, redirect.state, state.services.settings.issuer, known),
-    state.headers,
-  );
+  return renderError(error, {
+    form: {
+      kind: 'redirect',
+      redirectUri: redirect.uri,
+      state: redirect.state,
+      issuer: state.services.settings.issuer,
+    },
+  });
 }
 
-export async function authorizeEndpoint(exchange: Exchange): Promise<Response> {
-  const state: State = { ...exchange, headers: new Headers() };
-  try {
-    return await runSteps(STEPS, state);
-  } catch (error) {
-    return onError(state, error);
-  }
-}
+export const authorizeEndpoint: Endpoint<State> = {
+  name: 'authorization endpoint',
+  errors: 'page',
+  cors: false,
+  begin: (exchange) => ({ ...exchange }),
+  steps: () => STEPS,
+  refused,
+};

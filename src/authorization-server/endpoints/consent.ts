@@ -1,19 +1,21 @@
 import { RequestError } from '../../errors/index.ts';
+import { renderError } from '../../errors/render.ts';
 import { isLoopbackHost } from '../../lib/host.ts';
+import type { HttpAnswer } from '../../lib/http-answer.ts';
 import { type Params, readForm } from '../checks/parameters.ts';
-import { asRequestError, pageError, redirectError } from '../errors.ts';
+import { DEVICE_CODE_GRANT, deviceStateFrom, putDeviceState } from '../device.ts';
+import type { Endpoint } from '../endpoint.ts';
 import { issueAuthorizationCode } from '../grants/authorization-code.ts';
 import { seeOther } from '../http.ts';
 import { pendingError } from '../pending-authorization.ts';
-import { runSteps, type Step, step } from '../pipeline.ts';
+import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { checkCsrf, csrfToken, currentSession, ensureBrowserId } from '../session.ts';
 import { LIMITS, PATHS } from '../settings.ts';
-import { consentPage } from '../views/pages.ts';
+import { consentPage, deviceDonePage } from '../views/pages.ts';
 import { type LoadedInteraction, loadInteraction, redirectOrigin } from './interaction.ts';
 
 interface State extends Exchange {
-  readonly headers: Headers;
   interactionId?: string | undefined;
   interaction?: LoadedInteraction;
   subject?: string;
@@ -28,13 +30,14 @@ const need = <T>(value: T | undefined, what: string): T => {
 const purpose = (id: string) => `consent:${id}`;
 
 /** Takes the pending request (single use) and finishes it: an error, or a code. */
-async function finish(state: State, outcome: 'error' | 'deny' | 'allow'): Promise<Response> {
+async function finish(state: State, outcome: 'error' | 'deny' | 'allow'): Promise<HttpAnswer> {
   const loaded = need(state.interaction, 'interaction');
   const taken = await state.services.store.takeInteraction(loaded.record.id);
   if (taken === undefined) {
     throw new RequestError('InteractionNotFound', 'this sign-in request was already completed');
   }
   const { pending } = loaded;
+  if (pending.deviceId !== undefined) return decideDevice(state, pending.deviceId, outcome);
   const { issuer } = state.services.settings;
   if (outcome !== 'allow') {
     const error =
@@ -48,15 +51,54 @@ async function finish(state: State, outcome: 'error' | 'deny' | 'allow'): Promis
       subject: state.subject,
       client_id: pending.clientId,
     });
-    return seeOther(
-      redirectError(pending.redirectUri, pending.state, issuer, error),
-      state.headers,
-    );
+    return renderError(error, {
+      form: { kind: 'redirect', redirectUri: pending.redirectUri, state: pending.state, issuer },
+    });
   }
-  return seeOther(
-    await issueAuthorizationCode(state, pending, need(state.subject, 'subject')),
-    state.headers,
+  return seeOther(await issueAuthorizationCode(state, pending, need(state.subject, 'subject')));
+}
+
+/**
+ * RFC 8628: the decision on a device request goes to the device record the polling client
+ * reads; the person gets a page saying they can return to the device.
+ */
+async function decideDevice(
+  state: State,
+  deviceId: string,
+  outcome: 'error' | 'deny' | 'allow',
+): Promise<HttpAnswer> {
+  const { store } = state.services;
+  const record = await store.getInteraction(deviceId);
+  const device = record === undefined ? undefined : deviceStateFrom(record.request);
+  if (
+    record === undefined ||
+    device === undefined ||
+    device.status !== 'pending' ||
+    record.expiresAt <= state.services.now()
+  ) {
+    throw new RequestError('InteractionNotFound', 'this device request has expired or was decided');
+  }
+  const approved = outcome === 'allow';
+  await putDeviceState(
+    store,
+    deviceId,
+    {
+      ...device,
+      status: approved ? 'approved' : 'denied',
+      ...(approved ? { subject: need(state.subject, 'subject') } : {}),
+    },
+    record.createdAt,
+    record.expiresAt,
   );
+  audit(state, {
+    event: approved ? 'oauth.authorization.granted' : 'oauth.authorization.denied',
+    decision: approved ? 'allow' : 'deny',
+    ...(approved ? {} : { reason: 'OAuthAccessDenied' }),
+    subject: state.subject,
+    client_id: device.clientId,
+    grant_type: DEVICE_CODE_GRANT,
+  });
+  return deviceDonePage(approved);
 }
 
 const loadSteps = (idFrom: (state: State) => string | undefined): Step<State>[] => [
@@ -68,7 +110,7 @@ const loadSteps = (idFrom: (state: State) => string | undefined): Step<State>[] 
   step('signed in', async (state) => {
     const session = await currentSession(state);
     if (session === undefined) {
-      return seeOther(`${PATHS.login}?interaction=${state.interactionId}`, state.headers);
+      return seeOther(`${PATHS.login}?interaction=${state.interactionId}`);
     }
     state.subject = session.subject;
     return undefined;
@@ -90,6 +132,9 @@ const SHOW: readonly Step<State>[] = [
   ...loadSteps((state) => state.url.searchParams.get('interaction') ?? undefined),
   step('remembered consent covers the request', async (state) => {
     const { pending } = need(state.interaction, 'interaction');
+    // A device request is always shown (RFC 8628 §5.4, remote phishing): a code someone else
+    // sent the user must not be approved just by being entered.
+    if (pending.deviceId !== undefined) return undefined;
     const consent = await state.services.store.getConsent(
       need(state.subject, 'subject'),
       pending.clientId,
@@ -101,8 +146,9 @@ const SHOW: readonly Step<State>[] = [
   }),
   step('show the consent page', (state) => {
     const { pending, client } = need(state.interaction, 'interaction');
-    const redirect = new URL(pending.redirectUri);
-    const browser = ensureBrowserId(state, state.headers);
+    // A device request has no redirect: the answer goes to the device that showed the code.
+    const redirect = pending.deviceId === undefined ? new URL(pending.redirectUri) : undefined;
+    const browser = ensureBrowserId(state, state.responseHeaders);
     const resolved = need(client, 'client');
     return consentPage({
       action: PATHS.consent,
@@ -112,13 +158,12 @@ const SHOW: readonly Step<State>[] = [
       clientId: resolved.clientId,
       clientIdHost:
         resolved.kind === 'metadata-document' ? new URL(resolved.clientId).host : undefined,
-      redirectHost: redirect.host,
-      localhostRedirect: isLoopbackHost(redirect.hostname),
+      redirectHost: redirect?.host ?? 'the device that showed you the code',
+      localhostRedirect: redirect !== undefined && isLoopbackHost(redirect.hostname),
       resource: pending.resource,
       scopes: pending.scopes,
       subject: need(state.subject, 'subject'),
       formTargets: redirectOrigin(pending),
-      headers: state.headers,
     });
   }),
 ];
@@ -156,19 +201,11 @@ const SUBMIT: readonly Step<State>[] = [
   }),
 ];
 
-function onError(state: State, error: unknown): Response {
-  const known = asRequestError(error);
-  if (known.status >= 500) state.services.logger?.error({ err: error }, 'consent page failed');
-  return pageError(known, state.headers);
-}
-
 /** GET /oauth/consent: the page (or a remembered consent). POST: Allow or Deny. */
-export async function consentEndpoint(exchange: Exchange): Promise<Response> {
-  const state: State = { ...exchange, headers: new Headers() };
-  try {
-    if (exchange.request.method === 'POST') return await runSteps(SUBMIT, state);
-    return await runSteps(SHOW, state);
-  } catch (error) {
-    return onError(state, error);
-  }
-}
+export const consentEndpoint: Endpoint<State> = {
+  name: 'consent page',
+  errors: 'page',
+  cors: false,
+  begin: (exchange) => ({ ...exchange }),
+  steps: (state) => (state.request.method === 'POST' ? SUBMIT : SHOW),
+};

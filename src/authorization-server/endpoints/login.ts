@@ -1,7 +1,8 @@
+import type { HttpAnswer } from '../../lib/http-answer.ts';
 import { type Params, readForm } from '../checks/parameters.ts';
-import { asRequestError, pageError } from '../errors.ts';
+import type { Endpoint } from '../endpoint.ts';
 import { seeOther } from '../http.ts';
-import { runSteps, type Step, step } from '../pipeline.ts';
+import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { checkCsrf, csrfToken, currentSession, ensureBrowserId, startSession } from '../session.ts';
 import { LIMITS, PATHS } from '../settings.ts';
@@ -10,7 +11,6 @@ import { loginPage } from '../views/pages.ts';
 import { type LoadedInteraction, loadInteraction, redirectOrigin } from './interaction.ts';
 
 interface State extends Exchange {
-  readonly headers: Headers;
   interactionId?: string | undefined;
   interaction?: LoadedInteraction;
   form?: Params;
@@ -24,8 +24,8 @@ const purpose = (interactionId: string | undefined) =>
 const nextPath = (interactionId: string | undefined) =>
   interactionId === undefined ? PATHS.account : `${PATHS.consent}?interaction=${interactionId}`;
 
-function renderForm(state: State, extra: { error?: string; status?: number } = {}): Response {
-  const browser = ensureBrowserId(state, state.headers);
+function renderForm(state: State, extra: { error?: string; status?: number } = {}): HttpAnswer {
+  const browser = ensureBrowserId(state, state.responseHeaders);
   return loginPage({
     action: PATHS.login,
     interactionId: state.interactionId,
@@ -35,7 +35,6 @@ function renderForm(state: State, extra: { error?: string; status?: number } = {
     ...(extra.error === undefined ? {} : { error: extra.error }),
     ...(extra.status === undefined ? {} : { status: extra.status }),
     formTargets: state.interaction ? redirectOrigin(state.interaction.pending) : [],
-    headers: state.headers,
   });
 }
 
@@ -50,7 +49,7 @@ const SHOW: readonly Step<State>[] = [
   step('skip when already signed in', async (state) =>
     (await currentSession(state)) === undefined
       ? undefined
-      : seeOther(nextPath(state.interactionId), state.headers),
+      : seeOther(nextPath(state.interactionId)),
   ),
   step('show the form', (state) => renderForm(state)),
 ];
@@ -98,7 +97,7 @@ const SUBMIT: readonly Step<State>[] = [
         subject: username,
       });
       const retryAfter = Math.ceil((LIMITS.loginWindowMs - (now % LIMITS.loginWindowMs)) / 1000);
-      state.headers.set('retry-after', String(retryAfter));
+      state.responseHeaders.set('retry-after', String(retryAfter));
       return renderForm(state, {
         error: 'Too many failed sign-ins. Wait a few minutes and try again.',
         status: 429,
@@ -127,25 +126,17 @@ const SUBMIT: readonly Step<State>[] = [
   }),
   step('start the session', async (state) => {
     const username = state.username ?? '';
-    await startSession(state, username, state.headers);
+    await startSession(state, username, state.responseHeaders);
     audit(state, { event: 'oauth.login.succeeded', decision: 'allow', subject: username });
-    return seeOther(nextPath(state.interactionId), state.headers);
+    return seeOther(nextPath(state.interactionId));
   }),
 ];
 
-function onError(state: State, error: unknown): Response {
-  const known = asRequestError(error);
-  if (known.status >= 500) state.services.logger?.error({ err: error }, 'login page failed');
-  return pageError(known, state.headers);
-}
-
 /** GET /oauth/login: the form. POST: check it, throttled per user and per address. */
-export async function loginEndpoint(exchange: Exchange): Promise<Response> {
-  const state: State = { ...exchange, headers: new Headers() };
-  try {
-    if (exchange.request.method === 'POST') return await runSteps(SUBMIT, state);
-    return await runSteps(SHOW, state);
-  } catch (error) {
-    return onError(state, error);
-  }
-}
+export const loginEndpoint: Endpoint<State> = {
+  name: 'login page',
+  errors: 'page',
+  cors: false,
+  begin: (exchange) => ({ ...exchange }),
+  steps: (state) => (state.request.method === 'POST' ? SUBMIT : SHOW),
+};

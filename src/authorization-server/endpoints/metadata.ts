@@ -1,5 +1,8 @@
-import { CORS_HEADERS, jsonResponse } from '../http.ts';
-import type { Exchange, Services } from '../services.ts';
+import { DEVICE_CODE_GRANT } from '../device.ts';
+import type { Endpoint } from '../endpoint.ts';
+import { jsonReply } from '../http.ts';
+import { step } from '../pipeline.ts';
+import type { Services } from '../services.ts';
 
 /**
  * The authorization server metadata (RFC 8414 §2), served identically as the OpenID Connect
@@ -20,7 +23,13 @@ export function metadataDocument(services: Services): Record<string, unknown> {
     scopes_supported: settings.allowedScopes,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    grant_types_supported: [
+      'authorization_code',
+      'refresh_token',
+      'client_credentials',
+      DEVICE_CODE_GRANT,
+    ],
+    device_authorization_endpoint: settings.urls.deviceAuthorization,
     token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
     revocation_endpoint_auth_methods_supported: [
       'none',
@@ -36,17 +45,30 @@ export function metadataDocument(services: Services): Record<string, unknown> {
   };
 }
 
-export function metadataEndpoint(exchange: Exchange): Response {
-  return jsonResponse(200, metadataDocument(exchange.services), {
-    ...CORS_HEADERS,
-    'cache-control': 'public, max-age=300',
-  });
-}
+const PUBLIC_CACHE = { 'cache-control': 'public, max-age=300' };
+
+/** GET the RFC 8414 / OpenID Connect discovery document. */
+export const metadataEndpoint: Endpoint = {
+  name: 'metadata endpoint',
+  errors: 'oauth',
+  cors: true,
+  begin: (exchange) => exchange,
+  steps: () => [
+    step('metadata', (exchange) =>
+      jsonReply(200, metadataDocument(exchange.services), PUBLIC_CACHE),
+    ),
+  ],
+};
 
 /** GET /oauth/jwks: the public keys, including a next key published ahead of its first use. */
-export async function jwksEndpoint(exchange: Exchange): Promise<Response> {
-  return jsonResponse(200, await exchange.services.keys.publicKeySet(), {
-    ...CORS_HEADERS,
-    'cache-control': 'public, max-age=300',
-  });
-}
+export const jwksEndpoint: Endpoint = {
+  name: 'jwks endpoint',
+  errors: 'oauth',
+  cors: true,
+  begin: (exchange) => exchange,
+  steps: () => [
+    step('public keys', async (exchange) =>
+      jsonReply(200, await exchange.services.keys.publicKeySet(), PUBLIC_CACHE),
+    ),
+  ],
+};

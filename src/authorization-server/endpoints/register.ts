@@ -1,10 +1,10 @@
 import { RequestError } from '../../errors/index.ts';
 import { metadataToJson, validateClientMetadata } from '../checks/client-metadata.ts';
-import { parseStrictJson } from '../checks/json-body.ts';
+import { parseClientMetadataJson } from '../checks/json-body.ts';
 import { randomToken, safeEqual, sha256 } from '../crypto.ts';
-import { asRequestError, jsonError } from '../errors.ts';
-import { CORS_HEADERS, jsonResponse, mediaType, NO_STORE, readBody } from '../http.ts';
-import { runSteps, type Step, step } from '../pipeline.ts';
+import type { Endpoint } from '../endpoint.ts';
+import { jsonReply, mediaType, NO_STORE, readBody } from '../http.ts';
+import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { LIMITS } from '../settings.ts';
 
@@ -59,12 +59,7 @@ const STEPS: readonly Step<State>[] = [
       throw new RequestError('OAuthInvalidClientMetadata', 'the body must be application/json');
     }
     const bytes = await readBody(state.request, LIMITS.registrationMaxBytes);
-    try {
-      state.body = parseStrictJson(bytes.toString('utf8'));
-    } catch (error) {
-      if (error instanceof RequestError) throw error;
-      throw new RequestError('OAuthInvalidClientMetadata', 'the body is not valid JSON');
-    }
+    state.body = parseClientMetadataJson(bytes.toString('utf8'));
     return undefined;
   }),
   step('room for another client', async (state) => {
@@ -91,7 +86,7 @@ const STEPS: readonly Step<State>[] = [
       lastUsedAt: undefined,
     });
     audit(state, { event: 'oauth.client.registered', decision: 'allow', client_id: clientId });
-    return jsonResponse(
+    return jsonReply(
       201,
       {
         ...stored,
@@ -99,29 +94,25 @@ const STEPS: readonly Step<State>[] = [
         client_id_issued_at: Math.floor(issuedAt / 1000),
         ...(secret === undefined ? {} : { client_secret: secret, client_secret_expires_at: 0 }),
       },
-      { ...NO_STORE, ...CORS_HEADERS },
+      NO_STORE,
     );
   }),
 ];
 
-export async function registerEndpoint(exchange: Exchange): Promise<Response> {
-  try {
-    return await runSteps(STEPS, { ...exchange });
-  } catch (error) {
-    const known = asRequestError(error);
-    if (known.status >= 500 && known.code === 'InternalError') {
-      exchange.services.logger?.error({ err: error }, 'registration endpoint failed');
-    }
-    audit(exchange, {
+export const registerEndpoint: Endpoint<State> = {
+  name: 'registration endpoint',
+  errors: 'oauth',
+  challenge: 'bearer',
+  cors: true,
+  begin: (exchange) => ({ ...exchange }),
+  steps: () => STEPS,
+  refused(state, error) {
+    audit(state, {
       event: 'oauth.client.refused',
-      decision: known.status >= 500 ? 'error' : 'deny',
-      reason: known.code,
-      status: known.status,
+      decision: error.status >= 500 ? 'error' : 'deny',
+      reason: error.code,
+      status: error.status,
     });
-    return jsonError(known, {
-      bearerChallenge: true,
-      realm: exchange.services.settings.issuer,
-      headers: CORS_HEADERS,
-    });
-  }
-}
+    return undefined;
+  },
+};

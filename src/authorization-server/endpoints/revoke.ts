@@ -1,7 +1,9 @@
 import { RequestError } from '../../errors/index.ts';
+import type { HttpAnswer } from '../../lib/http-answer.ts';
 import { required } from '../checks/parameters.ts';
-import { asRequestError, jsonError } from '../errors.ts';
-import { CORS_HEADERS, emptyResponse, NO_STORE } from '../http.ts';
+import type { Endpoint } from '../endpoint.ts';
+import { emptyReply, NO_STORE } from '../http.ts';
+import { step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { findToken } from '../token-lookup.ts';
 import { tokenIdHash } from '../tokens.ts';
@@ -14,36 +16,39 @@ import { readAuthenticatedForm } from './client-authenticated.ts';
  * refresh token revokes its whole family; revoking an access token revokes that token, and the
  * gateway stops accepting its `jti` at once.
  */
-export async function revokeEndpoint(exchange: Exchange): Promise<Response> {
+async function revoke(exchange: Exchange): Promise<HttpAnswer> {
   const { services } = exchange;
-  try {
-    const { form, client } = await readAuthenticatedForm(exchange);
-    const token = required(form, 'token');
-    const found = await findToken(services, token, { allowExpired: true });
-    if (found !== undefined) {
-      if (found.clientId !== client.clientId) {
-        throw new RequestError('OAuthUnauthorizedClient', 'the token was issued to another client');
-      }
-      const now = services.now();
-      if (found.kind === 'refresh_token') {
-        await services.store.revokeGrant(found.record.grantId, now);
-      } else {
-        await services.store.revokeAccessToken(found.record.jti, now);
-      }
-      audit(exchange, {
-        event: 'oauth.token.revoked',
-        decision: 'allow',
-        client_id: client.clientId,
-        subject: found.kind === 'refresh_token' ? found.record.subject : found.claims.sub,
-        ...(found.kind === 'access_token'
-          ? { token_id_hash: tokenIdHash(services, found.record.jti) }
-          : {}),
-      });
+  const { form, client } = await readAuthenticatedForm(exchange);
+  const token = required(form, 'token');
+  const found = await findToken(services, token, { allowExpired: true });
+  if (found !== undefined) {
+    if (found.clientId !== client.clientId) {
+      throw new RequestError('OAuthUnauthorizedClient', 'the token was issued to another client');
     }
-    return emptyResponse(200, { ...NO_STORE, ...CORS_HEADERS });
-  } catch (error) {
-    const known = asRequestError(error);
-    if (known.status >= 500) services.logger?.error({ err: error }, 'revocation endpoint failed');
-    return jsonError(known, { realm: services.settings.issuer, headers: CORS_HEADERS });
+    const now = services.now();
+    if (found.kind === 'refresh_token') {
+      await services.store.revokeGrant(found.record.grantId, now);
+    } else {
+      await services.store.revokeAccessToken(found.record.jti, now);
+    }
+    audit(exchange, {
+      event: 'oauth.token.revoked',
+      decision: 'allow',
+      client_id: client.clientId,
+      subject: found.kind === 'refresh_token' ? found.record.subject : found.claims.sub,
+      ...(found.kind === 'access_token'
+        ? { token_id_hash: tokenIdHash(services, found.record.jti) }
+        : {}),
+    });
   }
+  return emptyReply(200, NO_STORE);
 }
+
+export const revokeEndpoint: Endpoint = {
+  name: 'revocation endpoint',
+  errors: 'oauth',
+  challenge: 'basic',
+  cors: true,
+  begin: (exchange) => exchange,
+  steps: () => [step('revoke', revoke)],
+};

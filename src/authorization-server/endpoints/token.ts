@@ -6,15 +6,16 @@ import {
 } from '../checks/client-authentication.ts';
 import { type Params, readForm, required } from '../checks/parameters.ts';
 import type { Client } from '../clients/client.ts';
-import { asRequestError, jsonError } from '../errors.ts';
+import { DEVICE_CODE_GRANT } from '../device.ts';
+import type { Endpoint } from '../endpoint.ts';
 import { redeemAuthorizationCode } from '../grants/authorization-code.ts';
 import { clientCredentials } from '../grants/client-credentials.ts';
+import { redeemDeviceCode } from '../grants/device-code.ts';
 import { refreshTokens } from '../grants/refresh-token.ts';
-import { CORS_HEADERS, jsonResponse, NO_STORE } from '../http.ts';
-import { runSteps, type Step, step } from '../pipeline.ts';
+import { jsonTextReply, NO_STORE } from '../http.ts';
+import { type Step, step } from '../pipeline.ts';
 import { audit, type Exchange } from '../services.ts';
 import { LIMITS } from '../settings.ts';
-import type { TokenResponse } from '../tokens.ts';
 
 interface State extends Exchange {
   form?: Params;
@@ -28,12 +29,14 @@ const need = <T>(value: T | undefined, what: string): T => {
   return value;
 };
 
-type Grant = (exchange: Exchange, client: Client, form: Params) => Promise<TokenResponse>;
+/** A grant's token response, serialized (RFC 6749 §5.1). */
+type Grant = (exchange: Exchange, client: Client, form: Params) => Promise<string>;
 
 const GRANTS: Readonly<Record<string, Grant>> = {
   authorization_code: redeemAuthorizationCode,
   refresh_token: refreshTokens,
   client_credentials: clientCredentials,
+  [DEVICE_CODE_GRANT]: redeemDeviceCode,
 };
 
 /** POST /oauth/token (RFC 6749 §3.2). */
@@ -62,29 +65,26 @@ const STEPS: readonly Step<State>[] = [
   step('issue', async (state) => {
     const grant = need(GRANTS[need(state.grantType, 'grant type')], 'grant');
     const tokens = await grant(state, need(state.client, 'client'), need(state.form, 'form'));
-    return jsonResponse(200, tokens, { ...NO_STORE, ...CORS_HEADERS });
+    return jsonTextReply(200, tokens, NO_STORE);
   }),
 ];
 
-export async function tokenEndpoint(exchange: Exchange): Promise<Response> {
-  const state: State = { ...exchange };
-  try {
-    return await runSteps(STEPS, state);
-  } catch (error) {
-    const known = asRequestError(error);
-    if (known.status >= 500)
-      exchange.services.logger?.error({ err: error }, 'token endpoint failed');
-    audit(exchange, {
+export const tokenEndpoint: Endpoint<State> = {
+  name: 'token endpoint',
+  errors: 'oauth',
+  challenge: 'basic',
+  cors: true,
+  begin: (exchange) => ({ ...exchange }),
+  steps: () => STEPS,
+  refused(state, error) {
+    audit(state, {
       event: 'oauth.token.refused',
-      decision: known.status >= 500 ? 'error' : 'deny',
-      reason: known.code,
-      status: known.status,
+      decision: error.status >= 500 ? 'error' : 'deny',
+      reason: error.code,
+      status: error.status,
       grant_type: state.grantType,
       client_id: state.client?.clientId ?? state.presented?.clientId,
     });
-    return jsonError(known, {
-      realm: exchange.services.settings.issuer,
-      headers: CORS_HEADERS,
-    });
-  }
-}
+    return undefined;
+  },
+};

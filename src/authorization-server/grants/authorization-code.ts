@@ -9,13 +9,7 @@ import { randomToken, sha256 } from '../crypto.ts';
 import type { PendingAuthorization } from '../pending-authorization.ts';
 import { audit, type Exchange } from '../services.ts';
 import { LIMITS } from '../settings.ts';
-import {
-  mintAccessToken,
-  mintRefreshToken,
-  type TokenResponse,
-  tokenIdHash,
-  tokenResponse,
-} from '../tokens.ts';
+import { mintAccessToken, mintRefreshToken, tokenIdHash, tokenResponseText } from '../tokens.ts';
 
 /**
  * Issues a code for an approved request and returns where to send the browser: the redirect URI
@@ -70,7 +64,7 @@ export async function redeemAuthorizationCode(
   exchange: Exchange,
   client: Client,
   form: Params,
-): Promise<TokenResponse> {
+): Promise<string> {
   const { services } = exchange;
   const code = required(form, 'code');
   const redirectUri = required(form, 'redirect_uri');
@@ -135,5 +129,5 @@ export async function redeemAuthorizationCode(
     granted_scopes: grant.scopes,
     token_id_hash: tokenIdHash(services, access.record.jti),
   });
-  return tokenResponse(access, grant.scopes, refresh);
+  return tokenResponseText(access, grant.scopes, refresh);
 }

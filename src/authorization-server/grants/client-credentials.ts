@@ -6,7 +6,7 @@ import { checkScopesWithin, parseScope } from '../checks/scope.ts';
 import { type Client, isConfidential } from '../clients/client.ts';
 import { randomToken } from '../crypto.ts';
 import { audit, type Exchange } from '../services.ts';
-import { mintAccessToken, type TokenResponse, tokenIdHash, tokenResponse } from '../tokens.ts';
+import { mintAccessToken, tokenIdHash, tokenResponseText } from '../tokens.ts';
 
 /**
  * The client_credentials grant (RFC 6749 §4.4), machine to machine: only pre-registered
@@ -17,7 +17,7 @@ export async function clientCredentials(
   exchange: Exchange,
   client: Client,
   form: Params,
-): Promise<TokenResponse> {
+): Promise<string> {
   const { services } = exchange;
   if (!isConfidential(client) || client.kind !== 'pre-registered') {
     throw new RequestError(
@@ -56,5 +56,5 @@ export async function clientCredentials(
     granted_scopes: scopes,
     token_id_hash: tokenIdHash(services, access.record.jti),
   });
-  return tokenResponse(access, scopes, undefined);
+  return tokenResponseText(access, scopes, undefined);
 }

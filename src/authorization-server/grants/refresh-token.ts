@@ -6,13 +6,7 @@ import { checkScopesWithin, parseScope } from '../checks/scope.ts';
 import type { Client } from '../clients/client.ts';
 import { openGraceBlob, sealForGrace, sha256 } from '../crypto.ts';
 import { audit, type Exchange } from '../services.ts';
-import {
-  mintAccessToken,
-  mintRefreshToken,
-  type TokenResponse,
-  tokenIdHash,
-  tokenResponse,
-} from '../tokens.ts';
+import { mintAccessToken, mintRefreshToken, tokenIdHash, tokenResponseText } from '../tokens.ts';
 
 const invalidGrant = (message: string) => new RequestError('OAuthInvalidGrant', message);
 
@@ -29,7 +23,7 @@ export async function refreshTokens(
   exchange: Exchange,
   client: Client,
   form: Params,
-): Promise<TokenResponse> {
+): Promise<string> {
   const { services } = exchange;
   const presented = required(form, 'refresh_token');
   const requestedScopes = parseScope(form.get('scope'));
@@ -55,7 +49,7 @@ export async function refreshTokens(
 
   const access = await mintAccessToken(services, grant, scopes, now);
   const successor = mintRefreshToken(services, grant, old.scopes, now);
-  const response = tokenResponse(access, scopes, successor);
+  const response = tokenResponseText(access, scopes, successor);
   const result = await services.store.rotateRefreshToken({
     tokenHash,
     clientId: client.clientId,
@@ -63,7 +57,7 @@ export async function refreshTokens(
     graceMs: services.settings.refreshGraceMs,
     successor: successor.record,
     accessToken: access.record,
-    graceBlob: sealForGrace(presented, JSON.stringify(response)),
+    graceBlob: sealForGrace(presented, response),
   });
 
   switch (result.status) {
@@ -87,7 +81,7 @@ export async function refreshTokens(
         { client_id: client.clientId },
         'refresh retried within the grace window',
       );
-      return JSON.parse(earlier) as TokenResponse;
+      return earlier;
     }
     case 'reused':
       audit(exchange, {

@@ -1,6 +1,7 @@
+import { html, type SafeHtml } from '../../lib/html.ts';
+import { htmlPage } from '../../lib/html-page.ts';
+import type { HttpAnswer } from '../../lib/http-answer.ts';
 import type { ConsentRecord } from '../../store/index.ts';
-import { html, type SafeHtml } from './html.ts';
-import { page } from './layout.ts';
 
 export interface LoginView {
   readonly action: string;
@@ -11,11 +12,10 @@ export interface LoginView {
   readonly error?: string;
   readonly status?: number;
   readonly formTargets?: readonly string[];
-  readonly headers?: Headers;
 }
 
-/** The login page (design.md §5: inputs labelled Username and Password, a Sign in button). */
-export function loginPage(view: LoginView): Response {
+/** The login page (docs/authorization-server.md): Username, Password and a Sign in button. */
+export function loginPage(view: LoginView): HttpAnswer {
   const body = html`<h1>Sign in</h1>
 ${view.clientName === undefined ? '' : html`<p>to continue to <strong>${view.clientName}</strong></p>`}
 ${view.error === undefined ? '' : html`<p class="error" role="alert">${view.error}</p>`}
@@ -28,11 +28,10 @@ ${view.interactionId === undefined ? '' : html`<input type="hidden" name="intera
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
 </form>`;
-  return page(body, {
+  return htmlPage(body, {
     title: 'Sign in',
     ...(view.status === undefined ? {} : { status: view.status }),
     ...(view.formTargets === undefined ? {} : { formTargets: view.formTargets }),
-    ...(view.headers === undefined ? {} : { headers: view.headers }),
   });
 }
 
@@ -50,16 +49,15 @@ export interface ConsentView {
   readonly scopes: readonly string[];
   readonly subject: string;
   readonly formTargets: readonly string[];
-  readonly headers?: Headers;
 }
 
 /**
- * The consent page (design.md §5; MCP security best practices "Consent UI"): the client's name,
- * the host its redirect URI sends the answer to, the resource and every scope, with Allow and
- * Deny. A localhost redirect gets a warning: any program on the user's machine could be behind
- * it (MCP authorization, "Localhost Redirect URI Risks").
+ * The consent page (docs/authorization-server.md; MCP security best practices "Consent UI"): the
+ * client's name, the host its redirect URI sends the answer to, the resource and every scope, with
+ * Allow and Deny. A localhost redirect gets a warning: any program on the user's machine could be
+ * behind it (MCP authorization, "Localhost Redirect URI Risks").
  */
-export function consentPage(view: ConsentView): Response {
+export function consentPage(view: ConsentView): HttpAnswer {
   const name = view.clientName ?? 'An unnamed application';
   const body = html`<h1>Authorize access</h1>
 <p><strong>${name}</strong> asks to act on your behalf at <code>${view.resource}</code>.</p>
@@ -86,25 +84,10 @@ ${
 <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
 </form>
 <p>Signed in as <strong>${view.subject}</strong>.</p>`;
-  return page(body, {
+  return htmlPage(body, {
     title: 'Authorize access',
     formTargets: view.formTargets,
-    ...(view.headers === undefined ? {} : { headers: view.headers }),
   });
-}
-
-/** An error shown to the user instead of a redirect (unknown client, bad redirect URI, …). */
-export function errorPage(
-  status: number,
-  error: string,
-  description: string,
-  headers?: Headers,
-): Response {
-  const body = html`<h1>This request cannot continue</h1>
-<p class="error" role="alert">${description}</p>
-<p>Error: <code>${error}</code></p>
-<p>Return to the application and start again.</p>`;
-  return page(body, { title: 'Authorization error', status, ...(headers ? { headers } : {}) });
 }
 
 export interface AccountView {
@@ -113,11 +96,10 @@ export interface AccountView {
   readonly subject: string;
   readonly consents: readonly ConsentRecord[];
   readonly message?: string;
-  readonly headers?: Headers;
 }
 
 /** The user's remembered consents, each revocable. */
-export function accountPage(view: AccountView): Response {
+export function accountPage(view: AccountView): HttpAnswer {
   const rows: SafeHtml[] = view.consents.map(
     (
       consent,
@@ -132,8 +114,47 @@ export function accountPage(view: AccountView): Response {
 <p>Signed in as <strong>${view.subject}</strong>.</p>
 ${view.message === undefined ? '' : html`<p role="status">${view.message}</p>`}
 ${rows.length === 0 ? html`<p>No application holds your consent.</p>` : html`<ul>${rows}</ul>`}`;
-  return page(body, {
+  return htmlPage(body, {
     title: 'Connected applications',
-    ...(view.headers === undefined ? {} : { headers: view.headers }),
   });
+}
+
+export interface DeviceView {
+  readonly action: string;
+  readonly csrf: string;
+  /** Prefilled from `verification_uri_complete`. */
+  readonly userCode?: string;
+  readonly error?: string;
+  readonly status?: number;
+}
+
+/**
+ * The page where a person enters the code their device shows (RFC 8628 §3.3). Entering it only
+ * names the request: sign-in and consent follow on the usual pages.
+ */
+export function devicePage(view: DeviceView): HttpAnswer {
+  const body = html`<h1>Connect a device</h1>
+<p>Enter the code shown on the device or application you are signing in to.</p>
+${view.error === undefined ? '' : html`<p class="error" role="alert">${view.error}</p>`}
+<form method="post" action="${view.action}">
+<input type="hidden" name="csrf" value="${view.csrf}">
+<label for="user_code">Code</label>
+<input id="user_code" name="user_code" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" required autofocus value="${view.userCode ?? ''}">
+<button type="submit">Continue</button>
+</form>
+<p>Only enter a code you got from a device you are setting up yourself.</p>`;
+  return htmlPage(body, {
+    title: 'Connect a device',
+    ...(view.status === undefined ? {} : { status: view.status }),
+  });
+}
+
+/** After the decision on a device request: nothing to send back, the device is polling. */
+export function deviceDonePage(approved: boolean): HttpAnswer {
+  const body = approved
+    ? html`<h1>Device connected</h1>
+<p>You can return to your device; it continues on its own.</p>`
+    : html`<h1>Request denied</h1>
+<p>The device was not given access. You can close this page.</p>`;
+  return htmlPage(body, { title: approved ? 'Device connected' : 'Request denied' });
 }

@@ -49,6 +49,7 @@ export async function connectCommand(args: readonly string[], io: CliIo): Promis
     input: process.stdin,
     output: process.stdout,
     notice: (text) => io.stderr(text),
+    protocol: setup.protocol,
   });
   await setup.session?.abort();
   return EXIT_OK;

@@ -3,11 +3,17 @@ import { CLIENT_FLAGS, CLIENT_OPTIONS_HELP, clientSetup } from '../client-option
 import { type CliIo, EXIT_OK } from '../io.ts';
 import { parseFlags, usageError } from '../parse-flags.ts';
 
-export const LOGIN_HELP = `Usage: portcullis login URL [options]
+export const LOGIN_HELP = `Usage: portcullis login URL [--device] [options]
 
 Run the MCP authorization dance against the remote MCP server at URL and store the tokens
 (encrypted) for later connect and call commands: discovery, registration, PKCE with a loopback
 callback, token request. A new authorization is run even when tokens are stored.
+
+  --device                    Headless sign-in (OAuth 2.0 device authorization grant, RFC 8628)
+                              for machines without a browser: a code and a URL are printed;
+                              enter the code there from any device, and login waits until it
+                              is approved, denied or expires. Needs an authorization server
+                              that offers it (device_authorization_endpoint).
 
 ${CLIENT_OPTIONS_HELP.split('\n\nStatic headers')[0]}
 
@@ -16,7 +22,12 @@ ${CLIENT_OPTIONS_HELP.split('\n\nStatic headers')[0]}
 Exit codes: 0 authorized, 1 authorization failed, 2 usage error.`;
 
 export async function loginCommand(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseFlags('login', args, CLIENT_FLAGS, 1);
+  const { values, positionals } = parseFlags(
+    'login',
+    args,
+    { ...CLIENT_FLAGS, device: { type: 'boolean' } },
+    1,
+  );
   if (values.help) {
     io.stdout(LOGIN_HELP);
     return EXIT_OK;
@@ -29,7 +40,13 @@ export async function loginCommand(args: readonly string[], io: CliIo): Promise<
   if (values['non-interactive']) {
     throw usageError('login', '--non-interactive makes no sense for login');
   }
-  const setup = clientSetup('login', url, values, io);
+  const setup = clientSetup(
+    'login',
+    url,
+    values,
+    io,
+    values.device === true ? { grant: 'device_code' } : {},
+  );
   const session = setup.session;
   if (session === undefined) throw usageError('login', 'login needs OAuth');
   // Ask the server first: its challenge names the metadata and the scope it wants.

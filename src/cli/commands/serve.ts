@@ -137,7 +137,7 @@ async function serveHttp(
   return EXIT_OK;
 }
 
-/** What the quickstart prints (design.md §5): the MCP URL, the admin login, how to connect. */
+/** What the quickstart prints (README.md): the MCP URL, the admin login, how to connect. */
 function quickstartBanner(origin: string, path: string, admin: AdminBootstrap): string {
   const password =
     admin.source === 'generated'

@@ -2,6 +2,7 @@ import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js'
 import { RequestError } from '../../errors/index.ts';
 import type { Logger } from '../../lib/log.ts';
 import {
+  answeredId,
   errorResponse,
   idKey,
   isRecord,
@@ -9,6 +10,7 @@ import {
   type JsonRpcId,
   type ParsedMessage,
   type ResponseFilter,
+  ResponseTracker,
 } from '../../mcp/index.ts';
 import type { Principal } from '../auth-stage.ts';
 import { PushStream } from '../push-stream.ts';
@@ -41,7 +43,6 @@ const BACKOFF_MAX_MS = 30_000;
 
 interface Pending {
   readonly id: JsonRpcId;
-  readonly key: string;
   /** SSE stream of the request, or the resolver of a JSON answer. */
   readonly stream: PushStream | undefined;
   readonly resolve: ((text: string) => void) | undefined;
@@ -118,8 +119,9 @@ export class StdioSession implements UpstreamSession {
   readonly route: McpRoute;
   readonly #logger: Logger;
   readonly #child: StdioChild;
-  readonly #pending = new Map<string, Pending>();
-  readonly #progress = new Map<string, string>();
+  readonly #pending = new ResponseTracker<Pending>();
+  /** Progress token (as an id key) → the request that named it. */
+  readonly #progress = new Map<string, Pending>();
   readonly #queue: string[] = [];
   #getStream: PushStream | undefined;
   #lastActive = Date.now();
@@ -184,15 +186,14 @@ export class StdioSession implements UpstreamSession {
       throw new RequestError('RequestMalformed', 'this session is already initialized');
     }
     if (isInitialize) this.#initialized = true;
-    const key = idKey(message.id);
-    if (this.#pending.has(key)) {
+    if (this.#pending.has(message.id)) {
       throw new RequestError('RequestMalformed', 'a request with this id is already in flight');
     }
     const progressToken = progressTokenOf(message.params);
     const progressKey = progressToken === undefined ? undefined : idKey(progressToken);
     const wantsSse = accepts(context.headers.accept, 'text/event-stream');
 
-    const base = { id: message.id, key, filter, progressKey, openedAt: Date.now() };
+    const base = { id: message.id, filter, progressKey, openedAt: Date.now() };
     if (wantsSse) {
       // A client that goes away does not cancel the request (MCP transports); its answer is
       // simply dropped when it comes.
@@ -255,13 +256,12 @@ export class StdioSession implements UpstreamSession {
   }
 
   #track(pending: Pending): void {
-    this.#pending.set(pending.key, pending);
-    if (pending.progressKey !== undefined) this.#progress.set(pending.progressKey, pending.key);
+    this.#pending.track(pending.id, pending);
+    if (pending.progressKey !== undefined) this.#progress.set(pending.progressKey, pending);
   }
 
   #untrack(pending: Pending): void {
-    if (this.#pending.get(pending.key) !== pending) return;
-    this.#pending.delete(pending.key);
+    if (!this.#pending.untrack(pending.id, pending)) return;
     if (pending.progressKey !== undefined) this.#progress.delete(pending.progressKey);
   }
 
@@ -278,14 +278,9 @@ export class StdioSession implements UpstreamSession {
       return;
     }
     this.#lastActive = Date.now();
-    const isResponse =
-      !Object.hasOwn(message, 'method') &&
-      Object.hasOwn(message, 'id') &&
-      (Object.hasOwn(message, 'result') || Object.hasOwn(message, 'error'));
-    if (isResponse) {
-      const id = message.id;
-      const pending =
-        typeof id === 'string' || typeof id === 'number' ? this.#pending.get(idKey(id)) : undefined;
+    const id = answeredId(message);
+    if (id !== undefined) {
+      const pending = this.#pending.get(id);
       if (pending === undefined) {
         this.#logger.warn('upstream answered a request that is not pending; dropped');
         return;
@@ -303,8 +298,7 @@ export class StdioSession implements UpstreamSession {
     const params = isRecord(message.params) ? message.params : undefined;
     const token = params?.progressToken;
     if (typeof token === 'string' || typeof token === 'number') {
-      const owner = this.#progress.get(idKey(token));
-      const pending = owner === undefined ? undefined : this.#pending.get(owner);
+      const pending = this.#progress.get(idKey(token));
       if (pending?.stream?.write(messageEvent(text))) return;
     }
     if (this.#getStream?.write(messageEvent(text))) return;

@@ -5,7 +5,7 @@ import type { Logger } from '../../lib/log.ts';
  * One MCP server child process, spoken to over stdio (MCP transports: newline-delimited JSON-RPC
  * on stdin/stdout, logs on stderr). The child's environment is its configured `env` plus PATH and
  * nothing else: the gateway's own secrets never reach it. Commands and arguments come only from
- * the config file (MCP-15); nothing in a request can change them.
+ * the config file (MCP-15 in docs/security-cases.md); nothing in a request can change them.
  */
 
 export interface StdioCommand {

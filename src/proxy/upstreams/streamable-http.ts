@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
 import { RequestError } from '../../errors/index.ts';
 import type { Logger } from '../../lib/log.ts';
-import { idKey, isRecord, type ParsedMessage, type ResponseFilter } from '../../mcp/index.ts';
+import { type ParsedMessage, type ResponseFilter, ResponseTracker } from '../../mcp/index.ts';
 import type { Principal } from '../auth-stage.ts';
 import { type Answer, BoundedAnswer, SESSION_HEADER, sseHeaders } from '../responses.ts';
 import type { McpRoute } from '../routes.ts';
@@ -171,7 +171,7 @@ class HttpSession implements UpstreamSession {
    * Requests whose answers are rewritten (tools/list, initialize), by id. Kept per session, not
    * per stream, because an answer may come back on a resumed (GET) stream.
    */
-  readonly #filters = new Map<string, ResponseFilter>();
+  readonly #filters = new ResponseTracker<ResponseFilter>({ maxTracked: MAX_TRACKED_FILTERS });
   readonly #inFlight = new Set<Cancel>();
   #lastActive = Date.now();
   #closed = false;
@@ -202,13 +202,7 @@ class HttpSession implements UpstreamSession {
     if (isInitialize && this.#initialized) {
       throw new RequestError('RequestMalformed', 'this session is already initialized');
     }
-    if (message.kind === 'request' && filter !== undefined) {
-      if (this.#filters.size >= MAX_TRACKED_FILTERS) {
-        const oldest = this.#filters.keys().next();
-        if (!oldest.done) this.#filters.delete(oldest.value);
-      }
-      this.#filters.set(idKey(message.id), filter);
-    }
+    if (message.kind === 'request' && filter !== undefined) this.#filters.track(message.id, filter);
     const response = await this.#exchange('POST', context, parsed.text, isInitialize, {
       filterJson: filter !== undefined,
     });
@@ -446,19 +440,7 @@ class HttpSession implements UpstreamSession {
 
   /** The rewritten text when `text` answers a tracked request; undefined to pass it as is. */
   #filterMessage(text: string): string | undefined {
-    let message: unknown;
-    try {
-      message = JSON.parse(text);
-    } catch {
-      return undefined;
-    }
-    if (!isRecord(message) || Object.hasOwn(message, 'method')) return undefined;
-    const id = message.id;
-    if (typeof id !== 'string' && typeof id !== 'number') return undefined;
-    const key = idKey(id);
-    const filter = this.#filters.get(key);
-    if (filter === undefined) return undefined;
-    this.#filters.delete(key);
-    return filter(message);
+    const answer = this.#filters.takeAnswerText(text);
+    return answer === undefined ? undefined : answer.entry(answer.response);
   }
 }

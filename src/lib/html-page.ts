@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { html, SafeHtml } from './html.ts';
+import type { HttpAnswer } from './http-answer.ts';
 
 export interface PageOptions {
   readonly title: string;
   readonly status?: number;
   /** Origins a form on the page may end up at (a redirect after POST counts, CSP form-action). */
   readonly formTargets?: readonly string[];
-  readonly headers?: Headers;
+  /** Extra headers (a Retry-After, say); the page's own security headers win over these. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 const STYLE = `
@@ -27,22 +29,22 @@ const STYLE = `
 `;
 
 /**
- * A whole page, with the headers that keep it from being framed (RFC 9700 §4.16: CSP
- * frame-ancestors and X-Frame-Options), cached, or given any script to run.
+ * A whole HTML page (the authorization server's sign-in, consent and account pages, and the
+ * error page of src/errors/render.ts), with the headers that keep it from being framed
+ * (RFC 9700 §4.16: CSP frame-ancestors and X-Frame-Options), cached, or given any script to run.
  */
-export function page(body: SafeHtml, options: PageOptions): Response {
+export function htmlPage(body: SafeHtml, options: PageOptions): HttpAnswer {
   const nonce = randomBytes(16).toString('base64');
   const formAction = ["'self'", ...(options.formTargets ?? [])].join(' ');
-  const headers = new Headers(options.headers);
-  headers.set('content-type', 'text/html; charset=utf-8');
-  headers.set('cache-control', 'no-store');
-  headers.set('x-frame-options', 'DENY');
-  headers.set('x-content-type-options', 'nosniff');
-  headers.set('referrer-policy', 'no-referrer');
-  headers.set(
-    'content-security-policy',
-    `default-src 'none'; style-src 'nonce-${nonce}'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
-  );
+  const headers: Record<string, string> = {
+    ...(options.headers ?? {}),
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-frame-options': 'DENY',
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'content-security-policy': `default-src 'none'; style-src 'nonce-${nonce}'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+  };
   const document = html`<!doctype html>
 <html lang="en">
 <head>
@@ -56,5 +58,5 @@ ${body}
 </main></body>
 </html>
 `;
-  return new Response(document.value, { status: options.status ?? 200, headers });
+  return { status: options.status ?? 200, headers, body: document.value };
 }
