@@ -1,17 +1,21 @@
 /**
  * The FastMCP peer's environment: a Python virtual environment with FastMCP 4 from PyPI, made
- * on first use under node_modules/.cache (so `npm ci` starts it afresh) and reused afterwards.
+ * on first use under the user's cache directory (~/.cache/portcullis-bench) and reused
+ * afterwards (installing took minutes here).
  * When Python, venv or PyPI is not available, the benchmark says why and runs without the peer.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The release line the peer is measured at (PyPI: fastmcp). */
 export const FASTMCP_REQUIREMENT = 'fastmcp>=4,<5';
-const VENV = fileURLToPath(
-  new URL('../../node_modules/.cache/portcullis-bench/fastmcp-venv', import.meta.url),
+const VENV = join(
+  process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'),
+  'portcullis-bench',
+  'fastmcp-venv',
 );
 export const FASTMCP_SCRIPT = fileURLToPath(
   new URL('../servers/fastmcp_proxy.py', import.meta.url),
