@@ -5,13 +5,17 @@
  *   sdk      the MCP SDK server with requireBearerAuth + jose (the incumbent library approach)
  *   portcullis  the gateway: JWT verification, per-tool policy, rate limiting and audit on
  *   portcullis-dpop  the same with a DPoP-bound token and a fresh proof per request (RFC 9449)
+ *   fastmcp  FastMCP 4 (Python) as a proxy with its JWT verifier: a peer a user might pick
+ *            instead; skipped, with the reason recorded, when it cannot be installed
  * Each target: requests/s, p50/p99 at fixed concurrency; p50/p99 at a fixed rate; CPU seconds.
  * Rounds alternate targets (A, B, A, B…) so drift shows; medians are reported.
  */
-
 import { createPrivateKey, randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus } from 'node:os';
 import { type BenchChild, startChild } from './lib/child.ts';
+import { FASTMCP_REQUIREMENT, FASTMCP_SCRIPT, prepareFastMcp } from './lib/fastmcp.ts';
 import {
   AUDIENCE,
   benchCredentials,
@@ -69,6 +73,8 @@ export interface HttpBenchResult {
   readonly settings: HttpBenchOptions;
   readonly targets: Readonly<Record<string, TargetFigures>>;
   readonly ratios: Readonly<Record<string, number | null>>;
+  /** Peers measured beside the gateway, or why one was not. */
+  readonly peers: Readonly<Record<string, { version: string } | { skipped: string }>>;
 }
 
 export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchResult> {
@@ -77,6 +83,14 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
   const upstream = await startChild('upstream', 'bench/servers/echo-upstream.ts', [], {
     cores: SERVER_CORES,
   });
+  const fastmcp = await prepareFastMcp();
+  console.error(
+    fastmcp.available
+      ? `bench: FastMCP ${fastmcp.version} installed; measuring it as a peer`
+      : `bench: skipping the FastMCP peer: ${fastmcp.reason}`,
+  );
+  // FastMCP's verifier fetches the key set over HTTP: served here, on loopback.
+  const jwksServer = fastmcp.available ? await serveJwks(jwks) : undefined;
   const targets: Target[] = [
     { name: 'direct', child: upstream, path: '/mcp' },
     {
@@ -127,6 +141,24 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
       path: '/mcp',
     },
   ];
+  if (fastmcp.available && jwksServer !== undefined) {
+    targets.push({
+      name: 'fastmcp',
+      child: await startChild(
+        'fastmcp',
+        FASTMCP_SCRIPT,
+        [
+          String(upstream.port),
+          `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks.json`,
+          ISSUER,
+          AUDIENCE,
+          String(await freePort()),
+        ],
+        { cores: SERVER_CORES, executable: fastmcp.python },
+      ),
+      path: '/mcp',
+    });
+  }
   const body = JSON.stringify({
     jsonrpc: '2.0',
     id: 1,
@@ -151,58 +183,85 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
   const rounds = new Map<string, TargetFigures['rounds'][number][]>(
     targets.map((t) => [t.name, []]),
   );
+  // A peer that fails under the load is dropped and the reason recorded; our targets failing
+  // fails the section.
+  let peerFailure: string | undefined;
+  const measured = async <T>(target: Target, run: () => Promise<T>): Promise<T | undefined> => {
+    if (target.name !== 'fastmcp') return run();
+    try {
+      return await run();
+    } catch (error) {
+      const killed = (error as { killed?: boolean }).killed === true;
+      peerFailure = killed
+        ? `failed under the load: its answers did not complete and the load generator was stopped at its time limit (${options.connections} connections on one MCP session)`
+        : `failed under the load: ${String((error as Error).message)
+            .split('\n')[0]
+            ?.slice(0, 200)}`;
+      console.error(`bench: dropping the FastMCP peer: ${peerFailure}`);
+      targets.splice(targets.indexOf(target), 1);
+      rounds.delete(target.name);
+      await target.child.stop();
+      return undefined;
+    }
+  };
   try {
-    for (const target of targets) {
-      if (target.name.startsWith('portcullis')) {
+    for (const target of [...targets]) {
+      if (target.name.startsWith('portcullis') || target.name === 'fastmcp') {
         const url = `http://127.0.0.1:${target.child.port}${target.path}`;
-        target.headers = await openSession(url, openingHeaders(target, url));
+        const opened = await measured(target, () => openSession(url, openingHeaders(target, url)));
+        if (opened !== undefined) target.headers = opened;
       }
     }
-    for (const target of targets) {
+    for (const target of [...targets]) {
       const url = `http://127.0.0.1:${target.child.port}${target.path}`;
-      const warm = await runLoad({
-        url,
-        headers: { ...headers, ...target.headers },
-        ...(target.dpop ? { dpop: dpopLoad } : {}),
-        body,
-        seconds: 1,
-        connections: options.connections,
-        cores: LOAD_CORES,
+      await measured(target, async () => {
+        const warm = await runLoad({
+          url,
+          headers: { ...headers, ...target.headers },
+          ...(target.dpop ? { dpop: dpopLoad } : {}),
+          body,
+          seconds: 1,
+          connections: options.connections,
+          cores: LOAD_CORES,
+        });
+        if (warm.non2xx > 0 || warm.errors > 0)
+          throw new Error(
+            `${target.name}: warm-up saw ${warm.non2xx} non-2xx and ${warm.errors} errors`,
+          );
       });
-      if (warm.non2xx > 0 || warm.errors > 0)
-        throw new Error(
-          `${target.name}: warm-up saw ${warm.non2xx} non-2xx and ${warm.errors} errors`,
-        );
     }
     for (let round = 0; round < options.rounds; round++) {
-      for (const target of targets) {
+      for (const target of [...targets]) {
         const url = `http://127.0.0.1:${target.child.port}${target.path}`;
-        const cpuBefore = target.child.cpuSeconds();
-        const closed = await runLoad({
-          url,
-          headers: { ...headers, ...target.headers },
-          ...(target.dpop ? { dpop: dpopLoad } : {}),
-          body,
-          seconds: options.seconds,
-          connections: options.connections,
-          cores: LOAD_CORES,
+        await measured(target, async () => {
+          const cpuBefore = target.child.cpuSeconds();
+          const closed = await runLoad({
+            url,
+            headers: { ...headers, ...target.headers },
+            ...(target.dpop ? { dpop: dpopLoad } : {}),
+            body,
+            seconds: options.seconds,
+            connections: options.connections,
+            cores: LOAD_CORES,
+          });
+          const cpuSeconds = target.child.cpuSeconds() - cpuBefore;
+          const fixedRate = await runLoad({
+            url,
+            headers: { ...headers, ...target.headers },
+            ...(target.dpop ? { dpop: dpopLoad } : {}),
+            body,
+            seconds: options.seconds,
+            connections: options.connections,
+            rate: options.rate,
+            cores: LOAD_CORES,
+          });
+          rounds.get(target.name)?.push({ closed, fixedRate, cpuSeconds });
         });
-        const cpuSeconds = target.child.cpuSeconds() - cpuBefore;
-        const fixedRate = await runLoad({
-          url,
-          headers: { ...headers, ...target.headers },
-          ...(target.dpop ? { dpop: dpopLoad } : {}),
-          body,
-          seconds: options.seconds,
-          connections: options.connections,
-          rate: options.rate,
-          cores: LOAD_CORES,
-        });
-        rounds.get(target.name)?.push({ closed, fixedRate, cpuSeconds });
       }
     }
   } finally {
     await Promise.all(targets.map((t) => t.child.stop()));
+    jwksServer?.close();
   }
   const figures: Record<string, TargetFigures> = {};
   for (const [name, list] of rounds) {
@@ -252,8 +311,33 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
       raw_over_direct: ratio('raw', 'direct'),
       portcullis_over_raw: ratio('portcullis', 'raw'),
       portcullis_over_sdk: ratio('portcullis', 'sdk'),
+      portcullis_over_fastmcp: ratio('portcullis', 'fastmcp'),
+      cpu_per_request_portcullis_over_fastmcp: cpuRatio('portcullis', 'fastmcp'),
+    },
+    peers: {
+      fastmcp: !fastmcp.available
+        ? { skipped: `${FASTMCP_REQUIREMENT}: ${fastmcp.reason}` }
+        : peerFailure !== undefined
+          ? { skipped: `FastMCP ${fastmcp.version} ${peerFailure}` }
+          : { version: fastmcp.version },
     },
   };
+}
+
+async function serveJwks(jwks: string): Promise<Server> {
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'application/json' }).end(jwks);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }
 
 /** The markdown section for bench/results/latest.md. */
@@ -275,5 +359,11 @@ export function httpMarkdown(result: HttpBenchResult): string {
     `Ratios: ${Object.entries(result.ratios)
       .map(([name, value]) => `${name} ${value ?? 'n/a'}`)
       .join(', ')}.`,
+    '',
+    ...Object.entries(result.peers ?? {}).map(([name, peer]) =>
+      'version' in peer
+        ? `Peer ${name}: ${peer.version}, measured above in the same run.`
+        : `Peer ${name}: not measured: ${peer.skipped}.`,
+    ),
   ].join('\n');
 }

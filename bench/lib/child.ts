@@ -18,23 +18,34 @@ const TASKSET = '/usr/bin/taskset';
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 /**
- * Starts `node SCRIPT ARGS` pinned to `cores` (when taskset exists) and waits for it to print
- * `READY <port>` on stdout. The scripts are ours (bench/servers), run from source.
+ * Starts `node SCRIPT ARGS` (or another interpreter's) pinned to `cores` (when taskset exists)
+ * and waits for it to print `READY <port>` on stdout. The scripts are ours (bench/servers), run
+ * from source.
  */
 export async function startChild(
   name: string,
   script: string,
   args: readonly string[],
-  options: { cores?: string; env?: NodeJS.ProcessEnv; nodeFlags?: readonly string[] } = {},
+  options: {
+    cores?: string;
+    env?: NodeJS.ProcessEnv;
+    nodeFlags?: readonly string[];
+    /** Another interpreter for the script (a peer's Python, say); default: this node. */
+    executable?: string;
+  } = {},
 ): Promise<BenchChild> {
-  const nodeArgs = ['--no-warnings', ...(options.nodeFlags ?? []), script, ...args];
+  const executable = options.executable ?? process.execPath;
+  const programArgs =
+    options.executable === undefined
+      ? ['--no-warnings', ...(options.nodeFlags ?? []), script, ...args]
+      : [script, ...args];
   const pinned = options.cores !== undefined && existsSync(TASKSET);
   const child = pinned
-    ? spawn(TASKSET, ['-c', options.cores ?? '0', process.execPath, ...nodeArgs], {
+    ? spawn(TASKSET, ['-c', options.cores ?? '0', executable, ...programArgs], {
         stdio: ['ignore', 'pipe', 'inherit'],
         env: { ...process.env, ...options.env },
       })
-    : spawn(process.execPath, nodeArgs, {
+    : spawn(executable, programArgs, {
         stdio: ['ignore', 'pipe', 'inherit'],
         env: { ...process.env, ...options.env },
       });
@@ -63,10 +74,16 @@ export async function startChild(
     process: child,
     cpuSeconds: () => processCpuSeconds(pid),
     rssBytes: () => procRssBytes(pid),
+    // SIGTERM, and SIGKILL if it has not exited 5 s later: a server that waits for requests
+    // that will never finish (a stalled peer) must not outlive the benchmark.
     stop: () =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+        child.once('exit', () => {
+          clearTimeout(kill);
+          resolve();
+        });
         child.kill('SIGTERM');
       }),
   };

@@ -1,7 +1,8 @@
 /**
  * Portcullis as a benchmark target, started by the assembler `serve` uses: JWT verification
  * against a JWKS (served here on loopback, under the development switch), per-tool policy,
- * rate limiting on (limits far above the load), audit on.
+ * rate limiting on (limits far above the load), audit on, and otherwise the defaults a user gets
+ * (the log level included: JSON lines on standard error at info).
  *
  * Usage: portcullis.ts UPSTREAM_PORT JWKS_JSON ISSUER AUDIENCE [OPTIONS_JSON]. Prints
  * `READY <port>`. OPTIONS_JSON (all optional):
@@ -45,7 +46,6 @@ interface TargetOptions {
 const [upstreamPort = '0', jwksJson = '{}', issuer = '', audience = '', optionsJson = '{}'] =
   process.argv.slice(2);
 const options = JSON.parse(optionsJson) as TargetOptions;
-process.env.PORTCULLIS_LOG_LEVEL = 'error';
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
 
 const jwks = createServer((request, response) => {

@@ -22,10 +22,21 @@ export function chainRecord(
   record: Record<string, unknown>,
   state: ChainState,
 ): { line: string; state: ChainState } {
+  return chainMembers(JSON.stringify(record).slice(1, -1), state);
+}
+
+/**
+ * The same for a record already serialized: `members` is the JSON object's members without the
+ * braces (`"time":"…","event":"…"`), as the sink builds them from pre-serialized parts.
+ */
+export function chainMembers(
+  members: string,
+  state: ChainState,
+): { line: string; state: ChainState } {
   const seq = state.seq + 1;
-  const body = JSON.stringify({ ...record, seq, prev: state.hash });
-  const hash = sha256(body.slice(0, -1));
-  return { line: `${body.slice(0, -1)},"hash":"${hash}"}`, state: { seq, hash } };
+  const body = `{${members === '' ? '' : `${members},`}"seq":${seq},"prev":"${state.hash}"`;
+  const hash = sha256(body);
+  return { line: `${body},"hash":"${hash}"}`, state: { seq, hash } };
 }
 
 export type LineCheck =

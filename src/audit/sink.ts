@@ -1,6 +1,6 @@
 import type { Logger } from '../lib/log.ts';
 import type { AuditBackend } from './backends.ts';
-import { type ChainState, chainRecord } from './chain.ts';
+import { type ChainState, chainMembers } from './chain.ts';
 import type { AuditEvent } from './events.ts';
 
 export interface AuditSinkStatus {
@@ -25,11 +25,41 @@ export interface AuditSinkOptions {
 }
 
 /**
- * The audit trail. `record` never blocks the request path: it chains the record (so order is the
- * order of calls) and queues it; a single writer drains the queue in batches. When the backend
- * fails, records stay queued and are retried; the sink reports itself unhealthy so the gateway
- * can refuse requests rather than serve unaudited (audit.on_write_failure).
+ * The audit trail. `record` never blocks the request path: it takes the record's time and
+ * fields and queues them, nothing more. A single writer, a few milliseconds later, serializes
+ * and chains the batch in call order (so order is the order of calls, and the hash chain runs
+ * unbroken), then writes it in one append. When the backend fails, the chained lines stay
+ * queued and are retried as they are; the sink reports itself unhealthy so the gateway can
+ * refuse requests rather than serve unaudited (audit.on_write_failure).
  */
+/** `,"name":` for each field name, serialized once. */
+const prefixes = new Map<string, string>();
+function memberPrefix(key: string): string {
+  let prefix = prefixes.get(key);
+  if (prefix === undefined) {
+    prefix = `,${JSON.stringify(key)}:`;
+    prefixes.set(key, prefix);
+  }
+  return prefix;
+}
+
+/**
+ * Object values (a principal's granted scopes, a route's required scopes) are shared by every
+ * record of the same caller or route and never change: serialized once, then reused.
+ */
+const serializedObjects = new WeakMap<object, string>();
+function serialized(value: unknown): string {
+  if (typeof value !== 'object' || value === null || !Object.isFrozen(value)) {
+    return JSON.stringify(value);
+  }
+  let text = serializedObjects.get(value);
+  if (text === undefined) {
+    text = JSON.stringify(value);
+    serializedObjects.set(value, text);
+  }
+  return text;
+}
+
 /** How long the writer waits for more records before a write. */
 const BATCH_DELAY_MS = 5;
 /** Most records in one write. */
@@ -43,6 +73,9 @@ export class AuditSink {
   private readonly now: () => Date;
   private readonly onWriteFailure: 'refuse' | 'continue';
   private chain: ChainState;
+  /** Records taken but not yet serialized and chained (the writer does that, in order). */
+  private unchained: { readonly time: Date; readonly event: AuditEvent }[] = [];
+  /** Chained lines waiting to be written. */
   private queue: string[] = [];
   private draining: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -64,13 +97,17 @@ export class AuditSink {
   }
 
   get healthy(): boolean {
-    return !this.failing && this.queue.length < this.maxQueued && !this.closed;
+    return !this.failing && this.queued < this.maxQueued && !this.closed;
+  }
+
+  private get queued(): number {
+    return this.unchained.length + this.queue.length;
   }
 
   status(): AuditSinkStatus {
     return {
       healthy: this.healthy,
-      queued: this.queue.length,
+      queued: this.queued,
       written: this.written,
       dropped: this.dropped,
       lastError: this.lastError,
@@ -79,10 +116,10 @@ export class AuditSink {
 
   /** Queues one record. Returns false when it was refused (queue full or sink closed). */
   record(event: AuditEvent): boolean {
-    if (this.closed || this.queue.length >= this.maxQueued) {
+    if (this.closed || this.queued >= this.maxQueued) {
       if (!this.closed && !this.failing && this.droppedSinceHealthy === 0) {
         this.logger?.error(
-          { queued: this.queue.length },
+          { queued: this.queued },
           'audit queue full (audit.max_queued_records): the sink cannot keep up',
         );
       }
@@ -90,18 +127,29 @@ export class AuditSink {
       this.droppedSinceHealthy++;
       return false;
     }
-    const fields: Record<string, unknown> = { time: this.now().toISOString() };
-    for (const [key, value] of Object.entries(event)) if (value !== undefined) fields[key] = value;
-    const { line, state } = chainRecord(fields, this.chain);
-    this.chain = state;
-    this.queue.push(line);
+    this.unchained.push({ time: this.now(), event });
     if (!this.failing) this.scheduleDrain();
     return true;
   }
 
+  /** Serializes and chains every record taken so far, in the order they were taken. */
+  private chainTaken(): void {
+    for (const { time, event } of this.unchained) {
+      let members = `"time":"${time.toISOString()}"`;
+      for (const key in event) {
+        const value = event[key as keyof AuditEvent];
+        if (value !== undefined) members += `${memberPrefix(key)}${serialized(value)}`;
+      }
+      const { line, state } = chainMembers(members, this.chain);
+      this.chain = state;
+      this.queue.push(line);
+    }
+    this.unchained = [];
+  }
+
   /** Waits until everything queued is written; false when the backend is failing. */
   async flush(): Promise<boolean> {
-    while (this.queue.length > 0 || this.draining) {
+    while (this.queued > 0 || this.draining) {
       if (this.failing) return false;
       this.scheduleDrain();
       await this.draining;
@@ -120,15 +168,17 @@ export class AuditSink {
     this.draining ??= this.drain().finally(() => {
       this.draining = undefined;
       // What arrived during the write waits for the next batch, not for a write of its own.
-      if (this.queue.length > 0 && !this.failing && !this.closed) this.scheduleDrain();
+      if (this.queued > 0 && !this.failing && !this.closed) this.scheduleDrain();
     });
   }
 
   private async drain(): Promise<void> {
     // Gather records for a few milliseconds so that they go out in one write (and one path
     // check): per-batch syscalls were the audit trail's main cost under load. Records are
-    // chained when made, so this changes when they reach the file, never their order.
+    // chained here in the order they were taken, so batching changes when they reach the
+    // file, never their order; serializing and hashing leave the requests' own turns.
     await new Promise<void>((resolve) => setTimeout(resolve, BATCH_DELAY_MS));
+    this.chainTaken();
     while (this.queue.length > 0) {
       const batch = this.queue.slice(0, MAX_BATCH);
       try {

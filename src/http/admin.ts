@@ -4,7 +4,7 @@ import type { BindAddress } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
 import type { Logger } from '../lib/log.ts';
 import type { GatewayMetrics } from '../metrics/index.ts';
-import { errorToResponse, type Gateway, readinessResponse } from '../proxy/index.ts';
+import { BoundedAnswer, errorToResponse, type Gateway, readinessResponse } from '../proxy/index.ts';
 import { readBody } from './body.ts';
 import { HostPolicy } from './front-checks.ts';
 
@@ -84,7 +84,7 @@ export async function startAdminServer(options: {
     return answer;
   };
 
-  const answer = async (request: IncomingMessage): Promise<Response> => {
+  const answer = async (request: IncomingMessage): Promise<BoundedAnswer | Response> => {
     if (pages !== undefined && (request.url ?? '').startsWith('/oauth/')) {
       return answerPage(request);
     }
@@ -100,21 +100,27 @@ export async function startAdminServer(options: {
     hosts?.checkHost(request.headers.host);
     const path = (request.url ?? '').split('?')[0];
     if (path === '/healthz') {
-      return Response.json({ status: 'ok' }, { headers: { 'cache-control': 'no-store' } });
+      return new BoundedAnswer(
+        200,
+        { 'content-type': 'application/json', 'cache-control': 'no-store' },
+        JSON.stringify({ status: 'ok' }),
+      );
     }
     if (path === '/readyz') return readinessResponse(await gateway.readiness());
     if (path === '/metrics' && metrics !== undefined) {
       const { contentType, body } = await metrics.render();
-      return new Response(body, {
-        headers: { 'content-type': contentType, 'cache-control': 'no-store' },
-      });
+      return new BoundedAnswer(
+        200,
+        { 'content-type': contentType, 'cache-control': 'no-store' },
+        body,
+      );
     }
     throw new RequestError('RouteNotFound', 'no such endpoint');
   };
 
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     void (async () => {
-      let reply: Response;
+      let reply: BoundedAnswer | Response;
       try {
         reply = await answer(request);
       } catch (error) {
@@ -123,16 +129,7 @@ export async function startAdminServer(options: {
         }
         reply = errorToResponse(error);
       }
-      const headers: Record<string, string | string[]> = {};
-      reply.headers.forEach((value, name) => {
-        headers[name] = value;
-      });
-      // Each cookie its own header line (forEach would join them with commas).
-      const cookies = reply.headers.getSetCookie();
-      if (cookies.length > 0) headers['set-cookie'] = cookies;
-      const body = request.method === 'HEAD' ? '' : await reply.text();
-      response.writeHead(reply.status, headers);
-      response.end(body);
+      await writeReply(response, reply, request.method === 'HEAD');
     })();
   });
   server.on('clientError', (_error, socket) => socket.destroy());
@@ -169,4 +166,28 @@ export async function startAdminServer(options: {
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * Writes the admin listener's answer: bounded (probes, metrics, errors) as is; a Web Response
+ * (the sign-in pages) read whole, each Set-Cookie its own header line (iterating a Headers
+ * object would keep only one).
+ */
+async function writeReply(
+  response: ServerResponse,
+  reply: BoundedAnswer | Response,
+  headOnly: boolean,
+): Promise<void> {
+  if (reply instanceof BoundedAnswer) {
+    response.writeHead(reply.status, reply.headers);
+    response.end(headOnly ? '' : (reply.body ?? ''));
+    return;
+  }
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of reply.headers) headers[name] = value;
+  const cookies = reply.headers.getSetCookie();
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  const body = headOnly ? '' : await reply.text();
+  response.writeHead(reply.status, headers);
+  response.end(body);
 }

@@ -1,5 +1,5 @@
 import { RequestError } from '../errors/index.ts';
-import { errorToResponse, type RouteEntry } from '../proxy/index.ts';
+import { BoundedAnswer, errorToResponse, type RouteEntry } from '../proxy/index.ts';
 import type { HostPolicy } from './front-checks.ts';
 
 /**
@@ -39,7 +39,7 @@ export function addCorsHeaders(extra: Record<string, string>, origin: string): v
 }
 
 /** CORS preflight for a browser client on an allowed origin; 405 for anyone else. */
-export function preflight(origin: string | undefined): Response {
+export function preflight(origin: string | undefined): BoundedAnswer {
   if (origin === undefined) {
     return errorToResponse(
       new RequestError('MethodNotAllowed', 'OPTIONS is only for CORS preflight', {
@@ -47,12 +47,13 @@ export function preflight(origin: string | undefined): Response {
       }),
     );
   }
-  return new Response(null, {
-    status: 204,
-    headers: {
+  return new BoundedAnswer(
+    204,
+    {
       'access-control-allow-methods': ALLOWED_METHODS,
       'access-control-allow-headers': ALLOWED_HEADERS,
       'access-control-max-age': '600',
     },
-  });
+    undefined,
+  );
 }

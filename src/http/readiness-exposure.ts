@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { Gateway } from '../proxy/index.ts';
+import { BoundedAnswer, type Gateway } from '../proxy/index.ts';
 import type { HostPolicy } from './front-checks.ts';
 
 /**
@@ -14,13 +14,14 @@ export async function readinessFor(
   gateway: Pick<Gateway, 'readyz' | 'readiness'>,
   hosts: HostPolicy,
   host: string | undefined,
-): Promise<Response> {
+): Promise<BoundedAnswer> {
   if (mayReadDetails(hosts, host)) return gateway.readyz();
   const { status } = await gateway.readiness();
-  return new Response(JSON.stringify({ status }), {
-    status: status === 'ready' ? 200 : 503,
-    headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
-  });
+  return new BoundedAnswer(
+    status === 'ready' ? 200 : 503,
+    { 'content-type': 'application/json', 'cache-control': 'no-store' },
+    JSON.stringify({ status }),
+  );
 }
 
 function mayReadDetails(hosts: HostPolicy, host: string | undefined): boolean {

@@ -18,9 +18,6 @@ export interface FrontLimits {
   readonly trusted: AddressMatcher;
 }
 
-/** An aborted signal for work asked for after the client left. */
-const GONE = AbortSignal.abort();
-
 export class Exchange {
   readonly request: IncomingMessage;
   readonly response: ServerResponse;
@@ -38,7 +35,8 @@ export class Exchange {
   readonly #expectsContinue: boolean;
   readonly #limits: FrontLimits;
   #bodyRead = false;
-  #abort: AbortController | undefined;
+  /** Who to tell if the client leaves early; made only when someone asks. */
+  #goneListeners: (() => void)[] | undefined;
   #gone = false;
 
   constructor(
@@ -88,19 +86,30 @@ export class Exchange {
   }
 
   /**
-   * Aborted when the client leaves before its answer is complete. The controller exists only
-   * once someone asks, so a request nobody needs to cancel costs none.
+   * Calls `listener` if the client leaves before its answer is complete (at once if it already
+   * has); returns a function that removes it. No AbortController: a request whose client stays
+   * — almost all of them — costs a listener at most.
    */
-  get signal(): AbortSignal {
-    if (this.#gone) return GONE;
-    this.#abort ??= new AbortController();
-    return this.#abort.signal;
+  onClientGone(listener: () => void): () => void {
+    if (this.#gone) {
+      listener();
+      return () => {};
+    }
+    this.#goneListeners ??= [];
+    const listeners = this.#goneListeners;
+    listeners.push(listener);
+    return () => {
+      const index = listeners.indexOf(listener);
+      if (index !== -1) listeners.splice(index, 1);
+    };
   }
 
   /** Called once the response closes: cancels outstanding work if the client left early. */
   closed(): void {
     if (this.response.writableFinished) return;
     this.#gone = true;
-    this.#abort?.abort();
+    const listeners = this.#goneListeners;
+    this.#goneListeners = undefined;
+    for (const listener of listeners ?? []) listener();
   }
 }

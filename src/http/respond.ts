@@ -1,20 +1,54 @@
 import http, { type ServerResponse } from 'node:http';
 import { type RequestError, renderRequestError } from '../errors/index.ts';
+import { type Answer, BoundedAnswer, isEventStream } from '../proxy/index.ts';
 
 /**
  * Response writing: every answer of the public listener leaves through here, as one write when
  * its length is known and bounded, streamed with backpressure otherwise.
  */
 
-export function isEventStream(answer: Response): boolean {
-  return (answer.headers.get('content-type') ?? '').startsWith('text/event-stream');
-}
-
 /**
- * Writes a Web Response to a node response. `extra` headers (request id, CORS, Connection) are
- * added to the answer's own; `closing` adds Connection: close (shutdown under way).
+ * Writes an answer to a node response. `extra` headers (request id, CORS, Connection) are added
+ * to the answer's own; `closing` adds Connection: close (shutdown under way).
  */
 export async function writeAnswer(
+  response: ServerResponse,
+  answer: Answer,
+  extra: Record<string, string>,
+  closing: boolean,
+): Promise<void> {
+  if (answer instanceof BoundedAnswer) {
+    writeBounded(response, answer, extra, closing);
+    return;
+  }
+  await writeWebResponse(response, answer, extra, closing);
+}
+
+/** Head and body in one write, with the length: the path every JSON answer takes. */
+function writeBounded(
+  response: ServerResponse,
+  answer: BoundedAnswer,
+  extra: Record<string, string>,
+  closing: boolean,
+): void {
+  // The answer's header object is ours once handed over: the front's headers join it in place.
+  const headers = Object.assign(answer.headers, extra);
+  if (closing) headers.connection = 'close';
+  const body = answer.body;
+  if (body === undefined) {
+    response.writeHead(answer.status, headers);
+    response.end();
+    return;
+  }
+  headers['content-length'] = String(
+    typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength,
+  );
+  response.writeHead(answer.status, headers);
+  response.end(body);
+}
+
+/** A Web Response (SSE streams, the authorization server's pages): streamed with backpressure. */
+async function writeWebResponse(
   response: ServerResponse,
   answer: Response,
   extra: Record<string, string>,

@@ -3,6 +3,7 @@ import { RequestError } from '../errors/index.ts';
 import { normalizeAddress } from '../lib/address.ts';
 import { isLoopbackHost } from '../lib/host.ts';
 import {
+  type Answer,
   type Gateway,
   type GatewayRequest,
   normalizeRequestPath,
@@ -38,7 +39,7 @@ export interface RouterOptions {
   readonly mounted?: MountedHandler | undefined;
 }
 
-export type Router = (exchange: Exchange) => Promise<Response>;
+export type Router = (exchange: Exchange) => Promise<Answer>;
 
 export function createRouter(options: RouterOptions): Router {
   const { gateway, hostPolicy, maxBodyBytes, mounted } = options;
@@ -78,9 +79,7 @@ export function createRouter(options: RouterOptions): Router {
       headers,
       requestId: exchange.requestId,
       clientAddress: exchange.clientAddress,
-      get signal() {
-        return exchange.signal;
-      },
+      onClientGone: (listener) => exchange.onClientGone(listener),
       facts,
       readBody: () => exchange.readBody(),
     };

@@ -5,7 +5,13 @@ import type { LoadedConfig } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
 import { addressMatcher } from '../lib/address.ts';
 import { type Logger, logAccess } from '../lib/log.ts';
-import { errorToResponse, type Gateway, type RequestObserver, reasonOf } from '../proxy/index.ts';
+import {
+  errorToResponse,
+  type Gateway,
+  isEventStream,
+  type RequestObserver,
+  reasonOf,
+} from '../proxy/index.ts';
 import {
   answerClientError,
   type ConnectionTracker,
@@ -16,7 +22,7 @@ import {
 } from './connections.ts';
 import { HostPolicy } from './front-checks.ts';
 import { Exchange, type FrontLimits } from './request-front.ts';
-import { isEventStream, writeAnswer } from './respond.ts';
+import { writeAnswer } from './respond.ts';
 import { createRouter, type MountedHandler, type Router } from './routing.ts';
 
 /**

@@ -130,6 +130,12 @@ export type StageVerifier = AccessTokenVerifier & {
 };
 
 /**
+ * One Principal per verified token: a verifier's cache hands out the same VerifiedToken for the
+ * same token, so the caller it describes is built once, not on every request.
+ */
+const principals = new WeakMap<VerifiedToken, CachedPrincipals>();
+
+/**
  * Verifies a token, failing closed: a verifier that breaks its contract (throws anything but a
  * RequestError) denies with 503 AuthUnavailable, it never lets the request through.
  */
@@ -137,7 +143,10 @@ export async function verifyClosed(
   verifier: AccessTokenVerifier,
   token: string,
 ): Promise<Principal> {
-  return principalOf(await verifyTokenClosed(verifier, token), verifier, token);
+  const verified = await verifyTokenClosed(verifier, token);
+  // A bound token reaches here only where the verifier refuses bound tokens without a proof,
+  // or through the DPoP presentation below, so a bound key means a checked proof.
+  return principalOf(verified, verifier, token, verified.boundKey !== undefined);
 }
 
 async function verifyTokenClosed(
@@ -154,36 +163,55 @@ async function verifyTokenClosed(
   }
 }
 
+/** The callers one verified token describes: without and with a checked proof (RFC 9449). */
+interface CachedPrincipals {
+  readonly token: string;
+  readonly plain: Principal;
+  constrained?: Principal;
+}
+
 /**
- * The caller a verified token describes. A bound token (`boundKey`) reaches here only with its
- * proof checked (resource-server/presentation.ts), so sender-constrained is a fact of the token.
- * `stillValid` verifies the same token again with the same verifier (stream-leases.ts).
+ * The caller a verified token describes, built once per verified token (a verifier's cache hands
+ * out the same VerifiedToken for the same token) and only reused for that same token string,
+ * since `stillValid` verifies that token again (stream-leases.ts). `senderConstrained` is a fact
+ * of the request — this request carried a proof matching the token's key (RFC 9449 §7) — so it
+ * picks between two frozen variants rather than being stored once for every request.
  */
 function principalOf(
   verified: VerifiedToken,
   verifier: AccessTokenVerifier,
   token: string,
+  senderConstrained: boolean,
 ): Principal {
-  const aud = verified.claims.aud;
-  return {
-    subject: verified.subject,
-    clientId: verified.clientId,
-    scopes: new Set(verified.scopes),
-    tokenIdHash: verified.tokenIdHash,
-    audiences: (typeof aud === 'string'
-      ? [aud]
-      : Array.isArray(aud)
-        ? aud
-        : [verified.audience]
-    ).filter((entry): entry is string => typeof entry === 'string'),
-    expiresAt: verified.expiresAt,
-    stillValid: () =>
-      verifier.verify(token).then(
-        () => true,
-        (error: unknown) => error instanceof RequestError && error.code === 'AuthUnavailable',
-      ),
-    ...(verified.boundKey === undefined ? {} : { senderConstrained: true }),
-  };
+  let cached = principals.get(verified);
+  if (cached === undefined || cached.token !== token) {
+    const aud = verified.claims.aud;
+    cached = {
+      token,
+      plain: Object.freeze({
+        subject: verified.subject,
+        clientId: verified.clientId,
+        scopes: new Set(verified.scopes),
+        tokenIdHash: verified.tokenIdHash,
+        audiences: (typeof aud === 'string'
+          ? [aud]
+          : Array.isArray(aud)
+            ? aud
+            : [verified.audience]
+        ).filter((entry): entry is string => typeof entry === 'string'),
+        expiresAt: verified.expiresAt,
+        stillValid: () =>
+          verifier.verify(token).then(
+            () => true,
+            (error: unknown) => error instanceof RequestError && error.code === 'AuthUnavailable',
+          ),
+      }),
+    };
+    principals.set(verified, cached);
+  }
+  if (!senderConstrained) return cached.plain;
+  cached.constrained ??= Object.freeze({ ...cached.plain, senderConstrained: true });
+  return cached.constrained;
 }
 
 /**
@@ -249,7 +277,7 @@ export function bearerAuthentication(
         },
       );
       const token = extractAccessToken(headers.authorization, 'allowed').token;
-      return checked(principalOf(access.token, verifier, token));
+      return checked(principalOf(access.token, verifier, token, access.senderConstrained));
     },
     challenge(error, route) {
       if (!CHALLENGED_CODES.has(error.code)) return undefined;

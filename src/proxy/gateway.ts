@@ -7,7 +7,7 @@ import { ModernRuntime } from './modern/runtime.ts';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limit.ts';
 import { type ReadinessCheck, type ReadinessProbe, readinessOf } from './readiness.ts';
 import { RequestObserver } from './request-facts.ts';
-import { errorToResponse, jsonResponse } from './responses.ts';
+import { type Answer, BoundedAnswer, errorToResponse, jsonResponse } from './responses.ts';
 import { buildRouteTable, type McpRoute, type RouteTable } from './routes.ts';
 import { SessionRegistry, type UpstreamConnector } from './sessions.ts';
 import { StreamLeases } from './stream-leases.ts';
@@ -58,15 +58,15 @@ export interface Gateway {
   readonly draining: boolean;
   readonly observer: RequestObserver;
   /** An MCP endpoint: the stages of src/proxy/mcp-endpoint.ts. */
-  mcp(request: GatewayRequest, route: McpRoute): Promise<Response>;
+  mcp(request: GatewayRequest, route: McpRoute): Promise<Answer>;
   /** /healthz: the process answers. */
-  healthz(): Response;
+  healthz(): BoundedAnswer;
   /** /readyz: every readiness check, 503 when one fails. */
-  readyz(): Promise<Response>;
+  readyz(): Promise<BoundedAnswer>;
   /** /metrics on this listener (loopback-only deployments). */
-  metrics(request: GatewayRequest): Promise<Response>;
+  metrics(request: GatewayRequest): Promise<BoundedAnswer>;
   /** A route's protected resource metadata document (RFC 9728 §3). */
-  metadata(request: GatewayRequest, route: McpRoute): Response;
+  metadata(request: GatewayRequest, route: McpRoute): BoundedAnswer;
   /** Key set loaded, upstreams reachable or startable, audit trail writable, not draining. */
   readiness(): Promise<Readiness>;
   /** Child processes of stdio upstreams running now. */
@@ -181,6 +181,7 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
         logger,
         streams,
         modern,
+        decisionLevel: observer.sink === undefined ? 'info' : 'debug',
       });
     },
     drain() {
@@ -218,7 +219,7 @@ function authStageFor(
 }
 
 /** /readyz: 200 when every check passes; the body names each check (no paths, no secrets). */
-export function readinessResponse(readiness: Readiness): Response {
+export function readinessResponse(readiness: Readiness): BoundedAnswer {
   const checks: Record<string, string> = {};
   for (const check of readiness.checks)
     checks[check.name] = check.ok ? check.detail : `FAILING: ${check.detail}`;
@@ -232,7 +233,7 @@ export function readinessResponse(readiness: Readiness): Response {
 async function metricsResponse(
   request: GatewayRequest,
   metrics: GatewayOptions['metrics'],
-): Promise<Response> {
+): Promise<BoundedAnswer> {
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     throw new RequestError('MethodNotAllowed', `${request.method} is not supported here`, {
       details: { allow: 'GET, HEAD' },
@@ -240,10 +241,11 @@ async function metricsResponse(
   }
   if (metrics === undefined) throw new RequestError('RouteNotFound', 'no such endpoint');
   const { contentType, body } = await metrics.render();
-  return new Response(request.method === 'HEAD' ? null : body, {
-    status: 200,
-    headers: { 'content-type': contentType, 'cache-control': 'no-store' },
-  });
+  return new BoundedAnswer(
+    200,
+    { 'content-type': contentType, 'cache-control': 'no-store' },
+    request.method === 'HEAD' ? undefined : body,
+  );
 }
 
 /**
@@ -277,7 +279,7 @@ function metadataResponse(
   request: GatewayRequest,
   route: McpRoute,
   auth: AuthStage | undefined,
-): Response {
+): BoundedAnswer {
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     throw new RequestError('MethodNotAllowed', `${request.method} is not supported here`, {
       details: { allow: 'GET, HEAD' },

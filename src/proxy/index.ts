@@ -35,7 +35,13 @@ export {
   type RequestOutcome,
   reasonOf,
 } from './request-facts.ts';
-export { errorToResponse } from './responses.ts';
+export {
+  type Answer,
+  BoundedAnswer,
+  errorToResponse,
+  headerOf,
+  isEventStream,
+} from './responses.ts';
 export {
   buildRouteTable,
   type McpRoute,

@@ -16,7 +16,7 @@ import type { ModernRuntime } from './modern/runtime.ts';
 import { modernStage } from './modern/stage.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { authorizeNoting, noteMessage, type RequestFacts, reasonOf } from './request-facts.ts';
-import { accepts, errorToResponse } from './responses.ts';
+import { type Answer, accepts, errorToResponse } from './responses.ts';
 import type { McpRoute } from './routes.ts';
 import {
   type ExchangeContext,
@@ -45,8 +45,8 @@ export interface GatewayRequest {
   readonly requestId: string;
   /** The client's address (X-Forwarded-For believed only from trusted proxies). */
   readonly clientAddress: string;
-  /** Aborted when the client goes away. */
-  readonly signal: AbortSignal;
+  /** Calls `listener` if the client goes away first (see ExchangeContext.onClientGone). */
+  onClientGone(listener: () => void): () => void;
   /** What the stages learn, for the request's one audit record and metrics observation. */
   readonly facts: RequestFacts;
   /** Reads the body, bounded by remote_mcp.max_body_bytes (413 beyond). */
@@ -63,6 +63,11 @@ export interface EndpointDeps {
   readonly streams?: StreamLeases;
   /** Protocol eras: the 2026-07-28 path and the bridges (docs/protocol-eras.md). */
   readonly modern: ModernRuntime;
+  /**
+   * Where decisions are logged: at debug when the audit trail records each of them (one record
+   * per decision is the audit trail's job, not the log's), at info when nothing audits.
+   */
+  readonly decisionLevel: 'debug' | 'info';
 }
 
 const ALLOWED_METHODS = 'GET, POST, DELETE';
@@ -71,18 +76,25 @@ export async function handleMcpRequest(
   route: McpRoute,
   request: GatewayRequest,
   deps: EndpointDeps,
-): Promise<Response> {
-  const logger = deps.logger.child({ requestId: request.requestId, route: route.path });
+): Promise<Answer> {
+  // A child logger only when something is logged: building one per request costs more than
+  // the line it would write, and most requests write none.
+  let child: Logger | undefined;
+  const logger = () =>
+    (child ??= deps.logger.child({ requestId: request.requestId, route: route.path }));
   try {
     return await mcpStages(route, request, deps, logger);
   } catch (error) {
     request.facts.reason = reasonOf(error);
     if (!(error instanceof RequestError)) {
-      logger.error({ err: error }, 'request failed');
+      logger().error({ err: error }, 'request failed');
       return errorToResponse(error);
     }
-    const level = error.status >= 500 ? 'warn' : 'info';
-    logger[level]({ code: error.code, status: error.status }, error.message);
+    if (error.status >= 500)
+      logger().warn({ code: error.code, status: error.status }, error.message);
+    else if (deps.logger.isLevelEnabled(deps.decisionLevel)) {
+      logger()[deps.decisionLevel]({ code: error.code, status: error.status }, error.message);
+    }
     const challenge = deps.auth.challenge(error, route);
     return errorToResponse(error, challenge === undefined ? {} : { 'www-authenticate': challenge });
   }
@@ -92,8 +104,8 @@ async function mcpStages(
   route: McpRoute,
   request: GatewayRequest,
   deps: EndpointDeps,
-  logger: Logger,
-): Promise<Response> {
+  logger: () => Logger,
+): Promise<Answer> {
   const { method, headers, facts } = request;
   if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
     throw new RequestError('MethodNotAllowed', `${method} is not supported here`, {
@@ -129,7 +141,7 @@ async function mcpStages(
     principal,
     requestId: request.requestId,
     headers,
-    signal: request.signal,
+    onClientGone: (listener) => request.onClientGone(listener),
   };
 
   if (method === 'POST') {
@@ -149,7 +161,7 @@ async function mcpStages(
         facts,
         runtime: deps.modern,
         auth: deps.auth,
-        logger,
+        logger: logger(),
       });
     }
     return await legacyPost({ route, deps, logger, principal, context, facts }, parsed, stateless);
@@ -178,7 +190,7 @@ async function mcpStages(
 
   const session = await findSession(deps, route, principal, sessionId);
   deps.sessions.remove(session);
-  logger.info({ subject: principal.subject }, 'session ended by the client');
+  logger().info({ subject: principal.subject }, 'session ended by the client');
   return await timed(facts, () => session.delete(context));
 }
 
@@ -186,7 +198,8 @@ async function mcpStages(
 interface Stage {
   readonly route: McpRoute;
   readonly deps: EndpointDeps;
-  readonly logger: Logger;
+  /** The request's child logger, built on first use (handleMcpRequest). */
+  readonly logger: () => Logger;
   readonly principal: Principal;
   readonly context: ExchangeContext;
   readonly facts: RequestFacts;
@@ -200,7 +213,7 @@ async function legacyPost(
   stage: Stage,
   parsed: ParsedMessage,
   stateless: boolean,
-): Promise<Response> {
+): Promise<Answer> {
   const { route, deps, logger, principal, context, facts } = stage;
   const { headers } = context;
   const sessionId = sessionIdOf(headers);
@@ -228,7 +241,9 @@ async function legacyPost(
     session = await findSession(deps, route, principal, sessionId);
   }
   const filter = responseFilterFor(parsed.message, decision, route.policy, principal.scopes);
-  logDecision(logger, principal, parsed.message);
+  if (deps.logger.isLevelEnabled(deps.decisionLevel)) {
+    logDecision(logger(), deps.decisionLevel, principal, parsed.message);
+  }
   const answer = await forward(session, parsed, filter, context, deps, isInitialize, facts);
   // An upstream that refuses initialize with 400 may speak only 2026-07-28: once the probe
   // says so, the bridge answers initialize instead (docs/protocol-eras.md).
@@ -259,7 +274,7 @@ function refuseSessionHeldElsewhere(
 }
 
 /** Calls the upstream, counting the wait as upstream time (metrics: gateway overhead excludes it). */
-async function timed(facts: RequestFacts, call: () => Promise<Response>): Promise<Response> {
+async function timed(facts: RequestFacts, call: () => Promise<Answer>): Promise<Answer> {
   facts.upstreamAttempted = true;
   const started = performance.now();
   try {
@@ -277,7 +292,7 @@ async function forward(
   deps: EndpointDeps,
   isInitialize: boolean,
   facts: RequestFacts,
-): Promise<Response> {
+): Promise<Answer> {
   try {
     const response = await timed(facts, () => session.post(parsed, filter, context));
     if (isInitialize && (response.status < 200 || response.status >= 300)) {
@@ -409,13 +424,18 @@ function checkMirroredHeaders(headers: RequestHeaders, message: JsonRpcMessage):
   }
 }
 
-function logDecision(logger: Logger, principal: Principal, message: JsonRpcMessage): void {
+function logDecision(
+  logger: Logger,
+  level: 'debug' | 'info',
+  principal: Principal,
+  message: JsonRpcMessage,
+): void {
   const method = message.kind === 'response' ? '(response)' : message.method;
   const tool =
     message.kind === 'request' && message.method === 'tools/call'
       ? message.params?.name
       : undefined;
-  logger.info(
+  logger[level](
     {
       subject: principal.subject,
       clientId: principal.clientId,

@@ -157,6 +157,17 @@ export interface ObserverOptions {
   readonly onWriteFailure?: 'refuse' | 'continue';
 }
 
+/** A principal's scopes, sorted for the record: computed once per principal, then shared. */
+const sortedScopes = new WeakMap<Principal, readonly string[]>();
+function grantedScopes(principal: Principal): readonly string[] {
+  let scopes = sortedScopes.get(principal);
+  if (scopes === undefined) {
+    scopes = Object.freeze([...principal.scopes].sort());
+    sortedScopes.set(principal, scopes);
+  }
+  return scopes;
+}
+
 /**
  * Turns a finished request into its one audit record and its one metrics observation. The
  * sink never blocks: `record` queues the line and returns.
@@ -242,7 +253,7 @@ export class RequestObserver {
       decision,
       reason: facts.reason,
       required_scopes: facts.requiredScopes,
-      granted_scopes: principal === undefined ? undefined : [...principal.scopes].sort(),
+      granted_scopes: principal === undefined ? undefined : grantedScopes(principal),
       status: outcome.status,
       latency_ms: Math.round((performance.now() - facts.startedAt) * 1000) / 1000,
       client_address: outcome.clientAddress,
@@ -270,6 +281,19 @@ export function noteMessage(facts: RequestFacts, route: McpRoute, message: JsonR
 }
 
 /** The policy decision, noting the scopes the message needs, whether or not the token has them. */
+const NO_SCOPES: readonly string[] = Object.freeze([]);
+/** One frozen one-scope list per scope: records of the same rule share it (and its JSON). */
+const scopeLists = new Map<string, readonly string[]>();
+function scopeList(scope: string): readonly string[] {
+  let list = scopeLists.get(scope);
+  if (list === undefined) {
+    list = Object.freeze([scope]);
+    // Scopes come from the configuration, but a refusal may name one a client sent: bounded.
+    if (scopeLists.size < 1024) scopeLists.set(scope, list);
+  }
+  return list;
+}
+
 export function authorizeNoting(
   route: McpRoute,
   message: JsonRpcMessage,
@@ -279,11 +303,11 @@ export function authorizeNoting(
   try {
     const decision = route.policy.authorize(message, principal.scopes);
     const { requirement } = decision;
-    facts.requiredScopes = requirement.type === 'scope' ? [requirement.scope] : [];
+    facts.requiredScopes = requirement.type === 'scope' ? scopeList(requirement.scope) : NO_SCOPES;
     return decision;
   } catch (error) {
     const scope = error instanceof RequestError ? error.details.scope : undefined;
-    if (scope !== undefined) facts.requiredScopes = [scope];
+    if (scope !== undefined) facts.requiredScopes = scopeList(scope);
     throw error;
   }
 }

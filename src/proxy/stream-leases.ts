@@ -1,4 +1,5 @@
 import type { Principal } from './auth-stage.ts';
+import type { Answer } from './responses.ts';
 
 /**
  * Server-to-client streams (the GET SSE stream of a session) hold their credential only at the
@@ -36,7 +37,9 @@ export class StreamLeases {
    * The same answer, its body now ended by the lease (the upstream side is cancelled, as if the
    * client had left). Answers without a body, or not 200, pass through.
    */
-  hold(response: Response, principal: Principal, maxLifetimeMs: number): Response {
+  hold(response: Answer, principal: Principal, maxLifetimeMs: number): Answer {
+    // A bounded answer (a refusal, say) is no stream: nothing to hold open.
+    if (!(response instanceof Response)) return response;
     const body = response.body;
     if (body === null || response.status !== 200) return response;
     const reader = body.getReader();

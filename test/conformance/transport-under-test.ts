@@ -13,12 +13,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client as ModernClient } from '@modelcontextprotocol/client';
 import { StdioClientTransport as ModernStdio } from '@modelcontextprotocol/client/stdio';
 import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport as LegacyStdio } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CLI_ENTRY } from '../helpers/cli.ts';
 
 const serverUrl = process.argv.at(-1);
 if (serverUrl === undefined || !serverUrl.startsWith('http')) {
@@ -29,7 +29,7 @@ const scenario = process.env.MCP_CONFORMANCE_SCENARIO ?? '';
 const context = JSON.parse(process.env.MCP_CONFORMANCE_CONTEXT ?? '{}') as {
   toolCalls?: { name: string; arguments: Record<string, unknown> }[];
 };
-const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const cli = CLI_ENTRY;
 const store = mkdtempSync(join(tmpdir(), 'portcullis-transport-'));
 const connectArgs = [cli, 'connect', serverUrl, '--open', 'fetch', '--token-store', store];
 const env = { ...(process.env as Record<string, string>) };

@@ -14,7 +14,14 @@ import {
 } from '../../mcp/index.ts';
 import type { Principal } from '../auth-stage.ts';
 import { PushStream } from '../push-stream.ts';
-import { accepted, accepts, jsonResponse, SESSION_HEADER, sseHeaders } from '../responses.ts';
+import {
+  type Answer,
+  accepted,
+  accepts,
+  jsonResponse,
+  SESSION_HEADER,
+  sseHeaders,
+} from '../responses.ts';
 import type { McpRoute } from '../routes.ts';
 import type { ExchangeContext, UpstreamConnector, UpstreamSession } from '../sessions.ts';
 import { encodeSseEvent } from '../sse.ts';
@@ -162,7 +169,7 @@ export class StdioSession implements UpstreamSession {
     parsed: ParsedMessage,
     filter: ResponseFilter | undefined,
     context: ExchangeContext,
-  ): Promise<Response> {
+  ): Promise<Answer> {
     this.#lastActive = Date.now();
     checkProtocolVersion(context.headers);
     const { message } = parsed;
@@ -208,16 +215,16 @@ export class StdioSession implements UpstreamSession {
         errorResponse(message.id, JSON_RPC_ERRORS.internalError, 'the client went away'),
       );
     };
-    context.signal.addEventListener('abort', forget, { once: true });
+    const stopWatching = context.onClientGone(forget);
     this.#child.send(parsed.text);
     try {
       return jsonResponse(await answer, 200, sessionHeader);
     } finally {
-      context.signal.removeEventListener('abort', forget);
+      stopWatching();
     }
   }
 
-  async get(context: ExchangeContext): Promise<Response> {
+  async get(context: ExchangeContext): Promise<Answer> {
     this.#lastActive = Date.now();
     checkProtocolVersion(context.headers);
     if (this.#closed) throw new RequestError('McpSessionNotFound', 'the session has ended');
@@ -235,7 +242,7 @@ export class StdioSession implements UpstreamSession {
     return new Response(stream.stream, { status: 200, headers: sseHeaders() });
   }
 
-  async delete(_context: ExchangeContext): Promise<Response> {
+  async delete(_context: ExchangeContext): Promise<Answer> {
     await this.close('ended by the client');
     return new Response(null, { status: 200 });
   }

@@ -1,16 +1,18 @@
+import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
 import { RequestError } from '../../errors/index.ts';
 import type { Logger } from '../../lib/log.ts';
 import { type ParsedMessage, type ResponseFilter, ResponseTracker } from '../../mcp/index.ts';
 import type { Principal } from '../auth-stage.ts';
-import { SESSION_HEADER, sseHeaders } from '../responses.ts';
+import { type Answer, BoundedAnswer, SESSION_HEADER, sseHeaders } from '../responses.ts';
 import type { McpRoute } from '../routes.ts';
 import type { ExchangeContext, UpstreamConnector, UpstreamSession } from '../sessions.ts';
 import { encodeSseEvent, parseSseEvent, SseSplitter } from '../sse.ts';
 import { traceContextOf } from '../trace-context.ts';
 import {
   reauthorizeAnswer,
+  staticHeadersOf,
   type UpstreamCredentialSource,
   upstreamCredentialHeaders,
 } from '../upstream-credentials.ts';
@@ -53,6 +55,10 @@ export class HttpConnector implements UpstreamConnector {
   readonly #streams: Pool;
   readonly #logger: Logger;
   readonly #credentials: UpstreamCredentialSource | undefined;
+  /** The static headers (upstreams[].headers or static credentials), names lower-cased once. */
+  readonly #configuredHeaders: readonly (readonly [string, string])[];
+  /** Whether the upstream's credentials are the calling person's own (looked up per request). */
+  readonly #perPerson: boolean;
 
   constructor(route: McpRoute, logger: Logger, credentials?: UpstreamCredentialSource) {
     this.route = route;
@@ -76,6 +82,11 @@ export class HttpConnector implements UpstreamConnector {
       bodyTimeout: 0,
     });
     this.#logger = logger.child({ upstream: route.name });
+    this.#configuredHeaders = Object.entries(staticHeadersOf(route.upstream)).map(
+      ([name, value]) => [name.toLowerCase(), value] as const,
+    );
+    const kind = route.upstream.credentials?.type;
+    this.#perPerson = kind !== undefined && kind !== 'static';
   }
 
   open(id: string, principal: Principal): UpstreamSession {
@@ -104,17 +115,25 @@ export class HttpConnector implements UpstreamConnector {
     method: 'POST' | 'GET' | 'DELETE';
     headers: Record<string, string>;
     body?: string;
-    signal: AbortSignal;
+    signal: Cancel;
     /** Whose request it is: per-person upstream credentials are looked up by it. */
     subject?: string;
   }): Promise<UpstreamAnswer> {
-    // The gateway's own credentials (static or the person's) come last and win; when the
-    // person's cannot be had, this throws and nothing is sent.
-    const headers: Record<string, string> = {
-      ...options.headers,
-      ...(await upstreamCredentialHeaders(this.route.upstream, options.subject, this.#credentials)),
-    };
+    // The caller builds `headers` for this request alone: the gateway's own credentials (static
+    // or the person's) are added to it in place, last, so they win; when the person's cannot be
+    // had, this throws and nothing is sent.
+    const headers = options.headers;
+    if (this.#perPerson) {
+      Object.assign(
+        headers,
+        await upstreamCredentialHeaders(this.route.upstream, options.subject, this.#credentials),
+      );
+    } else {
+      for (const [name, value] of this.#configuredHeaders) headers[name] = value;
+    }
     try {
+      // An emitter signal cancels only what is under way; one that already fired, here.
+      if (options.signal.cancelled) throw new Error('cancelled before it was sent');
       const pool = options.method === 'GET' ? this.#streams : this.#pool;
       const answer = await pool.request({
         path: `${this.#url.pathname}${this.#url.search}`,
@@ -133,7 +152,7 @@ export class HttpConnector implements UpstreamConnector {
           cause: error,
         });
       }
-      if (options.signal.aborted) {
+      if (options.signal.cancelled) {
         throw new RequestError('UpstreamFailed', 'the client went away', { cause: error });
       }
       throw new RequestError('UpstreamUnavailable', 'the upstream cannot be reached', {
@@ -144,6 +163,22 @@ export class HttpConnector implements UpstreamConnector {
 }
 
 function ignoreStreamError(): void {}
+
+/**
+ * Cancels one upstream request. undici takes an EventEmitter that emits `abort` as a request's
+ * signal; this one is made per request instead of an AbortController (cheaper, and no
+ * DOMException unless a request is actually cancelled). Its flag is not called `aborted`:
+ * undici treats any signal with that property as an AbortSignal.
+ */
+class Cancel extends EventEmitter {
+  cancelled = false;
+
+  abort(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.emit('abort');
+  }
+}
 
 /** Largest upstream answer of declared length that is buffered rather than streamed. */
 const BUFFERED_BODY_MAX = 256 * 1024;
@@ -159,7 +194,7 @@ class HttpSession implements UpstreamSession {
    * per stream, because an answer may come back on a resumed (GET) stream.
    */
   readonly #filters = new ResponseTracker<ResponseFilter>({ maxTracked: MAX_TRACKED_FILTERS });
-  readonly #inFlight = new Set<AbortController>();
+  readonly #inFlight = new Set<Cancel>();
   #lastActive = Date.now();
   #closed = false;
   #initialized = false;
@@ -183,14 +218,14 @@ class HttpSession implements UpstreamSession {
     parsed: ParsedMessage,
     filter: ResponseFilter | undefined,
     context: ExchangeContext,
-  ): Promise<Response> {
+  ): Promise<Answer> {
     const { message } = parsed;
     const isInitialize = message.kind === 'request' && message.method === 'initialize';
     if (isInitialize && this.#initialized) {
       throw new RequestError('RequestMalformed', 'this session is already initialized');
     }
     if (message.kind === 'request' && filter !== undefined) this.#filters.track(message.id, filter);
-    let response: Response;
+    let response: Answer;
     try {
       response = await this.#exchange('POST', context, parsed.text, isInitialize, {
         filterJson: filter !== undefined,
@@ -207,14 +242,14 @@ class HttpSession implements UpstreamSession {
     return response;
   }
 
-  async get(context: ExchangeContext): Promise<Response> {
+  async get(context: ExchangeContext): Promise<Answer> {
     return this.#exchange('GET', context, undefined, false, { filterJson: false });
   }
 
-  async delete(context: ExchangeContext): Promise<Response> {
+  async delete(context: ExchangeContext): Promise<Answer> {
     if (this.#upstreamSessionId === undefined) {
       this.#closed = true;
-      return new Response(null, { status: 200 });
+      return new BoundedAnswer(200, {}, undefined);
     }
     try {
       return await this.#exchange('DELETE', context, undefined, false, { filterJson: false });
@@ -225,7 +260,7 @@ class HttpSession implements UpstreamSession {
 
   async close(_reason: string): Promise<void> {
     this.#closed = true;
-    for (const controller of this.#inFlight) controller.abort();
+    for (const cancel of this.#inFlight) cancel.abort();
   }
 
   async #exchange(
@@ -234,16 +269,15 @@ class HttpSession implements UpstreamSession {
     body: string | undefined,
     isInitialize: boolean,
     options: { filterJson: boolean },
-  ): Promise<Response> {
+  ): Promise<Answer> {
     if (this.#closed) throw new RequestError('McpSessionNotFound', 'the session has ended');
     this.#lastActive = Date.now();
-    const controller = new AbortController();
-    const onClientGone = () => controller.abort();
-    context.signal.addEventListener('abort', onClientGone, { once: true });
-    this.#inFlight.add(controller);
+    const cancel = new Cancel();
+    const stopWatching = context.onClientGone(() => cancel.abort());
+    this.#inFlight.add(cancel);
     const done = () => {
-      this.#inFlight.delete(controller);
-      context.signal.removeEventListener('abort', onClientGone);
+      this.#inFlight.delete(cancel);
+      stopWatching();
       this.#lastActive = Date.now();
     };
     let upstream: UpstreamAnswer;
@@ -253,7 +287,7 @@ class HttpSession implements UpstreamSession {
         subject: this.subject,
         headers: this.#requestHeaders(method, context),
         ...(body === undefined ? {} : { body }),
-        signal: controller.signal,
+        signal: cancel,
       });
     } catch (error) {
       done();
@@ -328,10 +362,14 @@ class HttpSession implements UpstreamSession {
     isInitialize: boolean,
     filterJson: boolean,
     done: () => void,
-  ): Promise<Response> {
+  ): Promise<Answer> {
     const status = upstream.statusCode;
     const contentType = String(upstream.headers['content-type'] ?? '').toLowerCase();
     const isSse = contentType.startsWith('text/event-stream');
+    const declared = Number(upstream.headers['content-length']);
+    if (!isSse && !filterJson && Number.isSafeInteger(declared) && declared <= BUFFERED_BODY_MAX) {
+      return await this.#bounded(upstream, isInitialize, done);
+    }
     const headers = isSse ? sseHeaders() : new Headers();
     for (const name of FORWARDED_RESPONSE_HEADERS) {
       const value = upstream.headers[name];
@@ -346,16 +384,6 @@ class HttpSession implements UpstreamSession {
       upstream.body.resume();
       return new Response(null, { status, headers });
     }
-    const declared = Number(upstream.headers['content-length']);
-    if (!isSse && !filterJson && Number.isSafeInteger(declared) && declared <= BUFFERED_BODY_MAX) {
-      // A small answer of known length is read whole and sent in one write with its length:
-      // cheaper than a stream of chunks (one syscall instead of several per answer).
-      const chunks: Buffer[] = [];
-      for await (const chunk of upstream.body) chunks.push(chunk as Buffer);
-      const whole = Buffer.concat(chunks);
-      headers.set('content-length', String(whole.length));
-      return new Response(whole, { status, headers });
-    }
     const source = Readable.toWeb(upstream.body) as ReadableStream<Uint8Array>;
     if (isSse) {
       return new Response(source.pipeThrough(this.#sseFilter()), { status, headers });
@@ -364,6 +392,32 @@ class HttpSession implements UpstreamSession {
       return new Response(this.#filterJson(source), { status, headers });
     }
     return new Response(source, { status, headers });
+  }
+
+  /**
+   * A small answer of known length, read whole and handed on as a bounded answer: the front
+   * writes it in one write with its length, with no Web Response or stream in between.
+   */
+  async #bounded(
+    upstream: UpstreamAnswer,
+    isInitialize: boolean,
+    done: () => void,
+  ): Promise<BoundedAnswer> {
+    const status = upstream.statusCode;
+    const headers: Record<string, string> = {};
+    for (const name of FORWARDED_RESPONSE_HEADERS) {
+      const value = upstream.headers[name];
+      if (typeof value === 'string') headers[name] = value;
+    }
+    if (isInitialize && status >= 200 && status < 300) headers[SESSION_HEADER] = this.id;
+    upstream.body.once('close', done);
+    if (status === 204 || status === 304 || upstream.headers['content-length'] === '0') {
+      upstream.body.resume();
+      return new BoundedAnswer(status, headers, undefined);
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of upstream.body) chunks.push(chunk as Buffer);
+    return new BoundedAnswer(status, headers, Buffer.concat(chunks));
   }
 
   /** Passes SSE events through unchanged, except answers the gateway rewrites. */
