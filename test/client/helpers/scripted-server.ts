@@ -16,6 +16,8 @@ export interface ScriptedAnswer {
   /** A string is sent as is; anything else as JSON. */
   readonly body?: unknown;
   readonly contentType?: string;
+  /** Extra response headers (a `WWW-Authenticate` challenge, say). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -54,6 +56,7 @@ export async function startScriptedServer(): Promise<ScriptedServer> {
     res.writeHead(answer.status, {
       'content-type':
         answer.contentType ?? (typeof answer.body === 'string' ? 'text/plain' : 'application/json'),
+      ...answer.headers,
     });
     res.end(text);
   });
