@@ -103,7 +103,10 @@ export async function listenHttpFront(
       exchanges.delete(exchange);
       exchange.closed();
     });
-    // One audit record and one metrics observation, once the status is known.
+    // One audit record and one metrics observation, once the status is known. Where the audit
+    // trail records the request, its access line is debug only: the same decision is not written
+    // twice per request at the default level (the audit record carries the same fields).
+    const accessLevel = observer.sink === undefined ? 'info' : 'debug';
     let logged = false;
     const decided = (status: number) => {
       observer.finish(exchange.facts, {
@@ -114,16 +117,20 @@ export async function listenHttpFront(
       });
       if (!exchange.mounted && !logged) {
         logged = true;
-        logAccess(logger, {
-          server: 'gateway',
-          method: request.method ?? '',
-          route: exchange.facts.path ?? '(unrouted)',
-          status,
-          durationMs: performance.now() - exchange.facts.startedAt,
-          clientId: exchange.facts.principal?.clientId,
-          reason: exchange.facts.reason,
-          requestId: exchange.requestId,
-        });
+        logAccess(
+          logger,
+          {
+            server: 'gateway',
+            method: request.method ?? '',
+            route: exchange.facts.path ?? '(unrouted)',
+            status,
+            durationMs: performance.now() - exchange.facts.startedAt,
+            clientId: exchange.facts.principal?.clientId,
+            reason: exchange.facts.reason,
+            requestId: exchange.requestId,
+          },
+          accessLevel,
+        );
       }
     };
     try {

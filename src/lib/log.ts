@@ -136,8 +136,13 @@ export interface AccessRecord {
 }
 
 /** One access-log line, the same shape for the gateway and the authorization server. */
-export function logAccess(logger: Logger, record: AccessRecord): void {
-  logger.info(
+export function logAccess(
+  logger: Logger,
+  record: AccessRecord,
+  level: 'info' | 'debug' = 'info',
+): void {
+  if (!logger.isLevelEnabled(level)) return;
+  logger[level](
     {
       server: record.server,
       method: record.method,

@@ -23,6 +23,10 @@ type LogRecord = Record<string, unknown>;
 const decisionsIn = (logs: readonly LogRecord[]) =>
   logs.filter((line) => line.msg === 'allowed' || line.code === 'McpToolDenied');
 
+/** The gateway's access lines (one per request). */
+const accessLinesIn = (logs: readonly LogRecord[]) =>
+  logs.filter((line) => line.msg === 'request' && line.server === 'gateway');
+
 describe('decisions in the log', () => {
   let upstream: RecordingUpstream;
   before(async () => {
@@ -60,6 +64,13 @@ describe('decisions in the log', () => {
         [],
         'nothing above debug',
       );
+      const access = accessLinesIn(gateway.logs);
+      assert.ok(access.length >= 2, 'the debug log still has the access lines');
+      assert.deepEqual(
+        access.filter((line) => line.level !== 'debug'),
+        [],
+        'no access line above debug',
+      );
     } finally {
       await gateway.close();
       await sink.close();
@@ -75,6 +86,9 @@ describe('decisions in the log', () => {
       const decisions = decisionsIn(gateway.logs);
       assert.ok(decisions.some((line) => line.msg === 'allowed' && line.level === 'info'));
       assert.ok(decisions.some((line) => line.code === 'McpToolDenied' && line.level === 'info'));
+      const access = accessLinesIn(gateway.logs);
+      assert.ok(access.some((line) => line.status === 200 && line.level === 'info'));
+      assert.ok(access.some((line) => line.status === 403 && line.level === 'info'));
     } finally {
       await gateway.close();
     }
