@@ -487,7 +487,11 @@ export class SqliteStore implements Store {
   }
 
   async putGrant(grant: GrantRecord): Promise<void> {
-    // A revocation that arrived first (a code replay racing the first redemption) wins.
+    this.writeGrant(grant);
+  }
+
+  /** One grant row; a revocation that arrived first (a code replay racing the first redemption) wins. */
+  private writeGrant(grant: GrantRecord): void {
     this.run(
       `INSERT INTO grants (grant_id, kind, subject, client_id, resource, scopes, created_at,
          expires_at, revoked_at)
@@ -810,26 +814,7 @@ export class SqliteStore implements Store {
           consent.grantedAt,
         );
       }
-      for (const grant of data.grants) {
-        this.run(
-          `INSERT INTO grants (grant_id, kind, subject, client_id, resource, scopes, created_at,
-             expires_at, revoked_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (grant_id) DO UPDATE SET kind = excluded.kind, subject = excluded.subject,
-             client_id = excluded.client_id, resource = excluded.resource, scopes = excluded.scopes,
-             created_at = excluded.created_at, expires_at = excluded.expires_at,
-             revoked_at = coalesce(grants.revoked_at, excluded.revoked_at)`,
-          grant.grantId,
-          grant.kind,
-          grant.subject,
-          grant.clientId,
-          grant.resource,
-          JSON.stringify(grant.scopes),
-          grant.createdAt,
-          grant.expiresAt,
-          nullable(grant.revokedAt),
-        );
-      }
+      for (const grant of data.grants) this.writeGrant(grant);
       for (const token of data.refreshTokens) {
         this.run('DELETE FROM refresh_tokens WHERE token_hash = ?', token.tokenHash);
         this.insertRefreshToken(token);
