@@ -13,9 +13,15 @@
  * `http` section also measures it directly (target `portcullis-dpop`, ratio
  * `cpu_per_request_dpop_over_bearer`); this section quotes that figure beside its estimate.
  *
+ * The floor: a proof is single use, so every DPoP request costs at least one signature
+ * verification however the rest is done. That cost alone (node:crypto's `verify` on the same
+ * kind of signing input, interleaved with the subjects) bounds the ratio from below: when
+ * (gateway + one verification) / gateway is above the goal, no implementation can meet it.
+ *
  * Method for shared, noisy machines: subjects interleave round by round; each figure is the
  * median over rounds of the mean µs per request of that round.
  */
+import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { CompactSign, calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
@@ -51,6 +57,8 @@ export interface DpopBenchResult {
     readonly dpopEdDsa: number;
   };
   readonly addedMicros: { readonly es256: number; readonly eddsa: number };
+  /** One bare signature verification (node:crypto), µs: what no DPoP check can avoid. */
+  readonly signatureMicros: { readonly es256: number; readonly eddsa: number };
   readonly gateway: {
     /** Gateway CPU µs per bearer request from the http section, when known. */
     readonly bearerCpuMicrosPerRequest: number | undefined;
@@ -59,6 +67,9 @@ export interface DpopBenchResult {
     readonly source: string;
     readonly ratioEs256: number | undefined;
     readonly ratioEdDsa: number | undefined;
+    /** (gateway + one bare verification) / gateway: the lowest ratio any proof check reaches. */
+    readonly floorEs256: number | undefined;
+    readonly floorEdDsa: number | undefined;
   };
   readonly goals: { readonly dpopAtMost1_15xBearer: boolean | undefined };
 }
@@ -149,6 +160,35 @@ export async function benchDpop(options: DpopBenchOptions = {}): Promise<DpopBen
     return { token, sign };
   }
 
+  /** One bare verification of a proof-sized signing input: the floor of any proof check. */
+  function bareVerifier(alg: 'ES256' | 'EdDSA') {
+    const pair =
+      alg === 'ES256'
+        ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+        : generateKeyPairSync('ed25519');
+    const digest = alg === 'ES256' ? 'sha256' : null;
+    const input = Buffer.from(`${'h'.repeat(220)}.${'p'.repeat(240)}`, 'ascii');
+    const signature = sign(
+      digest,
+      input,
+      alg === 'ES256' ? { key: pair.privateKey, dsaEncoding: 'ieee-p1363' } : pair.privateKey,
+    );
+    const key =
+      alg === 'ES256'
+        ? { key: pair.publicKey, dsaEncoding: 'ieee-p1363' as const }
+        : pair.publicKey;
+    return (): number => {
+      const started = process.cpuUsage();
+      for (let i = 0; i < requests; i++) {
+        if (!verify(digest, input, key, signature)) throw new Error('bare verification failed');
+      }
+      const used = process.cpuUsage(started);
+      return (used.user + used.system) / requests;
+    };
+  }
+  const bareEs = bareVerifier('ES256');
+  const bareEd = bareVerifier('EdDSA');
+
   const bearerToken = await accessToken();
   const es = await subject('ES256');
   const ed = await subject('EdDSA');
@@ -184,13 +224,19 @@ export async function benchDpop(options: DpopBenchOptions = {}): Promise<DpopBen
   await timeBearer();
   await timeDpop(es);
   await timeDpop(ed);
+  bareEs();
+  bareEd();
   const bearer: number[] = [];
   const dpopEs: number[] = [];
   const dpopEd: number[] = [];
+  const floorEs: number[] = [];
+  const floorEd: number[] = [];
   for (let round = 0; round < rounds; round++) {
     bearer.push(await timeBearer());
     dpopEs.push(await timeDpop(es));
+    floorEs.push(bareEs());
     dpopEd.push(await timeDpop(ed));
+    floorEd.push(bareEd());
   }
   const micros = {
     bearer: round2(median(bearer)),
@@ -201,6 +247,7 @@ export async function benchDpop(options: DpopBenchOptions = {}): Promise<DpopBen
     es256: round2(micros.dpopEs256 - micros.bearer),
     eddsa: round2(micros.dpopEdDsa - micros.bearer),
   };
+  const signature = { es256: round2(median(floorEs)), eddsa: round2(median(floorEd)) };
   const gateway = gatewayCpuMicros();
   const ratio = (extra: number) =>
     gateway.micros === undefined ? undefined : round2((gateway.micros + extra) / gateway.micros);
@@ -218,12 +265,15 @@ export async function benchDpop(options: DpopBenchOptions = {}): Promise<DpopBen
     requestsPerRound: requests,
     microsPerRequest: micros,
     addedMicros: added,
+    signatureMicros: signature,
     gateway: {
       bearerCpuMicrosPerRequest: gateway.micros === undefined ? undefined : round2(gateway.micros),
       source: gateway.source,
       measuredHttpRatio: gateway.measured,
       ratioEs256,
       ratioEdDsa: ratio(added.eddsa),
+      floorEs256: ratio(signature.es256),
+      floorEdDsa: ratio(signature.eddsa),
     },
     goals: { dpopAtMost1_15xBearer: ratioEs256 === undefined ? undefined : ratioEs256 <= 1.15 },
   };
@@ -240,10 +290,15 @@ export function dpopMarkdown(result: DpopBenchResult): string {
     `| Bearer, cached token (baseline, same run) | ${m.bearer} | |`,
     `| DPoP, cached token, fresh ES256 proof, warm key cache | ${m.dpopEs256} | ${result.addedMicros.es256} |`,
     `| DPoP, cached token, fresh EdDSA proof, warm key cache | ${m.dpopEdDsa} | ${result.addedMicros.eddsa} |`,
+    `| floor: one bare ES256 verification (node:crypto, same run) | | ${result.signatureMicros.es256} |`,
+    `| floor: one bare EdDSA verification (node:crypto, same run) | | ${result.signatureMicros.eddsa} |`,
     '',
     g.bearerCpuMicrosPerRequest === undefined
       ? 'No gateway CPU figure recorded; run the http section to relate the added cost to a whole request.'
       : `Against the gateway's ${g.bearerCpuMicrosPerRequest} µs CPU per bearer request (${g.source}): ES256 proofs ${g.ratioEs256}×, EdDSA proofs ${g.ratioEdDsa}× (goal ≤ 1.15×: ${result.goals.dpopAtMost1_15xBearer ? 'met' : 'not met'}).`,
+    g.floorEs256 === undefined
+      ? ''
+      : `A proof is single use, so each DPoP request costs at least one signature verification: the floor is ${g.floorEs256}× for ES256 and ${g.floorEdDsa}× for EdDSA against the same gateway figure${(g.floorEs256 ?? 0) > 1.15 ? ', above the 1.15× goal: no proof check can meet it at this gateway cost' : ''}.`,
     g.measuredHttpRatio === undefined
       ? ''
       : `Measured through the gateway by the http section (portcullis-dpop over portcullis, CPU per request): ${g.measuredHttpRatio}×.`,

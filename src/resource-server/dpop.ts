@@ -215,7 +215,7 @@ export function createDpopProofVerifier(options: DpopProofVerifierOptions): Dpop
       throw invalid('the proof was not issued within the accepted time window (iat)');
     }
     // RFC 9449 §4.3 item 11: the proof names the token it travels with.
-    if (request.accessToken !== undefined && claims.ath !== accessTokenHash(request.accessToken)) {
+    if (request.accessToken !== undefined && claims.ath !== athOf(request.accessToken)) {
       throw invalid('the proof is for another access token (ath)');
     }
     return { jti, iat };
@@ -237,6 +237,18 @@ export function createDpopProofVerifier(options: DpopProofVerifierOptions): Dpop
       });
     }
     if (!first) throw invalid('the proof was already used (jti)');
+  }
+
+  // A client presents the same token with every proof until it is refreshed: its hash is
+  // computed once (one string comparison instead of a SHA-256 over the whole token).
+  let lastToken = '';
+  let lastAth = '';
+  function athOf(token: string): string {
+    if (token !== lastToken) {
+      lastAth = accessTokenHash(token);
+      lastToken = token;
+    }
+    return lastAth;
   }
 
   // A route sees the same URL on every request: its normal form is computed once.

@@ -266,6 +266,28 @@ describe('RFC 9449 §4.3: checking a proof', () => {
     assert.equal(await outcome(() => check2.verify({ ...request, proof: otherKey })), 'ok');
   });
 
+  test('ath follows the token presented: one checker, tokens in turn (positive controls between)', async () => {
+    const check2 = verifier();
+    const request = { method: 'POST', url: URL_MCP };
+    const first = 'first-access-token';
+    const second = 'second-access-token';
+    const rows: [string, string, string, RequestErrorCode | 'ok'][] = [
+      ['first token, its own proof', first, first, 'ok'],
+      ['second token, a proof for the first', second, first, 'AuthDpopProofInvalid'],
+      ['second token, its own proof', second, second, 'ok'],
+      ['first token again, a proof for the second', first, second, 'AuthDpopProofInvalid'],
+      ['first token again, its own proof (positive control)', first, first, 'ok'],
+    ];
+    for (const [name, presented, provenFor, expected] of rows) {
+      const value = await proof({}, provenFor);
+      assert.equal(
+        await outcome(() => check2.verify({ ...request, proof: value, accessToken: presented })),
+        expected,
+        name,
+      );
+    }
+  });
+
   test('a proof refused for another reason does not use up its jti', async () => {
     const check2 = verifier();
     const value = await proof({ claims: { jti: 'keep' } }, token);
