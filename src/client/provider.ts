@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { DpopSession } from '@modelcontextprotocol/client';
 import type {
   AddClientAuthentication,
   OAuthClientProvider,
@@ -13,6 +14,7 @@ import type {
 import { ClientError } from '../errors/index.ts';
 import { type CallbackServer, startCallbackServer } from './callback-server.ts';
 import { type AuthorizationServerMetadata, type Discovery, issuerMatches } from './discovery.ts';
+import { type DpopMode, dpopAlgorithmFor } from './dpop.ts';
 import type { AuthorizationOpener } from './opener.ts';
 import { canonicalResource, isLoopbackUrl, parseServerUrl, sameResource } from './resource.ts';
 import { OAuthSession } from './session.ts';
@@ -39,6 +41,13 @@ export interface PortcullisProviderOptions {
   readonly allowLoopbackHttp?: boolean;
   readonly notice?: ClientNotice;
   readonly callbackTimeoutMs?: number;
+  /**
+   * DPoP-bound tokens (RFC 9449) through the SDK's `dpop()` hook (@modelcontextprotocol/client
+   * v2): `auto` (the default) when the authorization server advertises
+   * `dpop_signing_alg_values_supported`, `required` to refuse one that does not, `off` for
+   * bearer tokens. The key is one per (server, issuer), kept encrypted with the tokens.
+   */
+  readonly dpop?: DpopMode;
 }
 
 /**
@@ -54,13 +63,17 @@ export interface PortcullisProviderOptions {
  *   resource metadata (`validateResourceURL`);
  * - `state` and RFC 9207 `iss` are verified at the callback (`waitForAuthorizationCode`);
  * - tokens are refreshed before they expire, single-flight across processes (`tokens`).
+ * - with @modelcontextprotocol/client v2, tokens are DPoP-bound when the authorization server
+ *   offers it (`dpop()`; RFC 9449), the key kept in the token store like the CLI's.
  * What hooks cannot change: the SDK replaces the scope on step-up instead of taking the union,
  * and runs its discovery through the transport's fetch. `createAuthenticatedFetch` has neither
  * limitation; prefer it when you control the transport.
  *
  * Usage: `const provider = await PortcullisOAuthProvider.create(options)`; on `UnauthorizedError`
  * from `client.connect`, `await transport.finishAuth(await provider.waitForAuthorizationCode())`
- * and connect again with a new transport.
+ * and connect again with a new transport. With @modelcontextprotocol/client v2, give it the issuer
+ * the callback was checked against (RFC 9207):
+ * `transport.finishAuth(code, provider.discoveryState()?.authorizationServerMetadata?.issuer)`.
  */
 export class PortcullisOAuthProvider implements OAuthClientProvider {
   readonly #options: PortcullisProviderOptions;
@@ -93,6 +106,7 @@ export class PortcullisOAuthProvider implements OAuthClientProvider {
         ? {}
         : { clientMetadataUrl: options.clientMetadataUrl }),
       ...(options.privateKey === undefined ? {} : { privateKey: options.privateKey }),
+      dpop: options.dpop ?? 'auto',
     });
     if (options.privateKey && options.clientId) {
       const key = options.privateKey;
@@ -207,7 +221,7 @@ export class PortcullisOAuthProvider implements OAuthClientProvider {
     const previous = await this.#session.currentTokens();
     const stored: StoredTokens = {
       access_token: tokens.access_token,
-      token_type: tokens.token_type,
+      token_type: await this.#tokenType(tokens.token_type, issuer),
       ...(tokens.refresh_token === undefined ? {} : { refresh_token: tokens.refresh_token }),
       ...(tokens.scope === undefined ? {} : { scope: tokens.scope }),
       requested_scope: previous?.requested_scope ?? tokens.scope ?? '',
@@ -325,7 +339,31 @@ export class PortcullisOAuthProvider implements OAuthClientProvider {
       }
       checkAuthorizationEndpoint(metadata.authorization_endpoint, this.#policy);
     }
+    // `required`: stop before registration when the server cannot bind tokens (RFC 9449 §5.1).
+    if (this.#options.dpop === 'required') {
+      if (metadata === undefined) {
+        throw new ClientError(
+          'ClientTokenRequestFailed',
+          `${state.authorizationServerUrl} publishes no metadata, so it advertises no DPoP (dpop_signing_alg_values_supported)`,
+          { fix: "use dpop: 'auto' to fall back to bearer tokens with this server" },
+        );
+      }
+      dpopAlgorithmFor('required', metadata);
+    }
     this.#discovery = state;
+  }
+
+  /**
+   * The SDK's DPoP hook (@modelcontextprotocol/client v2): the session whose key token requests
+   * sign proofs with and DPoP-bound tokens are presented with (RFC 9449 §5, §7.1); undefined for
+   * bearer tokens. Before discovery in this process, the key stored with DPoP-bound tokens.
+   * The same session is returned on every call, so nonces learnt on one request serve the next.
+   */
+  async dpop(): Promise<DpopSession | undefined> {
+    const issuer = this.#issuer();
+    const discovery = issuer === undefined ? undefined : this.#snapshot(issuer);
+    const chosen = discovery === undefined ? undefined : await this.#session.dpopSession(discovery);
+    return chosen ?? this.#session.presentation();
   }
 
   discoveryState(): OAuthDiscoveryState | undefined {
@@ -359,6 +397,29 @@ export class PortcullisOAuthProvider implements OAuthClientProvider {
 
   #issuer(): string | undefined {
     return this.#discovery?.authorizationServerUrl;
+  }
+
+  /**
+   * The stored spelling of an issued token's type. A DPoP token is usable only with the key that
+   * asked for it (RFC 9449 §5), and `required` takes nothing else: an SDK without DPoP (v1) never
+   * sends a proof, so its bearer tokens are refused here rather than used.
+   */
+  async #tokenType(issued: string, issuer: string): Promise<'Bearer' | 'DPoP'> {
+    const type = issued.toLowerCase();
+    const keyed =
+      (await this.#options.store.readServer(this.#serverUrl.href))?.dpopKeys?.[issuer] !==
+      undefined;
+    if (type === 'dpop' && keyed) return 'DPoP';
+    if (type === 'bearer' && this.#options.dpop !== 'required') return 'Bearer';
+    throw new ClientError(
+      'ClientTokenRequestFailed',
+      type === 'bearer'
+        ? `${issuer} issued a Bearer token where DPoP is required (is the SDK one that calls the provider's dpop(), @modelcontextprotocol/client v2?)`
+        : `the token endpoint issued a ${issued} token; only Bearer${keyed ? ' and DPoP' : ''} tokens are usable here`,
+      type === 'bearer'
+        ? { fix: "use @modelcontextprotocol/client v2, or dpop: 'auto'" }
+        : undefined,
+    );
   }
 
   /** Our discovery record, built from the SDK's, so refreshes and logout work without it. */

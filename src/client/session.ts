@@ -367,6 +367,15 @@ export class OAuthSession {
     return session;
   }
 
+  /**
+   * The DPoP session token requests to this issuer should sign proofs with, or undefined for
+   * bearer tokens (same rule and key as the CLI's logins: `dpop` mode, the advertised
+   * algorithms, one key per (server, issuer) kept in the token store).
+   */
+  dpopSession(discovery: Discovery): Promise<DpopSession | undefined> {
+    return this.#dpopFor(discovery);
+  }
+
   /** The session for a stored issuer's key, when its tokens are DPoP-bound. */
   async #storedDpop(
     record: ServerRecord | undefined,

@@ -118,6 +118,31 @@ describe('PortcullisOAuthProvider in the official SDK transport', () => {
       }));
   }
 
+  it("dpop: 'required' with a server that does not advertise DPoP stops before registration", () =>
+    withFixture({}, async (fixture) => {
+      const provider = await PortcullisOAuthProvider.create({
+        serverUrl: fixture.mcpUrl,
+        store: TokenStore.open(tempDir(), { env: {} }),
+        fetch: createGuardedFetch({ allowLoopback: true }),
+        opener: fetchOpener({ notice: () => undefined }),
+        dpop: 'required',
+      });
+      try {
+        await assert.rejects(
+          connectWithSdk(fixture.mcpUrl, provider),
+          (e) =>
+            isClientError(e) &&
+            e.code === 'ClientTokenRequestFailed' &&
+            /does not advertise DPoP/.test(e.message),
+        );
+        assert.equal(fixture.counts.register, 0);
+        assert.equal(fixture.counts.authorize, 0);
+        assert.equal(await provider.dpop(), undefined);
+      } finally {
+        await provider.close();
+      }
+    }));
+
   it('a wrong RFC 9207 iss is refused before the code is redeemed', () =>
     withFixture({ iss: 'wrong' }, async (fixture) => {
       const provider = await providerFor(fixture.mcpUrl);
