@@ -166,30 +166,49 @@ describe('PortcullisOAuthProvider: DPoP-bound tokens in the SDK client v2 throug
     }
   });
 
-  it('a new provider on the same store presents the stored DPoP token with its key (no new sign-in)', async () => {
+  it('a new provider on the same store refreshes the bound tokens with the stored key and presents them (no new sign-in)', async () => {
     const dir = tempDir();
+    const serverUrl = new URL(`${origin}/strict`).href;
     const first = await providerFor('/strict', 'auto', dir);
     try {
       await (await connectV2('/strict', first.provider)).close();
     } finally {
       await first.provider.close();
     }
+    // The next process finds the access token about to expire: it refreshes before use, and a
+    // public client's refresh token is bound to the key (RFC 9449 §5), so the stored key signs.
+    const store = TokenStore.open(dir, { env: {} });
+    const before = await store.readServer(serverUrl);
+    const issuer = String(before?.issuer);
+    const old = before?.tokens?.[issuer];
+    assert.equal(old?.token_type, 'DPoP');
+    assert.ok(old?.refresh_token, 'a refresh token was issued');
+    await store.updateServer(serverUrl, (record) =>
+      record && old
+        ? { ...record, tokens: { [issuer]: { ...old, expires_at: Date.now() + 1000 } } }
+        : record,
+    );
     const second = await providerFor('/strict', 'auto', dir);
-    let opened = false;
+    let discovered = true;
     try {
       const client = new Client({ name: 'sdk-v2', version: '1.0.0' });
       await client.connect(
-        new StreamableHTTPClientTransport(new URL(`${origin}/strict`), {
-          authProvider: second.provider,
-        }),
+        new StreamableHTTPClientTransport(new URL(serverUrl), { authProvider: second.provider }),
       );
       await client.callTool({ name: 'pid', arguments: {} });
       await client.close();
-      opened = second.provider.discoveryState() !== undefined;
+      discovered = second.provider.discoveryState() !== undefined;
     } finally {
       await second.provider.close();
     }
-    assert.equal(opened, false, 'no discovery or authorization was needed');
+    assert.equal(discovered, false, 'no discovery or authorization was needed');
+    const after = (await store.readServer(serverUrl))?.tokens?.[issuer];
+    assert.equal(after?.token_type, 'DPoP');
+    assert.notEqual(after?.access_token, old?.access_token, 'refreshed');
+    assert.notEqual(after?.refresh_token, old?.refresh_token, 'rotated');
+    assert.deepEqual(decodeJwt(String(after?.access_token)).cnf, {
+      jkt: before?.dpopKeys?.[issuer]?.jkt,
+    });
   });
 
   it('off: no bearer token for the DPoP-only route (no downgrade), nothing stored', async () => {
