@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import {
   type DpopSession,
-  discoverAndRequestJwtAuthGrant,
   type FetchLike,
   fetchToken,
   type OAuthClientProvider,
@@ -10,7 +9,8 @@ import {
   requestJwtAuthorizationGrant,
 } from '@modelcontextprotocol/client';
 import { ClientError, isRequestError } from '../errors/index.ts';
-import type { Discovery } from './discovery.ts';
+import { isLoopbackHost } from '../lib/host.ts';
+import { type Discovery, discoverAuthorizationServer } from './discovery.ts';
 import type { GuardedFetch, StoredClient } from './types.ts';
 
 /*
@@ -121,8 +121,61 @@ export interface IdJagRequest {
   readonly fetch: GuardedFetch;
 }
 
+/**
+ * An identity provider URL the ID token may travel towards: https, or plain http to this machine
+ * (development), as the SDK's token requests require; no credentials, query or fragment
+ * (an issuer has none, RFC 8414 §2). Checked before anything is sent.
+ */
+function checkIdpUrl(what: string, value: string): string {
+  const refuse = (why: string) =>
+    new ClientError(
+      'ClientDiscoveryFailed',
+      `${what} ${JSON.stringify(value)} is refused: ${why}`,
+      {
+        fix: 'give the identity provider as an https URL (http only to localhost or 127.0.0.1)',
+      },
+    );
+  if (!URL.canParse(value)) throw refuse('it is not an absolute URL');
+  const url = new URL(value);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+    throw refuse('it is neither https nor http to a loopback host');
+  }
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    throw refuse('it carries credentials, a query or a fragment');
+  }
+  return value;
+}
+
+/**
+ * The identity provider's token endpoint from its metadata (RFC 8414 §3, OpenID Connect
+ * Discovery §4), fetched through the guarded fetch: the metadata must name exactly the issuer it
+ * was asked for (RFC 8414 §3.3) and a token endpoint that passes the same URL rule.
+ */
+async function discoverIdpTokenEndpoint(issuer: string, fetch: GuardedFetch): Promise<string> {
+  checkIdpUrl('the identity provider issuer', issuer);
+  const metadata = await discoverAuthorizationServer(fetch, issuer, {
+    allowLoopbackHttp: new URL(issuer).protocol === 'http:',
+  });
+  if (metadata === undefined) {
+    throw new ClientError(
+      'ClientDiscoveryFailed',
+      `the identity provider ${issuer} publishes no authorization server or OpenID metadata`,
+      { fix: 'give its token endpoint with --idp-token-endpoint instead' },
+    );
+  }
+  return checkIdpUrl('the identity provider token endpoint', metadata.token_endpoint);
+}
+
 /** RFC 8693 token exchange at the enterprise identity provider: ID token → ID-JAG. */
 export async function obtainIdJag(request: IdJagRequest): Promise<string> {
+  if (request.idpTokenEndpoint === undefined && request.idpIssuer === undefined) {
+    throw new ClientError('ClientTokenRequestFailed', 'no identity provider to ask for an ID-JAG', {
+      fix: 'give the identity provider issuer or token endpoint',
+    });
+  }
+  const tokenEndpoint =
+    request.idpTokenEndpoint ??
+    (await discoverIdpTokenEndpoint(request.idpIssuer as string, request.fetch));
   const common = {
     audience: request.audience,
     resource: request.resource,
@@ -132,26 +185,10 @@ export async function obtainIdJag(request: IdJagRequest): Promise<string> {
     ...(request.scope ? { scope: request.scope } : {}),
     fetchFn: request.fetch as FetchLike,
   };
-  const where = request.idpTokenEndpoint ?? request.idpIssuer ?? 'the identity provider';
   try {
-    if (request.idpTokenEndpoint !== undefined) {
-      return (
-        await requestJwtAuthorizationGrant({ ...common, tokenEndpoint: request.idpTokenEndpoint })
-      ).jwtAuthGrant;
-    }
-    if (request.idpIssuer === undefined) {
-      throw new ClientError(
-        'ClientTokenRequestFailed',
-        'no identity provider to ask for an ID-JAG',
-        {
-          fix: 'give the identity provider issuer or token endpoint',
-        },
-      );
-    }
-    return (await discoverAndRequestJwtAuthGrant({ ...common, idpUrl: request.idpIssuer }))
-      .jwtAuthGrant;
+    return (await requestJwtAuthorizationGrant({ ...common, tokenEndpoint })).jwtAuthGrant;
   } catch (error) {
-    throw wrap('token exchange for an ID-JAG', where, error);
+    throw wrap('token exchange for an ID-JAG', tokenEndpoint, error);
   }
 }
 
