@@ -186,6 +186,12 @@ describe('dynamic client registration refused or malformed (RFC 7591 §3.2.2)', 
       detail: /^unapproved_software_statement \(not this one\)$/,
     },
     {
+      name: '400 with control characters in the description: made printable',
+      status: 400,
+      body: { error: 'invalid_client_metadata', error_description: 'bad\u001b[2J\nname' },
+      detail: /^invalid_client_metadata \(bad\?\[2J\?name\)$/,
+    },
+    {
       name: '400 with a JSON body that is not an OAuth error',
       status: 400,
       body: { message: 'nope' },
