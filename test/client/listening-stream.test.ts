@@ -96,16 +96,19 @@ async function startElicitingServer(options: { listening: boolean }): Promise<El
  */
 function slowListeningFetch(): { fetch: FetchLike; log: string[] } {
   const log: string[] = [];
-  let release: (() => void) | undefined;
+  /** Lets every held GET through at once. */
+  const held = new Set<() => void>();
   const fetchLike: FetchLike = async (input, init) => {
     const method = init?.method ?? 'GET';
     if (method === 'GET') {
       log.push('GET sent');
+      let letThrough = () => {};
       await new Promise<void>((resolve) => {
-        release = resolve;
+        letThrough = resolve;
+        held.add(resolve);
         setTimeout(resolve, 25);
       });
-      release = undefined;
+      held.delete(letThrough);
       const response = await fetch(input, init);
       log.push('GET answered');
       return response;
@@ -113,7 +116,7 @@ function slowListeningFetch(): { fetch: FetchLike; log: string[] } {
     const body =
       typeof init?.body === 'string' ? (JSON.parse(init.body) as { method?: string }) : {};
     log.push(`${method} ${body.method ?? 'response'}`);
-    if (body.method === 'tools/call') release?.();
+    if (body.method === 'tools/call') for (const release of held) release();
     return fetch(input, init);
   };
   return { fetch: fetchLike, log };
