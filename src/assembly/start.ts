@@ -5,11 +5,12 @@ import {
   PATHS,
   ProviderUpstreamCredentials,
 } from '../authorization-server/index.ts';
-import type { LoadedConfig } from '../config/index.ts';
+import { type LoadedConfig, withBoundPort } from '../config/index.ts';
 import {
   type AdminServer,
   type HttpFront,
   listenHttpFront,
+  type MountedHandler,
   startAdminServer,
 } from '../http/index.ts';
 import { createLogger, type Logger } from '../lib/log.ts';
@@ -95,7 +96,7 @@ export interface RunningPortcullis {
 
 /** Starts Portcullis over HTTP as `loaded` describes. */
 export async function startPortcullis(
-  loaded: LoadedConfig,
+  configured: LoadedConfig,
   options: PortcullisOptions = {},
 ): Promise<RunningPortcullis> {
   const logger = options.logger ?? createLogger();
@@ -111,13 +112,25 @@ export async function startPortcullis(
     const metrics =
       options.metrics === false ? undefined : (options.metrics ?? new GatewayMetrics());
     if (options.metrics === undefined) undo.push(() => metrics?.dispose());
-    const audit = openAudit(loaded, options, logger, undo);
+    const audit = openAudit(configured, options, logger, undo);
+    const observer = new RequestObserver({
+      sink: audit,
+      onWriteFailure: configured.config.audit.on_write_failure,
+    });
+
+    const { front, loaded, mount, closeFront } = await bindFront(configured, {
+      logger,
+      observer,
+      undo,
+    });
+
     const { store, authorizationServer, dpop } = await openAuthorizationServer(
       loaded,
       options,
       { logger, audit },
       undo,
     );
+    mount(authorizationServer);
     const shared = openSharedState(loaded, options, store, undo);
     const authentication =
       options.authentication ??
@@ -130,17 +143,6 @@ export async function startPortcullis(
         dpop ?? createDpopFromConfig(loaded, shared === undefined ? {} : { store: shared.store }),
       ));
 
-    const observer = new RequestObserver({
-      sink: audit,
-      onWriteFailure: loaded.config.audit.on_write_failure,
-    });
-
-    const front = await listenHttpFront(loaded, {
-      logger,
-      observer,
-      mounted: authorizationServer,
-    });
-    undo.push(() => front.close());
     const probes = [
       ...(store === undefined ? [] : [storeProbe(store)]),
       ...(shared !== undefined && shared.store !== store ? [storeProbe(shared.store)] : []),
@@ -162,8 +164,10 @@ export async function startPortcullis(
       ...(metrics !== undefined && loaded.derived.metricsListener === 'main' ? { metrics } : {}),
       ...(probes.length === 0 ? {} : { readinessProbes: probes }),
     });
-    // The front closes first (draining requests in flight), then the gateway's sessions.
-    undo.splice(undo.length - 1, 0, () => gateway.close());
+    // The front closes first (draining requests in flight), then the gateway's sessions, then
+    // what they used.
+    undo.splice(undo.indexOf(closeFront), 1);
+    undo.push(() => gateway.close(), closeFront);
     front.serve(gateway);
     metrics?.setSources({
       openConnections: () => front.connections.open,
@@ -223,6 +227,41 @@ export async function startPortcullis(
 }
 
 type Undo = (() => Promise<void> | void)[];
+
+/**
+ * The public listener, bound before anything reads a URL derived from the bind address: with
+ * port 0 there the system picks the port, and `loaded` names it (withBoundPort). Requests get
+ * 503 until the gateway serves; the co-located authorization server is mounted once it exists.
+ */
+async function bindFront(
+  configured: LoadedConfig,
+  context: { logger: Logger; observer: RequestObserver; undo: Undo },
+): Promise<{
+  front: HttpFront;
+  loaded: LoadedConfig;
+  mount: (server: AuthorizationServer | undefined) => void;
+  closeFront: () => Promise<void>;
+}> {
+  let mounted: AuthorizationServer | undefined;
+  const handler: MountedHandler = {
+    handle: async (request, requestContext) => mounted?.handle(request, requestContext),
+  };
+  const front = await listenHttpFront(configured, {
+    logger: context.logger,
+    observer: context.observer,
+    ...(configured.config.authorization_server.enabled ? { mounted: handler } : {}),
+  });
+  const closeFront = () => front.close();
+  context.undo.push(closeFront);
+  return {
+    front,
+    loaded: withBoundPort(configured, front.port),
+    mount: (server) => {
+      mounted = server;
+    },
+    closeFront,
+  };
+}
 
 /** What replicas on one Redis share besides the authorization server's state. */
 interface SharedState {

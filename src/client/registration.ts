@@ -1,6 +1,9 @@
-import { isHttpsUrl, registerClient } from '@modelcontextprotocol/sdk/client/auth.js';
-import { OAuthError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
-import type { OAuthClientMetadata } from '@modelcontextprotocol/sdk/shared/auth.js';
+import {
+  isHttpsUrl,
+  type OAuthClientMetadata,
+  RegistrationRejectedError,
+  registerClient,
+} from '@modelcontextprotocol/client';
 import { ClientError, isRequestError } from '../errors/index.ts';
 import type { Discovery } from './discovery.ts';
 import { DEVICE_CODE_GRANT } from './token-requests.ts';
@@ -172,17 +175,49 @@ async function register(
     };
   } catch (error) {
     if (isRequestError(error)) throw error;
-    const detail =
-      error instanceof OAuthError
-        ? `${error.errorCode}${error.message ? ` (${error.message.slice(0, 200)})` : ''}`
-        : (error as Error).message.slice(0, 300);
     throw new ClientError(
       'ClientRegistrationFailed',
-      `dynamic client registration at ${discovery.issuer} failed: ${detail}`,
+      `dynamic client registration at ${discovery.issuer} failed: ${refusalDetail(error)}`,
       {
         fix: 'register a client by hand and pass --client-id, or --client-metadata-url if supported',
         cause: error,
       },
     );
+  }
+}
+
+/**
+ * What the registration endpoint said, as it said it: its error code (RFC 7591 §3.2.2 names
+ * `invalid_redirect_uri`, `invalid_client_metadata`, `invalid_software_statement`,
+ * `unapproved_software_statement`; others may come) and its description, read from the raw
+ * refusal, so a code the SDK has no class for is not reported as `server_error`.
+ */
+function refusalDetail(error: unknown): string {
+  if (!(error instanceof RegistrationRejectedError)) {
+    return printable((error as Error).message ?? String(error));
+  }
+  const refusal = oauthError(error.body);
+  if (refusal === undefined) return `HTTP ${error.status}: ${printable(error.body, 200)}`;
+  const description = refusal.error_description;
+  return `${printable(refusal.error, 100)}${description ? ` (${printable(description, 200)})` : ''}`;
+}
+
+/** Server-chosen text in a terminal message: printable ASCII only, bounded. */
+function printable(text: string, limit = 300): string {
+  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, limit);
+}
+
+function oauthError(body: string): { error: string; error_description?: string } | undefined {
+  try {
+    const parsed = JSON.parse(body) as { error?: unknown; error_description?: unknown };
+    if (typeof parsed.error !== 'string' || parsed.error === '') return undefined;
+    return {
+      error: parsed.error,
+      ...(typeof parsed.error_description === 'string'
+        ? { error_description: parsed.error_description }
+        : {}),
+    };
+  } catch {
+    return undefined;
   }
 }

@@ -16,6 +16,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { isClientError, isRequestError } from '../errors/index.ts';
 import type { FetchLike } from './auth-fetch.ts';
+import { type ListeningStreamWatch, watchListeningStream } from './listening-stream.ts';
 import { RECONNECTION } from './remote-client.ts';
 import type { ClientNotice } from './types.ts';
 
@@ -52,9 +53,9 @@ export async function runRelayBridge(options: RelayOptions): Promise<void> {
   await bridge.run();
 }
 
-function relayTransport(options: RelayOptions): StreamableHTTPClientTransport {
-  return new StreamableHTTPClientTransport(options.serverUrl, {
-    fetch: options.fetch as typeof fetch,
+function relayTransport(serverUrl: URL, fetch: FetchLike): StreamableHTTPClientTransport {
+  return new StreamableHTTPClientTransport(serverUrl, {
+    fetch: fetch as typeof globalThis.fetch,
     reconnectionOptions: RECONNECTION,
   });
 }
@@ -68,11 +69,18 @@ function protocolVersionOf(message: JSONRPCMessage): string | undefined {
 class Bridge {
   readonly #options: RelayOptions;
   readonly #local: Transport;
+  readonly #listening: ListeningStreamWatch;
   #remote: StreamableHTTPClientTransport;
   /** The local client's own handshake, replayed after a reconnect. */
   #initialize: JSONRPCRequest | undefined;
   #initializeId: RequestId | undefined;
   #initialized = false;
+  /**
+   * Settles when the local client's `notifications/initialized` has been delivered and the
+   * remote has answered the listening stream: the messages that follow wait for it, so a server
+   * request sent on that stream (an elicitation while a tool runs) is not dropped for lack of it.
+   */
+  #handshake: Promise<void> | undefined;
   /** Pending internal handshake after a reconnect: the id it uses and its resolver. */
   #replay: { id: RequestId; done: (ok: boolean) => void } | undefined;
   #reconnecting: Promise<void> | undefined;
@@ -81,6 +89,7 @@ class Bridge {
   constructor(options: RelayOptions) {
     this.#options = options;
     this.#local = options.local;
+    this.#listening = watchListeningStream(options.fetch);
     this.#remote = this.#newRemote();
   }
 
@@ -104,7 +113,7 @@ class Bridge {
   }
 
   #newRemote(): StreamableHTTPClientTransport {
-    const transport = relayTransport(this.#options);
+    const transport = relayTransport(this.#options.serverUrl, this.#listening.fetch);
     transport.onmessage = (message) => this.#fromRemote(transport, message);
     transport.onerror = (error) => {
       if (!this.#closed) this.#options.notice(`remote: ${error.message}`);
@@ -134,8 +143,16 @@ class Bridge {
       this.#initialize = message;
       this.#initializeId = message.id;
     }
-    if (isInitializedNotification(message)) this.#initialized = true;
-    this.#deliver(message).catch((error) => {
+    let delivery: Promise<void>;
+    if (isInitializedNotification(message)) {
+      this.#initialized = true;
+      delivery = this.#deliver(message).then(() => this.#listening.ready());
+      this.#handshake = delivery.catch(() => undefined);
+    } else {
+      const handshake = this.#handshake;
+      delivery = handshake ? handshake.then(() => this.#deliver(message)) : this.#deliver(message);
+    }
+    delivery.catch((error) => {
       this.#options.notice(`could not deliver ${describe(message)}: ${(error as Error).message}`);
       if (isJSONRPCRequest(message)) {
         void this.#local.send({
@@ -217,6 +234,7 @@ class Bridge {
     if (!ok) throw new Error('the server refused to initialize again');
     if (this.#initialized) {
       await this.#remote.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      await this.#listening.ready();
     }
     this.#options.notice('Reconnected to the remote MCP server.');
   }

@@ -4,6 +4,7 @@ import type { Transport as LegacyTransport } from '@modelcontextprotocol/sdk/sha
 import type { JSONRPCMessage } from '@modelcontextprotocol/server';
 import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
 import type { FetchLike } from './auth-fetch.ts';
+import { watchListeningStream } from './listening-stream.ts';
 import { OpeningTransport } from './opening-transport.ts';
 import { runRelayBridge } from './relay-bridge.ts';
 import { connectRemote, type ProtocolChoice } from './remote-client.ts';
@@ -84,11 +85,12 @@ export async function runStdioBridge(options: BridgeOptions): Promise<void> {
   if (first === undefined) return;
   const opening = readOpening(first);
   const offered = relayedCapabilities(opening.capabilities);
+  const listening = watchListeningStream(options.fetch);
   let remote: Awaited<ReturnType<typeof connectRemote>>;
   try {
     remote = await connectRemote({
       serverUrl: options.serverUrl,
-      fetch: options.fetch,
+      fetch: listening.fetch,
       protocol: options.protocol ?? 'auto',
       capabilities: offered,
       notice: options.notice,
@@ -116,6 +118,8 @@ export async function runStdioBridge(options: BridgeOptions): Promise<void> {
     return;
   }
   try {
+    // A 2025 remote may send its questions on the listening stream: serve once it is open.
+    if (remote.era === 'legacy') await listening.ready();
     await runTranslatingBridge({
       remote,
       local,

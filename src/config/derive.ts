@@ -1,4 +1,6 @@
+import { deepFreeze } from '../lib/deep-freeze.ts';
 import { isLoopbackHost, parseHostPort } from '../lib/host.ts';
+import type { LoadedConfig } from './load.ts';
 import type { Config } from './schema.ts';
 
 /** RFC 9728 §3.1: the well-known suffix is inserted between the host and the resource's path. */
@@ -108,6 +110,27 @@ export function derive(config: Config): Derived {
     ],
     upstreams,
   };
+}
+
+/**
+ * The configuration once the public listener is bound. With port 0 in the bind address the
+ * system picks the port, and every URL derived from the bind address (the public URL, the
+ * resource URIs and audiences, the co-located issuer) must name the port it picked: a client
+ * told `http://127.0.0.1:0` could reach none of them (RFC 8414 §2 issuer, RFC 9728 §2
+ * resource), and a DPoP proof names the URL the client really used (RFC 9449 §4.3 `htu`). The
+ * bind address takes the bound port, and the rest is derived again. Unchanged when the bind
+ * address names its port.
+ */
+export function withBoundPort(loaded: LoadedConfig, port: number): LoadedConfig {
+  if (loaded.derived.bind.port !== 0 || port === 0) return loaded;
+  const { host } = loaded.derived.bind;
+  const config = structuredClone(loaded.config) as Config;
+  config.remote_mcp.bind_address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return Object.freeze({
+    ...loaded,
+    config: deepFreeze(config),
+    derived: deepFreeze(derive(config)),
+  });
 }
 
 /** RFC 8707 §2 / MCP authorization: the canonical form has no fragment and no trailing slash. */

@@ -10,6 +10,7 @@ export {
   type Derived,
   type DerivedUpstream,
   derive,
+  withBoundPort,
 } from './derive.ts';
 export { type DescribeOptions, describeConfig, REDACTED } from './describe.ts';
 export { type Expansion, expandEnv } from './env.ts';

@@ -54,10 +54,14 @@ async function writeWebResponse(
   extra: Record<string, string>,
   closing: boolean,
 ): Promise<void> {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string | string[]> = {};
   answer.headers.forEach((value, name) => {
     headers[name] = value;
   });
+  // Iteration yields each Set-Cookie on its own, and they cannot be folded into one field
+  // (RFC 6265 §3): every one is written.
+  const cookies = answer.headers.getSetCookie();
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
   Object.assign(headers, extra);
   if (closing) headers.connection = 'close';
   const stream = isEventStream(answer);

@@ -8,6 +8,7 @@ import {
 import { TokenStore } from '../../src/client/token-store.ts';
 import type { StoredClient } from '../../src/client/types.ts';
 import { type ClientError, isClientError, RequestError } from '../../src/errors/index.ts';
+import { createHarness, type Harness } from '../authorization-server/harness.ts';
 import { tempDir } from '../helpers/cli.ts';
 import {
   type ScriptedServer,
@@ -172,6 +173,31 @@ describe('dynamic client registration refused or malformed (RFC 7591 §3.2.2)', 
       detail: /^invalid_client_metadata$/,
     },
     {
+      // The 1.x SDK knows no class for this RFC 7591 code and would report server_error.
+      name: "400 invalid_redirect_uri with a description: the server's own code",
+      status: 400,
+      body: { error: 'invalid_redirect_uri', error_description: 'loopback only' },
+      detail: /^invalid_redirect_uri \(loopback only\)$/,
+    },
+    {
+      name: "400 unapproved_software_statement: the server's own code",
+      status: 400,
+      body: { error: 'unapproved_software_statement', error_description: 'not this one' },
+      detail: /^unapproved_software_statement \(not this one\)$/,
+    },
+    {
+      name: '400 with control characters in the description: made printable',
+      status: 400,
+      body: { error: 'invalid_client_metadata', error_description: 'bad\u001b[2J\nname' },
+      detail: /^invalid_client_metadata \(bad\?\[2J\?name\)$/,
+    },
+    {
+      name: '400 with a JSON body that is not an OAuth error',
+      status: 400,
+      body: { message: 'nope' },
+      detail: /HTTP 400/,
+    },
+    {
       name: '500 with an HTML page',
       status: 500,
       body: '<html>oops</html>',
@@ -201,6 +227,41 @@ describe('dynamic client registration refused or malformed (RFC 7591 §3.2.2)', 
       assert.equal(registrationBodies().length, 1);
     });
   }
+
+  describe('against the co-located authorization server', () => {
+    let h: Harness;
+    let metadata: Record<string, unknown>;
+    before(async () => {
+      h = await createHarness();
+      const response = await fetch(`${h.issuer}/.well-known/oauth-authorization-server`);
+      metadata = (await response.json()) as Record<string, unknown>;
+    });
+    after(() => h?.close());
+    const real = (uri: string): RegistrationOptions => ({
+      discovery: scriptedDiscovery(h.issuer, metadata),
+      store: TokenStore.open(tempDir(), { env: {} }),
+      fetch,
+      redirectUri: uri,
+    });
+
+    it('a redirect URI with userinfo: its invalid_redirect_uri and description reach the user', async () => {
+      const error = await refusal(() => obtainClient(real('http://user@127.0.0.1:43111/cb')));
+      assert.equal(error.code, 'ClientRegistrationFailed');
+      assert.match(
+        error.message,
+        new RegExp(
+          `^dynamic client registration at ${h.issuer} failed: invalid_redirect_uri \\(.+\\)$`,
+        ),
+      );
+      assert.doesNotMatch(error.message, /server_error/);
+    });
+
+    it('positive control: a loopback redirect URI is registered', async () => {
+      const client = await obtainClient(real('http://127.0.0.1:43111/cb'));
+      assert.equal(client.source, 'dynamic');
+      assert.deepEqual(client.redirect_uris, ['http://127.0.0.1:43111/cb']);
+    });
+  });
 
   it('a blocked fetch (RequestError) passes through unchanged', async () => {
     const blocked = new RequestError('FetchBlocked', 'blocked');

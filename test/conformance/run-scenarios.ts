@@ -3,7 +3,7 @@
  * ignores the client's exit code) with a small concurrency, and reads each scenario's checks.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +67,7 @@ export async function runScenario(
     child.on('close', (exit) => resolve({ code: exit ?? -1, output: text }));
   });
   const checks = readChecks(out);
+  rmSync(out, { recursive: true, force: true });
   const failures = checks
     .filter((c) => c.status === 'FAILURE' || c.status === 'WARNING')
     .map((c) => `${c.id} ${c.status}: ${c.description ?? ''}`);

@@ -139,7 +139,7 @@ describe('gateway with auth: oauth and a real issuer key set', () => {
     // The assembler loads the key set before it listens.
     gateway = await startPortcullis(loaded, { logger, audit: false });
     // Tokens carry the audience the gateway derived for the route (RFC 8707).
-    resource = loaded.derived.upstreams[0]?.resource ?? '';
+    resource = gateway.gateway.routes.routes[0]?.resource ?? '';
   });
 
   after(async () => {

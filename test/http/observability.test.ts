@@ -121,7 +121,7 @@ describe('/metrics and /readyz with auth: oauth and a real key set', () => {
     sink = new AuditSink(new FileAuditBackend(join(tempDir(), 'audit.jsonl'), 1_000_000));
     // The issuer is down at start: the gateway serves anyway, and is not ready.
     gateway = await startPortcullis(loaded, { logger, audit: sink });
-    resource = loaded.derived.upstreams[0]?.resource ?? '';
+    resource = gateway.gateway.routes.routes[0]?.resource ?? '';
   });
 
   after(async () => {

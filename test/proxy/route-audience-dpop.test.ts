@@ -114,12 +114,13 @@ describe('per-route audience with DPoP-bound tokens', () => {
       }),
       development: { allow_loopback_urls: true },
     });
-    publicUrl = loaded.derived.publicUrl ?? '';
+    gateway = await startPortcullis(loaded, { logger: memoryLogger().logger, audit: false });
+    // The live URLs: on an ephemeral port they name the port the system picked.
+    publicUrl = gateway.url;
     const resources = new Map(
-      loaded.derived.upstreams.map((entry) => [entry.path, entry.resource]),
+      gateway.gateway.routes.routes.map((entry) => [entry.path, entry.resource]),
     );
     resourceOf = (path) => resources.get(path) ?? '';
-    gateway = await startPortcullis(loaded, { logger: memoryLogger().logger, audit: false });
   });
 
   after(async () => {

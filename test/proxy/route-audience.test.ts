@@ -74,11 +74,12 @@ describe('per-route audience', () => {
       }),
       development: { allow_loopback_urls: true },
     });
+    gateway = await startPortcullis(loaded, { logger: memoryLogger().logger, audit: false });
+    // The live resource URIs: on an ephemeral port they name the port the system picked.
     const resources = new Map(
-      loaded.derived.upstreams.map((entry) => [entry.path, entry.resource]),
+      gateway.gateway.routes.routes.map((entry) => [entry.path, entry.resource]),
     );
     resourceOf = (path) => resources.get(path) ?? '';
-    gateway = await startPortcullis(loaded, { logger: memoryLogger().logger, audit: false });
   });
 
   after(async () => {

@@ -72,12 +72,12 @@ describe('stream leases with the co-located authorization server', () => {
       },
       { LEASE_SECRET: SECRET },
     );
-    resource = loaded.derived.upstreams[0]?.resource ?? '';
     gateway = await startPortcullis(loaded, {
       logger: memoryLogger().logger,
       audit: false,
       store: new MemoryStore(),
     });
+    resource = gateway.gateway.routes.routes[0]?.resource ?? '';
   });
 
   after(async () => {
