@@ -21,6 +21,7 @@ import {
   type RateLimiter,
   type ReadinessProbe,
   RequestObserver,
+  SharedRateLimiter,
 } from '../proxy/index.ts';
 import { type ConfiguredDpop, createDpopFromConfig } from '../resource-server/index.ts';
 import {
@@ -227,8 +228,11 @@ type Undo = (() => Promise<void> | void)[];
 /** What replicas on one Redis share besides the authorization server's state. */
 interface SharedState {
   readonly store: RedisStore;
-  /** Rate limits counted once across every replica. */
-  readonly rateLimiter: RedisRateLimiter;
+  /**
+   * Rate limits counted once across every replica, one round trip per request (the address
+   * screened in memory first: SharedRateLimiter).
+   */
+  readonly rateLimiter: RateLimiter;
   /** Revocations from every replica, answered from memory while the subscription is live. */
   readonly revocations: RedisRevocationCache;
 }
@@ -254,16 +258,17 @@ function openSharedState(
   }
   if (redis === undefined) return undefined;
   const rm = loaded.config.remote_mcp;
+  const limits = {
+    maxRequests: rm.rate_limit_max_requests,
+    windowSeconds: rm.rate_limit_window_seconds,
+  };
   const revocations = new RedisRevocationCache(redis);
   // Subscribed in the background: until it is, every check reads Redis (never a stale answer).
   void revocations.start().catch(() => {});
   undo.push(() => revocations.close());
   return {
     store: redis,
-    rateLimiter: new RedisRateLimiter(redis, {
-      maxRequests: rm.rate_limit_max_requests,
-      windowSeconds: rm.rate_limit_window_seconds,
-    }),
+    rateLimiter: new SharedRateLimiter(new RedisRateLimiter(redis, limits), limits),
     revocations,
   };
 }

@@ -24,6 +24,8 @@ export {
   type RateLimitDecision,
   type RateLimiter,
   type RateLimitOptions,
+  type SharedCounters,
+  SharedRateLimiter,
 } from './rate-limit.ts';
 export type { ReadinessCheck, ReadinessProbe } from './readiness.ts';
 export {

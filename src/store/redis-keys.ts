@@ -145,9 +145,14 @@ export class RedisKeys {
     return `${this.prefix}{keys}:all`;
   }
 
-  /** A gateway rate-limit window (per address, subject or session). */
+  /**
+   * A gateway rate-limit window (per address, subject or session). Every window shares one hash
+   * tag: a request's address, subject and session are counted by one script, so on a Cluster
+   * they must live in one slot (and so on one master, which serves far more scripts per second
+   * than the gateway's requests need). The key is after the tag, so no value can reach it.
+   */
   rateLimit(key: string): string {
-    return `${this.prefix}rl:${key}`;
+    return `${this.prefix}{rl}:${key}`;
   }
 
   /** An identifier used once (src/store/replay.ts); its own key, so any slot of a cluster. */
