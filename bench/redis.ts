@@ -2,7 +2,8 @@
  * The Redis store and shared state, against their single-process counterparts in the same run:
  * - the gateway's throughput with its rate limits in Redis (what several replicas share) over
  *   the same gateway with in-memory counters (goal: at least 0.85×);
- * - Redis commands per gateway request, counted by the server (INFO stats) over a measured run;
+ * - Redis round trips and scripts per gateway request, counted by the server (INFO stats and
+ *   commandstats) over the measured runs (goal: at most one round trip);
  * - refresh-token grants per second with the authorization server on Redis beside SQLite.
  * Redis runs on loopback with AOF and `appendfsync always`, the setting docs/deployment.md's
  * durability statements assume.
@@ -46,31 +47,58 @@ export interface RedisBenchResult {
     /** Redis limiter req/s over in-memory limiter req/s (goal ≥ 0.85). */
     readonly ratio: number;
     /**
-     * Scripts run per gateway request during the measured rounds (the subject's and the
-     * session's are sent together, so they share a round trip).
+     * Redis round trips per gateway request during the measured rounds: commands clients sent
+     * (INFO commandstats), each one request-and-answer, over gateway requests answered.
      */
-    readonly redisCommandsPerRequest: number;
+    readonly redisRoundTripsPerRequest: number;
+    /** The same, by command. */
+    readonly redisCommandsPerRequest: Readonly<Record<string, number>>;
+    /** Socket reads Redis made per gateway request (INFO stats total_reads_processed). */
+    readonly redisReadsPerRequest: number;
   };
   readonly refresh: { readonly sqlite: RefreshFigures; readonly redis: RefreshFigures };
 }
 
 /**
- * Scripts clients ran (EVALSHA, and EVAL when a script is sent again). The gateway's hot path
- * sends nothing else, and each is one round trip; the commands a script runs inside count
- * in INFO commandstats too, so they are left out.
+ * What Redis itself counted, read from INFO on one connection opened for the purpose:
+ * - `calls`: calls per command (INFO commandstats). Commands a script runs inside are counted
+ *   there too: the rate-limit script's INCR, PTTL and PEXPIRE, which the gateway never sends
+ *   itself, are left out (and the probe's own INFO), so what remains is what clients sent, each
+ *   command one request-and-answer on the wire;
+ * - `reads`: read events on client sockets (INFO stats total_reads_processed): ioredis sends the
+ *   commands of concurrent requests together, so under load there are fewer reads than commands.
  */
-async function clientCommands(port: number): Promise<number> {
-  const client = new Redis({ host: '127.0.0.1', port });
-  try {
-    const info = await client.info('commandstats');
-    let total = 0;
-    for (const match of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) {
-      if (match[1] === 'evalsha' || match[1] === 'eval') total += Number(match[2]);
-    }
-    return total;
-  } finally {
-    client.disconnect();
+interface RedisCounts {
+  readonly calls: ReadonlyMap<string, number>;
+  readonly reads: number;
+}
+
+const RUN_INSIDE_SCRIPTS = new Set(['incr', 'pttl', 'pexpire', 'info']);
+
+async function redisCounts(client: Redis): Promise<RedisCounts> {
+  const stats = await client.info('stats');
+  const commandstats = await client.info('commandstats');
+  const calls = new Map<string, number>();
+  for (const match of commandstats.matchAll(/^cmdstat_([a-z|-]+):calls=(\d+)/gm)) {
+    calls.set(match[1] ?? '', Number(match[2]));
   }
+  const reads = Number(/^total_reads_processed:(\d+)/m.exec(stats)?.[1] ?? Number.NaN);
+  return { calls, reads };
+}
+
+/** What clients sent between two probes: commands by name, and socket reads. */
+function since(
+  before: RedisCounts,
+  after: RedisCounts,
+): { calls: Map<string, number>; reads: number } {
+  const calls = new Map<string, number>();
+  for (const [name, count] of after.calls) {
+    if (RUN_INSIDE_SCRIPTS.has(name)) continue;
+    const sent = count - (before.calls.get(name) ?? 0);
+    if (sent > 0) calls.set(name, sent);
+  }
+  // The later probe's two INFO commands are two reads (the earlier probe's first one is not).
+  return { calls, reads: after.reads - before.reads - 2 };
 }
 
 export async function benchRedis(options: RedisBenchOptions): Promise<RedisBenchResult> {
@@ -119,16 +147,27 @@ export async function benchRedis(options: RedisBenchOptions): Promise<RedisBench
     }
     const memoryRounds: LoadResult[] = [];
     const redisRounds: LoadResult[] = [];
-    let commands = 0;
+    const commands = new Map<string, number>();
+    let reads = 0;
     let requests = 0;
-    for (let round = 0; round < options.rounds; round++) {
-      memoryRounds.push(await load(memory, options.seconds));
-      const before = await clientCommands(redis.port);
-      const measured = await load(shared, options.seconds);
-      commands += (await clientCommands(redis.port)) - before;
-      requests += measured.total;
-      redisRounds.push(measured);
+    const probe = new Redis({ host: '127.0.0.1', port: redis.port, enableReadyCheck: false });
+    try {
+      for (let round = 0; round < options.rounds; round++) {
+        memoryRounds.push(await load(memory, options.seconds));
+        const before = await redisCounts(probe);
+        const measured = await load(shared, options.seconds);
+        const sent = since(before, await redisCounts(probe));
+        for (const [name, count] of sent.calls) {
+          commands.set(name, (commands.get(name) ?? 0) + count);
+        }
+        reads += sent.reads;
+        requests += measured.total;
+        redisRounds.push(measured);
+      }
+    } finally {
+      probe.disconnect();
     }
+    const perRequest = (count: number) => Number((count / Math.max(1, requests)).toFixed(3));
     const summary = (rounds: LoadResult[]) => ({
       requestsPerSecond: Number(median(rounds.map((r) => r.requestsPerSecond)).toFixed(1)),
       p99Ms: Number(median(rounds.map((r) => r.p99Ms)).toFixed(3)),
@@ -165,7 +204,11 @@ export async function benchRedis(options: RedisBenchOptions): Promise<RedisBench
         ratio: Number(
           (redisLimiter.requestsPerSecond / memoryLimiter.requestsPerSecond).toFixed(3),
         ),
-        redisCommandsPerRequest: Number((commands / Math.max(1, requests)).toFixed(2)),
+        redisRoundTripsPerRequest: perRequest([...commands.values()].reduce((a, b) => a + b, 0)),
+        redisCommandsPerRequest: Object.fromEntries(
+          [...commands].map(([name, count]) => [name, perRequest(count)]),
+        ),
+        redisReadsPerRequest: perRequest(reads),
       },
       refresh: { sqlite: sqliteRefresh, redis: redisRefresh },
     };
@@ -187,7 +230,11 @@ export function redisMarkdown(result: RedisBenchResult): string {
     `| rate limits in memory | ${gateway.memoryLimiter.requestsPerSecond} | ${gateway.memoryLimiter.p99Ms} |`,
     `| rate limits in Redis | ${gateway.redisLimiter.requestsPerSecond} | ${gateway.redisLimiter.p99Ms} |`,
     '',
-    `Redis limits over in-memory limits: ${gateway.ratio} (goal ≥ 0.85). Redis scripts per gateway request: ${gateway.redisCommandsPerRequest}, in two round trips: the address counter before the token is verified, then the subject's and the session's sent together; revocation checks are answered from the pub/sub-fed cache; the counters skip the AOF (redis.set_repl), so appendfsync always costs them nothing.`,
+    `Redis limits over in-memory limits: ${gateway.ratio} (goal ≥ 0.85). Redis round trips per gateway request: ${gateway.redisRoundTripsPerRequest} (goal ≤ 1): the commands clients sent, counted by Redis (INFO commandstats, less the commands scripts run inside) over gateway requests answered; by command: ${
+      Object.entries(gateway.redisCommandsPerRequest)
+        .map(([name, count]) => `${name} ${count}`)
+        .join(', ') || 'none'
+    }. ioredis sends the commands of concurrent requests together: Redis made ${gateway.redisReadsPerRequest} socket reads per request. The address is screened in the replica's memory before the token is verified and counted in Redis with the subject and the session in one script; revocation checks are answered from the pub/sub-fed cache; the counters skip the AOF (redis.set_repl), so appendfsync always costs them nothing.`,
     '',
     '| refresh grants | sequential tokens/s | p50 ms | p99 ms | 8 concurrent families tokens/s |',
     '| --- | --- | --- | --- | --- |',
