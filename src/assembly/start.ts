@@ -28,6 +28,7 @@ import {
   openStore,
   RedisRateLimiter,
   RedisRevocationCache,
+  RedisSessionDirectory,
   RedisStore,
   redisSettings,
   type Store,
@@ -152,11 +153,7 @@ export async function startPortcullis(
       logger,
       auth: authentication,
       ...(upstreamCredentials === undefined ? {} : { upstreamCredentials }),
-      ...(options.rateLimiter !== undefined
-        ? { rateLimiter: options.rateLimiter }
-        : shared !== undefined
-          ? { rateLimiter: shared.rateLimiter }
-          : {}),
+      ...sharedGatewayState(options, shared),
       actualPort: front.port,
       observer,
       // Metrics on the public listener only when nothing but this machine can reach it.
@@ -235,6 +232,8 @@ interface SharedState {
   readonly rateLimiter: RateLimiter;
   /** Revocations from every replica, answered from memory while the subscription is live. */
   readonly revocations: RedisRevocationCache;
+  /** Legacy sessions of HTTP upstreams, served by any replica. */
+  readonly sessions: RedisSessionDirectory;
 }
 
 /**
@@ -266,10 +265,26 @@ function openSharedState(
   // Subscribed in the background: until it is, every check reads Redis (never a stale answer).
   void revocations.start().catch(() => {});
   undo.push(() => revocations.close());
+  const sessions = new RedisSessionDirectory(redis);
+  void sessions.start().catch(() => {});
+  undo.push(() => sessions.close());
   return {
     store: redis,
     rateLimiter: new SharedRateLimiter(new RedisRateLimiter(redis, limits), limits),
     revocations,
+    sessions,
+  };
+}
+
+/** The rate limiter (one passed in wins) and the shared sessions of the gateway. */
+function sharedGatewayState(
+  options: PortcullisOptions,
+  shared: SharedState | undefined,
+): { rateLimiter?: RateLimiter; sharedSessions?: RedisSessionDirectory } {
+  const rateLimiter = options.rateLimiter ?? shared?.rateLimiter;
+  return {
+    ...(rateLimiter === undefined ? {} : { rateLimiter }),
+    ...(shared === undefined ? {} : { sharedSessions: shared.sessions }),
   };
 }
 

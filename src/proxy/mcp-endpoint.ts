@@ -118,7 +118,9 @@ async function mcpStages(
   // the body is read; the body's own classification below has the last word.
   const stateless = method === 'POST' && headersNameStatelessEra(headers);
   const claimed = stateless ? undefined : headers['mcp-session-id'];
-  refuseSessionHeldElsewhere(deps.sessions, route, claimed, facts);
+  if (claimed !== undefined && !heldHere(deps.sessions, route, claimed)) {
+    await refuseSessionHeldElsewhere(deps, request, route, claimed);
+  }
   // Before any token work, so a flood of bad tokens costs no signature checks
   // (HT-15 in docs/security-cases.md). A limiter shared by replicas screens the address in
   // this process here and counts it in the shared store with the subject and session below: one
@@ -192,7 +194,7 @@ async function mcpStages(
   }
 
   const session = await findSession(deps, route, principal, sessionId);
-  deps.sessions.remove(session);
+  await deps.sessions.end(session);
   logger().info({ subject: principal.subject }, 'session ended by the client');
   return await timed(facts, () => session.delete(context));
 }
@@ -259,20 +261,39 @@ async function legacyPost(
   return await forward(session, parsed, filter, context, deps, isInitialize, facts);
 }
 
-/**
- * A 2025 session this replica does not hold is 404 before anything is counted: behind a load
- * balancer that tries the next replica on 404, only the replica that holds the session spends
- * rate-limit budget on the request (MCP Streamable HTTP: 404 means start a new session).
- */
-function refuseSessionHeldElsewhere(
+/** No session claimed (or a malformed id, refused later), or one this replica holds. */
+function heldHere(
   sessions: SessionRegistry,
   route: McpRoute,
   claimed: string | undefined,
-  facts: RequestFacts,
-): void {
-  if (claimed === undefined || !SESSION_ID_PATTERN.test(claimed)) return;
-  if (sessions.holds(claimed, route)) return;
-  facts.sessionId = claimed;
+): boolean {
+  return (
+    claimed === undefined || !SESSION_ID_PATTERN.test(claimed) || sessions.holds(claimed, route)
+  );
+}
+
+/**
+ * A 2025 session this replica does not hold is 404 before anything is counted: behind a load
+ * balancer that tries the next replica on 404, only the replica that holds the session spends
+ * rate-limit budget on the request (MCP Streamable HTTP: 404 means start a new session). With a
+ * shared store, a session of an HTTP upstream opened on another replica is read from the store
+ * first (once per replica) and served here; the address is screened in memory before that read,
+ * so ids made up by the thousand cost the store no more than the address limit allows.
+ */
+async function refuseSessionHeldElsewhere(
+  deps: EndpointDeps,
+  request: GatewayRequest,
+  route: McpRoute,
+  claimed: string,
+): Promise<void> {
+  const connector = deps.connectorFor(route);
+  if (connector.resume !== undefined && deps.sessions.shared) {
+    if (deps.limiter.screen !== undefined) {
+      refuseOver('address', deps.limiter.screen(`address:${request.clientAddress}`));
+    }
+    if (await deps.sessions.adopt(claimed, route, connector)) return;
+  }
+  request.facts.sessionId = claimed;
   throw new RequestError('McpSessionNotFound', 'no such session; initialize a new one');
 }
 

@@ -86,6 +86,14 @@ export class RedisKeys {
   session(idHash: string): string {
     return `${this.prefix}session:${idHash}`;
   }
+  /** A legacy MCP session of an HTTP upstream, by the SHA-256 of its id (any replica serves it). */
+  mcpSession(name: string): string {
+    return `${this.prefix}mcp-session:${name}`;
+  }
+  /** Ended MCP sessions, for the replicas' copies. */
+  get mcpSessionChannel(): string {
+    return `${this.prefix}mcp-sessions-ended`;
+  }
   interaction(id: string): string {
     return `${this.prefix}interaction:${id}`;
   }

@@ -7,7 +7,13 @@ import { type ParsedMessage, type ResponseFilter, ResponseTracker } from '../../
 import type { Principal } from '../auth-stage.ts';
 import { type Answer, BoundedAnswer, SESSION_HEADER, sseHeaders } from '../responses.ts';
 import type { McpRoute } from '../routes.ts';
-import type { ExchangeContext, UpstreamConnector, UpstreamSession } from '../sessions.ts';
+import type {
+  ExchangeContext,
+  SessionHooks,
+  SharedSessionRecord,
+  UpstreamConnector,
+  UpstreamSession,
+} from '../sessions.ts';
 import { encodeSseEvent, parseSseEvent, SseSplitter } from '../sse.ts';
 import { traceContextOf } from '../trace-context.ts';
 import {
@@ -89,8 +95,15 @@ export class HttpConnector implements UpstreamConnector {
     this.#perPerson = kind !== undefined && kind !== 'static';
   }
 
-  open(id: string, principal: Principal): UpstreamSession {
-    return new HttpSession(id, principal.subject, this);
+  open(id: string, principal: Principal, hooks?: SessionHooks): UpstreamSession {
+    return new HttpSession(id, principal.subject, this, hooks);
+  }
+
+  /** A session another replica opened: the upstream keeps its state, so any replica forwards. */
+  resume(record: SharedSessionRecord): UpstreamSession {
+    const session = new HttpSession(record.id, record.subject, this, undefined);
+    session.resumeFrom(record.upstreamSessionId);
+    return session;
   }
 
   async close(): Promise<void> {
@@ -198,12 +211,27 @@ class HttpSession implements UpstreamSession {
   #lastActive = Date.now();
   #closed = false;
   #initialized = false;
+  readonly #hooks: SessionHooks | undefined;
 
-  constructor(id: string, subject: string, connector: HttpConnector) {
+  constructor(
+    id: string,
+    subject: string,
+    connector: HttpConnector,
+    hooks: SessionHooks | undefined,
+  ) {
     this.id = id;
     this.subject = subject;
     this.route = connector.route;
     this.#connector = connector;
+    this.#hooks = hooks;
+  }
+
+  /** Takes over a session initialized through another replica. */
+  resumeFrom(upstreamSessionId: string | undefined): void {
+    if (upstreamSessionId !== undefined && UPSTREAM_SESSION_ID.test(upstreamSessionId)) {
+      this.#upstreamSessionId = upstreamSessionId;
+    }
+    this.#initialized = true;
   }
 
   get closed(): boolean {
@@ -236,10 +264,24 @@ class HttpSession implements UpstreamSession {
       return answer;
     }
     if (isInitialize) {
-      if (response.status >= 200 && response.status < 300) this.#initialized = true;
-      else this.#closed = true;
+      if (response.status >= 200 && response.status < 300) {
+        this.#initialized = true;
+        await this.#established(response);
+      } else this.#closed = true;
     }
     return response;
+  }
+
+  /** Shares the session (hooks.established) before the client learns its id; else fails it. */
+  async #established(response: Answer): Promise<void> {
+    if (this.#hooks === undefined) return;
+    try {
+      await this.#hooks.established(this.#upstreamSessionId);
+    } catch (error) {
+      this.#closed = true;
+      if (response instanceof Response) await response.body?.cancel().catch(() => {});
+      throw error;
+    }
   }
 
   async get(context: ExchangeContext): Promise<Answer> {
