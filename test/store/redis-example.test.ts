@@ -31,7 +31,8 @@ describe('examples/redis.yaml against a real Redis', { skip: redisMissing() }, (
   const cwd = tempDir();
 
   before(async () => {
-    // The default account is off: only the deployment's user, only its prefix and channels.
+    // The default account is off: only the deployment's user, with the rule docs/deployment.md
+    // gives (its prefix and channels, no dangerous commands).
     redis = await startRedis({
       extraArgs: [
         '--user',
@@ -44,6 +45,8 @@ describe('examples/redis.yaml against a real Redis', { skip: redisMissing() }, (
         '~mcp-example:*',
         '&mcp-example:*',
         '+@all',
+        '-@dangerous',
+        '+info',
       ],
     });
     upstream = await startRecordingUpstream({ jsonResponse: true });
