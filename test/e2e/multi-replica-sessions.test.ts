@@ -5,6 +5,8 @@
  *   record in Redis: subject, route, the upstream's session id); another subject presenting its
  *   id gets 404 on every replica and the upstream sees nothing; DELETE on one replica ends it on
  *   all of them;
+ * - a stream resumed on another replica (Last-Event-ID) replays a tools/list answer filtered for
+ *   the caller, though that replica never saw the request;
  * - a session of a stdio upstream stays on the replica that started the child (404 elsewhere);
  * - rate limits at one Redis round trip per request, counted by Redis itself; the address
  *   screened in memory before any token work, and counted in Redis by a request its token fails.
@@ -12,7 +14,12 @@
  * connections, session registry and upstream connections.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { InMemoryEventStore } from '@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { Redis } from 'ioredis';
 import { type RunningPortcullis, startPortcullis } from '../../src/assembly/index.ts';
 import { loadConfigText } from '../../src/config/index.ts';
@@ -20,6 +27,7 @@ import { HMAC_SECRET } from '../helpers/cli.ts';
 import { toYaml } from '../helpers/configs.ts';
 import { memoryLogger, STDIO_TEST_SERVER, TEST_TOOL_SCOPES } from '../helpers/gateway.ts';
 import { json, type LoopbackServer, startLoopbackServer } from '../helpers/http-server.ts';
+import { createTestMcpServer } from '../helpers/mcp-test-server.ts';
 import { type RecordingUpstream, startRecordingUpstream } from '../helpers/recording-upstream.ts';
 import { generateKey, type TestKey, token } from '../helpers/tokens.ts';
 import { type RedisProcess, redisMissing, startRedis } from '../store/redis-harness.ts';
@@ -283,6 +291,157 @@ describe('legacy sessions shared by replicas on one Redis', { skip: missing }, (
     const home = await post(a, '/stdio', alice, readFile(41), session);
     assert.equal(home.status, 200, home.text);
     assert.match(home.text, /contents of \/r\/41/);
+  });
+});
+
+/**
+ * The SDK's Streamable HTTP server with an event store (resumable streams, priming events for
+ * 2025-11-25 clients), on 127.0.0.1:0.
+ */
+async function startResumableUpstream(): Promise<{ url: string; close(): Promise<void> }> {
+  const transports = new Map<string, StreamableHTTPServerTransport>();
+  const server: Server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks).toString('utf8');
+    const id = req.headers['mcp-session-id'];
+    let transport = typeof id === 'string' ? transports.get(id) : undefined;
+    if (transport === undefined) {
+      if (id !== undefined) {
+        res.writeHead(404).end();
+        return;
+      }
+      const created = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        eventStore: new InMemoryEventStore(),
+        onsessioninitialized: (sessionId) => {
+          transports.set(sessionId, created);
+        },
+      });
+      await createTestMcpServer().connect(created);
+      transport = created;
+    }
+    await transport.handleRequest(req, res, body === '' ? undefined : JSON.parse(body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/mcp`,
+    close: async () => {
+      for (const transport of transports.values()) await transport.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Reads server-sent events from a response until `done` says so, then stops reading. */
+async function readEvents(
+  response: Response,
+  done: (events: { id?: string; data: string }[]) => boolean,
+): Promise<{ id?: string; data: string }[]> {
+  const events: { id?: string; data: string }[] = [];
+  const reader = response.body?.getReader();
+  assert.ok(reader);
+  const decoder = new TextDecoder();
+  let buffered = '';
+  while (!done(events)) {
+    const { value, done: ended } = await reader.read();
+    if (ended) break;
+    buffered += decoder.decode(value, { stream: true });
+    let end = buffered.indexOf('\n\n');
+    while (end !== -1) {
+      const block = buffered.slice(0, end);
+      buffered = buffered.slice(end + 2);
+      const id = /^id: ?(.*)$/m.exec(block)?.[1];
+      const data = [...block.matchAll(/^data: ?(.*)$/gm)].map((match) => match[1]).join('\n');
+      events.push({ ...(id === undefined ? {} : { id }), data });
+      end = buffered.indexOf('\n\n');
+    }
+  }
+  await reader.cancel();
+  return events;
+}
+
+describe('a stream resumed on another replica', { skip: missing }, () => {
+  let redis: RedisProcess;
+  let jwks: LoopbackServer;
+  let upstream: { url: string; close(): Promise<void> };
+  let replicas: Replicas;
+  const key = generateKey('ES256', 'resume-1');
+  const erin = mint(key, 'erin');
+
+  before(async () => {
+    redis = await startRedis();
+    jwks = await startLoopbackServer({
+      '/jwks.json': (_request, response) => json(response, 200, { keys: [key.jwk] }),
+    });
+    upstream = await startResumableUpstream();
+    replicas = await startReplicas({
+      count: 2,
+      redisUrl: `${redis.url}/0`,
+      keyPrefix: 'resume:',
+      jwksUrl: `${jwks.origin}/jwks.json`,
+      upstreamUrl: upstream.url,
+      rateLimit: 10_000,
+    });
+  });
+  after(async () => {
+    await replicas?.close();
+    await upstream?.close();
+    await jwks?.close();
+    await redis?.remove();
+  });
+
+  it('replays a tools/list answer filtered for the caller, though that replica never saw the request', async () => {
+    const [a, b] = replicas.all;
+    assert.ok(a && b);
+    const version = '2025-11-25';
+    const headers = (session?: string) => ({
+      authorization: `Bearer ${erin}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': version,
+      ...(session === undefined ? {} : { 'mcp-session-id': session }),
+    });
+    const send = (replica: RunningPortcullis, message: object, session?: string) =>
+      fetch(`${replica.url}/mcp`, {
+        method: 'POST',
+        headers: headers(session),
+        body: JSON.stringify({ jsonrpc: '2.0', ...message }),
+      });
+    const opened = await send(a, {
+      ...INITIALIZE,
+      params: { ...INITIALIZE.params, protocolVersion: version },
+    });
+    assert.equal(opened.status, 200);
+    const session = opened.headers.get('mcp-session-id') ?? '';
+    await readEvents(opened, (events) => events.some((event) => event.data.includes('result')));
+    assert.equal((await send(a, INITIALIZED, session)).status, 202);
+
+    // tools/list through A: its stream opens with a priming event, then the (filtered) answer.
+    const listed = await send(a, { id: 7, method: 'tools/list' }, session);
+    assert.equal(listed.status, 200);
+    const onA = await readEvents(listed, (events) => events.some((e) => e.data.includes('tools')));
+    const priming = onA.find((event) => event.data === '')?.id;
+    assert.ok(priming, `a priming event: ${JSON.stringify(onA)}`);
+    const namesOf = (data: string) =>
+      (JSON.parse(data) as { result: { tools: { name: string }[] } }).result.tools
+        .map((tool) => tool.name)
+        .sort();
+    const answerOnA = onA.find((event) => event.data.includes('tools'))?.data ?? '';
+    assert.deepEqual(namesOf(answerOnA), ['pid', 'read_file', 'sleep', 'write_file']);
+
+    // The client lost that stream after the priming event and resumes it through B.
+    const resumed = await fetch(`${b.url}/mcp`, {
+      headers: { ...headers(session), accept: 'text/event-stream', 'last-event-id': priming },
+    });
+    assert.equal(resumed.status, 200);
+    const onB = await readEvents(resumed, (events) => events.some((e) => e.data.includes('tools')));
+    const replayed = onB.find((event) => event.data.includes('tools'))?.data ?? '';
+    assert.equal((JSON.parse(replayed) as { id: number }).id, 7, 'the answer to the request on A');
+    assert.deepEqual(namesOf(replayed), ['pid', 'read_file', 'sleep', 'write_file']);
+    assert.ok(!replayed.includes('admin_tool'), 'the unmapped tool stays hidden');
   });
 });
 
