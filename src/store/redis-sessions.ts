@@ -35,6 +35,7 @@ export class RedisSessionDirectory {
   #subscriber: RedisClient | undefined;
   readonly #watchers: SessionWatcher[] = [];
   #closed = false;
+  #live = false;
 
   constructor(store: RedisStore) {
     this.#store = store;
@@ -52,13 +53,20 @@ export class RedisSessionDirectory {
     const lost = () => {
       for (const watcher of this.#watchers) watcher.lost();
     };
-    subscriber.on('close', lost);
-    subscriber.on('reconnecting', lost);
+    const drop = () => {
+      this.#live = false;
+      lost();
+    };
+    subscriber.on('close', drop);
+    subscriber.on('reconnecting', drop);
     subscriber.on('ready', () => {
       subscriber.subscribe(this.#store.keys.mcpSessionChannel).then(
         () => {
           // Whatever was read while messages could not arrive is read again.
-          if (this.#subscriber === subscriber) lost();
+          if (this.#subscriber === subscriber && subscriber.status === 'ready') {
+            this.#live = true;
+            lost();
+          }
         },
         () => {},
       );
@@ -67,8 +75,14 @@ export class RedisSessionDirectory {
       for (const watcher of this.#watchers) watcher.ended(id);
     });
     await subscriber.subscribe(this.#store.keys.mcpSessionChannel);
+    this.#live = true;
     // Copies read before the first subscription was confirmed are read again.
     lost();
+  }
+
+  /** True while ended messages arrive. */
+  get live(): boolean {
+    return this.#live;
   }
 
   watch(watcher: SessionWatcher): void {
@@ -121,6 +135,7 @@ export class RedisSessionDirectory {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#live = false;
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
     if (subscriber === undefined) return;
