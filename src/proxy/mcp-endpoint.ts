@@ -261,15 +261,9 @@ async function legacyPost(
   return await forward(session, parsed, filter, context, deps, isInitialize, facts);
 }
 
-/** No session claimed (or a malformed id, refused later), or one this replica holds. */
-function heldHere(
-  sessions: SessionRegistry,
-  route: McpRoute,
-  claimed: string | undefined,
-): boolean {
-  return (
-    claimed === undefined || !SESSION_ID_PATTERN.test(claimed) || sessions.holds(claimed, route)
-  );
+/** A malformed id (refused later), or a session this replica holds. */
+function heldHere(sessions: SessionRegistry, route: McpRoute, claimed: string): boolean {
+  return !SESSION_ID_PATTERN.test(claimed) || sessions.holds(claimed, route);
 }
 
 /**
