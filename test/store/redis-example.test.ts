@@ -5,10 +5,12 @@
  * starts and answers
  * /readyz 200 on the admin listener and on the public one, and real requests go through it — a
  * 401 challenge, discovery, a dynamic client registration landing in Redis under the prefix,
- * and an MCP request with a token the co-located authorization server would never have issued.
+ * sign-in and consent, the code redeemed, a tool call reaching the upstream, and a forged token
+ * refused.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -22,6 +24,68 @@ const USERNAME = 'portcullis';
 const PASSWORD = 'example-acl-password-0123456789';
 /** The example's public origin: requests carry its Host, as behind the load balancer. */
 const PUBLIC_HOST = 'mcp.example.com';
+const PUBLIC_ORIGIN = `https://${PUBLIC_HOST}`;
+const ALICE_PASSWORD = 'alice-password-0123456789';
+const CALLBACK = 'http://127.0.0.1:33418/callback';
+
+/**
+ * A cookie-keeping client for the sign-in pages as the load balancer would pass them on: every
+ * request carries the public Host, and the public origin in a Location is this replica.
+ */
+class PageClient {
+  readonly #origin: string;
+  readonly #cookies = new Map<string, string>();
+
+  constructor(origin: string) {
+    this.#origin = origin;
+  }
+
+  async send(target: string, form?: Record<string, string>): Promise<Response> {
+    const url = new URL(target, PUBLIC_ORIGIN);
+    const headers: Record<string, string> = { host: PUBLIC_HOST };
+    if (this.#cookies.size > 0) {
+      headers.cookie = [...this.#cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+    }
+    if (form !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
+    const response = await fetch(`${this.#origin}${url.pathname}${url.search}`, {
+      method: form === undefined ? 'GET' : 'POST',
+      redirect: 'manual',
+      headers,
+      ...(form === undefined ? {} : { body: new URLSearchParams(form) }),
+    });
+    for (const line of response.headers.getSetCookie()) {
+      const [pair = ''] = line.split(';');
+      const index = pair.indexOf('=');
+      if (index > 0) this.#cookies.set(pair.slice(0, index).trim(), pair.slice(index + 1).trim());
+    }
+    return response;
+  }
+
+  /** Follows the sign-in and consent pages from an authorization request to the callback. */
+  async authorize(query: URLSearchParams, username: string, password: string): Promise<URL> {
+    let response = await this.send(`/oauth/authorize?${query}`);
+    for (let hop = 0; hop < 8; hop++) {
+      assert.equal(response.status, 303, await response.clone().text());
+      const location = new URL(response.headers.get('location') ?? '', PUBLIC_ORIGIN);
+      if (location.origin !== PUBLIC_ORIGIN) return location;
+      const page = await this.send(location.pathname + location.search);
+      if (page.status === 303) {
+        response = page;
+        continue;
+      }
+      const html = await page.text();
+      const fields: Record<string, string> = {};
+      for (const match of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
+        fields[match[1] ?? ''] = (match[2] ?? '').replace(/&amp;/g, '&');
+      }
+      response =
+        location.pathname === '/oauth/login'
+          ? await this.send('/oauth/login', { ...fields, username, password })
+          : await this.send('/oauth/consent', { ...fields, decision: 'allow' });
+    }
+    throw new Error('too many redirects');
+  }
+}
 
 describe('examples/redis.yaml against a real Redis', { skip: redisMissing() }, () => {
   let redis: RedisProcess;
@@ -83,7 +147,7 @@ describe('examples/redis.yaml against a real Redis', { skip: redisMissing() }, (
       { cwd, env, stdio: ['pipe', 'ignore', 'inherit'] },
     );
     const addedExit = once(added, 'exit');
-    added.stdin?.end('alice-password-0123456789\n');
+    added.stdin?.end(`${ALICE_PASSWORD}\n`);
     assert.equal((await addedExit)[0], 0);
 
     const port = await freePort();
@@ -180,6 +244,62 @@ describe('examples/redis.yaml against a real Redis', { skip: redisMissing() }, (
       probe.disconnect();
     }
 
+    // Alice signs in and consents (the pages, served from Redis), the client redeems the code,
+    // and a tool call goes through to the upstream.
+    const verifier = randomBytes(32).toString('base64url');
+    const callback = await new PageClient(origin).authorize(
+      new URLSearchParams({
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: CALLBACK,
+        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+        code_challenge_method: 'S256',
+        resource: `${PUBLIC_ORIGIN}/mcp`,
+        scope: 'mcp:tools',
+        state: 'state-1',
+      }),
+      'alice',
+      ALICE_PASSWORD,
+    );
+    assert.equal(`${callback.origin}${callback.pathname}`, CALLBACK);
+    const tokens = await fetch(`${origin}/oauth/token`, {
+      method: 'POST',
+      headers: { host: PUBLIC_HOST, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: callback.searchParams.get('code') ?? '',
+        redirect_uri: CALLBACK,
+        code_verifier: verifier,
+        client_id: clientId,
+        resource: `${PUBLIC_ORIGIN}/mcp`,
+      }),
+    });
+    assert.equal(tokens.status, 200, await tokens.clone().text());
+    const { access_token: accessToken } = (await tokens.json()) as { access_token: string };
+    const authorized = { ...headers, authorization: `Bearer ${accessToken}` };
+    const opened = await fetch(`${origin}/mcp`, {
+      method: 'POST',
+      headers: authorized,
+      body: initialize,
+    });
+    assert.equal(opened.status, 200, await opened.clone().text());
+    const session = opened.headers.get('mcp-session-id') ?? '';
+    await opened.body?.cancel();
+    const called = await fetch(`${origin}/mcp`, {
+      method: 'POST',
+      headers: { ...authorized, 'mcp-session-id': session },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 2,
+        method: 'tools/call',
+        params: { name: 'read_file', arguments: { path: '/etc/motd' } },
+      }),
+    });
+    assert.equal(called.status, 200);
+    assert.match(await called.text(), /contents of \/etc\/motd/);
+    assert.deepEqual(upstream.toolCalls(), ['read_file']);
+    const seen = upstream.requests.length;
+
     // A token this deployment never issued is refused; the upstream saw nothing.
     const forged = await fetch(`${origin}/mcp`, {
       method: 'POST',
@@ -187,6 +307,6 @@ describe('examples/redis.yaml against a real Redis', { skip: redisMissing() }, (
       body: initialize,
     });
     assert.equal(forged.status, 401);
-    assert.equal(upstream.requests.length, 0);
+    assert.equal(upstream.requests.length, seen);
   });
 });
