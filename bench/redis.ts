@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../src/store/index.ts';
 import { freePort, startRedis } from '../test/store/redis-harness.ts';
-import { type BenchChild, startChild } from './lib/child.ts';
+import { type BenchChild, processCpuSeconds, startChild } from './lib/child.ts';
 import {
   AUDIENCE,
   benchCredentials,
@@ -44,7 +44,10 @@ export interface RedisBenchResult {
   readonly gateway: {
     readonly memoryLimiter: { requestsPerSecond: number; p99Ms: number; rounds: LoadResult[] };
     readonly redisLimiter: { requestsPerSecond: number; p99Ms: number; rounds: LoadResult[] };
-    /** Redis limiter req/s over in-memory limiter req/s (goal ≥ 0.85). */
+    /**
+     * Redis limiter req/s over in-memory limiter req/s (goal ≥ 0.85): the median of each round's
+     * ratio (both measured back to back in that round).
+     */
     readonly ratio: number;
     /**
      * Redis round trips per gateway request during the measured rounds: commands clients sent
@@ -55,6 +58,15 @@ export interface RedisBenchResult {
     readonly redisCommandsPerRequest: Readonly<Record<string, number>>;
     /** Socket reads Redis made per gateway request (INFO stats total_reads_processed). */
     readonly redisReadsPerRequest: number;
+    /**
+     * CPU microseconds per request answered over the measured rounds: each gateway process's,
+     * and the redis-server's during the Redis rounds (what the Redis host pays).
+     */
+    readonly cpuMicrosPerRequest: {
+      readonly memoryLimiter: number;
+      readonly redisLimiter: number;
+      readonly redisServer: number;
+    };
   };
   readonly refresh: { readonly sqlite: RefreshFigures; readonly redis: RefreshFigures };
 }
@@ -120,7 +132,7 @@ export async function benchRedis(options: RedisBenchOptions): Promise<RedisBench
       children.push(child);
       const url = `http://127.0.0.1:${child.port}/mcp`;
       const headers = { ...postHeaders(token), ...(await openSession(url, postHeaders(token))) };
-      return { name, url, headers };
+      return { name, url, headers, child };
     };
     const memory = await target('portcullis-memory-limits', {});
     const shared = await target('portcullis-redis-limits', { redis: `${redis.url}/0` });
@@ -130,6 +142,9 @@ export async function benchRedis(options: RedisBenchOptions): Promise<RedisBench
       method: 'tools/call',
       params: { name: 'echo', arguments: { text: 'hello' } },
     });
+    // CPU seconds each gateway process spent per request answered, over the measured rounds:
+    // unlike requests per second, hardly moved by what else the machine runs.
+    const cpu = new Map<string, { seconds: number; requests: number }>();
     const load = (t: { url: string; headers: Record<string, string> }, seconds: number) =>
       runLoad({
         url: t.url,
@@ -145,17 +160,29 @@ export async function benchRedis(options: RedisBenchOptions): Promise<RedisBench
         throw new Error(`${t.name}: warm-up saw ${warm.non2xx} non-2xx and ${warm.errors} errors`);
       }
     }
+    const measure = async (t: { name: string; child: BenchChild } & Parameters<typeof load>[0]) => {
+      const started = t.child.cpuSeconds();
+      const result = await load(t, options.seconds);
+      const spent = cpu.get(t.name) ?? { seconds: 0, requests: 0 };
+      cpu.set(t.name, {
+        seconds: spent.seconds + t.child.cpuSeconds() - started,
+        requests: spent.requests + result.total,
+      });
+      return result;
+    };
     const memoryRounds: LoadResult[] = [];
     const redisRounds: LoadResult[] = [];
     const commands = new Map<string, number>();
     let reads = 0;
+    let redisSeconds = 0;
     let requests = 0;
     const probe = new Redis({ host: '127.0.0.1', port: redis.port, enableReadyCheck: false });
     try {
-      for (let round = 0; round < options.rounds; round++) {
-        memoryRounds.push(await load(memory, options.seconds));
+      const measureRedis = async () => {
         const before = await redisCounts(probe);
-        const measured = await load(shared, options.seconds);
+        const redisCpu = processCpuSeconds(redis.pid);
+        const measured = await measure(shared);
+        redisSeconds += processCpuSeconds(redis.pid) - redisCpu;
         const sent = since(before, await redisCounts(probe));
         for (const [name, count] of sent.calls) {
           commands.set(name, (commands.get(name) ?? 0) + count);
@@ -163,10 +190,21 @@ export async function benchRedis(options: RedisBenchOptions): Promise<RedisBench
         reads += sent.reads;
         requests += measured.total;
         redisRounds.push(measured);
+      };
+      // Each round measures both gateways back to back, in turns of order, so that a change in
+      // the machine's load between rounds weighs on both sides of the round's ratio alike.
+      for (let round = 0; round < options.rounds; round++) {
+        if (round % 2 === 1) await measureRedis();
+        memoryRounds.push(await measure(memory));
+        if (round % 2 === 0) await measureRedis();
       }
     } finally {
       probe.disconnect();
     }
+    const micros = (spent: { seconds: number; requests: number } | undefined) =>
+      spent === undefined
+        ? Number.NaN
+        : Math.round((spent.seconds * 1e6) / Math.max(1, spent.requests));
     const perRequest = (count: number) => Number((count / Math.max(1, requests)).toFixed(3));
     const summary = (rounds: LoadResult[]) => ({
       requestsPerSecond: Number(median(rounds.map((r) => r.requestsPerSecond)).toFixed(1)),
@@ -202,13 +240,23 @@ export async function benchRedis(options: RedisBenchOptions): Promise<RedisBench
         memoryLimiter,
         redisLimiter,
         ratio: Number(
-          (redisLimiter.requestsPerSecond / memoryLimiter.requestsPerSecond).toFixed(3),
+          median(
+            redisRounds.map(
+              (round, index) =>
+                round.requestsPerSecond / (memoryRounds[index]?.requestsPerSecond ?? Number.NaN),
+            ),
+          ).toFixed(3),
         ),
         redisRoundTripsPerRequest: perRequest([...commands.values()].reduce((a, b) => a + b, 0)),
         redisCommandsPerRequest: Object.fromEntries(
           [...commands].map(([name, count]) => [name, perRequest(count)]),
         ),
         redisReadsPerRequest: perRequest(reads),
+        cpuMicrosPerRequest: {
+          memoryLimiter: micros(cpu.get(memory.name)),
+          redisLimiter: micros(cpu.get(shared.name)),
+          redisServer: micros({ seconds: redisSeconds, requests }),
+        },
       },
       refresh: { sqlite: sqliteRefresh, redis: redisRefresh },
     };
@@ -230,7 +278,9 @@ export function redisMarkdown(result: RedisBenchResult): string {
     `| rate limits in memory | ${gateway.memoryLimiter.requestsPerSecond} | ${gateway.memoryLimiter.p99Ms} |`,
     `| rate limits in Redis | ${gateway.redisLimiter.requestsPerSecond} | ${gateway.redisLimiter.p99Ms} |`,
     '',
-    `Redis limits over in-memory limits: ${gateway.ratio} (goal ≥ 0.85). Redis round trips per gateway request: ${gateway.redisRoundTripsPerRequest} (goal ≤ 1): the commands clients sent, counted by Redis (INFO commandstats, less the commands scripts run inside) over gateway requests answered; by command: ${
+    `CPU per request: the gateway ${gateway.cpuMicrosPerRequest.memoryLimiter} µs with its limits in memory, ${gateway.cpuMicrosPerRequest.redisLimiter} µs with them in Redis; redis-server ${gateway.cpuMicrosPerRequest.redisServer} µs.`,
+    '',
+    `Redis limits over in-memory limits: ${gateway.ratio} (goal ≥ 0.85; the median of the rounds' ratios, each round measuring both back to back, in turns of order). Redis round trips per gateway request: ${gateway.redisRoundTripsPerRequest} (goal ≤ 1): the commands clients sent, counted by Redis (INFO commandstats, less the commands scripts run inside) over gateway requests answered; by command: ${
       Object.entries(gateway.redisCommandsPerRequest)
         .map(([name, count]) => `${name} ${count}`)
         .join(', ') || 'none'
