@@ -2,7 +2,8 @@
  * The Redis store and shared state, against their single-process counterparts in the same run:
  * - the gateway's throughput with its rate limits in Redis (what several replicas share) over
  *   the same gateway with in-memory counters (goal: at least 0.85×);
- * - Redis commands per gateway request, counted by the server (INFO stats) over a measured run;
+ * - Redis round trips and scripts per gateway request, counted by the server (INFO stats and
+ *   commandstats) over the measured runs (goal: at most one round trip);
  * - refresh-token grants per second with the authorization server on Redis beside SQLite.
  * Redis runs on loopback with AOF and `appendfsync always`, the setting docs/deployment.md's
  * durability statements assume.
@@ -15,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../src/store/index.ts';
 import { freePort, startRedis } from '../test/store/redis-harness.ts';
-import { type BenchChild, startChild } from './lib/child.ts';
+import { type BenchChild, processCpuSeconds, startChild } from './lib/child.ts';
 import {
   AUDIENCE,
   benchCredentials,
@@ -43,34 +44,73 @@ export interface RedisBenchResult {
   readonly gateway: {
     readonly memoryLimiter: { requestsPerSecond: number; p99Ms: number; rounds: LoadResult[] };
     readonly redisLimiter: { requestsPerSecond: number; p99Ms: number; rounds: LoadResult[] };
-    /** Redis limiter req/s over in-memory limiter req/s (goal ≥ 0.85). */
+    /**
+     * Redis limiter req/s over in-memory limiter req/s (goal ≥ 0.85): the median of each round's
+     * ratio (both measured back to back in that round).
+     */
     readonly ratio: number;
     /**
-     * Scripts run per gateway request during the measured rounds (the subject's and the
-     * session's are sent together, so they share a round trip).
+     * Redis round trips per gateway request during the measured rounds: commands clients sent
+     * (INFO commandstats), each one request-and-answer, over gateway requests answered.
      */
-    readonly redisCommandsPerRequest: number;
+    readonly redisRoundTripsPerRequest: number;
+    /** The same, by command. */
+    readonly redisCommandsPerRequest: Readonly<Record<string, number>>;
+    /** Socket reads Redis made per gateway request (INFO stats total_reads_processed). */
+    readonly redisReadsPerRequest: number;
+    /**
+     * CPU microseconds per request answered over the measured rounds: each gateway process's,
+     * and the redis-server's during the Redis rounds (what the Redis host pays).
+     */
+    readonly cpuMicrosPerRequest: {
+      readonly memoryLimiter: number;
+      readonly redisLimiter: number;
+      readonly redisServer: number;
+    };
   };
   readonly refresh: { readonly sqlite: RefreshFigures; readonly redis: RefreshFigures };
 }
 
 /**
- * Scripts clients ran (EVALSHA, and EVAL when a script is sent again). The gateway's hot path
- * sends nothing else, and each is one round trip; the commands a script runs inside count
- * in INFO commandstats too, so they are left out.
+ * What Redis itself counted, read from INFO on one connection opened for the purpose:
+ * - `calls`: calls per command (INFO commandstats). Commands a script runs inside are counted
+ *   there too: the rate-limit script's INCR, PTTL and PEXPIRE, which the gateway never sends
+ *   itself, are left out (and the probe's own INFO), so what remains is what clients sent, each
+ *   command one request-and-answer on the wire;
+ * - `reads`: read events on client sockets (INFO stats total_reads_processed): ioredis sends the
+ *   commands of concurrent requests together, so under load there are fewer reads than commands.
  */
-async function clientCommands(port: number): Promise<number> {
-  const client = new Redis({ host: '127.0.0.1', port });
-  try {
-    const info = await client.info('commandstats');
-    let total = 0;
-    for (const match of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) {
-      if (match[1] === 'evalsha' || match[1] === 'eval') total += Number(match[2]);
-    }
-    return total;
-  } finally {
-    client.disconnect();
+interface RedisCounts {
+  readonly calls: ReadonlyMap<string, number>;
+  readonly reads: number;
+}
+
+const RUN_INSIDE_SCRIPTS = new Set(['incr', 'pttl', 'pexpire', 'info']);
+
+async function redisCounts(client: Redis): Promise<RedisCounts> {
+  const stats = await client.info('stats');
+  const commandstats = await client.info('commandstats');
+  const calls = new Map<string, number>();
+  for (const match of commandstats.matchAll(/^cmdstat_([a-z|-]+):calls=(\d+)/gm)) {
+    calls.set(match[1] ?? '', Number(match[2]));
   }
+  const reads = Number(/^total_reads_processed:(\d+)/m.exec(stats)?.[1] ?? Number.NaN);
+  return { calls, reads };
+}
+
+/** What clients sent between two probes: commands by name, and socket reads. */
+function since(
+  before: RedisCounts,
+  after: RedisCounts,
+): { calls: Map<string, number>; reads: number } {
+  const calls = new Map<string, number>();
+  for (const [name, count] of after.calls) {
+    if (RUN_INSIDE_SCRIPTS.has(name)) continue;
+    const sent = count - (before.calls.get(name) ?? 0);
+    if (sent > 0) calls.set(name, sent);
+  }
+  // The later probe's two INFO commands are two reads (the earlier probe's first one is not).
+  return { calls, reads: after.reads - before.reads - 2 };
 }
 
 export async function benchRedis(options: RedisBenchOptions): Promise<RedisBenchResult> {
@@ -92,7 +132,7 @@ export async function benchRedis(options: RedisBenchOptions): Promise<RedisBench
       children.push(child);
       const url = `http://127.0.0.1:${child.port}/mcp`;
       const headers = { ...postHeaders(token), ...(await openSession(url, postHeaders(token))) };
-      return { name, url, headers };
+      return { name, url, headers, child };
     };
     const memory = await target('portcullis-memory-limits', {});
     const shared = await target('portcullis-redis-limits', { redis: `${redis.url}/0` });
@@ -102,6 +142,9 @@ export async function benchRedis(options: RedisBenchOptions): Promise<RedisBench
       method: 'tools/call',
       params: { name: 'echo', arguments: { text: 'hello' } },
     });
+    // CPU seconds each gateway process spent per request answered, over the measured rounds:
+    // unlike requests per second, hardly moved by what else the machine runs.
+    const cpu = new Map<string, { seconds: number; requests: number }>();
     const load = (t: { url: string; headers: Record<string, string> }, seconds: number) =>
       runLoad({
         url: t.url,
@@ -117,18 +160,52 @@ export async function benchRedis(options: RedisBenchOptions): Promise<RedisBench
         throw new Error(`${t.name}: warm-up saw ${warm.non2xx} non-2xx and ${warm.errors} errors`);
       }
     }
+    const measure = async (t: { name: string; child: BenchChild } & Parameters<typeof load>[0]) => {
+      const started = t.child.cpuSeconds();
+      const result = await load(t, options.seconds);
+      const spent = cpu.get(t.name) ?? { seconds: 0, requests: 0 };
+      cpu.set(t.name, {
+        seconds: spent.seconds + t.child.cpuSeconds() - started,
+        requests: spent.requests + result.total,
+      });
+      return result;
+    };
     const memoryRounds: LoadResult[] = [];
     const redisRounds: LoadResult[] = [];
-    let commands = 0;
+    const commands = new Map<string, number>();
+    let reads = 0;
+    let redisSeconds = 0;
     let requests = 0;
-    for (let round = 0; round < options.rounds; round++) {
-      memoryRounds.push(await load(memory, options.seconds));
-      const before = await clientCommands(redis.port);
-      const measured = await load(shared, options.seconds);
-      commands += (await clientCommands(redis.port)) - before;
-      requests += measured.total;
-      redisRounds.push(measured);
+    const probe = new Redis({ host: '127.0.0.1', port: redis.port, enableReadyCheck: false });
+    try {
+      const measureRedis = async () => {
+        const before = await redisCounts(probe);
+        const redisCpu = processCpuSeconds(redis.pid);
+        const measured = await measure(shared);
+        redisSeconds += processCpuSeconds(redis.pid) - redisCpu;
+        const sent = since(before, await redisCounts(probe));
+        for (const [name, count] of sent.calls) {
+          commands.set(name, (commands.get(name) ?? 0) + count);
+        }
+        reads += sent.reads;
+        requests += measured.total;
+        redisRounds.push(measured);
+      };
+      // Each round measures both gateways back to back, in turns of order, so that a change in
+      // the machine's load between rounds weighs on both sides of the round's ratio alike.
+      for (let round = 0; round < options.rounds; round++) {
+        if (round % 2 === 1) await measureRedis();
+        memoryRounds.push(await measure(memory));
+        if (round % 2 === 0) await measureRedis();
+      }
+    } finally {
+      probe.disconnect();
     }
+    const micros = (spent: { seconds: number; requests: number } | undefined) =>
+      spent === undefined
+        ? Number.NaN
+        : Math.round((spent.seconds * 1e6) / Math.max(1, spent.requests));
+    const perRequest = (count: number) => Number((count / Math.max(1, requests)).toFixed(3));
     const summary = (rounds: LoadResult[]) => ({
       requestsPerSecond: Number(median(rounds.map((r) => r.requestsPerSecond)).toFixed(1)),
       p99Ms: Number(median(rounds.map((r) => r.p99Ms)).toFixed(3)),
@@ -163,9 +240,23 @@ export async function benchRedis(options: RedisBenchOptions): Promise<RedisBench
         memoryLimiter,
         redisLimiter,
         ratio: Number(
-          (redisLimiter.requestsPerSecond / memoryLimiter.requestsPerSecond).toFixed(3),
+          median(
+            redisRounds.map(
+              (round, index) =>
+                round.requestsPerSecond / (memoryRounds[index]?.requestsPerSecond ?? Number.NaN),
+            ),
+          ).toFixed(3),
         ),
-        redisCommandsPerRequest: Number((commands / Math.max(1, requests)).toFixed(2)),
+        redisRoundTripsPerRequest: perRequest([...commands.values()].reduce((a, b) => a + b, 0)),
+        redisCommandsPerRequest: Object.fromEntries(
+          [...commands].map(([name, count]) => [name, perRequest(count)]),
+        ),
+        redisReadsPerRequest: perRequest(reads),
+        cpuMicrosPerRequest: {
+          memoryLimiter: micros(cpu.get(memory.name)),
+          redisLimiter: micros(cpu.get(shared.name)),
+          redisServer: micros({ seconds: redisSeconds, requests }),
+        },
       },
       refresh: { sqlite: sqliteRefresh, redis: redisRefresh },
     };
@@ -187,7 +278,13 @@ export function redisMarkdown(result: RedisBenchResult): string {
     `| rate limits in memory | ${gateway.memoryLimiter.requestsPerSecond} | ${gateway.memoryLimiter.p99Ms} |`,
     `| rate limits in Redis | ${gateway.redisLimiter.requestsPerSecond} | ${gateway.redisLimiter.p99Ms} |`,
     '',
-    `Redis limits over in-memory limits: ${gateway.ratio} (goal ≥ 0.85). Redis scripts per gateway request: ${gateway.redisCommandsPerRequest}, in two round trips: the address counter before the token is verified, then the subject's and the session's sent together; revocation checks are answered from the pub/sub-fed cache; the counters skip the AOF (redis.set_repl), so appendfsync always costs them nothing.`,
+    `CPU per request: the gateway ${gateway.cpuMicrosPerRequest.memoryLimiter} µs with its limits in memory, ${gateway.cpuMicrosPerRequest.redisLimiter} µs with them in Redis; redis-server ${gateway.cpuMicrosPerRequest.redisServer} µs.`,
+    '',
+    `Redis limits over in-memory limits: ${gateway.ratio} (goal ≥ 0.85; the median of the rounds' ratios, each round measuring both back to back, in turns of order). Redis round trips per gateway request: ${gateway.redisRoundTripsPerRequest} (goal ≤ 1): the commands clients sent, counted by Redis (INFO commandstats, less the commands scripts run inside) over gateway requests answered; by command: ${
+      Object.entries(gateway.redisCommandsPerRequest)
+        .map(([name, count]) => `${name} ${count}`)
+        .join(', ') || 'none'
+    }. ioredis sends the commands of concurrent requests together: Redis made ${gateway.redisReadsPerRequest} socket reads per request. The address is screened in the replica's memory before the token is verified and counted in Redis with the subject and the session in one script; revocation checks are answered from the pub/sub-fed cache; the counters skip the AOF (redis.set_repl), so appendfsync always costs them nothing.`,
     '',
     '| refresh grants | sequential tokens/s | p50 ms | p99 ms | 8 concurrent families tokens/s |',
     '| --- | --- | --- | --- | --- |',

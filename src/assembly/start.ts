@@ -22,12 +22,14 @@ import {
   type RateLimiter,
   type ReadinessProbe,
   RequestObserver,
+  SharedRateLimiter,
 } from '../proxy/index.ts';
 import { type ConfiguredDpop, createDpopFromConfig } from '../resource-server/index.ts';
 import {
   openStore,
   RedisRateLimiter,
   RedisRevocationCache,
+  RedisSessionDirectory,
   RedisStore,
   redisSettings,
   type Store,
@@ -153,11 +155,7 @@ export async function startPortcullis(
       logger,
       auth: authentication,
       ...(upstreamCredentials === undefined ? {} : { upstreamCredentials }),
-      ...(options.rateLimiter !== undefined
-        ? { rateLimiter: options.rateLimiter }
-        : shared !== undefined
-          ? { rateLimiter: shared.rateLimiter }
-          : {}),
+      ...sharedGatewayState(options, shared),
       actualPort: front.port,
       observer,
       // Metrics on the public listener only when nothing but this machine can reach it.
@@ -266,10 +264,15 @@ async function bindFront(
 /** What replicas on one Redis share besides the authorization server's state. */
 interface SharedState {
   readonly store: RedisStore;
-  /** Rate limits counted once across every replica. */
-  readonly rateLimiter: RedisRateLimiter;
+  /**
+   * Rate limits counted once across every replica, one round trip per request (the address
+   * screened in memory first: SharedRateLimiter).
+   */
+  readonly rateLimiter: RateLimiter;
   /** Revocations from every replica, answered from memory while the subscription is live. */
   readonly revocations: RedisRevocationCache;
+  /** Legacy sessions of HTTP upstreams, served by any replica. */
+  readonly sessions: RedisSessionDirectory;
 }
 
 /**
@@ -293,17 +296,34 @@ function openSharedState(
   }
   if (redis === undefined) return undefined;
   const rm = loaded.config.remote_mcp;
+  const limits = {
+    maxRequests: rm.rate_limit_max_requests,
+    windowSeconds: rm.rate_limit_window_seconds,
+  };
   const revocations = new RedisRevocationCache(redis);
   // Subscribed in the background: until it is, every check reads Redis (never a stale answer).
   void revocations.start().catch(() => {});
   undo.push(() => revocations.close());
+  const sessions = new RedisSessionDirectory(redis);
+  void sessions.start().catch(() => {});
+  undo.push(() => sessions.close());
   return {
     store: redis,
-    rateLimiter: new RedisRateLimiter(redis, {
-      maxRequests: rm.rate_limit_max_requests,
-      windowSeconds: rm.rate_limit_window_seconds,
-    }),
+    rateLimiter: new SharedRateLimiter(new RedisRateLimiter(redis, limits), limits),
     revocations,
+    sessions,
+  };
+}
+
+/** The rate limiter (one passed in wins) and the shared sessions of the gateway. */
+function sharedGatewayState(
+  options: PortcullisOptions,
+  shared: SharedState | undefined,
+): { rateLimiter?: RateLimiter; sharedSessions?: RedisSessionDirectory } {
+  const rateLimiter = options.rateLimiter ?? shared?.rateLimiter;
+  return {
+    ...(rateLimiter === undefined ? {} : { rateLimiter }),
+    ...(shared === undefined ? {} : { sharedSessions: shared.sessions }),
   };
 }
 

@@ -9,7 +9,7 @@ import { type ReadinessCheck, type ReadinessProbe, readinessOf } from './readine
 import { RequestObserver } from './request-facts.ts';
 import { type Answer, BoundedAnswer, errorToResponse, jsonResponse } from './responses.ts';
 import { buildRouteTable, type McpRoute, type RouteTable } from './routes.ts';
-import { SessionRegistry, type UpstreamConnector } from './sessions.ts';
+import { SessionRegistry, type SharedSessions, type UpstreamConnector } from './sessions.ts';
 import { StreamLeases } from './stream-leases.ts';
 import type { UpstreamCredentialSource } from './upstream-credentials.ts';
 import { StdioConnector } from './upstreams/stdio-session.ts';
@@ -40,6 +40,8 @@ export interface GatewayOptions {
   readonly readinessProbes?: readonly ReadinessProbe[];
   /** Per-person credentials for upstreams that use identity_provider_token or token_exchange. */
   readonly upstreamCredentials?: UpstreamCredentialSource;
+  /** Sessions of HTTP upstreams shared with other replicas (a shared store); default: none. */
+  readonly sharedSessions?: SharedSessions;
 }
 
 /** What /readyz reports. */
@@ -97,7 +99,9 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
       maxRequests: config.remote_mcp.rate_limit_max_requests,
       windowSeconds: config.remote_mcp.rate_limit_window_seconds,
     });
-  const sessions = new SessionRegistry();
+  const sessions = new SessionRegistry(
+    options.sharedSessions === undefined ? {} : { shared: options.sharedSessions },
+  );
   const streams = new StreamLeases();
   const logger = options.logger;
   const connectors = new Map<McpRoute, UpstreamConnector>();

@@ -24,6 +24,8 @@ export {
   type RateLimitDecision,
   type RateLimiter,
   type RateLimitOptions,
+  type SharedCounters,
+  SharedRateLimiter,
 } from './rate-limit.ts';
 export type { ReadinessCheck, ReadinessProbe } from './readiness.ts';
 export {
@@ -50,6 +52,6 @@ export {
   type RouteTable,
   type RouteTableDescription,
 } from './routes.ts';
-export { SESSION_ID_PATTERN } from './sessions.ts';
+export { SESSION_ID_PATTERN, type SharedSessions } from './sessions.ts';
 export { runStdioFront, type StdioFrontOptions } from './stdio-front.ts';
 export { type TraceContext, traceContextOf } from './trace-context.ts';

@@ -14,7 +14,7 @@ import { classifyInbound, headersNameStatelessEra } from '../mcp/modern/inbound.
 import type { AuthStage, Principal, RequestHeaders } from './auth-stage.ts';
 import type { ModernRuntime } from './modern/runtime.ts';
 import { modernStage } from './modern/stage.ts';
-import type { RateLimiter } from './rate-limit.ts';
+import type { RateLimitDecision, RateLimiter } from './rate-limit.ts';
 import { authorizeNoting, noteMessage, type RequestFacts, reasonOf } from './request-facts.ts';
 import { type Answer, accepts, errorToResponse } from './responses.ts';
 import type { McpRoute } from './routes.ts';
@@ -29,8 +29,9 @@ import type { StreamLeases } from './stream-leases.ts';
 
 /**
  * One MCP endpoint (an upstream's path), as an ordered list of stages:
- *   method → a 2025 session this replica does not hold: 404 → address limit → authenticate →
- *   subject and session limits (one round trip) → read and parse the body once → its era: a
+ *   method → a 2025 session this replica does not hold: 404 → address limit (in memory under
+ *   a shared limiter) → authenticate → subject and session limits (one round trip to a shared
+ *   limiter, the address counted with them) → read and parse the body once → its era: a
  *   2026-07-28 request goes to the modern stage (src/proxy/modern/stage.ts); a 2025 one is
  *   authorized on that parse → session (bound to the subject) → forward the parsed text.
  * A refusal at any stage means the upstream sees nothing.
@@ -117,11 +118,15 @@ async function mcpStages(
   // the body is read; the body's own classification below has the last word.
   const stateless = method === 'POST' && headersNameStatelessEra(headers);
   const claimed = stateless ? undefined : headers['mcp-session-id'];
-  refuseSessionHeldElsewhere(deps.sessions, route, claimed, facts);
+  if (claimed !== undefined && !heldHere(deps.sessions, route, claimed)) {
+    await refuseSessionHeldElsewhere(deps, request, route, claimed);
+  }
   // Before any token work, so a flood of bad tokens costs no signature checks
-  // (HT-15 in docs/security-cases.md).
-  await limit(deps.limiter, 'address', request.clientAddress);
-  const principal = await deps.auth.authenticate(headers, { method, route });
+  // (HT-15 in docs/security-cases.md). A limiter shared by replicas screens the address in
+  // this process here and counts it in the shared store with the subject and session below: one
+  // round trip per request (SharedRateLimiter in rate-limit.ts says what that trades).
+  await screenAddress(deps.limiter, request.clientAddress);
+  const principal = await authenticateCounting(deps, request, route);
   facts.principal = principal;
   // GET and DELETE name their session outright; a POST's is read once its body is known to be
   // 2025 traffic (a malformed id on a 2026-07-28 POST is as stray as any other).
@@ -131,7 +136,7 @@ async function mcpStages(
   // limiter). The session is counted only when it is this subject's, here: a session that is
   // not is answered 404 below and spends nothing.
   const counted = sessionCounted(deps, route, principal, sessionId ?? claimed);
-  await limitAll(deps.limiter, [
+  await limitAll(deps.limiter, request.clientAddress, [
     ...(deps.auth.mode === 'oauth'
       ? [{ scope: 'subject' as const, value: principal.subject }]
       : []),
@@ -189,7 +194,7 @@ async function mcpStages(
   }
 
   const session = await findSession(deps, route, principal, sessionId);
-  deps.sessions.remove(session);
+  await deps.sessions.end(session);
   logger().info({ subject: principal.subject }, 'session ended by the client');
   return await timed(facts, () => session.delete(context));
 }
@@ -256,20 +261,33 @@ async function legacyPost(
   return await forward(session, parsed, filter, context, deps, isInitialize, facts);
 }
 
+/** A malformed id (refused later), or a session this replica holds. */
+function heldHere(sessions: SessionRegistry, route: McpRoute, claimed: string): boolean {
+  return !SESSION_ID_PATTERN.test(claimed) || sessions.holds(claimed, route);
+}
+
 /**
  * A 2025 session this replica does not hold is 404 before anything is counted: behind a load
  * balancer that tries the next replica on 404, only the replica that holds the session spends
- * rate-limit budget on the request (MCP Streamable HTTP: 404 means start a new session).
+ * rate-limit budget on the request (MCP Streamable HTTP: 404 means start a new session). With a
+ * shared store, a session of an HTTP upstream opened on another replica is read from the store
+ * first (once per replica) and served here; the address is screened in memory before that read,
+ * so ids made up by the thousand cost the store no more than the address limit allows.
  */
-function refuseSessionHeldElsewhere(
-  sessions: SessionRegistry,
+async function refuseSessionHeldElsewhere(
+  deps: EndpointDeps,
+  request: GatewayRequest,
   route: McpRoute,
-  claimed: string | undefined,
-  facts: RequestFacts,
-): void {
-  if (claimed === undefined || !SESSION_ID_PATTERN.test(claimed)) return;
-  if (sessions.holds(claimed, route)) return;
-  facts.sessionId = claimed;
+  claimed: string,
+): Promise<void> {
+  const connector = deps.connectorFor(route);
+  if (connector.resume !== undefined && deps.sessions.shared) {
+    if (deps.limiter.screen !== undefined) {
+      refuseOver('address', deps.limiter.screen(`address:${request.clientAddress}`));
+    }
+    if (await deps.sessions.adopt(claimed, route, connector)) return;
+  }
+  request.facts.sessionId = claimed;
   throw new RequestError('McpSessionNotFound', 'no such session; initialize a new one');
 }
 
@@ -354,11 +372,64 @@ function sessionIdOf(headers: RequestHeaders): string | undefined {
   return value;
 }
 
-/** Several counters at once; every one is counted, and the first refusal is the answer. */
+type LimitScope = 'address' | 'session' | 'subject';
+
+/**
+ * The address limit before token work: counted outright by a limiter in this process, screened
+ * in this process by a shared one (which counts it in the shared store after authentication).
+ */
+async function screenAddress(limiter: RateLimiter, address: string): Promise<void> {
+  const key = `address:${address}`;
+  refuseOver(
+    'address',
+    limiter.screen === undefined ? await limiter.consume(key) : limiter.screen(key),
+  );
+}
+
+/**
+ * Authenticates; a request the credentials refuse still counts its address in a shared
+ * limiter (one call), so a flood of bad tokens spends the address's budget on every replica.
+ */
+async function authenticateCounting(
+  deps: EndpointDeps,
+  request: GatewayRequest,
+  route: McpRoute,
+): Promise<Principal> {
+  try {
+    return await deps.auth.authenticate(request.headers, { method: request.method, route });
+  } catch (error) {
+    if (
+      deps.limiter.consumeAll !== undefined &&
+      error instanceof RequestError &&
+      error.status < 500
+    ) {
+      await limit(deps.limiter, 'address', request.clientAddress);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Several counters at once; every one is counted, and the first refusal is the answer. A
+ * shared limiter counts them in one atomic call, the address included (screened before).
+ */
 async function limitAll(
   limiter: RateLimiter,
+  address: string,
   checks: readonly { scope: 'session' | 'subject'; value: string }[],
 ): Promise<void> {
+  if (limiter.consumeAll !== undefined) {
+    const all: readonly { scope: LimitScope; value: string }[] = [
+      { scope: 'address', value: address },
+      ...checks,
+    ];
+    const decisions = await limiter.consumeAll(all.map((check) => `${check.scope}:${check.value}`));
+    all.forEach((check, index) => {
+      const decision = decisions[index];
+      if (decision !== undefined) refuseOver(check.scope, decision);
+    });
+    return;
+  }
   const outcomes = await Promise.allSettled(
     checks.map((check) => limit(limiter, check.scope, check.value)),
   );
@@ -366,12 +437,11 @@ async function limitAll(
   if (refused !== undefined) throw refused.reason;
 }
 
-async function limit(
-  limiter: RateLimiter,
-  scope: 'address' | 'session' | 'subject',
-  value: string,
-): Promise<void> {
-  const decision = await limiter.consume(`${scope}:${value}`);
+async function limit(limiter: RateLimiter, scope: LimitScope, value: string): Promise<void> {
+  refuseOver(scope, await limiter.consume(`${scope}:${value}`));
+}
+
+function refuseOver(scope: LimitScope, decision: RateLimitDecision): void {
   if (!decision.allowed) {
     publish(rateLimitChannel, { scope });
     throw new RequestError('RateLimited', 'too many requests; retry later', {

@@ -15,6 +15,21 @@ export interface RateLimitDecision {
 export interface RateLimiter {
   /** Counts one request against `key` and says whether it is within the limit. */
   consume(key: string): Promise<RateLimitDecision>;
+  /**
+   * Present on a limiter whose counters live in a store shared by replicas: counts every key in
+   * one atomic call (one round trip) and answers each, in order. The gateway then screens the
+   * client's address with `screen` before any token work and counts the address in the shared
+   * store together with the subject and the session once the token is known.
+   */
+  consumeAll?(keys: readonly string[]): Promise<readonly RateLimitDecision[]>;
+  /** With consumeAll: counts `key` in this process only (no round trip). */
+  screen?(key: string): RateLimitDecision;
+  close(): Promise<void>;
+}
+
+/** Counters kept in a store shared by every replica (Redis): several keys in one atomic call. */
+export interface SharedCounters {
+  consumeAll(keys: readonly string[]): Promise<readonly RateLimitDecision[]>;
   close(): Promise<void>;
 }
 
@@ -47,6 +62,11 @@ export class MemoryRateLimiter implements RateLimiter {
   }
 
   async consume(key: string): Promise<RateLimitDecision> {
+    return this.take(key);
+  }
+
+  /** consume without the promise: the counters are in this process. */
+  take(key: string): RateLimitDecision {
     const now = this.#now();
     let window = this.#windows.get(key);
     if (window === undefined || now - window.startedAt >= this.#windowMs) {
@@ -83,5 +103,48 @@ export class MemoryRateLimiter implements RateLimiter {
       const oldest = this.#windows.keys().next();
       if (!oldest.done) this.#windows.delete(oldest.value);
     }
+  }
+}
+
+/**
+ * The limiter of replicas sharing a store (Redis), at one round trip per request.
+ *
+ * The address limit exists to stop a flood of bad tokens before signature checks, so it must be
+ * decided before the token is verified; the subject's limit can only be decided after. Asking the
+ * shared store at both points would cost two round trips per request. Instead the address is
+ * screened first by a counter in this process at the same limit (no round trip), and counted in
+ * the shared store afterwards together with the subject and the session, in one atomic call
+ * (`consumeAll`); a request refused by authentication counts its address there too, in one call.
+ *
+ * The trade-off: the screen sees only this replica's share of an address's requests, so behind a
+ * load balancer spreading a flood over N replicas, up to N times the limit of bad tokens per
+ * window reach signature checks before every replica's screen closes; the shared count still
+ * admits at most the limit across all replicas, so no more than the limit reach an upstream.
+ */
+export class SharedRateLimiter implements RateLimiter {
+  readonly #counters: SharedCounters;
+  readonly #local: MemoryRateLimiter;
+
+  constructor(counters: SharedCounters, options: RateLimitOptions) {
+    this.#counters = counters;
+    this.#local = new MemoryRateLimiter(options);
+  }
+
+  async consume(key: string): Promise<RateLimitDecision> {
+    const [decision] = await this.#counters.consumeAll([key]);
+    if (decision === undefined) throw new Error('the shared counters answered nothing');
+    return decision;
+  }
+
+  consumeAll(keys: readonly string[]): Promise<readonly RateLimitDecision[]> {
+    return this.#counters.consumeAll(keys);
+  }
+
+  screen(key: string): RateLimitDecision {
+    return this.#local.take(key);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.#local.close(), this.#counters.close()]);
   }
 }

@@ -9,6 +9,7 @@ export { RedisStore } from './redis.ts';
 export { describeRedisUrl, type RedisSettings } from './redis-connection.ts';
 export { RedisRateLimiter } from './redis-rate-limit.ts';
 export { RedisRevocationCache } from './redis-revocation-cache.ts';
+export { type McpSessionRecord, RedisSessionDirectory } from './redis-sessions.ts';
 export { createStoreReplayCache, type StoreReplayCache } from './replay.ts';
 export { SqliteStore, type SqliteStoreOptions } from './sqlite.ts';
 export {

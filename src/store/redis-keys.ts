@@ -86,6 +86,14 @@ export class RedisKeys {
   session(idHash: string): string {
     return `${this.prefix}session:${idHash}`;
   }
+  /** A legacy MCP session of an HTTP upstream, by the SHA-256 of its id (any replica serves it). */
+  mcpSession(name: string): string {
+    return `${this.prefix}mcp-session:${name}`;
+  }
+  /** Ended MCP sessions, for the replicas' copies. */
+  get mcpSessionChannel(): string {
+    return `${this.prefix}mcp-sessions-ended`;
+  }
   interaction(id: string): string {
     return `${this.prefix}interaction:${id}`;
   }
@@ -145,9 +153,14 @@ export class RedisKeys {
     return `${this.prefix}{keys}:all`;
   }
 
-  /** A gateway rate-limit window (per address, subject or session). */
+  /**
+   * A gateway rate-limit window (per address, subject or session). Every window shares one hash
+   * tag: a request's address, subject and session are counted by one script, so on a Cluster
+   * they must live in one slot (and so on one master, which serves far more scripts per second
+   * than the gateway's requests need). The key is after the tag, so no value can reach it.
+   */
   rateLimit(key: string): string {
-    return `${this.prefix}rl:${key}`;
+    return `${this.prefix}{rl}:${key}`;
   }
 
   /** An identifier used once (src/store/replay.ts); its own key, so any slot of a cluster. */

@@ -381,24 +381,30 @@ return count`,
   },
 
   /**
-   * KEYS: rate-limit window. ARGV: window ms. One request counted: {count, ms left}. The window
-   * starts at the key's first request and ends with the key (a fixed window, like the in-memory
-   * limiter's), so one round trip decides. The counter is not written to the AOF nor sent to
-   * replicas (redis.set_repl, effects replication): a window lives a minute, so losing it in a
-   * restart or failover costs one fresh window, while writing it would cost an fsync per request
-   * under appendfsync always.
+   * KEYS: rate-limit windows (any number, all of one hash slot). ARGV: window ms. One request
+   * counted against each: {count, ms left} per key, flat, in order. A window starts at the key's
+   * first request and ends with the key (a fixed window, like the in-memory limiter's), so one
+   * round trip decides every limit of a request at once. The counters are not written to the AOF
+   * nor sent to replicas (redis.set_repl, effects replication): a window lives a minute, so losing
+   * it in a restart or failover costs one fresh window, while writing it would cost an fsync per
+   * request under appendfsync always.
    */
   rateLimit: {
-    numberOfKeys: 1,
+    numberOfKeys: undefined,
     lua: `
 redis.set_repl(redis.REPL_NONE)
-local count = redis.call('INCR', KEYS[1])
-local left = redis.call('PTTL', KEYS[1])
-if left < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  left = tonumber(ARGV[1])
+local out = {}
+for _, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  local left = redis.call('PTTL', key)
+  if left < 0 then
+    redis.call('PEXPIRE', key, ARGV[1])
+    left = tonumber(ARGV[1])
+  end
+  table.insert(out, count)
+  table.insert(out, left)
 end
-return { count, left }`,
+return out`,
   },
 
   /**

@@ -16,6 +16,8 @@ const EXAMPLE_ENV: NodeJS.ProcessEnv = {
   REDIS_URL: 'redis://:redis-password-SECRET-VALUE@127.0.0.1:6379/0',
   REDIS_USERNAME: 'portcullis',
   REDIS_PASSWORD: 'redis-acl-password-SECRET-VALUE',
+  TOOLS_MCP_URL: 'http://tools.internal:9000/mcp',
+  PORTCULLIS_ADMIN_BIND: '127.0.0.1:9464',
   FILES_API_TOKEN: 'files-api-token-SECRET-VALUE',
   TICKETS_CLIENT_SECRET: 'tickets-client-secret-SECRET-VALUE',
   CORP_SSO_CLIENT_SECRET: 'corp-sso-client-secret-SECRET-VALUE',

@@ -1,12 +1,14 @@
 /**
- * Gateway state shared by replicas through Redis: rate limits counted once across replicas, and
- * revocations reaching every replica's cache by pub/sub — failing closed when Redis is gone.
+ * Gateway state shared by replicas through Redis: rate limits counted once across replicas,
+ * revocations reaching every replica's cache by pub/sub, legacy sessions any replica can read —
+ * failing closed when Redis is gone.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   RedisRateLimiter,
   RedisRevocationCache,
+  RedisSessionDirectory,
   RedisStore,
   StoreUnavailableError,
 } from '../../src/store/index.ts';
@@ -104,6 +106,32 @@ describe('shared gateway state on Redis', { skip: missing }, () => {
     await cache.close();
   });
 
+  it('a session record: read by another replica, its id never a key, ended for every watcher', async () => {
+    const a = new RedisSessionDirectory(replica('sess:'));
+    const bStore = replica('sess:');
+    const b = new RedisSessionDirectory(bStore);
+    const events: string[] = [];
+    b.watch({ ended: (id) => events.push(`ended ${id}`), lost: () => events.push('lost') });
+    await b.start();
+    const record = {
+      id: 'S'.repeat(32),
+      subject: 'alice',
+      route: '/mcp',
+      upstreamSessionId: 'up-7',
+    };
+    await a.put(record, 60_000);
+    assert.deepEqual(await b.get(record.id), record);
+    assert.equal(await b.get('T'.repeat(32)), undefined, 'positive control: an unknown id');
+    const keys = await bStore.connection.keys('sess:*');
+    assert.ok(keys.length > 0 && !keys.some((key) => key.includes(record.id)), keys.join());
+    await a.end(record.id);
+    assert.equal(await b.get(record.id), undefined);
+    while (!events.includes(`ended ${record.id}`)) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await b.close();
+  });
+
   it('fails closed while Redis is down (limiter and revocation check), recovers by itself', async () => {
     const store = replica('down:', 300);
     const limiter = new RedisRateLimiter(store, { maxRequests: 5, windowSeconds: 60 });
@@ -114,9 +142,18 @@ describe('shared gateway state on Redis', { skip: missing }, () => {
     assert.equal(await cache.isAccessTokenRevoked(token.jti), false);
     assert.equal((await limiter.consume('k')).allowed, true);
 
+    const sessions = new RedisSessionDirectory(store);
+    const lost: boolean[] = [];
+    sessions.watch({ ended: () => {}, lost: () => lost.push(sessions.live) });
+    await sessions.start();
+    const lostBefore = lost.length;
+
     await server.stop();
     await until(() => !cache.live);
+    await until(() => !sessions.live && lost.length > lostBefore);
     await assert.rejects(limiter.consume('k'), StoreUnavailableError);
+    await assert.rejects(limiter.consumeAll(['a', 'b']), StoreUnavailableError);
+    await assert.rejects(sessions.get('S'.repeat(32)), StoreUnavailableError);
     await assert.rejects(
       cache.isAccessTokenRevoked(token.jti),
       StoreUnavailableError,
@@ -128,6 +165,11 @@ describe('shared gateway state on Redis', { skip: missing }, () => {
     await until(() => cache.live);
     assert.equal(await cache.isAccessTokenRevoked(token.jti), false);
     assert.equal((await limiter.consume('k')).allowed, true);
+    // Once the subscription is back, copies read meanwhile are dropped again.
+    await until(() => sessions.live);
+    assert.equal(lost.at(-1), true, 'told once messages flow again');
+    assert.equal(await sessions.get('S'.repeat(32)), undefined);
     await cache.close();
+    await sessions.close();
   });
 });

@@ -3,11 +3,24 @@ import { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
 import { RequestError } from '../../errors/index.ts';
 import type { Logger } from '../../lib/log.ts';
-import { type ParsedMessage, type ResponseFilter, ResponseTracker } from '../../mcp/index.ts';
+import {
+  filterInitializeResponse,
+  filterToolsListResponse,
+  isRecord,
+  type ParsedMessage,
+  type ResponseFilter,
+  ResponseTracker,
+} from '../../mcp/index.ts';
 import type { Principal } from '../auth-stage.ts';
 import { type Answer, BoundedAnswer, SESSION_HEADER, sseHeaders } from '../responses.ts';
 import type { McpRoute } from '../routes.ts';
-import type { ExchangeContext, UpstreamConnector, UpstreamSession } from '../sessions.ts';
+import type {
+  ExchangeContext,
+  SessionHooks,
+  SharedSessionRecord,
+  UpstreamConnector,
+  UpstreamSession,
+} from '../sessions.ts';
 import { encodeSseEvent, parseSseEvent, SseSplitter } from '../sse.ts';
 import { traceContextOf } from '../trace-context.ts';
 import {
@@ -89,8 +102,15 @@ export class HttpConnector implements UpstreamConnector {
     this.#perPerson = kind !== undefined && kind !== 'static';
   }
 
-  open(id: string, principal: Principal): UpstreamSession {
-    return new HttpSession(id, principal.subject, this);
+  open(id: string, principal: Principal, hooks?: SessionHooks): UpstreamSession {
+    return new HttpSession(id, principal.subject, this, hooks);
+  }
+
+  /** A session another replica opened: the upstream keeps its state, so any replica forwards. */
+  resume(record: SharedSessionRecord): UpstreamSession {
+    const session = new HttpSession(record.id, record.subject, this, undefined);
+    session.resumeFrom(record.upstreamSessionId);
+    return session;
   }
 
   async close(): Promise<void> {
@@ -198,12 +218,31 @@ class HttpSession implements UpstreamSession {
   #lastActive = Date.now();
   #closed = false;
   #initialized = false;
+  readonly #hooks: SessionHooks | undefined;
+  /** Other replicas serve this session too (its record is in the shared store). */
+  #shared: boolean;
 
-  constructor(id: string, subject: string, connector: HttpConnector) {
+  constructor(
+    id: string,
+    subject: string,
+    connector: HttpConnector,
+    hooks: SessionHooks | undefined,
+  ) {
     this.id = id;
     this.subject = subject;
     this.route = connector.route;
     this.#connector = connector;
+    this.#hooks = hooks;
+    this.#shared = hooks !== undefined;
+  }
+
+  /** Takes over a session initialized through another replica. */
+  resumeFrom(upstreamSessionId: string | undefined): void {
+    if (upstreamSessionId !== undefined && UPSTREAM_SESSION_ID.test(upstreamSessionId)) {
+      this.#upstreamSessionId = upstreamSessionId;
+    }
+    this.#initialized = true;
+    this.#shared = true;
   }
 
   get closed(): boolean {
@@ -236,14 +275,38 @@ class HttpSession implements UpstreamSession {
       return answer;
     }
     if (isInitialize) {
-      if (response.status >= 200 && response.status < 300) this.#initialized = true;
-      else this.#closed = true;
+      if (response.status >= 200 && response.status < 300) {
+        this.#initialized = true;
+        await this.#established(response);
+      } else this.#closed = true;
     }
     return response;
   }
 
+  /** Shares the session (hooks.established) before the client learns its id; else fails it. */
+  async #established(response: Answer): Promise<void> {
+    if (this.#hooks === undefined) return;
+    try {
+      await this.#hooks.established(this.#upstreamSessionId);
+    } catch (error) {
+      this.#closed = true;
+      if (response instanceof Response) await response.body?.cancel().catch(() => {});
+      throw error;
+    }
+  }
+
   async get(context: ExchangeContext): Promise<Answer> {
-    return this.#exchange('GET', context, undefined, false, { filterJson: false });
+    // A resumed stream (Last-Event-ID) may replay answers to requests (streamable-http,
+    // "Resumability and Redelivery"); when other replicas serve the session, requests posted
+    // through them were never tracked here, so their answers are rewritten by their shape.
+    const replay =
+      this.#shared && context.headers['last-event-id'] !== undefined
+        ? untrackedAnswerFilter(this.route, context.principal)
+        : undefined;
+    return this.#exchange('GET', context, undefined, false, {
+      filterJson: false,
+      ...(replay === undefined ? {} : { replay }),
+    });
   }
 
   async delete(context: ExchangeContext): Promise<Answer> {
@@ -268,7 +331,7 @@ class HttpSession implements UpstreamSession {
     context: ExchangeContext,
     body: string | undefined,
     isInitialize: boolean,
-    options: { filterJson: boolean },
+    options: { filterJson: boolean; replay?: ReplayFilter },
   ): Promise<Answer> {
     if (this.#closed) throw new RequestError('McpSessionNotFound', 'the session has ended');
     this.#lastActive = Date.now();
@@ -306,7 +369,7 @@ class HttpSession implements UpstreamSession {
         this.#upstreamSessionId = upstreamId;
       }
     }
-    return await this.#relay(upstream, isInitialize, options.filterJson, done);
+    return await this.#relay(upstream, isInitialize, options, done);
   }
 
   #requestHeaders(method: string, context: ExchangeContext): Record<string, string> {
@@ -360,7 +423,7 @@ class HttpSession implements UpstreamSession {
   async #relay(
     upstream: UpstreamAnswer,
     isInitialize: boolean,
-    filterJson: boolean,
+    { filterJson, replay }: { filterJson: boolean; replay?: ReplayFilter },
     done: () => void,
   ): Promise<Answer> {
     const status = upstream.statusCode;
@@ -386,7 +449,7 @@ class HttpSession implements UpstreamSession {
     }
     const source = Readable.toWeb(upstream.body) as ReadableStream<Uint8Array>;
     if (isSse) {
-      return new Response(source.pipeThrough(this.#sseFilter()), { status, headers });
+      return new Response(source.pipeThrough(this.#sseFilter(replay)), { status, headers });
     }
     if (contentType.startsWith('application/json') && filterJson) {
       return new Response(this.#filterJson(source), { status, headers });
@@ -420,16 +483,19 @@ class HttpSession implements UpstreamSession {
     return new BoundedAnswer(status, headers, Buffer.concat(chunks));
   }
 
-  /** Passes SSE events through unchanged, except answers the gateway rewrites. */
-  #sseFilter(): TransformStream<Uint8Array, Uint8Array> {
+  /**
+   * Passes SSE events through unchanged, except answers the gateway rewrites: tracked ones, and
+   * with `replay` the untracked answers of a resumed stream.
+   */
+  #sseFilter(replay?: ReplayFilter): TransformStream<Uint8Array, Uint8Array> {
     const decoder = new TextDecoder();
     const encoder = new TextEncoder();
     const splitter = new SseSplitter();
     const convert = (block: string): string => {
-      if (this.#filters.size === 0) return block;
+      if (this.#filters.size === 0 && replay === undefined) return block;
       const event = parseSseEvent(block);
       if (event.data === undefined || (event.event ?? 'message') !== 'message') return block;
-      const filtered = this.#filterMessage(event.data);
+      const filtered = this.#filterMessage(event.data) ?? replay?.(event.data);
       return filtered === undefined ? block : encodeSseEvent({ ...event, data: filtered });
     };
     return new TransformStream({
@@ -473,4 +539,32 @@ class HttpSession implements UpstreamSession {
     const answer = this.#filters.takeAnswerText(text);
     return answer === undefined ? undefined : answer.entry(answer.response);
   }
+}
+
+/** Rewrites the text of an answer no request was tracked for; undefined to pass it as is. */
+type ReplayFilter = (text: string) => string | undefined;
+
+/**
+ * The rewrites responseFilterFor would have chosen, told from the answer's shape: a result with
+ * a `tools` list is a tools/list answer (filtered for the caller's scopes), one with
+ * `capabilities` and `protocolVersion` an initialize answer. Other answers pass.
+ */
+function untrackedAnswerFilter(route: McpRoute, principal: Principal): ReplayFilter {
+  return (text) => {
+    let message: unknown;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    if (!isRecord(message) || 'method' in message || !isRecord(message.result)) return undefined;
+    const result = message.result;
+    if (Array.isArray(result.tools)) {
+      return filterToolsListResponse(message, route.policy, principal.scopes);
+    }
+    if (isRecord(result.capabilities) && typeof result.protocolVersion === 'string') {
+      return filterInitializeResponse(message, route.policy);
+    }
+    return undefined;
+  };
 }
