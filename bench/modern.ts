@@ -34,6 +34,8 @@ export interface ModernTargetFigures {
   readonly p99Ms: number;
   /** CPU time of the gateway process per request: steadier than req/s on a shared machine. */
   readonly cpuMicrosPerRequest: number;
+  /** CPU time of the upstream process per request (it shares the gateway's core). */
+  readonly upstreamCpuMicrosPerRequest: number;
   readonly errors: number;
   readonly non2xx: number;
 }
@@ -52,7 +54,8 @@ export interface ModernBenchResult {
 const SERVER_CORES = '0';
 const LOAD_CORES = '1';
 const STDIO_ECHO = fileURLToPath(new URL('./servers/stdio-echo.ts', import.meta.url));
-const META = {
+/** The per-request envelope of a 2026-07-28 request (basic/index "_meta"). */
+export const MODERN_META = {
   'io.modelcontextprotocol/protocolVersion': '2026-07-28',
   'io.modelcontextprotocol/clientCapabilities': {},
   'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' },
@@ -90,7 +93,7 @@ export async function benchModern(options: ModernBenchOptions): Promise<ModernBe
     jsonrpc: '2.0',
     id: 1,
     method: 'tools/call',
-    params: { name: 'echo', arguments: { text: 'hello' }, _meta: META },
+    params: { name: 'echo', arguments: { text: 'hello' }, _meta: MODERN_META },
   });
   const modernHeaders = {
     ...headers,
@@ -129,13 +132,17 @@ export async function benchModern(options: ModernBenchOptions): Promise<ModernBe
       connections: 1,
     },
   ];
-  const figures = new Map<string, { load: LoadResult; cpuMicros: number }[]>(
+  const figures = new Map<
+    string,
+    { load: LoadResult; cpuMicros: number; upstreamCpuMicros: number }[]
+  >(
     targets.map((target) => [target.name, []]),
   );
   try {
     for (let round = 0; round < options.rounds; round += 1) {
       for (const target of targets) {
         const cpuBefore = gateway.cpuSeconds();
+        const upstreamCpuBefore = upstream.cpuSeconds();
         const load = await runLoad({
           url: target.url,
           headers: target.headers,
@@ -144,9 +151,13 @@ export async function benchModern(options: ModernBenchOptions): Promise<ModernBe
           connections: target.connections ?? options.connections,
           cores: LOAD_CORES,
         });
-        const cpuMicros =
-          load.total === 0 ? 0 : ((gateway.cpuSeconds() - cpuBefore) * 1e6) / load.total;
-        figures.get(target.name)?.push({ load, cpuMicros });
+        const perRequest = (seconds: number) =>
+          load.total === 0 ? 0 : (seconds * 1e6) / load.total;
+        figures.get(target.name)?.push({
+          load,
+          cpuMicros: perRequest(gateway.cpuSeconds() - cpuBefore),
+          upstreamCpuMicros: perRequest(upstream.cpuSeconds() - upstreamCpuBefore),
+        });
       }
     }
   } finally {
@@ -160,6 +171,7 @@ export async function benchModern(options: ModernBenchOptions): Promise<ModernBe
       p50Ms: median(rounds.map((r) => r.load.p50Ms)),
       p99Ms: median(rounds.map((r) => r.load.p99Ms)),
       cpuMicrosPerRequest: Math.round(median(rounds.map((r) => r.cpuMicros))),
+      upstreamCpuMicrosPerRequest: Math.round(median(rounds.map((r) => r.upstreamCpuMicros))),
       errors: rounds.reduce((sum, r) => sum + r.load.errors, 0),
       non2xx: rounds.reduce((sum, r) => sum + r.load.non2xx, 0),
     };

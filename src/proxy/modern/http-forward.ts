@@ -6,8 +6,9 @@ import { errorResponse, isRecord, type JsonRpcId, type ResponseFilter } from '..
 import { encodeHeaderValue } from '../../mcp/modern/header-value.ts';
 import type { ModernRequest } from '../../mcp/modern/inbound.ts';
 import { HEADERS } from '../../mcp/modern/protocol.ts';
-import { sseHeaders } from '../responses.ts';
+import { type Answer, BoundedAnswer } from '../responses.ts';
 import { encodeSseEvent, parseSseEvent, SseSplitter } from '../sse.ts';
+import { UpstreamCancel, whenClientGone } from './client-gone.ts';
 
 /**
  * Forwards one validated 2026-07-28 request to a modern Streamable HTTP upstream, statelessly
@@ -29,6 +30,12 @@ const MAX_FILTERED_BYTES = 8 * 1024 * 1024;
 const BUFFERED_MAX = 256 * 1024;
 /** Upstream response headers passed to the client. */
 const FORWARDED_RESPONSE_HEADERS = ['content-type', 'retry-after'];
+/** SSE response headers: no caching, no proxy buffering (streamable-http "Receiving Messages"). */
+const SSE_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+};
 
 export interface ModernForwardInput {
   readonly request: ModernRequest;
@@ -37,7 +44,12 @@ export interface ModernForwardInput {
   /** Rewrites the final response (a list filtered per caller, discover filtered by policy). */
   readonly filter?: ResponseFilter | undefined;
   /** Aborted when the client goes away: cancels the upstream request. */
-  readonly signal: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * The same, told as a listener registration (returns its undo): the gateway's own requests
+   * pass this rather than a signal, so a request that completes costs no AbortController.
+   */
+  readonly onClientGone?: ((listener: () => void) => () => void) | undefined;
   /** W3C trace context to pass on. */
   readonly trace?: Readonly<Record<string, string>> | undefined;
   readonly requestId?: string | undefined;
@@ -45,6 +57,8 @@ export interface ModernForwardInput {
 
 export class ModernHttpForwarder {
   readonly #url: URL;
+  /** The upstream's path and query, as sent on every request. */
+  readonly #path: string;
   readonly #pool: Pool;
   readonly #configHeaders: Readonly<Record<string, string>>;
   readonly #logger: Logger;
@@ -55,6 +69,7 @@ export class ModernHttpForwarder {
     logger: Logger;
   }) {
     this.#url = new URL(options.url);
+    this.#path = `${this.#url.pathname}${this.#url.search}`;
     this.#configHeaders = options.headers;
     this.#logger = options.logger;
     this.#pool = new Pool(this.#url.origin, {
@@ -87,80 +102,95 @@ export class ModernHttpForwarder {
     return headers;
   }
 
-  async forward(input: ModernForwardInput): Promise<Response> {
+  async forward(input: ModernForwardInput): Promise<Answer> {
     const { request } = input;
-    const controller = new AbortController();
-    const onClientGone = () => controller.abort();
-    input.signal.addEventListener('abort', onClientGone, { once: true });
-    const release = () => input.signal.removeEventListener('abort', onClientGone);
+    const cancel = new UpstreamCancel();
+    const stopWatching = whenClientGone(input, () => cancel.abort());
     let answer: Awaited<ReturnType<Pool['request']>>;
     try {
+      // An emitter signal cancels only what is under way; one that already fired, here.
+      if (cancel.cancelled) throw new Error('cancelled before it was sent');
       answer = await this.#pool.request({
-        path: `${this.#url.pathname}${this.#url.search}`,
+        path: this.#path,
         method: 'POST',
         headers: this.headersFor(request, input.trace),
         body: input.text,
-        signal: controller.signal,
+        signal: cancel,
       });
     } catch (error) {
-      release();
-      throw upstreamError(error, input.signal.aborted);
+      stopWatching();
+      throw upstreamError(error, cancel.cancelled);
     }
-    answer.body.on('error', () => {});
-    answer.body.once('close', release);
+    const body = answer.body;
+    body.on('error', ignoreStreamError);
+    body.once('close', stopWatching);
+    this.#refuseFailure(answer, input.requestId);
+    const status = answer.statusCode;
+    const contentType = String(answer.headers['content-type'] ?? '').toLowerCase();
+    const isSse = contentType.startsWith('text/event-stream');
+    const headers: Record<string, string> = isSse ? { ...SSE_HEADERS } : {};
+    for (const name of FORWARDED_RESPONSE_HEADERS) {
+      const value = answer.headers[name];
+      if (typeof value === 'string' && !(isSse && name === 'content-type')) headers[name] = value;
+    }
+    if (status === 202 || status === 204 || answer.headers['content-length'] === '0') {
+      body.resume();
+      return new BoundedAnswer(status, headers, undefined);
+    }
+    const filter = status >= 200 && status < 300 ? input.filter : undefined;
+    if (isSse) {
+      // The request's own stream: relayed as it comes, the final response rewritten in passing.
+      const source = Readable.toWeb(body) as ReadableStream<Uint8Array>;
+      return new Response(source.pipeThrough(sseRewriter(request.id, filter)), {
+        status,
+        headers,
+      });
+    }
+    if (filter !== undefined) {
+      // A rewritten answer is read whole anyway: it leaves as a bounded answer.
+      const text = await rewriteJson(body, request.id, filter, this.#logger);
+      return new BoundedAnswer(status, headers, text);
+    }
+    const declared = Number(answer.headers['content-length']);
+    if (Number.isSafeInteger(declared) && declared <= BUFFERED_MAX) {
+      // A small answer of known length is read whole and handed on as a bounded answer: the
+      // front writes it in one write with its length, no Web Response or stream in between.
+      const chunks: Buffer[] = [];
+      for await (const chunk of body) chunks.push(chunk as Buffer);
+      return new BoundedAnswer(
+        status,
+        headers,
+        chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks),
+      );
+    }
+    return new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, { status, headers });
+  }
+
+  /** Upstream statuses the client must not see as such: the body is dropped, this throws. */
+  #refuseFailure(
+    answer: Awaited<ReturnType<Pool['request']>>,
+    requestId: string | undefined,
+  ): void {
     const status = answer.statusCode;
     if (status === 401 || status === 407 || answer.headers['www-authenticate'] !== undefined) {
       answer.body.destroy();
       // The gateway's own upstream credentials failed; the client must not be sent to authorize
       // against the upstream.
       this.#logger.error(
-        { status, requestId: input.requestId },
+        { status, requestId },
         'modern upstream refused the gateway (authentication challenge); check upstreams[].headers',
       );
       throw new RequestError('UpstreamFailed', 'the upstream refused the gateway');
     }
     if ((status >= 300 && status < 400) || status >= 500) {
       answer.body.destroy();
-      this.#logger.warn({ status, requestId: input.requestId }, 'modern upstream failed');
+      this.#logger.warn({ status, requestId }, 'modern upstream failed');
       throw new RequestError('UpstreamFailed', `the upstream failed (status ${status})`);
     }
-    const contentType = String(answer.headers['content-type'] ?? '').toLowerCase();
-    const isSse = contentType.startsWith('text/event-stream');
-    const headers = isSse ? sseHeaders() : new Headers();
-    for (const name of FORWARDED_RESPONSE_HEADERS) {
-      const value = answer.headers[name];
-      if (typeof value === 'string' && !(isSse && name === 'content-type'))
-        headers.set(name, value);
-    }
-    if (status === 202 || status === 204 || answer.headers['content-length'] === '0') {
-      answer.body.resume();
-      return new Response(null, { status, headers });
-    }
-    const filter = status >= 200 && status < 300 ? input.filter : undefined;
-    const declared = Number(answer.headers['content-length']);
-    if (
-      !isSse &&
-      filter === undefined &&
-      Number.isSafeInteger(declared) &&
-      declared <= BUFFERED_MAX
-    ) {
-      // A small answer of known length is read whole and sent in one write with its length:
-      // cheaper than a stream of chunks.
-      const whole = Buffer.from(await answer.body.arrayBuffer());
-      headers.set('content-length', String(whole.length));
-      return new Response(whole, { status, headers });
-    }
-    const source = Readable.toWeb(answer.body) as ReadableStream<Uint8Array>;
-    if (isSse) {
-      return new Response(source.pipeThrough(sseRewriter(request.id, filter)), { status, headers });
-    }
-    if (filter === undefined) return new Response(source, { status, headers });
-    return new Response(await rewriteJson(source, request.id, filter, this.#logger), {
-      status,
-      headers,
-    });
   }
 }
+
+function ignoreStreamError(): void {}
 
 function upstreamError(error: unknown, clientGone: boolean): RequestError {
   if (error instanceof undiciErrors.HeadersTimeoutError) {
@@ -194,23 +224,23 @@ function rewrite(text: string, id: JsonRpcId, filter: ResponseFilter | undefined
 }
 
 async function rewriteJson(
-  source: ReadableStream<Uint8Array>,
+  source: Readable,
   id: JsonRpcId,
   filter: ResponseFilter,
   logger: Logger,
 ): Promise<string> {
-  const chunks: Uint8Array[] = [];
+  const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of source) {
-    size += chunk.byteLength;
+    size += (chunk as Buffer).byteLength;
     if (size > MAX_FILTERED_BYTES) {
-      await source.cancel().catch(() => {});
+      source.destroy();
       logger.warn({ size }, 'modern upstream answer too large to filter');
       return errorResponse(id, -32603, 'the upstream answer is too large to filter');
     }
-    chunks.push(chunk);
+    chunks.push(chunk as Buffer);
   }
-  return rewrite(new TextDecoder().decode(Buffer.concat(chunks)), id, filter);
+  return rewrite(Buffer.concat(chunks).toString('utf8'), id, filter);
 }
 
 /** Passes SSE events through byte for byte except the final response, which is rewritten. */

@@ -7,20 +7,16 @@ import {
   type ModernRequest,
   rejectionBody,
 } from '../../mcp/modern/inbound.ts';
-import {
-  isModernMethod,
-  methodNotFound,
-  type RenderedRefusal,
-  renderRefusal,
-} from '../../mcp/modern/refusal.ts';
+import { isModernMethod, methodNotFound, renderRefusal } from '../../mcp/modern/refusal.ts';
 import type { AuthStage, Principal, RequestHeaders } from '../auth-stage.ts';
 import type { RequestFacts } from '../request-facts.ts';
+import type { Answer } from '../responses.ts';
 import type { McpRoute } from '../routes.ts';
 import { traceContextOf } from '../trace-context.ts';
-import { clientSignalOf } from './client-gone.ts';
+import { whenClientGone } from './client-gone.ts';
 import { serveModern } from './modern-endpoint.ts';
 import type { ModernRuntime } from './runtime.ts';
-import { acceptedAnswer, jsonAnswer } from './web-answers.ts';
+import { acceptedAnswer, jsonAnswer, refusalAnswer } from './web-answers.ts';
 
 /**
  * The endpoint stage for a POST the inbound classifier did not call 2025 traffic: a rejection
@@ -48,7 +44,7 @@ export interface ModernStageInput {
   readonly logger: Logger;
 }
 
-export async function modernStage(input: ModernStageInput): Promise<Response> {
+export async function modernStage(input: ModernStageInput): Promise<Answer> {
   const { outcome, facts, route } = input;
   if (outcome.kind === 'reject') {
     facts.reason = 'RequestMalformed';
@@ -58,7 +54,7 @@ export async function modernStage(input: ModernStageInput): Promise<Response> {
   const { request } = outcome;
   if (!isModernMethod(request.method)) {
     facts.reason = 'McpMethodDenied';
-    return answer(methodNotFound(request.id, request.method));
+    return refusalAnswer(methodNotFound(request.id, request.method));
   }
   const started = performance.now();
   try {
@@ -73,7 +69,7 @@ export async function modernStage(input: ModernStageInput): Promise<Response> {
     if (error.status < 500) facts.upstreamAttempted = false;
     else input.logger.warn({ code: error.code, upstream: route.name }, error.message);
     const challenge = input.auth.challenge(error, route);
-    return answer(
+    return refusalAnswer(
       renderRefusal(
         error,
         request.id,
@@ -85,7 +81,7 @@ export async function modernStage(input: ModernStageInput): Promise<Response> {
   }
 }
 
-async function serve(input: ModernStageInput, request: ModernRequest): Promise<Response> {
+async function serve(input: ModernStageInput, request: ModernRequest): Promise<Answer> {
   const { facts, route } = input;
   const upstream = await input.runtime.upstreamFor(route);
   const trace = traceContextOf(input.headers);
@@ -120,7 +116,7 @@ async function serve(input: ModernStageInput, request: ModernRequest): Promise<R
     text: input.parsed.text,
     principal: input.principal,
     requestId: input.requestId,
-    signal: clientSignalOf(input.client),
+    onClientGone: (listener) => whenClientGone(input.client, listener),
     trace:
       trace === undefined
         ? undefined
@@ -132,8 +128,4 @@ async function serve(input: ModernStageInput, request: ModernRequest): Promise<R
       facts.requiredScopes = decision.scopes;
     },
   });
-}
-
-function answer(refusal: RenderedRefusal): Response {
-  return new Response(refusal.body, { status: refusal.status, headers: refusal.headers });
 }
