@@ -60,7 +60,8 @@ export class ModernHttpForwarder {
   /** The upstream's path and query, as sent on every request. */
   readonly #path: string;
   readonly #pool: Pool;
-  readonly #configHeaders: Readonly<Record<string, string>>;
+  /** upstreams[].headers, names lower-cased once: sent last, so they win. */
+  readonly #configHeaders: readonly (readonly [string, string])[];
   readonly #logger: Logger;
 
   constructor(options: {
@@ -70,7 +71,9 @@ export class ModernHttpForwarder {
   }) {
     this.#url = new URL(options.url);
     this.#path = `${this.#url.pathname}${this.#url.search}`;
-    this.#configHeaders = options.headers;
+    this.#configHeaders = Object.entries(options.headers).map(
+      ([name, value]) => [name.toLowerCase(), value] as const,
+    );
     this.#logger = options.logger;
     this.#pool = new Pool(this.#url.origin, {
       connections: 256,
@@ -94,11 +97,9 @@ export class ModernHttpForwarder {
       [HEADERS.method]: request.method,
     };
     if (request.name !== undefined) headers[HEADERS.name] = encodeHeaderValue(request.name);
-    for (const [name, value] of Object.entries(request.paramHeaders)) headers[name] = value;
-    for (const [name, value] of Object.entries(trace ?? {})) headers[name] = value;
-    for (const [name, value] of Object.entries(this.#configHeaders)) {
-      headers[name.toLowerCase()] = value;
-    }
+    Object.assign(headers, request.paramHeaders);
+    if (trace !== undefined) Object.assign(headers, trace);
+    for (const [name, value] of this.#configHeaders) headers[name] = value;
     return headers;
   }
 
@@ -155,13 +156,7 @@ export class ModernHttpForwarder {
     if (Number.isSafeInteger(declared) && declared <= BUFFERED_MAX) {
       // A small answer of known length is read whole and handed on as a bounded answer: the
       // front writes it in one write with its length, no Web Response or stream in between.
-      const chunks: Buffer[] = [];
-      for await (const chunk of body) chunks.push(chunk as Buffer);
-      return new BoundedAnswer(
-        status,
-        headers,
-        chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks),
-      );
+      return new BoundedAnswer(status, headers, await readWhole(body));
     }
     return new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, { status, headers });
   }
@@ -191,6 +186,22 @@ export class ModernHttpForwarder {
 }
 
 function ignoreStreamError(): void {}
+
+/**
+ * A body of known, small length, read whole with plain stream events: one promise per body
+ * rather than the async iterator's one per chunk. A body cut short rejects.
+ */
+function readWhole(body: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    body.on('data', (chunk: Buffer) => chunks.push(chunk));
+    body.once('end', () =>
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)),
+    );
+    body.once('error', reject);
+    body.once('close', () => reject(new Error('the upstream answer ended early')));
+  });
+}
 
 function upstreamError(error: unknown, clientGone: boolean): RequestError {
   if (error instanceof undiciErrors.HeadersTimeoutError) {

@@ -14,7 +14,7 @@ import type { Answer } from '../responses.ts';
 import type { McpRoute } from '../routes.ts';
 import { traceContextOf } from '../trace-context.ts';
 import { whenClientGone } from './client-gone.ts';
-import { serveModern } from './modern-endpoint.ts';
+import { type ListenSettings, serveModern } from './modern-endpoint.ts';
 import type { ModernRuntime } from './runtime.ts';
 import { acceptedAnswer, jsonAnswer, refusalAnswer } from './web-answers.ts';
 
@@ -83,35 +83,16 @@ export async function modernStage(input: ModernStageInput): Promise<Answer> {
 
 async function serve(input: ModernStageInput, request: ModernRequest): Promise<Answer> {
   const { facts, route } = input;
-  const upstream = await input.runtime.upstreamFor(route);
+  const upstream = input.runtime.knownUpstream(route) ?? (await input.runtime.upstreamFor(route));
   const trace = traceContextOf(input.headers);
-  const headers = input.headers;
-  const auth = input.auth;
   facts.upstreamAttempted = true;
   return await serveModern({
     policy: route.policy,
     upstream,
-    listen: {
-      scope: route.upstream.method_scopes.listen,
-      keepAliveMs: LISTEN_KEEP_ALIVE_MS,
-      checkEveryMs: LISTEN_CHECK_MS,
-      // The token is verified again as a whole: revocation and expiry both end the stream. The
-      // principal's own re-check verifies the same token without a new DPoP proof (a proof is
-      // single use, RFC 9449 §11.1); without one (local trust), authenticate again.
-      stillAuthorized: (principal: Principal) =>
-        principal.stillValid !== undefined
-          ? principal.stillValid()
-          : auth.authenticate(headers, { method: 'POST', route }).then(
-              () => true,
-              () => false,
-            ),
-      expiresAt: () => undefined,
-      onEnd: (principal, reason) =>
-        input.logger.info(
-          { upstream: route.name, subject: principal.subject, reason },
-          'subscriptions/listen stream ended',
-        ),
-    },
+    listen:
+      request.method === 'subscriptions/listen'
+        ? listenSettings(input)
+        : { ...NOT_LISTENING, scope: route.upstream.method_scopes.listen },
     request,
     text: input.parsed.text,
     principal: input.principal,
@@ -120,12 +101,49 @@ async function serve(input: ModernStageInput, request: ModernRequest): Promise<A
     trace:
       trace === undefined
         ? undefined
-        : {
-            traceparent: trace.traceparent,
-            ...(trace.tracestate === undefined ? {} : { tracestate: trace.tracestate }),
-          },
+        : trace.tracestate === undefined
+          ? { traceparent: trace.traceparent }
+          : { traceparent: trace.traceparent, tracestate: trace.tracestate },
     onAuthorized: (decision) => {
       facts.requiredScopes = decision.scopes;
     },
   });
+}
+
+/**
+ * What a request that opens no listen stream is given: only the scope is read (by the policy,
+ * for subscriptions/listen alone), so the per-stream callbacks are not built for every call.
+ */
+const NOT_LISTENING: ListenSettings = {
+  scope: undefined,
+  keepAliveMs: LISTEN_KEEP_ALIVE_MS,
+  checkEveryMs: LISTEN_CHECK_MS,
+  stillAuthorized: async () => false,
+  expiresAt: () => undefined,
+};
+
+/** The settings of one subscriptions/listen stream: it ends with the caller's authorization. */
+function listenSettings(input: ModernStageInput): ListenSettings {
+  const { route, headers, auth } = input;
+  return {
+    scope: route.upstream.method_scopes.listen,
+    keepAliveMs: LISTEN_KEEP_ALIVE_MS,
+    checkEveryMs: LISTEN_CHECK_MS,
+    // The token is verified again as a whole: revocation and expiry both end the stream. The
+    // principal's own re-check verifies the same token without a new DPoP proof (a proof is
+    // single use, RFC 9449 §11.1); without one (local trust), authenticate again.
+    stillAuthorized: (principal: Principal) =>
+      principal.stillValid !== undefined
+        ? principal.stillValid()
+        : auth.authenticate(headers, { method: 'POST', route }).then(
+            () => true,
+            () => false,
+          ),
+    expiresAt: () => undefined,
+    onEnd: (principal, reason) =>
+      input.logger.info(
+        { upstream: route.name, subject: principal.subject, reason },
+        'subscriptions/listen stream ended',
+      ),
+  };
 }
