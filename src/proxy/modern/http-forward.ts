@@ -194,12 +194,17 @@ function ignoreStreamError(): void {}
 function readWhole(body: Readable): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
+    let ended = false;
     body.on('data', (chunk: Buffer) => chunks.push(chunk));
-    body.once('end', () =>
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)),
-    );
+    body.once('end', () => {
+      ended = true;
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+    });
     body.once('error', reject);
-    body.once('close', () => reject(new Error('the upstream answer ended early')));
+    // 'close' follows 'end' on every body; only one closed before its end was cut short.
+    body.once('close', () => {
+      if (!ended) reject(new Error('the upstream answer ended early'));
+    });
   });
 }
 

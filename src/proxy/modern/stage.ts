@@ -41,7 +41,8 @@ export interface ModernStageInput {
   readonly facts: RequestFacts;
   readonly runtime: ModernRuntime;
   readonly auth: AuthStage;
-  readonly logger: Logger;
+  /** The request's logger, or how to build it: most requests log nothing, so lazily. */
+  readonly logger: Logger | (() => Logger);
 }
 
 export async function modernStage(input: ModernStageInput): Promise<Answer> {
@@ -67,7 +68,7 @@ export async function modernStage(input: ModernStageInput): Promise<Answer> {
     const scope = error.details.scope;
     if (scope !== undefined) facts.requiredScopes = [scope];
     if (error.status < 500) facts.upstreamAttempted = false;
-    else input.logger.warn({ code: error.code, upstream: route.name }, error.message);
+    else loggerOf(input).warn({ code: error.code, upstream: route.name }, error.message);
     const challenge = input.auth.challenge(error, route);
     return refusalAnswer(
       renderRefusal(
@@ -141,9 +142,13 @@ function listenSettings(input: ModernStageInput): ListenSettings {
           ),
     expiresAt: () => undefined,
     onEnd: (principal, reason) =>
-      input.logger.info(
+      loggerOf(input).info(
         { upstream: route.name, subject: principal.subject, reason },
         'subscriptions/listen stream ended',
       ),
   };
+}
+
+function loggerOf(input: ModernStageInput): Logger {
+  return typeof input.logger === 'function' ? input.logger() : input.logger;
 }
