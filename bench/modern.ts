@@ -6,8 +6,8 @@
  *   legacy-stdio   a 2025 client's tools/call inside its session, to a stdio echo server
  *   modern-stdio   a stateless 2026-07-28 tools/call to the same stdio server, bridged onto the
  *                  2025 session the gateway holds for the subject
- * Each target is warmed up for 1 s first (unmeasured); targets alternate within each round;
- * medians are reported, every round kept in the results. The bars: modern-http at least 0.95×
+ * Each target is warmed up for 1 s first (unmeasured); targets alternate within each round, in
+ * reverse order on odd rounds; medians are reported, every round kept in the results. The bars: modern-http at least 0.95×
  * legacy-http in requests/s; modern-stdio at most 1.2× legacy-stdio in gateway CPU per request.
  */
 import { fileURLToPath } from 'node:url';
@@ -166,7 +166,11 @@ export async function benchModern(options: ModernBenchOptions): Promise<ModernBe
       }
     }
     for (let round = 0; round < options.rounds; round += 1) {
-      for (const target of targets) {
+      // Odd rounds run the targets in reverse (A B C D, D C B A, …): what one target leaves
+      // behind (garbage to collect, a cooling JIT) falls on its neighbours in both directions,
+      // not always on the same one.
+      const order = round % 2 === 0 ? targets : [...targets].reverse();
+      for (const target of order) {
         const cpuBefore = gateway.cpuSeconds();
         const upstreamCpuBefore = upstream.cpuSeconds();
         const load = await runLoad({

@@ -90,10 +90,7 @@ async function serve(input: ModernStageInput, request: ModernRequest): Promise<A
   return await serveModern({
     policy: route.policy,
     upstream,
-    listen:
-      request.method === 'subscriptions/listen'
-        ? listenSettings(input)
-        : { ...NOT_LISTENING, scope: route.upstream.method_scopes.listen },
+    listen: request.method === 'subscriptions/listen' ? listenSettings(input) : NOT_LISTENING,
     request,
     text: input.parsed.text,
     principal: input.principal,
@@ -112,8 +109,8 @@ async function serve(input: ModernStageInput, request: ModernRequest): Promise<A
 }
 
 /**
- * What a request that opens no listen stream is given: only the scope is read (by the policy,
- * for subscriptions/listen alone), so the per-stream callbacks are not built for every call.
+ * What a request that opens no listen stream is given: nothing reads it (the policy reads the
+ * listen scope for subscriptions/listen alone), so no settings are built for every call.
  */
 const NOT_LISTENING: ListenSettings = {
   scope: undefined,
