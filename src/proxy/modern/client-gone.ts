@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import type { Principal, RequestHeaders } from '../auth-stage.ts';
 import type { ExchangeContext } from '../sessions.ts';
 
@@ -51,20 +50,4 @@ export function exchangeContext(
     onClientGone: (listener: () => void) => whenClientGone({ signal }, listener),
   };
   return context;
-}
-
-/**
- * Cancels one upstream request. undici takes an EventEmitter that emits `abort` as a request's
- * signal: one is made per request instead of an AbortController (cheaper, and no DOMException
- * unless a request is actually cancelled). Its flag is not called `aborted`: undici treats any
- * signal with that property as an AbortSignal.
- */
-export class UpstreamCancel extends EventEmitter {
-  cancelled = false;
-
-  abort(): void {
-    if (this.cancelled) return;
-    this.cancelled = true;
-    this.emit('abort');
-  }
 }

@@ -8,7 +8,8 @@ import type { ModernRequest } from '../../mcp/modern/inbound.ts';
 import { HEADERS } from '../../mcp/modern/protocol.ts';
 import { type Answer, BoundedAnswer } from '../responses.ts';
 import { encodeSseEvent, parseSseEvent, SseSplitter } from '../sse.ts';
-import { UpstreamCancel, whenClientGone } from './client-gone.ts';
+import { whenClientGone } from './client-gone.ts';
+import { type AnswerShape, UpstreamAnswer, type UpstreamHeaders } from './upstream-answer.ts';
 
 /**
  * Forwards one validated 2026-07-28 request to a modern Streamable HTTP upstream, statelessly
@@ -103,72 +104,104 @@ export class ModernHttpForwarder {
     return headers;
   }
 
-  async forward(input: ModernForwardInput): Promise<Answer> {
-    const { request } = input;
-    const cancel = new UpstreamCancel();
-    const stopWatching = whenClientGone(input, () => cancel.abort());
-    let answer: Awaited<ReturnType<Pool['request']>>;
-    try {
-      // An emitter signal cancels only what is under way; one that already fired, here.
-      if (cancel.cancelled) throw new Error('cancelled before it was sent');
-      answer = await this.#pool.request({
-        path: this.#path,
-        method: 'POST',
-        headers: this.headersFor(request, input.trace),
-        body: input.text,
-        signal: cancel,
+  forward(input: ModernForwardInput): Promise<Answer> {
+    return new Promise<Answer>((resolve, reject) => {
+      let stopWatching = noop;
+      const answer = new UpstreamAnswer({
+        shapeOf: (status, headers) => this.#shapeOf(input, status, headers),
+        failure: (error, cancelled) => upstreamError(error, cancelled),
+        resolve,
+        reject,
+        done: () => stopWatching(),
       });
-    } catch (error) {
-      stopWatching();
-      throw upstreamError(error, cancel.cancelled);
-    }
-    const body = answer.body;
-    body.on('error', ignoreStreamError);
-    body.once('close', stopWatching);
-    this.#refuseFailure(answer, input.requestId);
-    const status = answer.statusCode;
-    const contentType = String(answer.headers['content-type'] ?? '').toLowerCase();
+      stopWatching = whenClientGone(input, () => answer.cancel());
+      this.#pool.dispatch(
+        {
+          path: this.#path,
+          method: 'POST',
+          headers: this.headersFor(input.request, input.trace),
+          body: input.text,
+        },
+        answer,
+      );
+    });
+  }
+
+  /** What the upstream's answer becomes, decided on its status and headers. */
+  #shapeOf(input: ModernForwardInput, status: number, upstream: UpstreamHeaders): AnswerShape {
+    this.#refuseFailure(status, upstream, input.requestId);
+    const { request } = input;
+    const contentType = String(upstream['content-type'] ?? '').toLowerCase();
     const isSse = contentType.startsWith('text/event-stream');
     const headers: Record<string, string> = isSse ? { ...SSE_HEADERS } : {};
     for (const name of FORWARDED_RESPONSE_HEADERS) {
-      const value = answer.headers[name];
+      const value = upstream[name];
       if (typeof value === 'string' && !(isSse && name === 'content-type')) headers[name] = value;
     }
-    if (status === 202 || status === 204 || answer.headers['content-length'] === '0') {
-      body.resume();
-      return new BoundedAnswer(status, headers, undefined);
+    if (status === 202 || status === 204 || upstream['content-length'] === '0') {
+      return { kind: 'empty', answer: new BoundedAnswer(status, headers, undefined) };
     }
     const filter = status >= 200 && status < 300 ? input.filter : undefined;
     if (isSse) {
       // The request's own stream: relayed as it comes, the final response rewritten in passing.
-      const source = Readable.toWeb(body) as ReadableStream<Uint8Array>;
-      return new Response(source.pipeThrough(sseRewriter(request.id, filter)), {
-        status,
-        headers,
-      });
+      return {
+        kind: 'stream',
+        finish: (body) => {
+          const source = Readable.toWeb(body) as ReadableStream<Uint8Array>;
+          return new Response(source.pipeThrough(sseRewriter(request.id, filter)), {
+            status,
+            headers,
+          });
+        },
+      };
     }
     if (filter !== undefined) {
       // A rewritten answer is read whole anyway: it leaves as a bounded answer.
-      const text = await rewriteJson(body, request.id, filter, this.#logger);
-      return new BoundedAnswer(status, headers, text);
+      return {
+        kind: 'whole',
+        maxBytes: MAX_FILTERED_BYTES,
+        finish: (body) =>
+          new BoundedAnswer(status, headers, rewrite(body.toString('utf8'), request.id, filter)),
+        tooLarge: () => {
+          this.#logger.warn(
+            { limit: MAX_FILTERED_BYTES },
+            'modern upstream answer too large to filter',
+          );
+          return new BoundedAnswer(
+            status,
+            headers,
+            errorResponse(request.id, -32603, 'the upstream answer is too large to filter'),
+          );
+        },
+      };
     }
-    const declared = Number(answer.headers['content-length']);
+    const declared = Number(upstream['content-length']);
     if (Number.isSafeInteger(declared) && declared <= BUFFERED_MAX) {
       // A small answer of known length is read whole and handed on as a bounded answer: the
       // front writes it in one write with its length, no Web Response or stream in between.
-      return new BoundedAnswer(status, headers, await readWhole(body));
+      return {
+        kind: 'whole',
+        // undici refuses a body longer than its Content-Length; this bound is the same, kept.
+        maxBytes: declared,
+        finish: (body) => new BoundedAnswer(status, headers, body),
+        tooLarge: () =>
+          new BoundedAnswer(
+            502,
+            { 'content-type': 'application/json' },
+            errorResponse(request.id, -32603, 'the upstream answer outgrew its declared length'),
+          ),
+      };
     }
-    return new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, { status, headers });
+    return {
+      kind: 'stream',
+      finish: (body) =>
+        new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, { status, headers }),
+    };
   }
 
-  /** Upstream statuses the client must not see as such: the body is dropped, this throws. */
-  #refuseFailure(
-    answer: Awaited<ReturnType<Pool['request']>>,
-    requestId: string | undefined,
-  ): void {
-    const status = answer.statusCode;
-    if (status === 401 || status === 407 || answer.headers['www-authenticate'] !== undefined) {
-      answer.body.destroy();
+  /** Upstream statuses the client must not see as such: this throws (the answer is dropped). */
+  #refuseFailure(status: number, headers: UpstreamHeaders, requestId: string | undefined): void {
+    if (status === 401 || status === 407 || headers['www-authenticate'] !== undefined) {
       // The gateway's own upstream credentials failed; the client must not be sent to authorize
       // against the upstream.
       this.#logger.error(
@@ -178,37 +211,15 @@ export class ModernHttpForwarder {
       throw new RequestError('UpstreamFailed', 'the upstream refused the gateway');
     }
     if ((status >= 300 && status < 400) || status >= 500) {
-      answer.body.destroy();
       this.#logger.warn({ status, requestId }, 'modern upstream failed');
       throw new RequestError('UpstreamFailed', `the upstream failed (status ${status})`);
     }
   }
 }
 
-function ignoreStreamError(): void {}
+function noop(): void {}
 
-/**
- * A body of known, small length, read whole with plain stream events: one promise per body
- * rather than the async iterator's one per chunk. A body cut short rejects.
- */
-function readWhole(body: Readable): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let ended = false;
-    body.on('data', (chunk: Buffer) => chunks.push(chunk));
-    body.once('end', () => {
-      ended = true;
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
-    });
-    body.once('error', reject);
-    // 'close' follows 'end' on every body; only one closed before its end was cut short.
-    body.once('close', () => {
-      if (!ended) reject(new Error('the upstream answer ended early'));
-    });
-  });
-}
-
-function upstreamError(error: unknown, clientGone: boolean): RequestError {
+function upstreamError(error: Error, clientGone: boolean): RequestError {
   if (error instanceof undiciErrors.HeadersTimeoutError) {
     return new RequestError('UpstreamFailed', 'the upstream did not answer in time', {
       cause: error,
@@ -237,26 +248,6 @@ function rewrite(text: string, id: JsonRpcId, filter: ResponseFilter | undefined
   if (!isRecord(message) || Object.hasOwn(message, 'method') || message.id !== id) return text;
   if (!Object.hasOwn(message, 'result')) return text;
   return filter(message);
-}
-
-async function rewriteJson(
-  source: Readable,
-  id: JsonRpcId,
-  filter: ResponseFilter,
-  logger: Logger,
-): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of source) {
-    size += (chunk as Buffer).byteLength;
-    if (size > MAX_FILTERED_BYTES) {
-      source.destroy();
-      logger.warn({ size }, 'modern upstream answer too large to filter');
-      return errorResponse(id, -32603, 'the upstream answer is too large to filter');
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return rewrite(Buffer.concat(chunks).toString('utf8'), id, filter);
 }
 
 /** Passes SSE events through byte for byte except the final response, which is rewritten. */
