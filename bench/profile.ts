@@ -3,7 +3,10 @@
  * `node --cpu-prof` (JWT, per-tool policy, rate limits, audit on, default log level), then
  * prints the functions with the most self time and the share of each source file.
  *
- *   node bench/profile.ts [SECONDS] [OUT_DIR]      (default 10 s, a temporary directory)
+ *   node bench/profile.ts [SECONDS] [OUT_DIR] [--modern]   (default 10 s, a temporary directory)
+ *
+ * With --modern the load is the modern section's stateless MCP 2026-07-28 tools/call (the
+ * /modern route, pinned to 2026-07-28, same upstream) instead of a 2025 session's.
  *
  * The .cpuprofile file is kept (open it in Chrome DevTools → Performance, or speedscope).
  */
@@ -13,6 +16,7 @@ import { join, relative } from 'node:path';
 import { startChild } from './lib/child.ts';
 import { AUDIENCE, benchCredentials, ISSUER, openSession, postHeaders } from './lib/gateway.ts';
 import { runLoad } from './lib/load.ts';
+import { MODERN_META } from './modern.ts';
 
 interface ProfileNode {
   readonly id: number;
@@ -24,23 +28,36 @@ interface CpuProfile {
   readonly samples: readonly number[];
 }
 
-const seconds = Number(process.argv[2] ?? 10);
-const dir = process.argv[3] ?? mkdtempSync(join(tmpdir(), 'portcullis-profile-'));
+const modern = process.argv.includes('--modern');
+const positional = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+const seconds = Number(positional[0] ?? 10);
+const dir = positional[1] ?? mkdtempSync(join(tmpdir(), 'portcullis-profile-'));
 const { jwks, token } = await benchCredentials();
 const upstream = await startChild('upstream', 'bench/servers/echo-upstream.ts', [], { cores: '0' });
 const gateway = await startChild(
   'portcullis',
   'bench/servers/portcullis.ts',
-  [String(upstream.port), jwks, ISSUER, AUDIENCE],
+  [String(upstream.port), jwks, ISSUER, AUDIENCE, JSON.stringify({ modern })],
   { cores: '0', nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] },
 );
-const url = `http://127.0.0.1:${gateway.port}/mcp`;
-const headers = { ...postHeaders(token), ...(await openSession(url, postHeaders(token))) };
+const url = `http://127.0.0.1:${gateway.port}${modern ? '/modern' : '/mcp'}`;
+const headers = modern
+  ? {
+      ...postHeaders(token),
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'tools/call',
+      'mcp-name': 'echo',
+    }
+  : { ...postHeaders(token), ...(await openSession(url, postHeaders(token))) };
 const body = JSON.stringify({
   jsonrpc: '2.0',
   id: 1,
   method: 'tools/call',
-  params: { name: 'echo', arguments: { text: 'hello' } },
+  params: {
+    name: 'echo',
+    arguments: { text: 'hello' },
+    ...(modern ? { _meta: MODERN_META } : {}),
+  },
 });
 const cpuBefore = gateway.cpuSeconds();
 const load = await runLoad({ url, headers, body, seconds, connections: 32, cores: '1' });

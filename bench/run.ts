@@ -60,8 +60,8 @@ const BENCHMARKS: readonly Benchmark[] = [
     run: () =>
       benchModern(
         quick
-          ? { seconds: 2, rounds: 1, connections: 32 }
-          : { seconds: 5, rounds: 3, connections: 32 },
+          ? { seconds: 1, rounds: 2, connections: 32 }
+          : { seconds: 2, rounds: 8, connections: 32 },
       ),
     markdown: modernMarkdown as (result: never) => string,
   },

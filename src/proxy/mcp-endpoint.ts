@@ -166,7 +166,7 @@ async function mcpStages(
         facts,
         runtime: deps.modern,
         auth: deps.auth,
-        logger: logger(),
+        logger,
       });
     }
     return await legacyPost({ route, deps, logger, principal, context, facts }, parsed, stateless);

@@ -3,7 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../src/lib/log.ts';
 import { classifyInbound, type ModernRequest } from '../../src/mcp/modern/inbound.ts';
 import { markPrivate } from '../../src/mcp/modern/results.ts';
-import { ModernHttpForwarder } from '../../src/proxy/modern/http-forward.ts';
+import {
+  type ModernForwardInput,
+  ModernHttpForwarder,
+} from '../../src/proxy/modern/http-forward.ts';
+import { asResponse } from '../helpers/answers.ts';
 import { type ModernUpstream, startModernUpstream } from '../helpers/modern-upstream.ts';
 
 const META = {
@@ -46,6 +50,8 @@ async function sseMessages(response: Response): Promise<Record<string, unknown>[
 describe('modern forwarding to a modern upstream', () => {
   let upstream: ModernUpstream;
   let forwarder: ModernHttpForwarder;
+  /** The forwarder's answer, read here with the Fetch API whatever its shape. */
+  const forward = (input: ModernForwardInput) => forwarder.forward(input).then(asResponse);
   before(async () => {
     upstream = await startModernUpstream();
     forwarder = new ModernHttpForwarder({
@@ -70,7 +76,7 @@ describe('modern forwarding to a modern upstream', () => {
         authorization: 'Bearer client-token',
       },
     );
-    const response = await forwarder.forward({
+    const response = await forward({
       request,
       text,
       signal: new AbortController().signal,
@@ -96,7 +102,7 @@ describe('modern forwarding to a modern upstream', () => {
       arguments: {},
       _meta: { progressToken: 'p1' },
     });
-    const response = await forwarder.forward({
+    const response = await forward({
       request,
       text,
       signal: new AbortController().signal,
@@ -115,7 +121,7 @@ describe('modern forwarding to a modern upstream', () => {
 
   it('rewrites a filtered list and marks it private', async () => {
     const { request, text } = modern(3, 'tools/list', {});
-    const response = await forwarder.forward({
+    const response = await forward({
       request,
       text,
       signal: new AbortController().signal,
@@ -138,7 +144,7 @@ describe('modern forwarding to a modern upstream', () => {
 
   it("relays the upstream's 404 / -32601 for a method it does not know", async () => {
     const { request, text } = modern(4, 'nope/unknown', {});
-    const response = await forwarder.forward({
+    const response = await forward({
       request,
       text,
       signal: new AbortController().signal,
@@ -152,7 +158,7 @@ describe('modern forwarding to a modern upstream', () => {
   it('cancels the upstream request when the client closes the stream', async () => {
     const { request, text } = modern(5, 'tools/call', { name: 'wait', arguments: { tag: 'c1' } });
     const client = new AbortController();
-    const pending = forwarder.forward({ request, text, signal: client.signal });
+    const pending = forward({ request, text, signal: client.signal });
     // The upstream has the request once it recorded it; then the client leaves.
     while (!upstream.toolCalls().includes('wait'))
       await new Promise((resolve) => setImmediate(resolve));

@@ -8,9 +8,10 @@ import { createLogger } from '../../src/lib/log.ts';
 import { classifyInbound, type ModernRequest } from '../../src/mcp/modern/inbound.ts';
 import { RequestStateSealer } from '../../src/mcp/modern/request-state.ts';
 import type { Principal } from '../../src/proxy/auth-stage.ts';
-import { ModernToLegacyBridge } from '../../src/proxy/modern/legacy-bridge.ts';
+import { type BridgeCall, ModernToLegacyBridge } from '../../src/proxy/modern/legacy-bridge.ts';
 import { buildRouteTable } from '../../src/proxy/routes.ts';
 import { StdioConnector } from '../../src/proxy/upstreams/stdio-session.ts';
+import { asResponse } from '../helpers/answers.ts';
 import { tempDir } from '../helpers/cli.ts';
 import { EVERYTHING_ENTRY, gatewayDocument, loadTestConfig } from '../helpers/gateway.ts';
 
@@ -67,6 +68,8 @@ describe('modern client → legacy stdio upstream (server-everything)', () => {
   const sealer = new RequestStateSealer({ key: randomBytes(32), ttlSeconds: 60, now: () => clock });
   let connector: StdioConnector;
   let bridge: ModernToLegacyBridge;
+  /** The bridge's answer, read here with the Fetch API whatever its shape. */
+  const callBridge = (call: BridgeCall) => bridge.call(call).then(asResponse);
   const recorded = () =>
     readFileSync(record, 'utf8')
       .split('\n')
@@ -108,7 +111,7 @@ describe('modern client → legacy stdio upstream (server-everything)', () => {
 
   it('holds one 2025 session per subject and answers a tools/call as a 2026-07-28 result', async () => {
     const call = (subject: string) =>
-      bridge.call({
+      callBridge({
         request: modern('tools/call', { name: 'echo', arguments: { message: `hi ${subject}` } }),
         principal: principal(subject),
         requestId: 'r',
@@ -125,7 +128,7 @@ describe('modern client → legacy stdio upstream (server-everything)', () => {
   });
 
   it('relays progress for the request token on the request stream', async () => {
-    const response = await bridge.call({
+    const response = await callBridge({
       request: modern('tools/call', {
         name: 'trigger-long-running-operation',
         arguments: { duration: 0.3, steps: 3 },
@@ -147,7 +150,7 @@ describe('modern client → legacy stdio upstream (server-everything)', () => {
   it('turns an elicitation into an InputRequiredResult; bad states reach nothing; the retry completes', async () => {
     const params = { name: 'trigger-elicitation-request', arguments: {} };
     const [first] = await messages(
-      await bridge.call({
+      await callBridge({
         request: modern('tools/call', params),
         principal: principal('alice'),
         requestId: 'r',
@@ -166,7 +169,7 @@ describe('modern client → legacy stdio upstream (server-everything)', () => {
     assert.equal(input.params.mode, 'form');
     const answer = { action: 'accept', content: { name: 'Ada', check: true } };
     const retry = (extra: Record<string, unknown>, subject = 'alice', base = params) =>
-      bridge.call({
+      callBridge({
         request: modern('tools/call', {
           ...base,
           inputResponses: { [key]: answer },
@@ -228,7 +231,7 @@ describe('modern client → legacy stdio upstream (server-everything)', () => {
       arguments: {},
       _meta: { 'io.modelcontextprotocol/clientCapabilities': {} },
     });
-    const response = await bridge.call({
+    const response = await callBridge({
       request,
       principal: principal('alice'),
       requestId: 'r',
@@ -245,7 +248,7 @@ describe('modern client → legacy stdio upstream (server-everything)', () => {
   it('cancels the 2025 request when the client closes its stream', async () => {
     const cancelledBefore = recorded().filter((m) => m.method === 'notifications/cancelled').length;
     const client = new AbortController();
-    const response = await bridge.call({
+    const response = await callBridge({
       request: modern('tools/call', {
         name: 'trigger-long-running-operation',
         arguments: { duration: 30, steps: 30 },

@@ -17,6 +17,7 @@ import {
 } from '../../src/proxy/modern/modern-endpoint.ts';
 import { buildRouteTable } from '../../src/proxy/routes.ts';
 import { StdioConnector } from '../../src/proxy/upstreams/stdio-session.ts';
+import { asResponse } from '../helpers/answers.ts';
 import { gatewayDocument, loadTestConfig, stdioTestUpstream } from '../helpers/gateway.ts';
 import {
   startModernUpstream,
@@ -113,7 +114,7 @@ describe('modern endpoint', () => {
       principal: who,
       requestId: 'r',
       signal,
-    });
+    }).then(asResponse);
 
   it('refuses before the upstream sees anything (positive control last)', async () => {
     const seen = upstream.requests.length;

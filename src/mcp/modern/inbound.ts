@@ -144,10 +144,9 @@ function sdkRoute(
   versionHeader: string | undefined,
   methodHeader: string | undefined,
 ): InboundClassificationOutcome {
-  const headers = {
-    ...(versionHeader === undefined ? {} : { protocolVersionHeader: versionHeader }),
-    ...(methodHeader === undefined ? {} : { mcpMethodHeader: methodHeader }),
-  };
+  const headers: { protocolVersionHeader?: string; mcpMethodHeader?: string } = {};
+  if (versionHeader !== undefined) headers.protocolVersionHeader = versionHeader;
+  if (methodHeader !== undefined) headers.mcpMethodHeader = methodHeader;
   if (!isRecord(body) || typeof body.method !== 'string' || httpMethod !== 'POST') {
     return classifyInboundRequest({ httpMethod, body, ...headers });
   }
@@ -158,22 +157,23 @@ function sdkRoute(
     if (meta !== undefined && Object.hasOwn(meta, key)) reserved[key] = meta[key];
   }
   const hasId = Object.hasOwn(body, 'id');
-  const frame = {
-    jsonrpc: body.jsonrpc,
-    ...(hasId ? { id: body.id } : {}),
-    method: body.method,
-    params: meta === undefined ? {} : { _meta: reserved },
-  };
+  const envelope = meta === undefined ? {} : { _meta: reserved };
   const key = JSON.stringify([
     versionHeader,
     methodHeader,
     hasId,
-    frame.jsonrpc,
-    frame.method,
-    frame.params,
+    body.jsonrpc,
+    body.method,
+    envelope,
   ]);
   const known = ROUTES.get(key);
   if (known !== undefined) return known;
+  const frame = {
+    jsonrpc: body.jsonrpc,
+    ...(hasId ? { id: body.id } : {}),
+    method: body.method,
+    params: envelope,
+  };
   const routed = classifyInboundRequest({ httpMethod, body: frame, ...headers });
   // Only ordinary envelopes are remembered: a client cannot fill memory with large ones.
   if (key.length > MAX_KEY_LENGTH) return routed;
@@ -277,8 +277,10 @@ function checkName(
 
 function paramHeadersOf(headers: RequestHeaderValues): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && name.startsWith(HEADERS.paramPrefix)) out[name] = value;
+  for (const name in headers) {
+    if (!name.startsWith(HEADERS.paramPrefix)) continue;
+    const value = headers[name];
+    if (value !== undefined) out[name] = value;
   }
   return out;
 }

@@ -6,8 +6,10 @@ import { errorResponse, isRecord, type JsonRpcId, type ResponseFilter } from '..
 import { encodeHeaderValue } from '../../mcp/modern/header-value.ts';
 import type { ModernRequest } from '../../mcp/modern/inbound.ts';
 import { HEADERS } from '../../mcp/modern/protocol.ts';
-import { sseHeaders } from '../responses.ts';
+import { type Answer, BoundedAnswer } from '../responses.ts';
 import { encodeSseEvent, parseSseEvent, SseSplitter } from '../sse.ts';
+import { whenClientGone } from './client-gone.ts';
+import { type AnswerShape, UpstreamAnswer, type UpstreamHeaders } from './upstream-answer.ts';
 
 /**
  * Forwards one validated 2026-07-28 request to a modern Streamable HTTP upstream, statelessly
@@ -29,6 +31,12 @@ const MAX_FILTERED_BYTES = 8 * 1024 * 1024;
 const BUFFERED_MAX = 256 * 1024;
 /** Upstream response headers passed to the client. */
 const FORWARDED_RESPONSE_HEADERS = ['content-type', 'retry-after'];
+/** SSE response headers: no caching, no proxy buffering (streamable-http "Receiving Messages"). */
+const SSE_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+};
 
 export interface ModernForwardInput {
   readonly request: ModernRequest;
@@ -37,7 +45,12 @@ export interface ModernForwardInput {
   /** Rewrites the final response (a list filtered per caller, discover filtered by policy). */
   readonly filter?: ResponseFilter | undefined;
   /** Aborted when the client goes away: cancels the upstream request. */
-  readonly signal: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * The same, told as a listener registration (returns its undo): the gateway's own requests
+   * pass this rather than a signal, so a request that completes costs no AbortController.
+   */
+  readonly onClientGone?: ((listener: () => void) => () => void) | undefined;
   /** W3C trace context to pass on. */
   readonly trace?: Readonly<Record<string, string>> | undefined;
   readonly requestId?: string | undefined;
@@ -45,8 +58,11 @@ export interface ModernForwardInput {
 
 export class ModernHttpForwarder {
   readonly #url: URL;
+  /** The upstream's path and query, as sent on every request. */
+  readonly #path: string;
   readonly #pool: Pool;
-  readonly #configHeaders: Readonly<Record<string, string>>;
+  /** upstreams[].headers, names lower-cased once: sent last, so they win. */
+  readonly #configHeaders: readonly (readonly [string, string])[];
   readonly #logger: Logger;
 
   constructor(options: {
@@ -55,7 +71,10 @@ export class ModernHttpForwarder {
     logger: Logger;
   }) {
     this.#url = new URL(options.url);
-    this.#configHeaders = options.headers;
+    this.#path = `${this.#url.pathname}${this.#url.search}`;
+    this.#configHeaders = Object.entries(options.headers).map(
+      ([name, value]) => [name.toLowerCase(), value] as const,
+    );
     this.#logger = options.logger;
     this.#pool = new Pool(this.#url.origin, {
       connections: 256,
@@ -79,90 +98,128 @@ export class ModernHttpForwarder {
       [HEADERS.method]: request.method,
     };
     if (request.name !== undefined) headers[HEADERS.name] = encodeHeaderValue(request.name);
-    for (const [name, value] of Object.entries(request.paramHeaders)) headers[name] = value;
-    for (const [name, value] of Object.entries(trace ?? {})) headers[name] = value;
-    for (const [name, value] of Object.entries(this.#configHeaders)) {
-      headers[name.toLowerCase()] = value;
-    }
+    Object.assign(headers, request.paramHeaders);
+    if (trace !== undefined) Object.assign(headers, trace);
+    for (const [name, value] of this.#configHeaders) headers[name] = value;
     return headers;
   }
 
-  async forward(input: ModernForwardInput): Promise<Response> {
-    const { request } = input;
-    const controller = new AbortController();
-    const onClientGone = () => controller.abort();
-    input.signal.addEventListener('abort', onClientGone, { once: true });
-    const release = () => input.signal.removeEventListener('abort', onClientGone);
-    let answer: Awaited<ReturnType<Pool['request']>>;
-    try {
-      answer = await this.#pool.request({
-        path: `${this.#url.pathname}${this.#url.search}`,
-        method: 'POST',
-        headers: this.headersFor(request, input.trace),
-        body: input.text,
-        signal: controller.signal,
+  forward(input: ModernForwardInput): Promise<Answer> {
+    return new Promise<Answer>((resolve, reject) => {
+      let stopWatching = noop;
+      const answer = new UpstreamAnswer({
+        shapeOf: (status, headers) => this.#shapeOf(input, status, headers),
+        failure: (error, cancelled) => upstreamError(error, cancelled),
+        resolve,
+        reject,
+        done: () => stopWatching(),
       });
-    } catch (error) {
-      release();
-      throw upstreamError(error, input.signal.aborted);
+      stopWatching = whenClientGone(input, () => answer.cancel());
+      this.#pool.dispatch(
+        {
+          path: this.#path,
+          method: 'POST',
+          headers: this.headersFor(input.request, input.trace),
+          body: input.text,
+        },
+        answer,
+      );
+    });
+  }
+
+  /** What the upstream's answer becomes, decided on its status and headers. */
+  #shapeOf(input: ModernForwardInput, status: number, upstream: UpstreamHeaders): AnswerShape {
+    this.#refuseFailure(status, upstream, input.requestId);
+    const { request } = input;
+    const contentType = String(upstream['content-type'] ?? '').toLowerCase();
+    const isSse = contentType.startsWith('text/event-stream');
+    const headers: Record<string, string> = isSse ? { ...SSE_HEADERS } : {};
+    for (const name of FORWARDED_RESPONSE_HEADERS) {
+      const value = upstream[name];
+      if (typeof value === 'string' && !(isSse && name === 'content-type')) headers[name] = value;
     }
-    answer.body.on('error', () => {});
-    answer.body.once('close', release);
-    const status = answer.statusCode;
-    if (status === 401 || status === 407 || answer.headers['www-authenticate'] !== undefined) {
-      answer.body.destroy();
+    if (status === 202 || status === 204 || upstream['content-length'] === '0') {
+      return { kind: 'empty', answer: new BoundedAnswer(status, headers, undefined) };
+    }
+    const filter = status >= 200 && status < 300 ? input.filter : undefined;
+    if (isSse) {
+      // The request's own stream: relayed as it comes, the final response rewritten in passing.
+      return {
+        kind: 'stream',
+        finish: (body) => {
+          const source = Readable.toWeb(body) as ReadableStream<Uint8Array>;
+          return new Response(source.pipeThrough(sseRewriter(request.id, filter)), {
+            status,
+            headers,
+          });
+        },
+      };
+    }
+    if (filter !== undefined) {
+      // A rewritten answer is read whole anyway: it leaves as a bounded answer.
+      return {
+        kind: 'whole',
+        maxBytes: MAX_FILTERED_BYTES,
+        finish: (body) =>
+          new BoundedAnswer(status, headers, rewrite(body.toString('utf8'), request.id, filter)),
+        tooLarge: () => {
+          this.#logger.warn(
+            { limit: MAX_FILTERED_BYTES },
+            'modern upstream answer too large to filter',
+          );
+          return new BoundedAnswer(
+            status,
+            headers,
+            errorResponse(request.id, -32603, 'the upstream answer is too large to filter'),
+          );
+        },
+      };
+    }
+    const declared = Number(upstream['content-length']);
+    if (Number.isSafeInteger(declared) && declared <= BUFFERED_MAX) {
+      // A small answer of known length is read whole and handed on as a bounded answer: the
+      // front writes it in one write with its length, no Web Response or stream in between.
+      return {
+        kind: 'whole',
+        // undici refuses a body longer than its Content-Length; this bound is the same, kept.
+        maxBytes: declared,
+        finish: (body) => new BoundedAnswer(status, headers, body),
+        tooLarge: () =>
+          new BoundedAnswer(
+            502,
+            { 'content-type': 'application/json' },
+            errorResponse(request.id, -32603, 'the upstream answer outgrew its declared length'),
+          ),
+      };
+    }
+    return {
+      kind: 'stream',
+      finish: (body) =>
+        new Response(Readable.toWeb(body) as ReadableStream<Uint8Array>, { status, headers }),
+    };
+  }
+
+  /** Upstream statuses the client must not see as such: this throws (the answer is dropped). */
+  #refuseFailure(status: number, headers: UpstreamHeaders, requestId: string | undefined): void {
+    if (status === 401 || status === 407 || headers['www-authenticate'] !== undefined) {
       // The gateway's own upstream credentials failed; the client must not be sent to authorize
       // against the upstream.
       this.#logger.error(
-        { status, requestId: input.requestId },
+        { status, requestId },
         'modern upstream refused the gateway (authentication challenge); check upstreams[].headers',
       );
       throw new RequestError('UpstreamFailed', 'the upstream refused the gateway');
     }
     if ((status >= 300 && status < 400) || status >= 500) {
-      answer.body.destroy();
-      this.#logger.warn({ status, requestId: input.requestId }, 'modern upstream failed');
+      this.#logger.warn({ status, requestId }, 'modern upstream failed');
       throw new RequestError('UpstreamFailed', `the upstream failed (status ${status})`);
     }
-    const contentType = String(answer.headers['content-type'] ?? '').toLowerCase();
-    const isSse = contentType.startsWith('text/event-stream');
-    const headers = isSse ? sseHeaders() : new Headers();
-    for (const name of FORWARDED_RESPONSE_HEADERS) {
-      const value = answer.headers[name];
-      if (typeof value === 'string' && !(isSse && name === 'content-type'))
-        headers.set(name, value);
-    }
-    if (status === 202 || status === 204 || answer.headers['content-length'] === '0') {
-      answer.body.resume();
-      return new Response(null, { status, headers });
-    }
-    const filter = status >= 200 && status < 300 ? input.filter : undefined;
-    const declared = Number(answer.headers['content-length']);
-    if (
-      !isSse &&
-      filter === undefined &&
-      Number.isSafeInteger(declared) &&
-      declared <= BUFFERED_MAX
-    ) {
-      // A small answer of known length is read whole and sent in one write with its length:
-      // cheaper than a stream of chunks.
-      const whole = Buffer.from(await answer.body.arrayBuffer());
-      headers.set('content-length', String(whole.length));
-      return new Response(whole, { status, headers });
-    }
-    const source = Readable.toWeb(answer.body) as ReadableStream<Uint8Array>;
-    if (isSse) {
-      return new Response(source.pipeThrough(sseRewriter(request.id, filter)), { status, headers });
-    }
-    if (filter === undefined) return new Response(source, { status, headers });
-    return new Response(await rewriteJson(source, request.id, filter, this.#logger), {
-      status,
-      headers,
-    });
   }
 }
 
-function upstreamError(error: unknown, clientGone: boolean): RequestError {
+function noop(): void {}
+
+function upstreamError(error: Error, clientGone: boolean): RequestError {
   if (error instanceof undiciErrors.HeadersTimeoutError) {
     return new RequestError('UpstreamFailed', 'the upstream did not answer in time', {
       cause: error,
@@ -191,26 +248,6 @@ function rewrite(text: string, id: JsonRpcId, filter: ResponseFilter | undefined
   if (!isRecord(message) || Object.hasOwn(message, 'method') || message.id !== id) return text;
   if (!Object.hasOwn(message, 'result')) return text;
   return filter(message);
-}
-
-async function rewriteJson(
-  source: ReadableStream<Uint8Array>,
-  id: JsonRpcId,
-  filter: ResponseFilter,
-  logger: Logger,
-): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of source) {
-    size += chunk.byteLength;
-    if (size > MAX_FILTERED_BYTES) {
-      await source.cancel().catch(() => {});
-      logger.warn({ size }, 'modern upstream answer too large to filter');
-      return errorResponse(id, -32603, 'the upstream answer is too large to filter');
-    }
-    chunks.push(chunk);
-  }
-  return rewrite(new TextDecoder().decode(Buffer.concat(chunks)), id, filter);
 }
 
 /** Passes SSE events through byte for byte except the final response, which is rewritten. */

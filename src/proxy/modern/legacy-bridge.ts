@@ -14,7 +14,7 @@ import type { RequestStateSealer } from '../../mcp/modern/request-state.ts';
 import { toModernResult } from '../../mcp/modern/results.ts';
 import type { Principal } from '../auth-stage.ts';
 import { PushStream } from '../push-stream.ts';
-import { sseHeaders } from '../responses.ts';
+import { type Answer, sseHeaders } from '../responses.ts';
 import {
   event,
   INPUT_METHODS,
@@ -110,7 +110,7 @@ export class ModernToLegacyBridge {
   }
 
   /** Serves one modern request on the subject's held session. */
-  async call(call: BridgeCall): Promise<Response> {
+  async call(call: BridgeCall): Promise<Answer> {
     const { request } = call;
     // A retry is checked before anything else: a bad state reaches no upstream, not even an
     // initialize for a subject that holds no session yet.
@@ -137,7 +137,7 @@ export class ModernToLegacyBridge {
   }
 
   /** Continues a parked exchange with the client's answers. */
-  async #resume(call: BridgeCall): Promise<Response> {
+  async #resume(call: BridgeCall): Promise<Answer> {
     const { request } = call;
     const opened = await this.#options.sealer.open(request.params.requestState, {
       subject: call.principal.subject,
@@ -194,7 +194,7 @@ export class ModernToLegacyBridge {
     call: BridgeCall,
     reader: MessageReader,
     legacyId: string,
-  ): Promise<Response> {
+  ): Promise<Answer> {
     const { request } = call;
     held.active += 1;
     const finish = () => {
@@ -333,7 +333,7 @@ export class ModernToLegacyBridge {
     legacyId: string,
     inputs: ReadonlyMap<string, JsonRpcId>,
     inputRequests: Readonly<Record<string, unknown>>,
-  ): Promise<Response> {
+  ): Promise<Answer> {
     const text = await this.#inputRequiredText(held, call, reader, legacyId, inputs, inputRequests);
     return jsonAnswer(text);
   }

@@ -7,6 +7,8 @@ import {
 } from '../../mcp/modern/policy.ts';
 import { discoverFromInitialize } from '../../mcp/modern/results.ts';
 import type { Principal } from '../auth-stage.ts';
+import type { Answer } from '../responses.ts';
+import { clientSignalOf } from './client-gone.ts';
 import type { ModernHttpForwarder } from './http-forward.ts';
 import type { ModernToLegacyBridge } from './legacy-bridge.ts';
 import { guardListenStream, type ListenEnd } from './listen-guard.ts';
@@ -47,13 +49,19 @@ export interface ModernCall {
   readonly text: string;
   readonly principal: Principal;
   readonly requestId: string;
-  readonly signal: AbortSignal;
+  /** Aborted when the client goes away. */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * The same, told as a listener registration (returns its undo): what the gateway passes, so
+   * that a request forwarded to a modern upstream builds no AbortController. Either is enough.
+   */
+  readonly onClientGone?: ((listener: () => void) => () => void) | undefined;
   readonly trace?: Readonly<Record<string, string>> | undefined;
   /** Told the decision once it is made, before anything reaches the upstream. */
   readonly onAuthorized?: (decision: ModernDecision) => void;
 }
 
-export async function serveModern(call: ModernCall): Promise<Response> {
+export async function serveModern(call: ModernCall): Promise<Answer> {
   const { request, principal, policy } = call;
   const decision = authorizeModern(policy, request, principal.scopes, {
     listenScope: call.listen.scope,
@@ -67,6 +75,7 @@ export async function serveModern(call: ModernCall): Promise<Response> {
       text: call.text,
       filter,
       signal: call.signal,
+      onClientGone: call.onClientGone,
       trace: call.trace,
       requestId: call.requestId,
     });
@@ -82,7 +91,8 @@ export async function serveModern(call: ModernCall): Promise<Response> {
     request,
     principal,
     requestId: call.requestId,
-    signal: call.signal,
+    // The bridge waits on the client with an AbortSignal (undici and the held session take one).
+    signal: call.signal ?? clientSignalOf(call),
     filter,
   };
   if (request.method === 'subscriptions/listen') {
@@ -92,7 +102,9 @@ export async function serveModern(call: ModernCall): Promise<Response> {
 }
 
 /** A listen stream wrapped so that it ends with the caller's authorization. */
-function guarded(response: Response, call: ModernCall): Response {
+function guarded(response: Answer, call: ModernCall): Answer {
+  // A bounded answer (a refusal, an error) is no stream: nothing to guard.
+  if (!(response instanceof Response)) return response;
   if (response.body === null || response.status !== 200) return response;
   const { listen, principal } = call;
   const body = guardListenStream(response.body, {

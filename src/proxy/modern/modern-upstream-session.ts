@@ -19,7 +19,7 @@ import {
 import { initializeFromDiscover, toLegacyResult } from '../../mcp/modern/results.ts';
 import type { Principal } from '../auth-stage.ts';
 import { PushStream } from '../push-stream.ts';
-import { accepts, SESSION_HEADER, sseHeaders } from '../responses.ts';
+import { type Answer, accepts, BoundedAnswer, SESSION_HEADER, sseHeaders } from '../responses.ts';
 import type { McpRoute } from '../routes.ts';
 import type { ExchangeContext, UpstreamConnector, UpstreamSession } from '../sessions.ts';
 import { encodeSseEvent } from '../sse.ts';
@@ -131,7 +131,7 @@ export class ModernUpstreamSession implements UpstreamSession {
     parsed: ParsedMessage,
     filter: ResponseFilter | undefined,
     context: ExchangeContext,
-  ): Promise<Response> {
+  ): Promise<Answer> {
     if (this.#closed) throw new RequestError('McpSessionNotFound', 'the session has ended');
     this.#lastActive = Date.now();
     const { message } = parsed;
@@ -196,9 +196,9 @@ export class ModernUpstreamSession implements UpstreamSession {
     return new Response(stream.stream, { status: 200, headers: sseHeaders() });
   }
 
-  async delete(_context: ExchangeContext): Promise<Response> {
+  async delete(_context: ExchangeContext): Promise<Answer> {
     await this.close('ended by the client');
-    return new Response(null, { status: 200 });
+    return new BoundedAnswer(200, {}, undefined);
   }
 
   async close(_reason: string): Promise<void> {
@@ -214,7 +214,7 @@ export class ModernUpstreamSession implements UpstreamSession {
     params: Readonly<Record<string, unknown>> | undefined,
     filter: ResponseFilter | undefined,
     context: ExchangeContext,
-  ): Promise<Response> {
+  ): Promise<Answer> {
     if (this.#initialized)
       throw new RequestError('RequestMalformed', 'this session is already initialized');
     this.#clientCapabilities = isRecord(params?.capabilities) ? params.capabilities : {};
@@ -347,7 +347,7 @@ export class ModernUpstreamSession implements UpstreamSession {
   }
 
   /** A client's answer to a server-to-client request the gateway sent. */
-  #answer(id: JsonRpcId | null, result: unknown, error: unknown): Response {
+  #answer(id: JsonRpcId | null, result: unknown, error: unknown): Answer {
     const serverId = typeof id === 'string' ? id : undefined;
     const exchange = serverId === undefined ? undefined : this.#inputs.get(serverId);
     if (serverId === undefined || exchange === undefined) return acceptedAnswer();
@@ -385,7 +385,7 @@ export class ModernUpstreamSession implements UpstreamSession {
     method: string,
     params: Readonly<Record<string, unknown>>,
     signal: AbortSignal,
-  ): Promise<Response> {
+  ): Promise<Answer> {
     this.#counter += 1;
     const id = `portcullis-${this.#counter}`;
     const meta = isRecord(params._meta) ? params._meta : {};

@@ -44,6 +44,8 @@ interface RouteState {
   forwarder?: ModernHttpForwarder;
   bridge?: ModernToLegacyBridge;
   modernConnector?: ModernUpstreamConnector;
+  /** How modern clients reach it, once the era is decided (never changes after). */
+  upstream?: ModernUpstream;
   probing?: Promise<EraProbeResult>;
 }
 
@@ -122,6 +124,14 @@ export class ModernRuntime {
     return { protocol, era: 'undecided', detail: 'resolved on first use', probed: false };
   }
 
+  /**
+   * How a 2026-07-28 client reaches the route's upstream, when that is settled already (the era
+   * known and its forwarder or bridge built): no promise on the path every request takes.
+   */
+  knownUpstream(route: McpRoute): ModernUpstream | undefined {
+    return this.#states.get(route)?.upstream;
+  }
+
   /** How a 2026-07-28 client reaches the route's upstream. */
   async upstreamFor(route: McpRoute): Promise<ModernUpstream> {
     const result = await this.resolve(route);
@@ -137,7 +147,8 @@ export class ModernRuntime {
     }
     if (result.era === 'modern') {
       state.forwarder ??= this.#forwarderFor(route);
-      return { era: 'modern', forwarder: state.forwarder };
+      state.upstream ??= { era: 'modern', forwarder: state.forwarder };
+      return state.upstream;
     }
     state.bridge ??= new ModernToLegacyBridge({
       upstream: route.name,
@@ -148,7 +159,8 @@ export class ModernRuntime {
       idleTimeoutMs: route.upstream.session_idle_timeout_seconds * 1000,
       parkTimeoutMs: this.#ttlSeconds * 1000,
     });
-    return { era: 'legacy', bridge: state.bridge };
+    state.upstream ??= { era: 'legacy', bridge: state.bridge };
+    return state.upstream;
   }
 
   /**

@@ -7,20 +7,16 @@ import {
   type ModernRequest,
   rejectionBody,
 } from '../../mcp/modern/inbound.ts';
-import {
-  isModernMethod,
-  methodNotFound,
-  type RenderedRefusal,
-  renderRefusal,
-} from '../../mcp/modern/refusal.ts';
+import { isModernMethod, methodNotFound, renderRefusal } from '../../mcp/modern/refusal.ts';
 import type { AuthStage, Principal, RequestHeaders } from '../auth-stage.ts';
 import type { RequestFacts } from '../request-facts.ts';
+import type { Answer } from '../responses.ts';
 import type { McpRoute } from '../routes.ts';
 import { traceContextOf } from '../trace-context.ts';
-import { clientSignalOf } from './client-gone.ts';
-import { serveModern } from './modern-endpoint.ts';
+import { whenClientGone } from './client-gone.ts';
+import { type ListenSettings, serveModern } from './modern-endpoint.ts';
 import type { ModernRuntime } from './runtime.ts';
-import { acceptedAnswer, jsonAnswer } from './web-answers.ts';
+import { acceptedAnswer, jsonAnswer, refusalAnswer } from './web-answers.ts';
 
 /**
  * The endpoint stage for a POST the inbound classifier did not call 2025 traffic: a rejection
@@ -45,10 +41,11 @@ export interface ModernStageInput {
   readonly facts: RequestFacts;
   readonly runtime: ModernRuntime;
   readonly auth: AuthStage;
-  readonly logger: Logger;
+  /** The request's logger, or how to build it: most requests log nothing, so lazily. */
+  readonly logger: Logger | (() => Logger);
 }
 
-export async function modernStage(input: ModernStageInput): Promise<Response> {
+export async function modernStage(input: ModernStageInput): Promise<Answer> {
   const { outcome, facts, route } = input;
   if (outcome.kind === 'reject') {
     facts.reason = 'RequestMalformed';
@@ -58,7 +55,7 @@ export async function modernStage(input: ModernStageInput): Promise<Response> {
   const { request } = outcome;
   if (!isModernMethod(request.method)) {
     facts.reason = 'McpMethodDenied';
-    return answer(methodNotFound(request.id, request.method));
+    return refusalAnswer(methodNotFound(request.id, request.method));
   }
   const started = performance.now();
   try {
@@ -71,9 +68,9 @@ export async function modernStage(input: ModernStageInput): Promise<Response> {
     const scope = error.details.scope;
     if (scope !== undefined) facts.requiredScopes = [scope];
     if (error.status < 500) facts.upstreamAttempted = false;
-    else input.logger.warn({ code: error.code, upstream: route.name }, error.message);
+    else loggerOf(input).warn({ code: error.code, upstream: route.name }, error.message);
     const challenge = input.auth.challenge(error, route);
-    return answer(
+    return refusalAnswer(
       renderRefusal(
         error,
         request.id,
@@ -85,55 +82,70 @@ export async function modernStage(input: ModernStageInput): Promise<Response> {
   }
 }
 
-async function serve(input: ModernStageInput, request: ModernRequest): Promise<Response> {
+async function serve(input: ModernStageInput, request: ModernRequest): Promise<Answer> {
   const { facts, route } = input;
-  const upstream = await input.runtime.upstreamFor(route);
+  const upstream = input.runtime.knownUpstream(route) ?? (await input.runtime.upstreamFor(route));
   const trace = traceContextOf(input.headers);
-  const headers = input.headers;
-  const auth = input.auth;
   facts.upstreamAttempted = true;
   return await serveModern({
     policy: route.policy,
     upstream,
-    listen: {
-      scope: route.upstream.method_scopes.listen,
-      keepAliveMs: LISTEN_KEEP_ALIVE_MS,
-      checkEveryMs: LISTEN_CHECK_MS,
-      // The token is verified again as a whole: revocation and expiry both end the stream. The
-      // principal's own re-check verifies the same token without a new DPoP proof (a proof is
-      // single use, RFC 9449 §11.1); without one (local trust), authenticate again.
-      stillAuthorized: (principal: Principal) =>
-        principal.stillValid !== undefined
-          ? principal.stillValid()
-          : auth.authenticate(headers, { method: 'POST', route }).then(
-              () => true,
-              () => false,
-            ),
-      expiresAt: () => undefined,
-      onEnd: (principal, reason) =>
-        input.logger.info(
-          { upstream: route.name, subject: principal.subject, reason },
-          'subscriptions/listen stream ended',
-        ),
-    },
+    listen: request.method === 'subscriptions/listen' ? listenSettings(input) : NOT_LISTENING,
     request,
     text: input.parsed.text,
     principal: input.principal,
     requestId: input.requestId,
-    signal: clientSignalOf(input.client),
+    onClientGone: (listener) => whenClientGone(input.client, listener),
     trace:
       trace === undefined
         ? undefined
-        : {
-            traceparent: trace.traceparent,
-            ...(trace.tracestate === undefined ? {} : { tracestate: trace.tracestate }),
-          },
+        : trace.tracestate === undefined
+          ? { traceparent: trace.traceparent }
+          : { traceparent: trace.traceparent, tracestate: trace.tracestate },
     onAuthorized: (decision) => {
       facts.requiredScopes = decision.scopes;
     },
   });
 }
 
-function answer(refusal: RenderedRefusal): Response {
-  return new Response(refusal.body, { status: refusal.status, headers: refusal.headers });
+/**
+ * What a request that opens no listen stream is given: nothing reads it (the policy reads the
+ * listen scope for subscriptions/listen alone), so no settings are built for every call.
+ */
+const NOT_LISTENING: ListenSettings = {
+  scope: undefined,
+  keepAliveMs: LISTEN_KEEP_ALIVE_MS,
+  checkEveryMs: LISTEN_CHECK_MS,
+  stillAuthorized: async () => false,
+  expiresAt: () => undefined,
+};
+
+/** The settings of one subscriptions/listen stream: it ends with the caller's authorization. */
+function listenSettings(input: ModernStageInput): ListenSettings {
+  const { route, headers, auth } = input;
+  return {
+    scope: route.upstream.method_scopes.listen,
+    keepAliveMs: LISTEN_KEEP_ALIVE_MS,
+    checkEveryMs: LISTEN_CHECK_MS,
+    // The token is verified again as a whole: revocation and expiry both end the stream. The
+    // principal's own re-check verifies the same token without a new DPoP proof (a proof is
+    // single use, RFC 9449 §11.1); without one (local trust), authenticate again.
+    stillAuthorized: (principal: Principal) =>
+      principal.stillValid !== undefined
+        ? principal.stillValid()
+        : auth.authenticate(headers, { method: 'POST', route }).then(
+            () => true,
+            () => false,
+          ),
+    expiresAt: () => undefined,
+    onEnd: (principal, reason) =>
+      loggerOf(input).info(
+        { upstream: route.name, subject: principal.subject, reason },
+        'subscriptions/listen stream ended',
+      ),
+  };
+}
+
+function loggerOf(input: ModernStageInput): Logger {
+  return typeof input.logger === 'function' ? input.logger() : input.logger;
 }
