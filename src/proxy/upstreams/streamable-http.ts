@@ -1,6 +1,5 @@
-import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
-import { Pool, errors as undiciErrors } from 'undici';
+import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { RequestError } from '../../errors/index.ts';
 import type { Logger } from '../../lib/log.ts';
 import { type ParsedMessage, type ResponseFilter, ResponseTracker } from '../../mcp/index.ts';
@@ -37,19 +36,28 @@ const RESPONSE_HEADERS_TIMEOUT_MS = 300_000;
 const MAX_FILTERED_BYTES = 8 * 1024 * 1024;
 /** Answers to rewrite, remembered per session while outstanding. */
 const MAX_TRACKED_FILTERS = 256;
+/** Largest upstream answer of declared length that is read whole rather than streamed. */
+const BUFFERED_BODY_MAX = 256 * 1024;
 /** The upstream's session id: visible ASCII (MCP transports, "Session Management"). */
 const UPSTREAM_SESSION_ID = /^[\x21-\x7E]{1,256}$/;
 
-/** An upstream answer: status and headers, the body still to read. */
-export interface UpstreamAnswer {
+/**
+ * An upstream answer: status and headers, and either the body read whole (a small answer of
+ * declared length, when the caller allowed it) or the body still to read.
+ */
+export type UpstreamAnswer = {
   readonly statusCode: number;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly body: Readable;
-}
+} & (
+  | { readonly whole: Buffer; readonly body?: undefined }
+  | { readonly whole?: undefined; readonly body: Readable }
+);
 
 export class HttpConnector implements UpstreamConnector {
   readonly route: McpRoute;
   readonly #url: URL;
+  /** The request target on the upstream: its URL's path and query. */
+  readonly #path: string;
   readonly #pool: Pool;
   /** GET streams live as long as their session: their own pool, so they never starve calls. */
   readonly #streams: Pool;
@@ -64,6 +72,7 @@ export class HttpConnector implements UpstreamConnector {
     this.route = route;
     this.#credentials = credentials;
     this.#url = new URL(route.upstream.url ?? '');
+    this.#path = `${this.#url.pathname}${this.#url.search}`;
     // undici's pool: keep-alive connections reused under load, no redirects followed, and a
     // leaner client than node:http (measured: the upstream request was the largest gateway cost).
     this.#pool = new Pool(this.#url.origin, {
@@ -110,7 +119,11 @@ export class HttpConnector implements UpstreamConnector {
     return this.#logger;
   }
 
-  /** Sends one request upstream; resolves with the response head, body unread. */
+  /**
+   * Sends one request upstream. Resolves with the response head and the body unread, or, when
+   * `whole` is set and the answer is small, of declared length and not an event stream, once
+   * the whole body has arrived (BUFFERED_BODY_MAX).
+   */
   async request(options: {
     method: 'POST' | 'GET' | 'DELETE';
     headers: Record<string, string>;
@@ -118,6 +131,8 @@ export class HttpConnector implements UpstreamConnector {
     signal: Cancel;
     /** Whose request it is: per-person upstream credentials are looked up by it. */
     subject?: string;
+    /** Read a small answer of declared length whole rather than as a stream. */
+    whole?: boolean;
   }): Promise<UpstreamAnswer> {
     // The caller builds `headers` for this request alone: the gateway's own credentials (static
     // or the person's) are added to it in place, last, so they win; when the person's cannot be
@@ -132,20 +147,23 @@ export class HttpConnector implements UpstreamConnector {
       for (const [name, value] of this.#configuredHeaders) headers[name] = value;
     }
     try {
-      // An emitter signal cancels only what is under way; one that already fired, here.
+      // A cancel reaches only what is under way; one that already happened stops it here.
       if (options.signal.cancelled) throw new Error('cancelled before it was sent');
       const pool = options.method === 'GET' ? this.#streams : this.#pool;
-      const answer = await pool.request({
-        path: `${this.#url.pathname}${this.#url.search}`,
-        method: options.method,
-        headers,
-        ...(options.body === undefined ? {} : { body: options.body }),
-        signal: options.signal,
-      });
-      // A body cut short (the client left, the session closed) errors the stream; whoever reads
-      // it sees that through its reader, so the event itself must not become an uncaught error.
-      answer.body.on('error', ignoreStreamError);
-      return { statusCode: answer.statusCode, headers: answer.headers, body: answer.body };
+      // undici's dispatch with a handler of our own rather than pool.request: no async
+      // resource, callback and stream per request, and a small answer is read straight into
+      // one buffer (measured: the request API's layers were the largest gateway cost left).
+      const exchange = new UpstreamExchange(options.signal, options.whole === true);
+      pool.dispatch(
+        {
+          path: this.#path,
+          method: options.method,
+          headers,
+          ...(options.body === undefined ? {} : { body: options.body }),
+        },
+        exchange,
+      );
+      return await exchange.answer;
     } catch (error) {
       if (error instanceof undiciErrors.HeadersTimeoutError) {
         throw new RequestError('UpstreamFailed', 'the upstream did not answer in time', {
@@ -165,23 +183,136 @@ export class HttpConnector implements UpstreamConnector {
 function ignoreStreamError(): void {}
 
 /**
- * Cancels one upstream request. undici takes an EventEmitter that emits `abort` as a request's
- * signal; this one is made per request instead of an AbortController (cheaper, and no
- * DOMException unless a request is actually cancelled). Its flag is not called `aborted`:
- * undici treats any signal with that property as an AbortSignal.
+ * Cancels one upstream request: made per request instead of an AbortController (cheaper, and no
+ * DOMException unless a request is actually cancelled). The exchange under way, if any, listens.
  */
-class Cancel extends EventEmitter {
+class Cancel {
   cancelled = false;
+  /** Stops the exchange under way; set by it while it runs. */
+  onCancel: (() => void) | undefined;
 
   abort(): void {
     if (this.cancelled) return;
     this.cancelled = true;
-    this.emit('abort');
+    this.onCancel?.();
   }
 }
 
-/** Largest upstream answer of declared length that is buffered rather than streamed. */
-const BUFFERED_BODY_MAX = 256 * 1024;
+/** Why undici stopped a request the gateway cancelled. */
+const CANCELLED = 'the gateway cancelled the upstream request';
+
+/**
+ * One upstream request as undici's dispatch handler (undici Dispatcher.DispatchHandler). It
+ * settles `answer` at the response head with a stream of the body, or — for a small answer of
+ * declared length, when `whole` — once the body is complete, with the body in one buffer. A
+ * failure before `answer` settles rejects it; one after errors the body stream.
+ */
+class UpstreamExchange implements Dispatcher.DispatchHandler {
+  readonly answer: Promise<UpstreamAnswer>;
+  readonly #cancel: Cancel;
+  readonly #whole: boolean;
+  #resolve!: (answer: UpstreamAnswer) => void;
+  #reject!: (error: unknown) => void;
+  #settled = false;
+  #statusCode = 0;
+  #headers: Record<string, string | string[] | undefined> = {};
+  /** The body so far, when read whole. */
+  #chunks: Buffer[] | undefined;
+  /** The body, when streamed. */
+  #body: Readable | undefined;
+  #ended = false;
+
+  constructor(cancel: Cancel, whole: boolean) {
+    this.#cancel = cancel;
+    this.#whole = whole;
+    this.answer = new Promise<UpstreamAnswer>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.#cancel.cancelled) {
+      controller.abort(new undiciErrors.RequestAbortedError(CANCELLED));
+      return;
+    }
+    this.#cancel.onCancel = () => controller.abort(new undiciErrors.RequestAbortedError(CANCELLED));
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    // Interim (1xx) answers are not the answer.
+    if (statusCode < 200) return;
+    this.#statusCode = statusCode;
+    this.#headers = headers;
+    const type = headers['content-type'];
+    const declared = Number(headers['content-length']);
+    if (
+      this.#whole &&
+      !(typeof type === 'string' && type.toLowerCase().startsWith('text/event-stream')) &&
+      Number.isSafeInteger(declared) &&
+      declared <= BUFFERED_BODY_MAX
+    ) {
+      this.#chunks = [];
+      return;
+    }
+    const body = new Readable({
+      read: () => controller.resume(),
+      destroy: (error, callback) => {
+        // A body dropped before its end stops the request (and frees its connection).
+        if (!this.#ended) controller.abort(error ?? new undiciErrors.RequestAbortedError());
+        callback(error);
+      },
+    });
+    // A body cut short (the client left, the session closed) errors the stream; whoever reads
+    // it sees that through its reader, so the event itself must not become an uncaught error.
+    body.on('error', ignoreStreamError);
+    this.#body = body;
+    this.#settle({ statusCode, headers, body });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#chunks !== undefined) {
+      this.#chunks.push(chunk);
+      return;
+    }
+    if (this.#body !== undefined && !this.#body.push(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.#ended = true;
+    this.#cancel.onCancel = undefined;
+    if (this.#chunks !== undefined) {
+      const whole = this.#chunks.length === 1 ? this.#chunks[0] : Buffer.concat(this.#chunks);
+      this.#settle({
+        statusCode: this.#statusCode,
+        headers: this.#headers,
+        whole: whole ?? Buffer.alloc(0),
+      });
+      return;
+    }
+    this.#body?.push(null);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#ended = true;
+    this.#cancel.onCancel = undefined;
+    if (!this.#settled) {
+      this.#settled = true;
+      this.#reject(error);
+      return;
+    }
+    this.#body?.destroy(error);
+  }
+
+  #settle(answer: UpstreamAnswer): void {
+    this.#settled = true;
+    this.#resolve(answer);
+  }
+}
 
 class HttpSession implements UpstreamSession {
   readonly id: string;
@@ -288,6 +419,8 @@ class HttpSession implements UpstreamSession {
         headers: this.#requestHeaders(method, context),
         ...(body === undefined ? {} : { body }),
         signal: cancel,
+        // An answer the gateway rewrites is read by the filter below, whatever its size.
+        whole: !options.filterJson,
       });
     } catch (error) {
       done();
@@ -296,7 +429,7 @@ class HttpSession implements UpstreamSession {
     try {
       this.#checkStatus(upstream, isInitialize, context);
     } catch (error) {
-      upstream.body.destroy();
+      upstream.body?.destroy();
       done();
       throw error;
     }
@@ -363,13 +496,13 @@ class HttpSession implements UpstreamSession {
     filterJson: boolean,
     done: () => void,
   ): Promise<Answer> {
+    if (upstream.whole !== undefined) {
+      done();
+      return this.#bounded(upstream.statusCode, upstream.headers, upstream.whole, isInitialize);
+    }
     const status = upstream.statusCode;
     const contentType = String(upstream.headers['content-type'] ?? '').toLowerCase();
     const isSse = contentType.startsWith('text/event-stream');
-    const declared = Number(upstream.headers['content-length']);
-    if (!isSse && !filterJson && Number.isSafeInteger(declared) && declared <= BUFFERED_BODY_MAX) {
-      return await this.#bounded(upstream, isInitialize, done);
-    }
     const headers = isSse ? sseHeaders() : new Headers();
     for (const name of FORWARDED_RESPONSE_HEADERS) {
       const value = upstream.headers[name];
@@ -395,29 +528,26 @@ class HttpSession implements UpstreamSession {
   }
 
   /**
-   * A small answer of known length, read whole and handed on as a bounded answer: the front
-   * writes it in one write with its length, with no Web Response or stream in between.
+   * A small answer of known length, read whole by the exchange and handed on as a bounded
+   * answer: the front writes it in one write with its length, with no Web Response or stream
+   * in between.
    */
-  async #bounded(
-    upstream: UpstreamAnswer,
+  #bounded(
+    status: number,
+    upstreamHeaders: UpstreamAnswer['headers'],
+    body: Buffer,
     isInitialize: boolean,
-    done: () => void,
-  ): Promise<BoundedAnswer> {
-    const status = upstream.statusCode;
+  ): BoundedAnswer {
     const headers: Record<string, string> = {};
     for (const name of FORWARDED_RESPONSE_HEADERS) {
-      const value = upstream.headers[name];
+      const value = upstreamHeaders[name];
       if (typeof value === 'string') headers[name] = value;
     }
     if (isInitialize && status >= 200 && status < 300) headers[SESSION_HEADER] = this.id;
-    upstream.body.once('close', done);
-    if (status === 204 || status === 304 || upstream.headers['content-length'] === '0') {
-      upstream.body.resume();
+    if (status === 204 || status === 304 || body.byteLength === 0) {
       return new BoundedAnswer(status, headers, undefined);
     }
-    const chunks: Buffer[] = [];
-    for await (const chunk of upstream.body) chunks.push(chunk as Buffer);
-    return new BoundedAnswer(status, headers, Buffer.concat(chunks));
+    return new BoundedAnswer(status, headers, body);
   }
 
   /** Passes SSE events through unchanged, except answers the gateway rewrites. */
