@@ -73,16 +73,8 @@ export function createRouter(options: RouterOptions): Router {
       return answer;
     }
     checkDeclaredLength(declaredLength(headers), maxBodyBytes);
-    const gatewayRequest: GatewayRequest = {
-      method: request.method ?? 'GET',
-      path,
-      headers,
-      requestId: exchange.requestId,
-      clientAddress: exchange.clientAddress,
-      onClientGone: (listener) => exchange.onClientGone(listener),
-      facts,
-      readBody: () => exchange.readBody(),
-    };
+    exchange.path = path;
+    const gatewayRequest: GatewayRequest = exchange;
     switch (entry.kind) {
       case 'mcp':
         return gateway.mcp(gatewayRequest, entry);
