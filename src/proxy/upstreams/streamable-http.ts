@@ -439,7 +439,7 @@ class HttpSession implements UpstreamSession {
         this.#upstreamSessionId = upstreamId;
       }
     }
-    return await this.#relay(upstream, isInitialize, options.filterJson, done);
+    return this.#relay(upstream, isInitialize, options.filterJson, done);
   }
 
   #requestHeaders(method: string, context: ExchangeContext): Record<string, string> {
@@ -490,12 +490,12 @@ class HttpSession implements UpstreamSession {
     }
   }
 
-  async #relay(
+  #relay(
     upstream: UpstreamAnswer,
     isInitialize: boolean,
     filterJson: boolean,
     done: () => void,
-  ): Promise<Answer> {
+  ): Answer {
     if (upstream.whole !== undefined) {
       done();
       return this.#bounded(upstream.statusCode, upstream.headers, upstream.whole, isInitialize);
