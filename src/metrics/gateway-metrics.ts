@@ -67,11 +67,22 @@ export class GatewayMetrics {
     });
     this.registry.registerMetric(overhead as never);
     this.registry.registerMetric(upstream as never);
-    const verifications = new Counter({
+    // One verification per request too: counted like the requests above, by outcome, then
+    // answered from the cache or not.
+    const verified = new Map<string, [fromCache: number, checked: number]>();
+    new Counter({
       name: 'portcullis_token_verifications_total',
       help: 'Access-token verifications by outcome (ok or error code) and whether the cache answered.',
       labelNames: ['outcome', 'cached'] as const,
       registers,
+      collect() {
+        for (const [outcome, counts] of verified) {
+          if (counts[0] > 0) this.inc({ outcome, cached: 'true' }, counts[0]);
+          if (counts[1] > 0) this.inc({ outcome, cached: 'false' }, counts[1]);
+          counts[0] = 0;
+          counts[1] = 0;
+        }
+      },
     });
     let hits = 0;
     let lookups = 0;
@@ -138,7 +149,12 @@ export class GatewayMetrics {
         upstream.observe(message.upstream, message.upstreamSeconds);
     });
     this.listen(verificationChannel, (message: VerificationMessage) => {
-      verifications.inc({ outcome: message.outcome, cached: String(message.cached) });
+      let counts = verified.get(message.outcome);
+      if (counts === undefined) {
+        counts = [0, 0];
+        verified.set(message.outcome, counts);
+      }
+      counts[message.cached ? 0 : 1]++;
       lookups++;
       if (message.cached) hits++;
     });
