@@ -77,12 +77,18 @@ export class Exchange implements GatewayRequest {
       maxBytes: this.#limits.maxHeaderBytes,
     });
     this.headers = headers;
-    this.extra['x-request-id'] = requestIdFrom(headers['x-request-id']);
-    this.clientAddress = clientAddressOf(
-      this.request.socket.remoteAddress,
-      headers['x-forwarded-for'],
-      this.#limits.trusted,
-    );
+    // The id and the address the constructor set stand unless the headers say otherwise: no
+    // second random id, no second look at the peer's address.
+    const claimed = headers['x-request-id'];
+    if (claimed !== undefined) this.extra['x-request-id'] = requestIdFrom(claimed);
+    const forwardedFor = headers['x-forwarded-for'];
+    if (forwardedFor !== undefined) {
+      this.clientAddress = clientAddressOf(
+        this.request.socket.remoteAddress,
+        forwardedFor,
+        this.#limits.trusted,
+      );
+    }
     this.facts.traceId = traceContextOf(headers)?.traceId;
   }
 
