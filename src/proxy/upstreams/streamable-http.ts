@@ -146,14 +146,14 @@ export class HttpConnector implements UpstreamConnector {
     } else {
       for (const [name, value] of this.#configuredHeaders) headers[name] = value;
     }
+    // undici's dispatch with a handler of our own rather than pool.request: no async resource,
+    // callback and stream per request, and a small answer is read straight into one buffer
+    // (measured: the request API's layers were the largest gateway cost left).
+    const exchange = new UpstreamExchange(options.signal, options.whole === true);
     try {
       // A cancel reaches only what is under way; one that already happened stops it here.
       if (options.signal.cancelled) throw new Error('cancelled before it was sent');
       const pool = options.method === 'GET' ? this.#streams : this.#pool;
-      // undici's dispatch with a handler of our own rather than pool.request: no async
-      // resource, callback and stream per request, and a small answer is read straight into
-      // one buffer (measured: the request API's layers were the largest gateway cost left).
-      const exchange = new UpstreamExchange(options.signal, options.whole === true);
       pool.dispatch(
         {
           path: this.#path,
@@ -172,6 +172,11 @@ export class HttpConnector implements UpstreamConnector {
       }
       if (options.signal.cancelled) {
         throw new RequestError('UpstreamFailed', 'the client went away', { cause: error });
+      }
+      if (exchange.answering) {
+        throw new RequestError('UpstreamFailed', 'the upstream answer was cut short', {
+          cause: error,
+        });
       }
       throw new RequestError('UpstreamUnavailable', 'the upstream cannot be reached', {
         cause: error,
@@ -221,6 +226,11 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
   /** The body, when streamed. */
   #body: Readable | undefined;
   #ended = false;
+
+  /** True once the upstream's answer has begun (its head arrived). */
+  get answering(): boolean {
+    return this.#statusCode !== 0;
+  }
 
   constructor(cancel: Cancel, whole: boolean) {
     this.#cancel = cancel;
