@@ -303,6 +303,10 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
       // RFC 9449 proofs checked on every request, against plain bearer (goal ≤ 1.15).
       cpu_per_request_dpop_over_bearer: cpuRatio('portcullis-dpop', 'portcullis'),
       throughput_audit_on_over_off: ratio('portcullis', 'portcullis-noaudit'),
+      added_p50_ms_at_fixed_rate:
+        figures.portcullis && figures.direct
+          ? Number((figures.portcullis.fixedRateP50Ms - figures.direct.fixedRateP50Ms).toFixed(3))
+          : null,
       added_p99_ms_at_fixed_rate:
         figures.portcullis && figures.direct
           ? Number((figures.portcullis.fixedRateP99Ms - figures.direct.fixedRateP99Ms).toFixed(3))
@@ -360,10 +364,24 @@ export function httpMarkdown(result: HttpBenchResult): string {
       .map(([name, value]) => `${name} ${value ?? 'n/a'}`)
       .join(', ')}.`,
     '',
+    ...goalLines(result.ratios),
+    '',
     ...Object.entries(result.peers ?? {}).map(([name, peer]) =>
       'version' in peer
         ? `Peer ${name}: ${peer.version}, measured above in the same run.`
         : `Peer ${name}: not measured: ${peer.skipped}.`,
     ),
   ].join('\n');
+}
+
+/** The section's goals, judged on this run's ratios (bench/README.md, Goals). */
+function goalLines(ratios: HttpBenchResult['ratios']): string[] {
+  const judged = (value: number | null | undefined, met: (v: number) => boolean) =>
+    value === null || value === undefined ? 'not measured' : met(value) ? 'met' : 'not met';
+  const throughput = ratios.portcullis_over_raw;
+  const cpu = ratios.cpu_per_request_portcullis_over_raw;
+  const addedP50 = ratios.added_p50_ms_at_fixed_rate;
+  return [
+    `Goals: portcullis ≥ 0.75× the raw hop's requests/s (${throughput ?? 'n/a'}) — ${judged(throughput, (v) => v >= 0.75)}; CPU µs per request ≤ 1.35× the raw hop's (${cpu ?? 'n/a'}) — ${judged(cpu, (v) => v <= 1.35)}. Added p50 latency at the fixed rate (portcullis minus direct): ${addedP50 ?? 'n/a'} ms.`,
+  ];
 }
