@@ -214,17 +214,18 @@ export async function benchHttp(options: HttpBenchOptions): Promise<HttpBenchRes
     }
     for (const target of [...targets]) {
       const url = `http://127.0.0.1:${target.child.port}${target.path}`;
-      // A warm-up as long as a round, for every target alike: a steady state is measured, not
-      // the JIT compiling (the gateway, with far more code on its path than the raw hop, takes
-      // several seconds of load to settle: measured 235 µs per request in its first 2 s, about
-      // 100 from the seventh second on). The rounds alternate after every target's warm-up.
+      // A warm-up of two rounds' length, for every target alike: a steady state is measured,
+      // not the JIT compiling (the gateway, with far more code on its path than the raw hop,
+      // takes about ten seconds of load to settle: measured 200 to 400 µs per request in its
+      // first 2 s, about 100 from the eighth second on). The rounds alternate after every
+      // target's warm-up.
       await measured(target, async () => {
         const warm = await runLoad({
           url,
           headers: { ...headers, ...target.headers },
           ...(target.dpop ? { dpop: dpopLoad } : {}),
           body,
-          seconds: options.seconds,
+          seconds: 2 * options.seconds,
           connections: options.connections,
           cores: LOAD_CORES,
         });
