@@ -19,10 +19,14 @@
  *   memoryHook      serve GET /bench/memory (forces GC when node runs with --expose-gc, answers
  *                   process.memoryUsage()) and GET /bench/heap-snapshot on the JWKS server, and
  *                   print `HOOK <port>`. Bench-only: the hook lives in this script, not the product.
+ *   profileHook     serve POST /bench/profile/start and POST /bench/profile/stop (answers the CPU
+ *                   profile, Chrome's .cpuprofile JSON) on the JWKS server, and print
+ *                   `HOOK <port>`: a profile of a chosen stretch of load, after a warm-up.
  */
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
@@ -36,6 +40,7 @@ interface TargetOptions {
   readonly maxSessions?: number;
   readonly maxConnections?: number;
   readonly memoryHook?: boolean;
+  readonly profileHook?: boolean;
   readonly audit?: boolean;
   readonly modern?: boolean;
   readonly redis?: string;
@@ -48,7 +53,32 @@ const [upstreamPort = '0', jwksJson = '{}', issuer = '', audience = '', optionsJ
 const options = JSON.parse(optionsJson) as TargetOptions;
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
 
-const jwks = createServer((request, response) => {
+// The V8 profiler of this process, through the inspector protocol, when profileHook asks for it.
+const profiler = options.profileHook ? new Session() : undefined;
+profiler?.connect();
+
+const jwks = createServer(async (request, response) => {
+  if (
+    profiler !== undefined &&
+    request.method === 'POST' &&
+    request.url === '/bench/profile/start'
+  ) {
+    await profiler.post('Profiler.enable');
+    // Finer than the default (1 ms): a request costs about a tenth of that.
+    await profiler.post('Profiler.setSamplingInterval', { interval: 100 });
+    await profiler.post('Profiler.start');
+    response.writeHead(204).end();
+    return;
+  }
+  if (
+    profiler !== undefined &&
+    request.method === 'POST' &&
+    request.url === '/bench/profile/stop'
+  ) {
+    const { profile } = await profiler.post('Profiler.stop');
+    response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(profile));
+    return;
+  }
   if (options.memoryHook && request.url === '/bench/memory') {
     // Two collections: the first may only schedule finalizers that free more on the second.
     globalThis.gc?.();
@@ -73,7 +103,7 @@ const jwks = createServer((request, response) => {
 });
 await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
 const jwksPort = (jwks.address() as { port: number }).port;
-if (options.memoryHook) process.stdout.write(`HOOK ${jwksPort}\n`);
+if (options.memoryHook || options.profileHook) process.stdout.write(`HOOK ${jwksPort}\n`);
 
 const port = await new Promise<number>((resolve) => {
   const probe = createServer();

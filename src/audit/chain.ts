@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * Hash chain over JSONL records. Every line is the JSON of a record that carries `seq`, `prev`
@@ -75,6 +75,7 @@ export function checkLine(line: string, previous: ChainState | undefined): LineC
   return { ok: true, state: { seq: parsed.seq, hash: claimed } };
 }
 
+/** One-shot hashing: no Hash object per record (the writer hashes every record it chains). */
 function sha256(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  return hash('sha256', text, 'hex');
 }

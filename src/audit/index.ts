@@ -7,7 +7,13 @@ export {
   type AuditEvent,
   type AuditEventName,
 } from './events.ts';
+export { memberPrefix, serialized as serializedAuditValue } from './members.ts';
 export { ARGUMENT_REDACTED, redactArguments } from './redact.ts';
 export { rotatedSet } from './rotated-set.ts';
-export { AuditSink, type AuditSinkOptions, type AuditSinkStatus } from './sink.ts';
+export {
+  AuditSink,
+  type AuditSinkOptions,
+  type AuditSinkStatus,
+  type PreparedAuditRecord,
+} from './sink.ts';
 export { type AuditVerification, verifyAuditTrail } from './verify.ts';

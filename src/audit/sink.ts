@@ -2,6 +2,7 @@ import type { Logger } from '../lib/log.ts';
 import type { AuditBackend } from './backends.ts';
 import { type ChainState, chainMembers } from './chain.ts';
 import type { AuditEvent } from './events.ts';
+import { memberPrefix, serialized } from './members.ts';
 
 export interface AuditSinkStatus {
   /** False while records cannot be written, or the queue is full. */
@@ -25,6 +26,16 @@ export interface AuditSinkOptions {
 }
 
 /**
+ * A record that serializes its own members, for a caller on the hot path that keeps the parts
+ * that repeat (a caller's identity, a route's scopes) serialized once: it hands over the values
+ * and the writer calls `members` when it chains the batch, off the request's turn.
+ */
+export interface PreparedAuditRecord {
+  /** The JSON object's members after `time`, each with its leading comma: `,"event":"…",…`. */
+  members(): string;
+}
+
+/**
  * The audit trail. `record` never blocks the request path: it takes the record's time and
  * fields and queues them, nothing more. A single writer, a few milliseconds later, serializes
  * and chains the batch in call order (so order is the order of calls, and the hash chain runs
@@ -32,32 +43,17 @@ export interface AuditSinkOptions {
  * queued and are retried as they are; the sink reports itself unhealthy so the gateway can
  * refuse requests rather than serve unaudited (audit.on_write_failure).
  */
-/** `,"name":` for each field name, serialized once. */
-const prefixes = new Map<string, string>();
-function memberPrefix(key: string): string {
-  let prefix = prefixes.get(key);
-  if (prefix === undefined) {
-    prefix = `,${JSON.stringify(key)}:`;
-    prefixes.set(key, prefix);
+/** A record's members after `time`, in the order of its fields. */
+function membersOf(event: AuditEvent | PreparedAuditRecord): string {
+  if (typeof (event as PreparedAuditRecord).members === 'function') {
+    return (event as PreparedAuditRecord).members();
   }
-  return prefix;
-}
-
-/**
- * Object values (a principal's granted scopes, a route's required scopes) are shared by every
- * record of the same caller or route and never change: serialized once, then reused.
- */
-const serializedObjects = new WeakMap<object, string>();
-function serialized(value: unknown): string {
-  if (typeof value !== 'object' || value === null || !Object.isFrozen(value)) {
-    return JSON.stringify(value);
+  let members = '';
+  for (const key in event) {
+    const value = (event as AuditEvent)[key as keyof AuditEvent];
+    if (value !== undefined) members += `${memberPrefix(key)}${serialized(value)}`;
   }
-  let text = serializedObjects.get(value);
-  if (text === undefined) {
-    text = JSON.stringify(value);
-    serializedObjects.set(value, text);
-  }
-  return text;
+  return members;
 }
 
 /** How long the writer waits for more records before a write. */
@@ -74,7 +70,11 @@ export class AuditSink {
   private readonly onWriteFailure: 'refuse' | 'continue';
   private chain: ChainState;
   /** Records taken but not yet serialized and chained (the writer does that, in order). */
-  private unchained: { readonly time: Date; readonly event: AuditEvent }[] = [];
+  private unchained: (AuditEvent | PreparedAuditRecord)[] = [];
+  /** When each of them was taken (the same index). */
+  private unchainedTimes: Date[] = [];
+  /** The last record time formatted, and its milliseconds: records often share one. */
+  private lastTime = { ms: Number.NaN, iso: '' };
   /** Chained lines waiting to be written. */
   private queue: string[] = [];
   private draining: Promise<void> | undefined;
@@ -104,6 +104,12 @@ export class AuditSink {
     return this.unchained.length + this.queue.length;
   }
 
+  private isoTime(time: Date): string {
+    const ms = time.getTime();
+    if (ms !== this.lastTime.ms) this.lastTime = { ms, iso: time.toISOString() };
+    return this.lastTime.iso;
+  }
+
   status(): AuditSinkStatus {
     return {
       healthy: this.healthy,
@@ -115,7 +121,7 @@ export class AuditSink {
   }
 
   /** Queues one record. Returns false when it was refused (queue full or sink closed). */
-  record(event: AuditEvent): boolean {
+  record(event: AuditEvent | PreparedAuditRecord): boolean {
     if (this.closed || this.queued >= this.maxQueued) {
       if (!this.closed && !this.failing && this.droppedSinceHealthy === 0) {
         this.logger?.error(
@@ -127,24 +133,23 @@ export class AuditSink {
       this.droppedSinceHealthy++;
       return false;
     }
-    this.unchained.push({ time: this.now(), event });
+    this.unchained.push(event);
+    this.unchainedTimes.push(this.now());
     if (!this.failing) this.scheduleDrain();
     return true;
   }
 
   /** Serializes and chains every record taken so far, in the order they were taken. */
   private chainTaken(): void {
-    for (const { time, event } of this.unchained) {
-      let members = `"time":"${time.toISOString()}"`;
-      for (const key in event) {
-        const value = event[key as keyof AuditEvent];
-        if (value !== undefined) members += `${memberPrefix(key)}${serialized(value)}`;
-      }
-      const { line, state } = chainMembers(members, this.chain);
+    const times = this.unchainedTimes;
+    this.unchained.forEach((event, index) => {
+      const time = `"time":"${this.isoTime(times[index] ?? this.now())}"`;
+      const { line, state } = chainMembers(`${time}${membersOf(event)}`, this.chain);
       this.chain = state;
       this.queue.push(line);
-    }
+    });
     this.unchained = [];
+    this.unchainedTimes = [];
   }
 
   /** Waits until everything queued is written; false when the backend is failing. */

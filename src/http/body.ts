@@ -25,6 +25,15 @@ export function checkDeclaredLength(length: number | undefined, maxBytes: number
 }
 
 export function readBody(request: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
+  if (request.complete && !request.readableFlowing) {
+    // The whole body arrived with the head (a small POST usually does): it waits in the
+    // stream's buffer, so it is taken from there at once, with no listeners and no flowing mode.
+    try {
+      return Promise.resolve(bufferedBody(request, maxBytes));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -61,4 +70,18 @@ export function readBody(request: IncomingMessage, maxBytes: number): Promise<Ui
     request.once('error', onError);
     request.once('aborted', onAborted);
   });
+}
+
+/** The body of a request whose last byte has arrived, read from the stream's buffer. */
+function bufferedBody(request: IncomingMessage, maxBytes: number): Uint8Array {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (let chunk = request.read() as Buffer | null; chunk !== null; chunk = request.read()) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      throw new RequestError('RequestBodyTooLarge', `the body exceeds ${maxBytes} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
 }

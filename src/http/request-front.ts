@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressMatcher } from '../lib/address.ts';
-import { newRequestFacts, type RequestFacts, traceContextOf } from '../proxy/index.ts';
+import {
+  type GatewayRequest,
+  newRequestFacts,
+  type RequestFacts,
+  traceContextOf,
+} from '../proxy/index.ts';
 import { readBody } from './body.ts';
 import { checkRawHeaders, clientAddressOf, requestIdFrom } from './front-checks.ts';
 
@@ -18,9 +23,17 @@ export interface FrontLimits {
   readonly trusted: AddressMatcher;
 }
 
-export class Exchange {
+/**
+ * Also the gateway's view of the request (GatewayRequest): the router hands the exchange itself
+ * to the gateway once it has set `path`, rather than a copy with closures per request.
+ */
+export class Exchange implements GatewayRequest {
   readonly request: IncomingMessage;
   readonly response: ServerResponse;
+  /** The request method (Node's parser has checked it). */
+  readonly method: string;
+  /** The normalized path, set by the router (routing.ts) before the gateway sees it. */
+  path = '';
   /** What the stages learn, for the request's one audit record and metrics observation. */
   readonly facts: RequestFacts = newRequestFacts();
   /** Headers the front adds to whatever answer: request id, CORS, Connection. */
@@ -47,6 +60,7 @@ export class Exchange {
   ) {
     this.request = request;
     this.response = response;
+    this.method = request.method ?? 'GET';
     this.#expectsContinue = expectsContinue;
     this.#limits = limits;
     this.clientAddress = clientAddressOf(request.socket.remoteAddress, undefined, limits.trusted);
@@ -63,12 +77,18 @@ export class Exchange {
       maxBytes: this.#limits.maxHeaderBytes,
     });
     this.headers = headers;
-    this.extra['x-request-id'] = requestIdFrom(headers['x-request-id']);
-    this.clientAddress = clientAddressOf(
-      this.request.socket.remoteAddress,
-      headers['x-forwarded-for'],
-      this.#limits.trusted,
-    );
+    // The id and the address the constructor set stand unless the headers say otherwise: no
+    // second random id, no second look at the peer's address.
+    const claimed = headers['x-request-id'];
+    if (claimed !== undefined) this.extra['x-request-id'] = requestIdFrom(claimed);
+    const forwardedFor = headers['x-forwarded-for'];
+    if (forwardedFor !== undefined) {
+      this.clientAddress = clientAddressOf(
+        this.request.socket.remoteAddress,
+        forwardedFor,
+        this.#limits.trusted,
+      );
+    }
     this.facts.traceId = traceContextOf(headers)?.traceId;
   }
 

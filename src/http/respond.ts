@@ -9,19 +9,21 @@ import { type Answer, BoundedAnswer, isEventStream } from '../proxy/index.ts';
 
 /**
  * Writes an answer to a node response. `extra` headers (request id, CORS, Connection) are added
- * to the answer's own; `closing` adds Connection: close (shutdown under way).
+ * to the answer's own; `closing` adds Connection: close (shutdown under way). A bounded answer
+ * is written at once (undefined: nothing to wait for); a streamed one returns the promise of its
+ * end.
  */
-export async function writeAnswer(
+export function writeAnswer(
   response: ServerResponse,
   answer: Answer,
   extra: Record<string, string>,
   closing: boolean,
-): Promise<void> {
+): Promise<void> | undefined {
   if (answer instanceof BoundedAnswer) {
     writeBounded(response, answer, extra, closing);
-    return;
+    return undefined;
   }
-  await writeWebResponse(response, answer, extra, closing);
+  return writeWebResponse(response, answer, extra, closing);
 }
 
 /** Head and body in one write, with the length: the path every JSON answer takes. */

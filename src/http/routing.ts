@@ -39,11 +39,15 @@ export interface RouterOptions {
   readonly mounted?: MountedHandler | undefined;
 }
 
-export type Router = (exchange: Exchange) => Promise<Answer>;
+/**
+ * Finds and calls the handler; an answer known at once is returned as is (no promise to wait
+ * for). A refusal is thrown, synchronously or as a rejection: the caller handles both alike.
+ */
+export type Router = (exchange: Exchange) => Answer | Promise<Answer>;
 
 export function createRouter(options: RouterOptions): Router {
   const { gateway, hostPolicy, maxBodyBytes, mounted } = options;
-  return async (exchange) => {
+  return (exchange) => {
     const { request, headers, facts } = exchange;
     checkTransferCoding(headers['transfer-encoding']);
     const path = normalizeRequestPath(checkRequestTarget(request.url));
@@ -73,16 +77,8 @@ export function createRouter(options: RouterOptions): Router {
       return answer;
     }
     checkDeclaredLength(declaredLength(headers), maxBodyBytes);
-    const gatewayRequest: GatewayRequest = {
-      method: request.method ?? 'GET',
-      path,
-      headers,
-      requestId: exchange.requestId,
-      clientAddress: exchange.clientAddress,
-      onClientGone: (listener) => exchange.onClientGone(listener),
-      facts,
-      readBody: () => exchange.readBody(),
-    };
+    exchange.path = path;
+    const gatewayRequest: GatewayRequest = exchange;
     switch (entry.kind) {
       case 'mcp':
         return gateway.mcp(gatewayRequest, entry);

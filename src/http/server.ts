@@ -99,7 +99,8 @@ export async function listenHttpFront(
   ) => {
     const exchange = new Exchange(request, response, expectsContinue, limits);
     exchanges.add(exchange);
-    response.once('close', () => {
+    // 'close' is emitted once; `on` spares the wrapper `once` makes per request.
+    response.on('close', () => {
       exchanges.delete(exchange);
       exchange.closed();
     });
@@ -145,7 +146,8 @@ export async function listenHttpFront(
       exchange.standaloneStream = request.method === 'GET' && isEventStream(answer);
       exchange.closeIfBodyUnread();
       decided(answer.status);
-      await writeAnswer(response, answer, exchange.extra, closing);
+      const writing = writeAnswer(response, answer, exchange.extra, closing);
+      if (writing !== undefined) await writing;
     } catch (error) {
       if (!exchange.facts.finished) exchange.facts.reason ??= reasonOf(error);
       await answerError(exchange, error, closing, logger, decided);

@@ -156,11 +156,14 @@ async function verifyTokenClosed(
   try {
     return await verifier.verify(token);
   } catch (error) {
-    if (error instanceof RequestError) throw error;
-    throw new RequestError('AuthUnavailable', 'the token could not be verified', {
-      cause: error,
-    });
+    throw closedRefusal(error);
   }
+}
+
+/** What a verifier's failure is answered with: its own refusal, or 503 AuthUnavailable. */
+function closedRefusal(error: unknown): RequestError {
+  if (error instanceof RequestError) return error;
+  return new RequestError('AuthUnavailable', 'the token could not be verified', { cause: error });
 }
 
 /** The callers one verified token describes: without and with a checked proof (RFC 9449). */
@@ -248,18 +251,24 @@ export function bearerAuthentication(
     mode: 'oauth',
     async authenticate(headers, request) {
       // Every request is for one route, and its token must name that route's resource (or an
-      // audience the route was deliberately widened to).
-      const checked = (principal: Principal): Principal => {
-        checkRouteAudience(principal, request.route);
-        return principal;
-      };
+      // audience the route was deliberately widened to): checkRouteAudience on either path.
       // Without DPoP anywhere, the verifier itself refuses every bound token.
       if (dpop === undefined || !dpop.enabled) {
         const value = headers.authorization;
         if (value === undefined) {
           throw new RequestError('AuthTokenMissing', 'this resource needs a bearer token');
         }
-        return checked(await verifyClosed(verifier, extractBearerToken(value)));
+        const token = extractBearerToken(value);
+        // verifyClosed, inline: one await per request rather than a chain of async calls.
+        let verified: VerifiedToken;
+        try {
+          verified = await verifier.verify(token);
+        } catch (error) {
+          throw closedRefusal(error);
+        }
+        const principal = principalOf(verified, verifier, token, verified.boundKey !== undefined);
+        checkRouteAudience(principal, request.route);
+        return principal;
       }
       // RFC 9449 §7: the scheme, the proof and the binding, per the route's mode; on a route
       // with DPoP off a bound token is refused, never taken as bearer.
@@ -277,7 +286,9 @@ export function bearerAuthentication(
         },
       );
       const token = extractAccessToken(headers.authorization, 'allowed').token;
-      return checked(principalOf(access.token, verifier, token, access.senderConstrained));
+      const principal = principalOf(access.token, verifier, token, access.senderConstrained);
+      checkRouteAudience(principal, request.route);
+      return principal;
     },
     challenge(error, route) {
       if (!CHALLENGED_CODES.has(error.code)) return undefined;

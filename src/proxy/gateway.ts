@@ -2,7 +2,7 @@ import type { LoadedConfig } from '../config/index.ts';
 import { RequestError } from '../errors/index.ts';
 import type { Logger } from '../lib/log.ts';
 import { type AuthStage, localTrust } from './auth-stage.ts';
-import { type GatewayRequest, handleMcpRequest } from './mcp-endpoint.ts';
+import { type EndpointDeps, type GatewayRequest, handleMcpRequest } from './mcp-endpoint.ts';
 import { ModernRuntime } from './modern/runtime.ts';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limit.ts';
 import { type ReadinessCheck, type ReadinessProbe, readinessOf } from './readiness.ts';
@@ -138,6 +138,17 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
     ),
     ...(options.readinessProbes ?? []),
   ];
+  // What every MCP endpoint shares: built once, not per request.
+  const endpointDeps: EndpointDeps = {
+    auth,
+    limiter,
+    sessions,
+    connectorFor,
+    logger,
+    streams,
+    modern,
+    decisionLevel: observer.sink === undefined ? 'info' : 'debug',
+  };
   const readiness = async (): Promise<Readiness> => {
     if (draining) return { status: 'draining', checks: [] };
     const checks = [...(await readinessOf(probes)), ...protocolChecks(routes.routes, modern)];
@@ -164,29 +175,27 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
     readyz: async () => readinessResponse(await readiness()),
     metrics: (request) => metricsResponse(request, options.metrics),
     metadata: (request, route) => metadataResponse(request, route, options.auth),
-    async mcp(request, route) {
+    mcp(request, route) {
       // While draining, only requests already in flight finish; nothing new starts.
       if (draining && request.method !== 'DELETE') {
         request.facts.reason = 'UpstreamUnavailable';
-        return errorToResponse(
-          new RequestError('UpstreamUnavailable', 'the gateway is shutting down', {
-            details: { retryAfter: '5' },
-          }),
-          { connection: 'close' },
+        return Promise.resolve(
+          errorToResponse(
+            new RequestError('UpstreamUnavailable', 'the gateway is shutting down', {
+              details: { retryAfter: '5' },
+            }),
+            { connection: 'close' },
+          ),
         );
       }
-      // Rather refuse than serve unaudited (audit.on_write_failure: refuse).
-      observer.checkAuditWritable();
-      return handleMcpRequest(route, request, {
-        auth,
-        limiter,
-        sessions,
-        connectorFor,
-        logger,
-        streams,
-        modern,
-        decisionLevel: observer.sink === undefined ? 'info' : 'debug',
-      });
+      // Rather refuse than serve unaudited (audit.on_write_failure: refuse). Not an async
+      // function: the stages' own promise is returned as is, without another around it.
+      try {
+        observer.checkAuditWritable();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return handleMcpRequest(route, request, endpointDeps);
     },
     drain() {
       draining = true;

@@ -311,8 +311,16 @@ async function forward(
   isInitialize: boolean,
   facts: RequestFacts,
 ): Promise<Answer> {
+  // Upstream time, as timed() counts it, without a closure and a promise more per request.
+  facts.upstreamAttempted = true;
+  const started = performance.now();
   try {
-    const response = await timed(facts, () => session.post(parsed, filter, context));
+    let response: Answer;
+    try {
+      response = await session.post(parsed, filter, context);
+    } finally {
+      facts.upstreamMs += performance.now() - started;
+    }
     if (isInitialize && (response.status < 200 || response.status >= 300)) {
       deps.sessions.remove(session);
       if (!(response instanceof Response)) {

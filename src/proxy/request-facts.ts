@@ -1,7 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import {
   type AuditDecision,
-  type AuditEvent,
   type AuditEventName,
   type AuditSink,
   redactArguments,
@@ -10,6 +9,7 @@ import { RequestError } from '../errors/index.ts';
 import { publish, requestChannel } from '../lib/channels.ts';
 import type { Decision, JsonRpcMessage } from '../mcp/index.ts';
 import type { Principal } from './auth-stage.ts';
+import { RequestAuditRecord } from './request-audit-record.ts';
 import type { McpRoute } from './routes.ts';
 
 /**
@@ -157,17 +157,6 @@ export interface ObserverOptions {
   readonly onWriteFailure?: 'refuse' | 'continue';
 }
 
-/** A principal's scopes, sorted for the record: computed once per principal, then shared. */
-const sortedScopes = new WeakMap<Principal, readonly string[]>();
-function grantedScopes(principal: Principal): readonly string[] {
-  let scopes = sortedScopes.get(principal);
-  if (scopes === undefined) {
-    scopes = Object.freeze([...principal.scopes].sort());
-    sortedScopes.set(principal, scopes);
-  }
-  return scopes;
-}
-
 /**
  * Turns a finished request into its one audit record and its one metrics observation. The
  * sink never blocks: `record` queues the line and returns.
@@ -210,7 +199,7 @@ export class RequestObserver {
     }
     const { event, decision } = classify(facts);
     if (facts.kind !== 'probe') this.#observe(facts, outcome, decision);
-    this.sink?.record(this.#event(facts, outcome, event, decision));
+    this.sink?.record(new RequestAuditRecord(facts, outcome, event, decision));
   }
 
   #observe(facts: RequestFacts, outcome: RequestOutcome, decision: AuditDecision): void {
@@ -225,43 +214,6 @@ export class RequestObserver {
       overheadSeconds: Math.max(0, totalSeconds - upstreamSeconds),
       ...(facts.upstreamAttempted ? { upstreamSeconds } : {}),
     });
-  }
-
-  #event(
-    facts: RequestFacts,
-    outcome: RequestOutcome,
-    event: AuditEventName,
-    decision: AuditDecision,
-  ): AuditEvent {
-    const principal = facts.principal;
-    return {
-      event,
-      request_id: outcome.requestId,
-      session_id: facts.sessionId,
-      subject: principal?.subject,
-      client_id: principal?.clientId,
-      token_id_hash: principal?.tokenIdHash,
-      sender_constraint:
-        principal?.tokenIdHash === undefined
-          ? undefined
-          : principal.senderConstrained
-            ? 'dpop'
-            : 'bearer',
-      upstream: facts.upstream,
-      method: facts.method,
-      tool: facts.tool,
-      decision,
-      reason: facts.reason,
-      required_scopes: facts.requiredScopes,
-      granted_scopes: principal === undefined ? undefined : grantedScopes(principal),
-      status: outcome.status,
-      latency_ms: Math.round((performance.now() - facts.startedAt) * 1000) / 1000,
-      client_address: outcome.clientAddress,
-      http_method: outcome.httpMethod,
-      path: facts.path,
-      trace_id: facts.traceId,
-      arguments: facts.arguments,
-    };
   }
 }
 

@@ -184,7 +184,11 @@ export function normalizeRequestPath(target: string): string {
   if (path.includes('//')) {
     throw new RequestError('RequestMalformed', 'doubled slashes in the request path are refused');
   }
-  if (path.split('/').some((segment) => segment === '.' || segment === '..')) {
+  // Every segment follows a slash, so a path without "/." has no dot segment (and is not split).
+  if (
+    path.includes('/.') &&
+    path.split('/').some((segment) => segment === '.' || segment === '..')
+  ) {
     throw new RequestError('RequestMalformed', 'dot segments in the request path are refused');
   }
   return path;

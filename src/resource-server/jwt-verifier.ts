@@ -246,8 +246,14 @@ export function createAccessTokenVerifier(
     return verified;
   }
 
-  /** The verification itself; `answered.cached` says whether the cache decided it. */
-  async function check(token: string, answered: { cached: boolean }): Promise<VerifiedToken> {
+  /**
+   * The cache's answer, synchronously: the verified token, or where a cold check must start.
+   * Throws what a hit decides (an expired token); `answered.cached` says whether it decided.
+   */
+  function fromCache(
+    token: string,
+    answered: { cached: boolean },
+  ): { verified: VerifiedToken } | { cacheKey: string; nowMs: number } {
     if (typeof token !== 'string' || token.length === 0) throw invalid('no token');
     if (token.length > maxLength) throw invalid('the token is longer than accepted');
     const nowMs = now();
@@ -260,24 +266,39 @@ export function createAccessTokenVerifier(
         cache.delete(cacheKey);
         throw expired('the token has expired');
       }
-      if (keys.snapshot()?.has(hit.key)) return hit.token;
+      if (keys.snapshot()?.has(hit.key)) return { verified: hit.token };
       cache.delete(cacheKey);
       answered.cached = false;
     }
-    return verifyCold(token, cacheKey, nowMs);
+    return { cacheKey, nowMs };
   }
 
   return {
-    async verify(token: string): Promise<VerifiedToken> {
+    // Not an async function: a cached token (nearly every request) is answered with one
+    // settled promise, not a chain of them.
+    verify(token: string): Promise<VerifiedToken> {
       const answered = { cached: false };
+      let cached: ReturnType<typeof fromCache>;
       try {
-        const verified = await check(token, answered);
-        publishVerification('ok', answered.cached);
-        return verified;
+        cached = fromCache(token, answered);
       } catch (error) {
         publishVerification(error, answered.cached);
-        throw error;
+        return Promise.reject(error);
       }
+      if ('verified' in cached) {
+        publishVerification('ok', true);
+        return Promise.resolve(cached.verified);
+      }
+      return verifyCold(token, cached.cacheKey, cached.nowMs).then(
+        (verified) => {
+          publishVerification('ok', false);
+          return verified;
+        },
+        (error: unknown) => {
+          publishVerification(error, false);
+          throw error;
+        },
+      );
     },
     async warm() {
       await keys.get();

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
 import { RequestError } from '../../errors/index.ts';
@@ -30,6 +29,7 @@ import {
   upstreamCredentialHeaders,
 } from '../upstream-credentials.ts';
 import { tcpReachable } from './probe.ts';
+import { Cancel, type UpstreamAnswer, UpstreamExchange } from './upstream-exchange.ts';
 
 /**
  * A Streamable HTTP upstream. Requests pass through: the authorized body text is sent as is,
@@ -53,16 +53,11 @@ const MAX_TRACKED_FILTERS = 256;
 /** The upstream's session id: visible ASCII (MCP transports, "Session Management"). */
 const UPSTREAM_SESSION_ID = /^[\x21-\x7E]{1,256}$/;
 
-/** An upstream answer: status and headers, the body still to read. */
-export interface UpstreamAnswer {
-  readonly statusCode: number;
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly body: Readable;
-}
-
 export class HttpConnector implements UpstreamConnector {
   readonly route: McpRoute;
   readonly #url: URL;
+  /** The request target on the upstream: its URL's path and query. */
+  readonly #path: string;
   readonly #pool: Pool;
   /** GET streams live as long as their session: their own pool, so they never starve calls. */
   readonly #streams: Pool;
@@ -77,6 +72,7 @@ export class HttpConnector implements UpstreamConnector {
     this.route = route;
     this.#credentials = credentials;
     this.#url = new URL(route.upstream.url ?? '');
+    this.#path = `${this.#url.pathname}${this.#url.search}`;
     // undici's pool: keep-alive connections reused under load, no redirects followed, and a
     // leaner client than node:http (measured: the upstream request was the largest gateway cost).
     this.#pool = new Pool(this.#url.origin, {
@@ -130,7 +126,11 @@ export class HttpConnector implements UpstreamConnector {
     return this.#logger;
   }
 
-  /** Sends one request upstream; resolves with the response head, body unread. */
+  /**
+   * Sends one request upstream. Resolves with the response head and the body unread, or, when
+   * `whole` is set and the answer is small, of declared length and not an event stream, once
+   * the whole body has arrived (upstream-exchange.ts).
+   */
   async request(options: {
     method: 'POST' | 'GET' | 'DELETE';
     headers: Record<string, string>;
@@ -138,6 +138,8 @@ export class HttpConnector implements UpstreamConnector {
     signal: Cancel;
     /** Whose request it is: per-person upstream credentials are looked up by it. */
     subject?: string;
+    /** Read a small answer of declared length whole rather than as a stream. */
+    whole?: boolean;
   }): Promise<UpstreamAnswer> {
     // The caller builds `headers` for this request alone: the gateway's own credentials (static
     // or the person's) are added to it in place, last, so they win; when the person's cannot be
@@ -151,21 +153,24 @@ export class HttpConnector implements UpstreamConnector {
     } else {
       for (const [name, value] of this.#configuredHeaders) headers[name] = value;
     }
+    // undici's dispatch with a handler of our own rather than pool.request: no async resource,
+    // callback and stream per request, and a small answer is read straight into one buffer
+    // (measured: the request API's layers were the largest gateway cost left).
+    const exchange = new UpstreamExchange(options.signal, options.whole === true);
     try {
-      // An emitter signal cancels only what is under way; one that already fired, here.
+      // A cancel reaches only what is under way; one that already happened stops it here.
       if (options.signal.cancelled) throw new Error('cancelled before it was sent');
       const pool = options.method === 'GET' ? this.#streams : this.#pool;
-      const answer = await pool.request({
-        path: `${this.#url.pathname}${this.#url.search}`,
-        method: options.method,
-        headers,
-        ...(options.body === undefined ? {} : { body: options.body }),
-        signal: options.signal,
-      });
-      // A body cut short (the client left, the session closed) errors the stream; whoever reads
-      // it sees that through its reader, so the event itself must not become an uncaught error.
-      answer.body.on('error', ignoreStreamError);
-      return { statusCode: answer.statusCode, headers: answer.headers, body: answer.body };
+      pool.dispatch(
+        {
+          path: this.#path,
+          method: options.method,
+          headers,
+          ...(options.body === undefined ? {} : { body: options.body }),
+        },
+        exchange,
+      );
+      return await exchange.answer;
     } catch (error) {
       if (error instanceof undiciErrors.HeadersTimeoutError) {
         throw new RequestError('UpstreamFailed', 'the upstream did not answer in time', {
@@ -175,33 +180,17 @@ export class HttpConnector implements UpstreamConnector {
       if (options.signal.cancelled) {
         throw new RequestError('UpstreamFailed', 'the client went away', { cause: error });
       }
+      if (exchange.answering) {
+        throw new RequestError('UpstreamFailed', 'the upstream answer was cut short', {
+          cause: error,
+        });
+      }
       throw new RequestError('UpstreamUnavailable', 'the upstream cannot be reached', {
         cause: error,
       });
     }
   }
 }
-
-function ignoreStreamError(): void {}
-
-/**
- * Cancels one upstream request. undici takes an EventEmitter that emits `abort` as a request's
- * signal; this one is made per request instead of an AbortController (cheaper, and no
- * DOMException unless a request is actually cancelled). Its flag is not called `aborted`:
- * undici treats any signal with that property as an AbortSignal.
- */
-class Cancel extends EventEmitter {
-  cancelled = false;
-
-  abort(): void {
-    if (this.cancelled) return;
-    this.cancelled = true;
-    this.emit('abort');
-  }
-}
-
-/** Largest upstream answer of declared length that is buffered rather than streamed. */
-const BUFFERED_BODY_MAX = 256 * 1024;
 
 class HttpSession implements UpstreamSession {
   readonly id: string;
@@ -351,6 +340,8 @@ class HttpSession implements UpstreamSession {
         headers: this.#requestHeaders(method, context),
         ...(body === undefined ? {} : { body }),
         signal: cancel,
+        // An answer the gateway rewrites is read by the filter below, whatever its size.
+        whole: !options.filterJson,
       });
     } catch (error) {
       done();
@@ -359,7 +350,7 @@ class HttpSession implements UpstreamSession {
     try {
       this.#checkStatus(upstream, isInitialize, context);
     } catch (error) {
-      upstream.body.destroy();
+      upstream.body?.destroy();
       done();
       throw error;
     }
@@ -369,7 +360,7 @@ class HttpSession implements UpstreamSession {
         this.#upstreamSessionId = upstreamId;
       }
     }
-    return await this.#relay(upstream, isInitialize, options, done);
+    return this.#relay(upstream, isInitialize, options, done);
   }
 
   #requestHeaders(method: string, context: ExchangeContext): Record<string, string> {
@@ -420,19 +411,19 @@ class HttpSession implements UpstreamSession {
     }
   }
 
-  async #relay(
+  #relay(
     upstream: UpstreamAnswer,
     isInitialize: boolean,
     { filterJson, replay }: { filterJson: boolean; replay?: ReplayFilter },
     done: () => void,
-  ): Promise<Answer> {
+  ): Answer {
+    if (upstream.whole !== undefined) {
+      done();
+      return this.#bounded(upstream.statusCode, upstream.headers, upstream.whole, isInitialize);
+    }
     const status = upstream.statusCode;
     const contentType = String(upstream.headers['content-type'] ?? '').toLowerCase();
     const isSse = contentType.startsWith('text/event-stream');
-    const declared = Number(upstream.headers['content-length']);
-    if (!isSse && !filterJson && Number.isSafeInteger(declared) && declared <= BUFFERED_BODY_MAX) {
-      return await this.#bounded(upstream, isInitialize, done);
-    }
     const headers = isSse ? sseHeaders() : new Headers();
     for (const name of FORWARDED_RESPONSE_HEADERS) {
       const value = upstream.headers[name];
@@ -458,29 +449,26 @@ class HttpSession implements UpstreamSession {
   }
 
   /**
-   * A small answer of known length, read whole and handed on as a bounded answer: the front
-   * writes it in one write with its length, with no Web Response or stream in between.
+   * A small answer of known length, read whole by the exchange and handed on as a bounded
+   * answer: the front writes it in one write with its length, with no Web Response or stream
+   * in between.
    */
-  async #bounded(
-    upstream: UpstreamAnswer,
+  #bounded(
+    status: number,
+    upstreamHeaders: UpstreamAnswer['headers'],
+    body: Buffer,
     isInitialize: boolean,
-    done: () => void,
-  ): Promise<BoundedAnswer> {
-    const status = upstream.statusCode;
+  ): BoundedAnswer {
     const headers: Record<string, string> = {};
     for (const name of FORWARDED_RESPONSE_HEADERS) {
-      const value = upstream.headers[name];
+      const value = upstreamHeaders[name];
       if (typeof value === 'string') headers[name] = value;
     }
     if (isInitialize && status >= 200 && status < 300) headers[SESSION_HEADER] = this.id;
-    upstream.body.once('close', done);
-    if (status === 204 || status === 304 || upstream.headers['content-length'] === '0') {
-      upstream.body.resume();
+    if (status === 204 || status === 304 || body.byteLength === 0) {
       return new BoundedAnswer(status, headers, undefined);
     }
-    const chunks: Buffer[] = [];
-    for await (const chunk of upstream.body) chunks.push(chunk as Buffer);
-    return new BoundedAnswer(status, headers, Buffer.concat(chunks));
+    return new BoundedAnswer(status, headers, body);
   }
 
   /**
