@@ -698,6 +698,11 @@ async function main(): Promise<number> {
     );
   if (!(fdGrowth <= GROWTH_LIMIT))
     problems.push(`open descriptors grew ${(fdGrowth * 100).toFixed(1)} % after warm-up`);
+  if (SNAPSHOT_DIR !== undefined) {
+    // Writing a snapshot takes tens of MiB from malloc, which glibc keeps: such a run diagnoses,
+    // it cannot pass.
+    problems.push('heap snapshots were written, which grows the malloc arenas: not a judged run');
+  }
   if (unexpected.length > 0) problems.push(`${unexpected.length} unexpected 5xx answers`);
   if (exitCode !== 0) problems.push(`serve exited with ${exitCode}`);
 
