@@ -48,7 +48,7 @@ export class LruCache<V> {
    * nobody asks for again leave once they expire instead of staying until the bound pushes them
    * out: with deadlines at most a TTL after each store, the cache then holds about what was used
    * within the last TTL, not its bound of dead entries. Each store drops at most what earlier
-   * stores added, so the cost stays constant per store.
+   * stores added, so the cost per store stays constant on average.
    */
   set(key: string, value: V, until: number, now?: number): void {
     if (this.#max === 0) return;
