@@ -6,18 +6,40 @@
  * abandoned, server-to-client streams held open.
  *
  * Every sample reads the gateway's own /metrics on the admin listener (resident memory, open
- * file descriptors, event-loop delay) and counts its child processes. The run fails when, after
- * the warm-up, resident memory or open descriptors grow by more than 10 %, or when any request
- * gets a 5xx other than an intended 503 (a full session table).
+ * file descriptors, event-loop delay), counts its child processes, and asks the gateway for
+ * `process.memoryUsage()` through soak/probe.ts, preloaded into it.
+ *
+ * The run fails when, after the warm-up, resident memory or open descriptors grow by more than
+ * 10 %, or when any request gets a 5xx other than an intended 503 (a full session table).
+ * Resident memory is judged as it stands right after a last-resort full collection, asked of the
+ * gateway at the end of the warm-up, half-way and at the end: between full collections V8 lets
+ * its heap grow to up to four times what is live (its heap controller's largest growing factor)
+ * and keeps the pages until its memory reducer sees an idle moment, which a steady load never
+ * gives, so resident memory sampled at an arbitrary moment swings by tens of MiB with nothing
+ * retained. What remains after a full collection is what the process holds: a leak in the
+ * JavaScript heap, in external or native memory, or in the allocator, shows there. The raw
+ * samples are reported beside it.
  *
  *   node soak/run.ts [--minutes 30] [--warmup-minutes 5] [--sample-seconds 10] [--workers 3]
+ *                    [--snapshot-dir DIR] [--serve-log FILE]
+ *
+ * With --snapshot-dir, the gateway also writes a heap snapshot there after each of those full
+ * collections (`node soak/heap-diff.ts A B` compares two by constructor).
  *
  * Results go to soak/results/latest.json and soak/results/latest.md (a short run writes
  * soak/results/short.*). Not part of npm test.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +49,7 @@ import { stringify } from 'yaml';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CLI = join(ROOT, 'src', 'cli', 'main.ts');
+const PROBE = join(ROOT, 'soak', 'probe.ts');
 const EVERYTHING = join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const RESULTS = join(ROOT, 'soak', 'results');
 
@@ -36,10 +59,17 @@ function option(name: string, fallback: number): number {
   return value !== undefined && Number.isFinite(value) && value > 0 ? value : fallback;
 }
 
+function textOption(name: string): string | undefined {
+  const index = process.argv.indexOf(`--${name}`);
+  return index === -1 ? undefined : process.argv[index + 1];
+}
+
 const MINUTES = option('minutes', 30);
 const WARMUP_MINUTES = option('warmup-minutes', Math.min(5, MINUTES / 5));
 const SAMPLE_MS = option('sample-seconds', 10) * 1000;
 const WORKERS = option('workers', 3);
+const SNAPSHOT_DIR = textOption('snapshot-dir');
+const SERVE_LOG = textOption('serve-log');
 const GROWTH_LIMIT = 0.1;
 
 const USERNAME = 'soak';
@@ -171,9 +201,16 @@ async function tokenGrant(origin: string, fields: Record<string, string>): Promi
     headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams(fields),
   });
-  const body = (await response.json()) as { access_token?: string; refresh_token?: string };
+  const body = (await response.json()) as {
+    access_token?: string;
+    refresh_token?: string;
+    error?: string;
+    error_description?: string;
+  };
   if (response.status !== 200 || body.access_token === undefined) {
-    throw new Error(`token grant ${fields.grant_type}: ${response.status}`);
+    throw new Error(
+      `token grant ${fields.grant_type}: ${response.status} ${body.error ?? ''} ${body.error_description ?? ''}`.trim(),
+    );
   }
   return { access: body.access_token, refresh: body.refresh_token ?? '' };
 }
@@ -226,12 +263,69 @@ async function openSession(url: string, token: string): Promise<string | undefin
 // ---------------------------------------------------------------------------------------------
 // Sampling the gateway process
 
+interface Memory {
+  readonly rss: number;
+  readonly heapTotal: number;
+  readonly heapUsed: number;
+  readonly external: number;
+  readonly arrayBuffers: number;
+}
+
 interface Sample {
   readonly atSeconds: number;
   readonly rssBytes: number;
   readonly openFds: number;
   readonly eventLoopP99Ms: number;
   readonly children: number;
+  readonly memory: Memory;
+  /** Resident memory split (kernel's view): anonymous (heaps, stacks, V8) and file-backed (code). */
+  readonly rssAnonBytes: number;
+  readonly rssFileBytes: number;
+}
+
+/** Memory right after a last-resort full collection. */
+interface Collected {
+  readonly label: string;
+  readonly atSeconds: number;
+  readonly memory: Memory;
+  readonly rssAnonBytes: number;
+}
+
+/** A `/proc/<pid>/status` field given in kB, in bytes. */
+function statusBytes(pid: number, field: string): number {
+  try {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(
+      readFileSync(`/proc/${pid}/status`, 'utf8'),
+    );
+    return match?.[1] === undefined ? Number.NaN : Number(match[1]) * 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Asks soak/probe.ts in the gateway for its memory use, after a full collection or a snapshot. */
+class Probe {
+  #next = 0;
+  readonly #waiting = new Map<number, (answer: { memory?: Memory; error?: string }) => void>();
+  readonly #child: ChildProcess;
+  constructor(child: ChildProcess) {
+    this.#child = child;
+    child.on('message', (answer: { id: number; memory?: Memory; error?: string }) => {
+      this.#waiting.get(answer.id)?.(answer);
+      this.#waiting.delete(answer.id);
+    });
+  }
+  ask(probe: 'memory' | 'collect' | 'snapshot', path?: string): Promise<Memory> {
+    const id = ++this.#next;
+    return new Promise<Memory>((resolve, reject) => {
+      this.#waiting.set(id, (answer) =>
+        answer.memory === undefined
+          ? reject(new Error(`probe: ${answer.error ?? 'no answer'}`))
+          : resolve(answer.memory),
+      );
+      this.#child.send({ probe, id, path });
+    });
+  }
 }
 
 function metric(text: string, name: string): number {
@@ -266,8 +360,14 @@ function descendants(pid: number): number {
   return count;
 }
 
-async function sample(adminOrigin: string, pid: number, startedAt: number): Promise<Sample> {
+async function sample(
+  adminOrigin: string,
+  pid: number,
+  startedAt: number,
+  probe: Probe,
+): Promise<Sample> {
   const text = await (await fetch(`${adminOrigin}/metrics`)).text();
+  const memory = await probe.ask('memory');
   return {
     atSeconds: Math.round((Date.now() - startedAt) / 1000),
     rssBytes: metric(text, 'portcullis_process_resident_memory_bytes'),
@@ -275,6 +375,9 @@ async function sample(adminOrigin: string, pid: number, startedAt: number): Prom
     eventLoopP99Ms:
       Math.round(metric(text, 'portcullis_nodejs_eventloop_lag_p99_seconds') * 1e5) / 100,
     children: descendants(pid),
+    memory,
+    rssAnonBytes: statusBytes(pid, 'RssAnon'),
+    rssFileBytes: statusBytes(pid, 'RssFile'),
   };
 }
 
@@ -356,15 +459,19 @@ async function main(): Promise<number> {
   );
   if (added.status !== 0) throw new Error(`users add failed: ${added.stderr}`);
 
-  const serve = spawn(process.execPath, [CLI, 'serve', '--config', config, '--enable-remote-mcp'], {
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const serve = spawn(
+    process.execPath,
+    ['--import', PROBE, CLI, 'serve', '--config', config, '--enable-remote-mcp'],
+    { env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] },
+  );
+  const stderr = serve.stderr;
+  if (stderr === null) throw new Error('no stderr pipe');
+  const probe = new Probe(serve);
   const serveLog: string[] = [];
   await new Promise<void>((resolve, reject) => {
     let text = '';
-    serve.stderr.setEncoding('utf8');
-    serve.stderr.on('data', (chunk: string) => {
+    stderr.setEncoding('utf8');
+    stderr.on('data', (chunk: string) => {
       text += chunk;
       if (serveLog.length < 200) serveLog.push(...chunk.split('\n').filter(Boolean).slice(0, 20));
       if (/authorization server http/.test(text)) resolve();
@@ -372,6 +479,11 @@ async function main(): Promise<number> {
     serve.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${text}`)));
   });
   const pid = serve.pid ?? 0;
+  // The gateway's own log (warnings and errors), kept when asked for, e.g. to read what a
+  // debugger attached to it printed.
+  if (SERVE_LOG !== undefined)
+    stderr.on('data', (chunk: string) => appendFileSync(SERVE_LOG, chunk));
+  console.log(`gateway pid ${pid}`);
   const startedAt = Date.now();
   const deadline = startedAt + MINUTES * 60_000;
   const warmupEnds = startedAt + WARMUP_MINUTES * 60_000;
@@ -421,26 +533,42 @@ async function main(): Promise<number> {
     }
   });
 
+  // The refresher and the revoker take turns with the token pair, as one real client would. When
+  // they overlapped, a refresh that started with the pair the revoker was about to revoke (or
+  // whose answer landed after the revoker's new sign-in) either got invalid_grant, the correct
+  // answer for a revoked family (RFC 7009 §2.1), or replaced the new pair with one of the revoked
+  // family, so every later call got 401 until the next sign-in.
+  let turn: Promise<unknown> = Promise.resolve();
+  const withTokens = <T>(task: () => Promise<T>): Promise<T> => {
+    const result = turn.then(task);
+    turn = result.catch(() => undefined);
+    return result;
+  };
+
   const refresher = guard('refresh', async () => {
     await sleep(15_000);
-    tokens = await tokenGrant(origin, {
-      grant_type: 'refresh_token',
-      refresh_token: tokens.refresh,
+    await withTokens(async () => {
+      tokens = await tokenGrant(origin, {
+        grant_type: 'refresh_token',
+        refresh_token: tokens.refresh,
+      });
     });
     counts.refreshes++;
   });
 
   const revoker = guard('revoke', async () => {
     await sleep(45_000);
-    const old = tokens;
-    tokens = await signIn(origin, browser);
-    for (const token of [old.refresh, old.access]) {
-      await call('revoke', `${origin}/oauth/revoke`, {
-        method: 'POST',
-        headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ token }),
-      });
-    }
+    await withTokens(async () => {
+      const old = tokens;
+      tokens = await signIn(origin, browser);
+      for (const token of [old.refresh, old.access]) {
+        await call('revoke', `${origin}/oauth/revoke`, {
+          method: 'POST',
+          headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ token }),
+        });
+      }
+    });
     counts.revocations++;
   });
 
@@ -499,9 +627,34 @@ async function main(): Promise<number> {
 
   const samples: Sample[] = [];
   const sampler = guard('sampling', async () => {
-    samples.push(await sample(adminOrigin, pid, startedAt));
+    samples.push(await sample(adminOrigin, pid, startedAt, probe));
     await sleep(SAMPLE_MS);
   });
+
+  // What the gateway holds after a last-resort full collection, at the end of the warm-up,
+  // half-way and shortly before the end, all under load (once the load stops, sessions close and
+  // the gateway holds less, which would flatter the end); with --snapshot-dir, a heap snapshot
+  // after each.
+  const collected: Collected[] = [];
+  const collect = async (label: string) => {
+    const atSeconds = Math.round((Date.now() - startedAt) / 1000);
+    const memory = await probe.ask('collect');
+    collected.push({ label, atSeconds, memory, rssAnonBytes: statusBytes(pid, 'RssAnon') });
+    if (SNAPSHOT_DIR === undefined) return;
+    mkdirSync(SNAPSHOT_DIR, { recursive: true });
+    await probe.ask('snapshot', join(SNAPSHOT_DIR, `${label}.heapsnapshot`));
+  };
+  const collector = async () => {
+    const points = [
+      ['warm', warmupEnds],
+      ['middle', (warmupEnds + deadline) / 2],
+      ['end', deadline - Math.min(20_000, SAMPLE_MS * 2)],
+    ] as const;
+    for (const [label, at] of points) {
+      await sleep(Math.max(0, at - Date.now()));
+      await collect(label);
+    }
+  };
 
   await Promise.all([
     ...Array.from({ length: WORKERS }, () => toolCaller()),
@@ -511,8 +664,9 @@ async function main(): Promise<number> {
     machineClient(),
     rotator(),
     sampler(),
+    collector(),
   ]);
-  samples.push(await sample(adminOrigin, pid, startedAt));
+  samples.push(await sample(adminOrigin, pid, startedAt, probe));
 
   const exited = new Promise<number | null>((resolve) => serve.once('exit', resolve));
   serve.kill('SIGTERM');
@@ -525,14 +679,30 @@ async function main(): Promise<number> {
   const last = warm.slice(-3);
   const growth = (pick: (entry: Sample) => number) =>
     median(last.map(pick)) / median(first.map(pick)) - 1;
-  const rssGrowth = growth((entry) => entry.rssBytes);
+  const rawRssGrowth = growth((entry) => entry.rssBytes);
   const fdGrowth = growth((entry) => entry.openFds);
+  const afterWarmup = collected.find((entry) => entry.label === 'warm');
+  const atEnd = collected.find((entry) => entry.label === 'end');
+  const collectedGrowth = (pick: (entry: Collected) => number) =>
+    afterWarmup === undefined || atEnd === undefined
+      ? Number.NaN
+      : pick(atEnd) / pick(afterWarmup) - 1;
+  const rssGrowth = collectedGrowth((entry) => entry.memory.rss);
+  const heapGrowth = collectedGrowth((entry) => entry.memory.heapUsed);
+  const externalGrowth = collectedGrowth((entry) => entry.memory.external);
   const problems: string[] = [];
   if (warm.length < 4) problems.push('too few samples after the warm-up to judge growth');
   if (!(rssGrowth <= GROWTH_LIMIT))
-    problems.push(`resident memory grew ${(rssGrowth * 100).toFixed(1)} % after warm-up`);
+    problems.push(
+      `resident memory after a full collection grew ${(rssGrowth * 100).toFixed(1)} % after warm-up`,
+    );
   if (!(fdGrowth <= GROWTH_LIMIT))
     problems.push(`open descriptors grew ${(fdGrowth * 100).toFixed(1)} % after warm-up`);
+  if (SNAPSHOT_DIR !== undefined) {
+    // Writing a snapshot takes tens of MiB from malloc, which glibc keeps: such a run diagnoses,
+    // it cannot pass.
+    problems.push('heap snapshots were written, which grows the malloc arenas: not a judged run');
+  }
   if (unexpected.length > 0) problems.push(`${unexpected.length} unexpected 5xx answers`);
   if (exitCode !== 0) problems.push(`serve exited with ${exitCode}`);
 
@@ -549,7 +719,15 @@ async function main(): Promise<number> {
     counts,
     unexpected5xx: unexpected,
     errors,
-    growth: { rss: rssGrowth, openFds: fdGrowth, limit: GROWTH_LIMIT },
+    growth: {
+      rss: rssGrowth,
+      openFds: fdGrowth,
+      limit: GROWTH_LIMIT,
+      heapUsed: heapGrowth,
+      external: externalGrowth,
+      rawRss: rawRssGrowth,
+    },
+    collected,
     start: samples[0],
     afterWarmup: first[0],
     end: samples.at(-1),
@@ -563,6 +741,11 @@ async function main(): Promise<number> {
   return result.passed ? 0 : 1;
 }
 
+const HEADER = [
+  '| sample | at s | RSS MiB | anon MiB | file MiB | heap used MiB | heap total MiB | external MiB | array buffers MiB | open fds | event-loop p99 ms | child processes |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+].join('\n');
+
 function markdown(result: {
   date: string;
   node: string;
@@ -574,27 +757,55 @@ function markdown(result: {
   statuses: Record<string, number>;
   counts: Record<string, number>;
   errors: string[];
-  growth: { rss: number; openFds: number; limit: number };
+  growth: {
+    rss: number;
+    openFds: number;
+    limit: number;
+    heapUsed: number;
+    external: number;
+    rawRss: number;
+  };
+  collected: readonly Collected[];
   start: Sample | undefined;
   afterWarmup: Sample | undefined;
   end: Sample | undefined;
+  samples: readonly Sample[];
 }): string {
+  const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+  const percent = (ratio: number) => `${(ratio * 100).toFixed(1)} %`;
   const row = (label: string, entry: Sample | undefined) =>
     entry === undefined
-      ? `| ${label} | | | | | |`
-      : `| ${label} | ${entry.atSeconds} | ${(entry.rssBytes / 2 ** 20).toFixed(1)} | ${entry.openFds} | ${entry.eventLoopP99Ms} | ${entry.children} |`;
+      ? `| ${label} | | | | | | | | | | | |`
+      : `| ${label} | ${entry.atSeconds} | ${mib(entry.rssBytes)} | ${mib(entry.rssAnonBytes)} | ${mib(entry.rssFileBytes)} | ${mib(entry.memory.heapUsed)} | ${mib(entry.memory.heapTotal)} | ${mib(entry.memory.external)} | ${mib(entry.memory.arrayBuffers)} | ${entry.openFds} | ${entry.eventLoopP99Ms} | ${entry.children} |`;
+  // One row a minute: the shape of the curve tells a leak (steady climb of the heap) from the
+  // heap or the allocator taking room in steps.
+  const minutes = result.samples.filter(
+    (entry, index, all) =>
+      index === 0 ||
+      Math.floor(entry.atSeconds / 60) > Math.floor((all[index - 1]?.atSeconds ?? 0) / 60),
+  );
   return [
     `# Soak run: ${result.passed ? 'PASSED' : 'FAILED'}`,
     '',
     `${result.date}, Node ${result.node}: ${result.minutes} min (warm-up ${result.warmupMinutes} min) of mixed load through \`portcullis serve\` (gateway + co-located authorization server, stdio server-everything upstream).`,
     '',
-    '| sample | at s | RSS MiB | open fds | event-loop p99 ms | child processes |',
-    '| --- | --- | --- | --- | --- | --- |',
+    HEADER,
     row('start', result.start),
     row('after warm-up', result.afterWarmup),
     row('end', result.end),
     '',
-    `Growth after warm-up: resident memory ${(result.growth.rss * 100).toFixed(1)} %, open descriptors ${(result.growth.openFds * 100).toFixed(1)} % (limit ${result.growth.limit * 100} %).`,
+    'Right after a last-resort full collection (what the gateway holds):',
+    '',
+    '> Resident memory is judged here, not on the raw samples above: between full collections V8 lets its heap grow up to four times what is live and keeps those pages while the load stays steady, so raw resident memory at a given moment says how far the heap has sized itself, not what the gateway retains. A leak in the JavaScript heap, in external or native memory, or in the allocator, stays after a full collection.',
+    '',
+    '| point | at s | RSS MiB | anon MiB | heap used MiB | heap total MiB | external MiB | array buffers MiB |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...result.collected.map(
+      (entry) =>
+        `| ${entry.label} | ${entry.atSeconds} | ${mib(entry.memory.rss)} | ${mib(entry.rssAnonBytes)} | ${mib(entry.memory.heapUsed)} | ${mib(entry.memory.heapTotal)} | ${mib(entry.memory.external)} | ${mib(entry.memory.arrayBuffers)} |`,
+    ),
+    '',
+    `Growth after warm-up, judged: resident memory after a full collection ${percent(result.growth.rss)}, open descriptors ${percent(result.growth.openFds)} (limit ${result.growth.limit * 100} %). Reported: JavaScript heap retained ${percent(result.growth.heapUsed)}, external ${percent(result.growth.external)}; raw resident memory (median of the first and last three samples after warm-up, which V8's heap sizing swings) ${percent(result.growth.rawRss)}.`,
     '',
     `Requests: ${result.requests}; by status: ${Object.entries(result.statuses)
       .map(([status, count]) => `${status}: ${count}`)
@@ -609,6 +820,11 @@ function markdown(result: {
     result.errors.length === 0
       ? ''
       : `\nClient-side errors (first ${result.errors.length}):\n${result.errors.map((line) => `- ${line}`).join('\n')}`,
+    '',
+    '## Every minute',
+    '',
+    HEADER,
+    ...minutes.map((entry) => row('', entry)),
     '',
   ].join('\n');
 }

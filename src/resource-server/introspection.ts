@@ -194,11 +194,12 @@ export function createIntrospectionVerifier(
         cacheKey,
         verified,
         Math.min((verified.expiresAt + policy.skewSeconds) * 1000, nowMs + positiveTtlMs),
+        nowMs,
       );
       return verified;
     } catch (error) {
       if (error instanceof RequestError && negativeTtlMs > 0) {
-        negative.set(cacheKey, error, nowMs + negativeTtlMs);
+        negative.set(cacheKey, error, nowMs + negativeTtlMs, nowMs);
       }
       throw error;
     }

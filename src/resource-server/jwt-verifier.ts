@@ -242,6 +242,7 @@ export function createAccessTokenVerifier(
       cacheKey,
       { token: verified, key },
       Math.min((expiresAt + policy.skewSeconds) * 1000, nowMs + cacheTtlMs),
+      nowMs,
     );
     return verified;
   }

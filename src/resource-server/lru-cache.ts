@@ -42,8 +42,15 @@ export class LruCache<V> {
     return node.value;
   }
 
-  /** Stores `value` until `until` (ms), evicting the least recently used beyond the bound. */
-  set(key: string, value: V, until: number): void {
+  /**
+   * Stores `value` until `until` (ms), evicting the least recently used beyond the bound. Given
+   * `now`, it also drops expired entries from the least recently used end, so that entries
+   * nobody asks for again leave once they expire instead of staying until the bound pushes them
+   * out: with deadlines at most a TTL after each store, the cache then holds about what was used
+   * within the last TTL, not its bound of dead entries. Each store drops at most what earlier
+   * stores added, so the cost per store stays constant on average.
+   */
+  set(key: string, value: V, until: number, now?: number): void {
     if (this.#max === 0) return;
     const existing = this.#nodes.get(key);
     if (existing !== undefined) this.#remove(existing);
@@ -51,6 +58,8 @@ export class LruCache<V> {
     this.#nodes.set(key, node);
     this.#pushNewest(node);
     while (this.#nodes.size > this.#max && this.#oldest !== undefined) this.#remove(this.#oldest);
+    if (now === undefined) return;
+    while (this.#oldest !== undefined && this.#oldest.until <= now) this.#remove(this.#oldest);
   }
 
   delete(key: string): void {

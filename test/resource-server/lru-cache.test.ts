@@ -13,10 +13,12 @@ class ModelLru {
   get size(): number {
     return this.#entries.length;
   }
-  set(key: string, value: number, until: number): void {
+  set(key: string, value: number, until: number, now?: number): void {
     this.delete(key);
     this.#entries.push({ key, value, until });
     if (this.#entries.length > this.#max) this.#entries.shift();
+    if (now === undefined) return;
+    while (this.#entries[0] !== undefined && this.#entries[0].until <= now) this.#entries.shift();
   }
   delete(key: string): void {
     this.#entries = this.#entries.filter((entry) => entry.key !== key);
@@ -83,6 +85,70 @@ describe('verified-token cache (LRU)', () => {
       ),
       { numRuns: 500 },
     );
+  });
+  test('given the time, a store drops expired entries from the cold end, like the model', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(
+          fc.tuple(
+            fc.constantFrom('get', 'set', 'delete'),
+            fc.integer({ min: 0, max: 12 }),
+            fc.integer({ min: 0, max: 100 }),
+          ),
+          { maxLength: 200 },
+        ),
+        (max, operations) => {
+          const cache = new LruCache<number>(max);
+          const model = new ModelLru(max);
+          let now = 0;
+          for (const [operation, number, time] of operations) {
+            now += time % 7;
+            const key = `k${number}`;
+            if (operation === 'set') {
+              model.set(key, number, now + time, now);
+              cache.set(key, number, now + time, now);
+            } else if (operation === 'delete') {
+              model.delete(key);
+              cache.delete(key);
+            } else assert.equal(cache.get(key, now), model.get(key, now));
+            assert.equal(cache.size, model.size);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+  test('tokens seen once leave after their TTL: the cache holds the recent ones, not its bound', () => {
+    // A gateway sees a stream of distinct tokens (each refresh mints one); with a 10 000-entry
+    // bound and a 300 s TTL, only those of the last 300 s may stay.
+    const ttl = 300_000;
+    const pruned = new LruCache<number>(10_000);
+    const unpruned = new LruCache<number>(10_000);
+    for (let index = 0; index < 20_000; index++) {
+      const now = index * 1000;
+      pruned.set(`token ${index}`, index, now + ttl, now);
+      unpruned.set(`token ${index}`, index, now + ttl);
+      assert.ok(pruned.size <= ttl / 1000, `${pruned.size} entries at ${now} ms`);
+    }
+    assert.equal(pruned.size, ttl / 1000);
+    assert.equal(pruned.get('token 19999', 19_999_000), 19_999);
+    assert.equal(pruned.get('token 19700', 19_999_000), 19_700);
+    assert.equal(pruned.get('token 19699', 19_999_000), undefined);
+    // Positive control: without the time, dead entries stay until the bound pushes them out.
+    assert.equal(unpruned.size, 10_000);
+  });
+  test('an entry still in use survives the pruning of expired ones behind it', () => {
+    const cache = new LruCache<string>(100);
+    cache.set('hot', 'H', 10_000, 0);
+    cache.set('cold', 'C', 500, 0);
+    for (let now = 100; now <= 2000; now += 100) {
+      assert.equal(cache.get('hot', now), 'H');
+      cache.set(`other ${now}`, 'O', now + 50, now);
+    }
+    assert.equal(cache.get('cold', 2000), undefined);
+    assert.equal(cache.get('hot', 2000), 'H');
+    assert.ok(cache.size <= 2, `${cache.size} entries`);
   });
   test('the least recently used entry is evicted first', () => {
     const cache = new LruCache<string>(3);
