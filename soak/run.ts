@@ -64,6 +64,14 @@ function textOption(name: string): string | undefined {
   return index === -1 ? undefined : process.argv[index + 1];
 }
 
+// Asking for help must not start a 30-minute run.
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(
+    'usage: node soak/run.ts [--minutes 30] [--warmup-minutes 5] [--sample-seconds 10] [--workers 3] [--snapshot-dir DIR] [--serve-log FILE]',
+  );
+  process.exit(0);
+}
+
 const MINUTES = option('minutes', 30);
 const WARMUP_MINUTES = option('warmup-minutes', Math.min(5, MINUTES / 5));
 const SAMPLE_MS = option('sample-seconds', 10) * 1000;
