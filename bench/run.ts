@@ -246,7 +246,7 @@ if (only === undefined && !failed) {
   const json = readJson(jsonUrl);
   json.run = whole;
   writeJson(jsonUrl, json);
-  const summary = `## The whole run\n\n\`npm run bench\`${quick ? ' --quick' : ''}: every section in ${whole.seconds} s (bound: 300 s) on ${whole.cores} cores, Node ${whole.node}, ${whole.date.slice(0, 10)}; load average at the end ${whole.loadAverage.join(' / ')} (1, 5, 15 min). The machine is shared: compare ratios within a section, not absolute figures across runs.`;
+  const summary = `## The whole run\n\n\`npm run bench\`${quick ? ' --quick' : ''}: every section in ${whole.seconds} s on ${whole.cores} cores, Node ${whole.node}, ${whole.date.slice(0, 10)}; load average at the end ${whole.loadAverage.join(' / ')} (1, 5, 15 min). The machine is shared: compare ratios within a section, not absolute figures across runs.`;
   writeFileSync(mdUrl, `${mergeSection(readText(mdUrl), 'run', summary).trimEnd()}\n`);
   console.log(summary);
 }
