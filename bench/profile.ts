@@ -4,8 +4,12 @@
  * stretch of it with V8's CPU profiler (through the target's profile hook), then prints the
  * functions with the most self time and the share of each source file.
  *
- *   node bench/profile.ts [SECONDS] [OUT_DIR] [WARM_UP_SECONDS] [--modern]
+ *   node bench/profile.ts [SECONDS] [OUT_DIR] [WARM_UP_SECONDS] [--modern] [--redis[=URL]]
  *       (defaults: 10 s profiled, a temporary directory, 10 s of warm-up)
+ *
+ * With --redis the gateway counts its rate limits in Redis (store.redis), as the redis section
+ * measures: at the given URL, or in a redis-server started for the run (AOF, appendfsync always,
+ * like the redis section's).
  *
  * With --modern the load is the modern section's stateless MCP 2026-07-28 tools/call (the
  * /modern route, pinned to 2026-07-28, same upstream) instead of a 2025 session's.
@@ -17,6 +21,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { type RedisProcess, startRedis } from '../test/store/redis-harness.ts';
 import { startChild } from './lib/child.ts';
 import { AUDIENCE, benchCredentials, ISSUER, openSession, postHeaders } from './lib/gateway.ts';
 import { runLoad } from './lib/load.ts';
@@ -38,12 +43,22 @@ const seconds = Number(positional[0] ?? 10);
 const dir = positional[1] ?? mkdtempSync(join(tmpdir(), 'portcullis-profile-'));
 mkdirSync(dir, { recursive: true });
 const warmUpSeconds = Number(positional[2] ?? 10);
+const redisArg = process.argv.find((arg) => arg === '--redis' || arg.startsWith('--redis='));
+const ownRedis: RedisProcess | undefined =
+  redisArg === '--redis' ? await startRedis({ aof: true }) : undefined;
+const redis = ownRedis === undefined ? redisArg?.slice('--redis='.length) : ownRedis.url;
 const { jwks, token } = await benchCredentials();
 const upstream = await startChild('upstream', 'bench/servers/echo-upstream.ts', [], { cores: '0' });
 const gateway = await startChild(
   'portcullis',
   'bench/servers/portcullis.ts',
-  [String(upstream.port), jwks, ISSUER, AUDIENCE, JSON.stringify({ modern, profileHook: true })],
+  [
+    String(upstream.port),
+    jwks,
+    ISSUER,
+    AUDIENCE,
+    JSON.stringify({ modern, profileHook: true, ...(redis === undefined ? {} : { redis }) }),
+  ],
   { cores: '0' },
 );
 const hook = `http://127.0.0.1:${gateway.hookPort}/bench/profile`;
@@ -81,6 +96,7 @@ const cpu = gateway.cpuSeconds() - cpuBefore;
 const profileText = await (await fetch(`${hook}/stop`, { method: 'POST' })).text();
 await gateway.stop();
 await upstream.stop();
+await ownRedis?.remove();
 
 const file = `gateway-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`;
 writeFileSync(join(dir, file), profileText);

@@ -77,8 +77,9 @@ export interface RedisBenchResult {
  *   there too: the rate-limit script's INCR, PTTL and PEXPIRE, which the gateway never sends
  *   itself, are left out (and the probe's own INFO), so what remains is what clients sent, each
  *   command one request-and-answer on the wire;
- * - `reads`: read events on client sockets (INFO stats total_reads_processed): ioredis sends the
- *   commands of concurrent requests together, so under load there are fewer reads than commands.
+ * - `reads`: read events on client sockets (INFO stats total_reads_processed): the client
+ *   writes commands issued close together in one go, so under load there are fewer reads than
+ *   commands.
  */
 interface RedisCounts {
   readonly calls: ReadonlyMap<string, number>;
@@ -284,7 +285,7 @@ export function redisMarkdown(result: RedisBenchResult): string {
       Object.entries(gateway.redisCommandsPerRequest)
         .map(([name, count]) => `${name} ${count}`)
         .join(', ') || 'none'
-    }. ioredis sends the commands of concurrent requests together: Redis made ${gateway.redisReadsPerRequest} socket reads per request. The address is screened in the replica's memory before the token is verified and counted in Redis with the subject and the session in one script; revocation checks are answered from the pub/sub-fed cache; the counters skip the AOF (redis.set_repl), so appendfsync always costs them nothing.`,
+    }. The requests of one event-loop turn share one script call (each request's keys counted together in it), so under load there are fewer calls than requests: Redis made ${gateway.redisReadsPerRequest} socket reads per request. The address is screened in the replica's memory before the token is verified and counted in Redis with the subject and the session in one script; revocation checks are answered from the pub/sub-fed cache; the counters skip the AOF (redis.set_repl), so appendfsync always costs them nothing.`,
     '',
     '| refresh grants | sequential tokens/s | p50 ms | p99 ms | 8 concurrent families tokens/s |',
     '| --- | --- | --- | --- | --- |',

@@ -107,7 +107,8 @@ export class MemoryRateLimiter implements RateLimiter {
 }
 
 /**
- * The limiter of replicas sharing a store (Redis), at one round trip per request.
+ * The limiter of replicas sharing a store (Redis), at one round trip per request at most (the
+ * Redis counters send the requests of one event-loop turn in one call).
  *
  * The address limit exists to stop a flood of bad tokens before signature checks, so it must be
  * decided before the token is verified; the subject's limit can only be decided after. Asking the

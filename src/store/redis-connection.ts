@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
+/** The name the rate-limit script is defined under on every connection (src/store/redis.ts). */
+export const RATE_LIMIT_COMMAND = 'rateLimit';
+
 /** How to reach Redis: the store config block with its secrets resolved from the environment. */
 export interface RedisSettings {
   /** redis:// or rediss:// (TLS). Credentials in it are accepted, but the env options win. */
@@ -75,6 +78,10 @@ function baseOptions(settings: RedisSettings): RedisOptions {
     // Commands issued in the same tick share one write: the hot path stays at one round trip
     // however many keys it touches.
     enableAutoPipelining: true,
+    // Except the rate-limit script: its caller (src/store/redis-rate-limit.ts) already sends one
+    // call per event-loop turn for every request of that turn, and an automatic pipeline would
+    // only add its own per-batch setup (a pipeline object copying every defined script) on top.
+    autoPipeliningIgnoredCommands: [RATE_LIMIT_COMMAND],
     lazyConnect: false,
   };
 }
@@ -93,6 +100,7 @@ export function connectRedis(settings: RedisSettings): RedisClient {
       redisOptions: options,
       enableOfflineQueue: true,
       enableAutoPipelining: true,
+      autoPipeliningIgnoredCommands: [RATE_LIMIT_COMMAND],
       clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
       scaleReads: 'master',
     });
