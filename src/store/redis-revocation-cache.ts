@@ -1,6 +1,6 @@
-import type { Cluster, Redis } from 'ioredis';
 import type { RedisStore } from './redis.ts';
 import type { RedisClient } from './redis-connection.ts';
+import { openSubscriber } from './redis-subscription.ts';
 
 interface Entry {
   readonly grantId: string | undefined;
@@ -48,35 +48,26 @@ export class RedisRevocationCache {
 
   /** Subscribes to the revocation channel; resolves once messages flow. */
   async start(): Promise<void> {
-    const connection = this.#store.connection;
-    // A subscribed connection can do nothing else, so messages get their own.
-    const subscriber: RedisClient = connection.isCluster
-      ? (connection as Cluster).duplicate()
-      : (connection as Redis).duplicate();
-    this.#subscriber = subscriber;
-    subscriber.on('error', () => {});
-    const drop = () => {
-      this.#live = false;
-      this.#generation++;
-      this.#entries.clear();
-    };
-    subscriber.on('close', drop);
-    subscriber.on('reconnecting', drop);
-    // After a reconnect, answers are cached again only once the subscription is confirmed
-    // (subscribing again is harmless if ioredis already did).
-    subscriber.on('ready', () => {
-      subscriber.subscribe(this.#store.keys.revocationChannel).then(
-        () => {
-          if (this.#subscriber === subscriber && subscriber.status === 'ready') {
-            this.#generation++;
-            this.#live = true;
-          }
+    const { subscriber, subscribed } = openSubscriber(
+      this.#store.connection,
+      this.#store.keys.revocationChannel,
+      {
+        down: () => {
+          this.#live = false;
+          this.#generation++;
+          this.#entries.clear();
         },
-        () => {},
-      );
-    });
-    subscriber.on('message', (_channel: string, message: string) => this.#onMessage(message));
-    await subscriber.subscribe(this.#store.keys.revocationChannel);
+        // After a reconnect, answers are cached again only once the subscription is confirmed.
+        up: (confirmed) => {
+          if (this.#subscriber !== confirmed) return;
+          this.#generation++;
+          this.#live = true;
+        },
+        message: (message) => this.#onMessage(message),
+      },
+    );
+    this.#subscriber = subscriber;
+    await subscribed;
     this.#live = true;
   }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
 import type { RedisStore } from './redis.ts';
 import type { RedisClient } from './redis-connection.ts';
+import { openSubscriber } from './redis-subscription.ts';
 
 /** The same shape as the gateway's SharedSessionRecord (src/proxy/sessions.ts). */
 export interface McpSessionRecord {
@@ -43,38 +43,30 @@ export class RedisSessionDirectory {
 
   /** Subscribes to the channel of ended sessions; resolves once messages flow. */
   async start(): Promise<void> {
-    const connection = this.#store.connection;
-    // A subscribed connection can do nothing else, so messages get their own.
-    const subscriber: RedisClient = connection.isCluster
-      ? (connection as Cluster).duplicate()
-      : (connection as Redis).duplicate();
-    this.#subscriber = subscriber;
-    subscriber.on('error', () => {});
     const lost = () => {
       for (const watcher of this.#watchers) watcher.lost();
     };
-    const drop = () => {
-      this.#live = false;
-      lost();
-    };
-    subscriber.on('close', drop);
-    subscriber.on('reconnecting', drop);
-    subscriber.on('ready', () => {
-      subscriber.subscribe(this.#store.keys.mcpSessionChannel).then(
-        () => {
-          // Whatever was read while messages could not arrive is read again.
-          if (this.#subscriber === subscriber && subscriber.status === 'ready') {
-            this.#live = true;
-            lost();
-          }
+    const { subscriber, subscribed } = openSubscriber(
+      this.#store.connection,
+      this.#store.keys.mcpSessionChannel,
+      {
+        down: () => {
+          this.#live = false;
+          lost();
         },
-        () => {},
-      );
-    });
-    subscriber.on('message', (_channel: string, id: string) => {
-      for (const watcher of this.#watchers) watcher.ended(id);
-    });
-    await subscriber.subscribe(this.#store.keys.mcpSessionChannel);
+        up: (confirmed) => {
+          // Whatever was read while messages could not arrive is read again.
+          if (this.#subscriber !== confirmed) return;
+          this.#live = true;
+          lost();
+        },
+        message: (id) => {
+          for (const watcher of this.#watchers) watcher.ended(id);
+        },
+      },
+    );
+    this.#subscriber = subscriber;
+    await subscribed;
     this.#live = true;
     // Copies read before the first subscription was confirmed are read again.
     lost();
