@@ -28,7 +28,7 @@ import { toYaml } from '../helpers/configs.ts';
 import { memoryLogger, STDIO_TEST_SERVER, TEST_TOOL_SCOPES } from '../helpers/gateway.ts';
 import { json, type LoopbackServer, startLoopbackServer } from '../helpers/http-server.ts';
 import { createTestMcpServer } from '../helpers/mcp-test-server.ts';
-import { type RecordingUpstream, startRecordingUpstream } from '../helpers/recording-upstream.ts';
+import { startRecordingUpstream } from '../helpers/recording-upstream.ts';
 import { generateKey, type TestKey, token } from '../helpers/tokens.ts';
 import { type RedisProcess, redisMissing, startRedis } from '../store/redis-harness.ts';
 
@@ -102,12 +102,60 @@ async function startReplicas(options: {
     });
     all.push(await startPortcullis(loaded, { logger: memoryLogger().logger, audit: false }));
   }
+  let closed = false;
   return {
     all,
     close: async () => {
+      if (closed) return;
+      closed = true;
       for (const replica of all) await replica.close();
     },
   };
+}
+
+/**
+ * One describe block's world: a redis-server, the JWKS server for `key` and an upstream, started
+ * before its tests; replicas on them started by `replicas` (Redis database 0, the given key
+ * prefix); everything stopped after the block.
+ */
+function replicaWorld<U extends { url: string; close(): Promise<void> }>(
+  key: TestKey,
+  startUpstream: () => Promise<U>,
+) {
+  const started: Replicas[] = [];
+  const world = {
+    redis: undefined as unknown as RedisProcess,
+    jwks: undefined as unknown as LoopbackServer,
+    upstream: undefined as unknown as U,
+    async replicas(options: {
+      count: number;
+      keyPrefix: string;
+      rateLimit: number;
+    }): Promise<Replicas> {
+      const replicas = await startReplicas({
+        ...options,
+        redisUrl: `${world.redis.url}/0`,
+        jwksUrl: `${world.jwks.origin}/jwks.json`,
+        upstreamUrl: world.upstream.url,
+      });
+      started.push(replicas);
+      return replicas;
+    },
+  };
+  before(async () => {
+    world.redis = await startRedis();
+    world.jwks = await startLoopbackServer({
+      '/jwks.json': (_request, response) => json(response, 200, { keys: [key.jwk] }),
+    });
+    world.upstream = await startUpstream();
+  });
+  after(async () => {
+    for (const replicas of started) await replicas.close();
+    await world.upstream?.close();
+    await world.jwks?.close();
+    await world.redis?.remove();
+  });
+  return world;
 }
 
 interface Reply {
@@ -173,34 +221,14 @@ async function until(condition: () => boolean): Promise<void> {
 }
 
 describe('legacy sessions shared by replicas on one Redis', { skip: missing }, () => {
-  let redis: RedisProcess;
-  let jwks: LoopbackServer;
-  let upstream: RecordingUpstream;
-  let replicas: Replicas;
   const key = generateKey('ES256', 'replicas-1');
   const alice = mint(key, 'alice');
   const bob = mint(key, 'bob');
+  const world = replicaWorld(key, () => startRecordingUpstream({ jsonResponse: true }));
+  let replicas: Replicas;
 
   before(async () => {
-    redis = await startRedis();
-    jwks = await startLoopbackServer({
-      '/jwks.json': (_request, response) => json(response, 200, { keys: [key.jwk] }),
-    });
-    upstream = await startRecordingUpstream({ jsonResponse: true });
-    replicas = await startReplicas({
-      count: 3,
-      redisUrl: `${redis.url}/0`,
-      keyPrefix: 'sessions:',
-      jwksUrl: `${jwks.origin}/jwks.json`,
-      upstreamUrl: upstream.url,
-      rateLimit: 10_000,
-    });
-  });
-  after(async () => {
-    await replicas?.close();
-    await upstream?.close();
-    await jwks?.close();
-    await redis?.remove();
+    replicas = await world.replicas({ count: 3, keyPrefix: 'sessions:', rateLimit: 10_000 });
   });
 
   it('a session opened on one replica is served by the others; another subject gets 404 everywhere; DELETE ends it on all', async () => {
@@ -208,7 +236,7 @@ describe('legacy sessions shared by replicas on one Redis', { skip: missing }, (
     assert.ok(a && b && c);
     const route = (replica: RunningPortcullis) => replica.gateway.routes.routes[0];
     const session = await openSession(a, '/mcp', alice);
-    const upstreamSession = upstream.requests.at(-1)?.headers['mcp-session-id'];
+    const upstreamSession = world.upstream.requests.at(-1)?.headers['mcp-session-id'];
     assert.ok(typeof upstreamSession === 'string', 'the upstream issued its own session id');
     assert.notEqual(upstreamSession, session, 'the client sees the gateway’s id only');
 
@@ -217,7 +245,7 @@ describe('legacy sessions shared by replicas on one Redis', { skip: missing }, (
       const answer = await post(replica, '/mcp', alice, readFile(10 + index), session);
       assert.equal(answer.status, 200, answer.text);
       assert.match(answer.text, new RegExp(`contents of /r/${10 + index}`));
-      const seen = upstream.requests.at(-1);
+      const seen = world.upstream.requests.at(-1);
       assert.equal(seen?.headers['mcp-session-id'], upstreamSession, 'forwarded in its session');
       assert.equal(seen?.headers.authorization, undefined, 'the client’s token stays behind');
     }
@@ -225,18 +253,11 @@ describe('legacy sessions shared by replicas on one Redis', { skip: missing }, (
 
     // The subject binding holds on every replica: the opener, one with a copy, one reading
     // the record anew. Bob's own token is valid; the session is not his.
-    const fresh = await startReplicas({
-      count: 1,
-      redisUrl: `${redis.url}/0`,
-      keyPrefix: 'sessions:',
-      jwksUrl: `${jwks.origin}/jwks.json`,
-      upstreamUrl: upstream.url,
-      rateLimit: 10_000,
-    });
+    const fresh = await world.replicas({ count: 1, keyPrefix: 'sessions:', rateLimit: 10_000 });
     try {
       const d = fresh.all[0];
       assert.ok(d);
-      const seenBefore = upstream.requests.length;
+      const seenBefore = world.upstream.requests.length;
       for (const [name, replica] of [
         ['opener', a],
         ['copy', b],
@@ -250,12 +271,12 @@ describe('legacy sessions shared by replicas on one Redis', { skip: missing }, (
         const otherRoute = await post(replica, '/stdio', alice, readFile(21), session);
         assert.equal(otherRoute.status, 404, `${name}, other route: ${otherRoute.text}`);
       }
-      assert.equal(upstream.requests.length, seenBefore, 'the upstream saw nothing');
+      assert.equal(world.upstream.requests.length, seenBefore, 'the upstream saw nothing');
       assert.equal(d.gateway.childProcesses(), 0, 'no child started for the other route');
       // Positive control: alice on the replica that had never served the session.
       const served = await post(d, '/mcp', alice, readFile(22), session);
       assert.equal(served.status, 200, served.text);
-      assert.equal(upstream.requests.length, seenBefore + 1);
+      assert.equal(world.upstream.requests.length, seenBefore + 1);
     } finally {
       await fresh.close();
     }
@@ -266,18 +287,18 @@ describe('legacy sessions shared by replicas on one Redis', { skip: missing }, (
       headers: { authorization: `Bearer ${alice}`, 'mcp-session-id': session },
     });
     assert.equal(deleted.status, 200, await deleted.text());
-    assert.equal(upstream.requests.at(-1)?.method, 'DELETE');
+    assert.equal(world.upstream.requests.at(-1)?.method, 'DELETE');
     await until(
       () =>
         !a.gateway.sessions.holds(session, route(a) as never) &&
         !c.gateway.sessions.holds(session, route(c) as never),
     );
-    const seenAfterDelete = upstream.requests.length;
+    const seenAfterDelete = world.upstream.requests.length;
     for (const replica of [a, b, c]) {
       const after = await post(replica, '/mcp', alice, readFile(30), session);
       assert.equal(after.status, 404, after.text);
     }
-    assert.equal(upstream.requests.length, seenAfterDelete, 'nothing forwarded after DELETE');
+    assert.equal(world.upstream.requests.length, seenAfterDelete, 'nothing forwarded after DELETE');
   });
 
   it('a session of a stdio upstream stays on the replica that started the child', async () => {
@@ -364,33 +385,13 @@ async function readEvents(
 }
 
 describe('a stream resumed on another replica', { skip: missing }, () => {
-  let redis: RedisProcess;
-  let jwks: LoopbackServer;
-  let upstream: { url: string; close(): Promise<void> };
-  let replicas: Replicas;
   const key = generateKey('ES256', 'resume-1');
   const erin = mint(key, 'erin');
+  const world = replicaWorld(key, startResumableUpstream);
+  let replicas: Replicas;
 
   before(async () => {
-    redis = await startRedis();
-    jwks = await startLoopbackServer({
-      '/jwks.json': (_request, response) => json(response, 200, { keys: [key.jwk] }),
-    });
-    upstream = await startResumableUpstream();
-    replicas = await startReplicas({
-      count: 2,
-      redisUrl: `${redis.url}/0`,
-      keyPrefix: 'resume:',
-      jwksUrl: `${jwks.origin}/jwks.json`,
-      upstreamUrl: upstream.url,
-      rateLimit: 10_000,
-    });
-  });
-  after(async () => {
-    await replicas?.close();
-    await upstream?.close();
-    await jwks?.close();
-    await redis?.remove();
+    replicas = await world.replicas({ count: 2, keyPrefix: 'resume:', rateLimit: 10_000 });
   });
 
   it('replays a tools/list answer filtered for the caller, though that replica never saw the request', async () => {
@@ -447,28 +448,17 @@ describe('a stream resumed on another replica', { skip: missing }, () => {
 
 describe('rate limits of replicas on one Redis', { skip: missing }, () => {
   const LIMIT = 5;
-  let redis: RedisProcess;
-  let jwks: LoopbackServer;
-  let upstream: RecordingUpstream;
-  let replicas: Replicas;
-  let probe: Redis;
   const key = generateKey('ES256', 'limits-1');
   const stranger = generateKey('ES256', 'limits-1');
+  const world = replicaWorld(key, () => startRecordingUpstream({ jsonResponse: true }));
+  let replicas: Replicas;
+  let probe: Redis;
 
-  before(async () => {
-    redis = await startRedis();
-    jwks = await startLoopbackServer({
-      '/jwks.json': (_request, response) => json(response, 200, { keys: [key.jwk] }),
-    });
-    upstream = await startRecordingUpstream({ jsonResponse: true });
-    probe = new Redis({ host: '127.0.0.1', port: redis.port, enableReadyCheck: false });
+  before(() => {
+    probe = new Redis({ host: '127.0.0.1', port: world.redis.port, enableReadyCheck: false });
   });
-  after(async () => {
+  after(() => {
     probe?.disconnect();
-    await replicas?.close();
-    await upstream?.close();
-    await jwks?.close();
-    await redis?.remove();
   });
 
   /** Commands clients sent, as Redis counted them (less what scripts run inside, less INFO). */
@@ -484,14 +474,7 @@ describe('rate limits of replicas on one Redis', { skip: missing }, () => {
   }
 
   it('one round trip per request; the address screened before token work and counted by refused tokens', async () => {
-    replicas = await startReplicas({
-      count: 2,
-      redisUrl: `${redis.url}/0`,
-      keyPrefix: 'limits:',
-      jwksUrl: `${jwks.origin}/jwks.json`,
-      upstreamUrl: upstream.url,
-      rateLimit: 1000,
-    });
+    replicas = await world.replicas({ count: 2, keyPrefix: 'limits:', rateLimit: 1000 });
     const [a] = replicas.all;
     assert.ok(a);
     const carol = mint(key, 'carol');
@@ -515,18 +498,11 @@ describe('rate limits of replicas on one Redis', { skip: missing }, () => {
   });
 
   it('a flood of bad tokens: screened in memory after the limit, its address counted in Redis for every replica', async () => {
-    replicas = await startReplicas({
-      count: 2,
-      redisUrl: `${redis.url}/0`,
-      keyPrefix: 'flood:',
-      jwksUrl: `${jwks.origin}/jwks.json`,
-      upstreamUrl: upstream.url,
-      rateLimit: LIMIT,
-    });
+    replicas = await world.replicas({ count: 2, keyPrefix: 'flood:', rateLimit: LIMIT });
     const [a, b] = replicas.all;
     assert.ok(a && b);
     const forged = mint(stranger, 'mallory');
-    const seenBefore = upstream.requests.length;
+    const seenBefore = world.upstream.requests.length;
     const onA: number[] = [];
     for (let index = 0; index < LIMIT + 3; index++) {
       onA.push((await post(a, '/mcp', forged, INITIALIZE)).status);
@@ -539,18 +515,11 @@ describe('rate limits of replicas on one Redis', { skip: missing }, () => {
     // a valid token is refused there.
     const good = await post(b, '/mcp', mint(key, 'dave'), INITIALIZE);
     assert.equal(good.status, 429, good.text);
-    assert.equal(upstream.requests.length, seenBefore, 'the upstream saw nothing');
+    assert.equal(world.upstream.requests.length, seenBefore, 'the upstream saw nothing');
     await replicas.close();
 
     // Positive control: under the limit, a valid token opens a session.
-    replicas = await startReplicas({
-      count: 1,
-      redisUrl: `${redis.url}/0`,
-      keyPrefix: 'flood-control:',
-      jwksUrl: `${jwks.origin}/jwks.json`,
-      upstreamUrl: upstream.url,
-      rateLimit: LIMIT,
-    });
+    replicas = await world.replicas({ count: 1, keyPrefix: 'flood-control:', rateLimit: LIMIT });
     const [only] = replicas.all;
     assert.ok(only);
     await openSession(only, '/mcp', mint(key, 'dave'));
